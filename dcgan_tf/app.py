@@ -1,0 +1,175 @@
+"""What main.py runs: train mode and test mode, from one validated Config."""
+
+import json
+import os
+import random
+import sys
+
+import tensorflow as tf
+
+from dcgan_tf import checkpoints
+from dcgan_tf import config as config_lib
+from dcgan_tf import data
+from dcgan_tf import download
+from dcgan_tf import images
+from dcgan_tf import latent
+from dcgan_tf import models
+from dcgan_tf import training
+
+
+def load_training_data(config, log=print):
+    """The data set named by the config, checked before anything is written.
+    A missing MNIST / Fashion-MNIST is downloaded (when --download) as
+    keras.datasets does; everything else missing is an error naming the fix."""
+    if config.conditional:
+        directory = data.idx_dataset_dir(config.data_dir, config.dataset)
+        missing = data.find_idx_files(directory)[1]
+        if missing:
+            how = f"python download.py {config.dataset} --data_dir {config.data_dir}"
+            if not config.download:
+                raise data.DataError(
+                    f"{config.dataset} not found: {directory} lacks {', '.join(missing)}."
+                    f" Run `{how}`, or put the IDX files (plain or .gz) there.")
+            log(f" [*] {config.dataset} not found in {directory}; downloading it (as `{how}`)")
+            try:
+                directory = download.download_dataset(config.dataset, config.data_dir)
+            except download.DownloadError as error:
+                raise data.DataError(f"{config.dataset} not found in {directory}, and the"
+                                     f" download failed. {error}") from error
+        images_u8, labels = data.load_idx_dataset(directory)
+        training_data = data.IdxData(images_u8, labels)
+        log(f" [*] {config.dataset}: {training_data.num_examples} images from {directory}")
+    else:
+        directory = os.path.join(config.data_dir, config.dataset)
+        files = data.list_image_files(directory, config.input_fname_pattern)
+        if not files:
+            hint = (" (MNIST is --dataset mnist)" if config.dataset.lower() == "mnist" else "")
+            raise data.DataError(
+                f"No files match {os.path.join(directory, config.input_fname_pattern)!r}."
+                f" Put images there, or point --data_dir/--dataset/--input_fname_pattern at"
+                f" them{hint}.")
+        c_dim, failures = data.probe_image_folder(
+            files, config.crop, config.input_height, config.input_width)
+        for failure in failures:
+            log(f" [!] skipping {failure}")
+        training_data = data.ImageFolderData(
+            files, c_dim, config.crop, config.input_height, config.input_width,
+            config.output_height, config.output_width, seed=config.seed)
+        log(f" [*] {config.dataset}: {len(files)} files in {directory}, c_dim={c_dim}")
+    limit = min(training_data.num_examples,
+                config.train_examples_limit or training_data.num_examples)
+    if limit < config.batch_size:
+        raise data.DataError(
+            f"The data set has {limit} images (after --train_size), fewer than"
+            f" --batch_size={config.batch_size}; pass a smaller --batch_size or add images.")
+    return training_data
+
+
+def model_config_for(config, training_data):
+    return models.ModelConfig(
+        output_height=config.output_height, output_width=config.output_width,
+        c_dim=int(training_data.c_dim), y_dim=int(training_data.y_dim), z_dim=config.z_dim,
+        gf_dim=config.gf_dim, df_dim=config.df_dim, gfc_dim=config.gfc_dim,
+        dfc_dim=config.dfc_dim).validate()
+
+
+def _read_json(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def _with_run_seed(config, paths):
+    """The seed a run was started with (recorded in its FLAGS.json), or a new one."""
+    if config.seed is not None:
+        return config
+    if os.path.exists(paths.flags_json):
+        seed = _read_json(paths.flags_json).get("seed")
+        if seed is not None:
+            return config_lib.dataclasses.replace(config, seed=seed)
+    return config_lib.dataclasses.replace(config, seed=random.SystemRandom().randrange(2**31))
+
+
+def train(config, log=print):
+    """Train mode: writes FLAGS.json and model.json, then trains (resuming if the
+    run has checkpoints)."""
+    paths = config_lib.RunPaths.for_run(config)
+    config = _with_run_seed(config, paths)
+    training_data = load_training_data(config, log)
+    model_config = model_config_for(config, training_data)
+    if os.path.exists(paths.model_json):
+        saved = models.ModelConfig(**_read_json(paths.model_json))
+        if saved != model_config:
+            raise ValueError(
+                f"The run in {paths.checkpoint_dir} holds a different model ({saved}) than"
+                f" these flags build ({model_config}). Pass --out_name to start a new run,"
+                " or the flags that run was trained with.")
+    for directory in (paths.checkpoint_dir, paths.sample_dir, paths.log_dir):
+        os.makedirs(directory, exist_ok=True)
+    with open(paths.flags_json, "w") as f:
+        f.write(config.to_json())
+    with open(paths.model_json, "w") as f:
+        f.write(model_config.to_json())
+    tf.random.set_seed(config.seed)
+    trainer = training.GANTrainer(model_config, config.learning_rate, config.beta1,
+                                  config.z_dist, config.batch_size, config.seed)
+    log(f" [*] Run folder {paths.run_dir}; samples in {paths.sample_dir}")
+    return training.train(trainer, training_data, config, paths, log)
+
+
+def find_run(config):
+    """Test mode's run: the one the same flags would train, else the only run of
+    this data set, else an error listing the candidates."""
+    paths = config_lib.RunPaths.for_run(config)
+    if os.path.exists(paths.model_json):
+        return paths
+    root = os.path.dirname(paths.run_dir)
+    candidates = sorted(
+        name for name in (os.listdir(root) if os.path.isdir(root) else [])
+        if name.startswith(config.dataset + "_")
+        and os.path.exists(config_lib.RunPaths.for_run(config, name).model_json))
+    if len(candidates) == 1:
+        return config_lib.RunPaths.for_run(config, candidates[0])
+    if not candidates:
+        raise FileNotFoundError(
+            f"No trained run for --dataset={config.dataset} in {root}: train one first"
+            " (add --train), or point --checkpoint_dir/--out_dir at where it is.")
+    raise FileNotFoundError(
+        f"Several runs of {config.dataset} in {root}: {', '.join(candidates)}."
+        " Name one with --out_name.")
+
+
+def test(config, log=print):
+    """Test mode: restores the run's latest checkpoint (no data set needed) and
+    writes a sample grid from it."""
+    paths = find_run(config)
+    model_config = models.ModelConfig(**_read_json(paths.model_json))
+    trainer = training.GANTrainer(model_config, config.learning_rate, config.beta1,
+                                  config.z_dist, config.batch_size, seed=config.seed or 0)
+    keeper = checkpoints.CheckpointKeeper(
+        {"generator": trainer.generator}, paths.checkpoint_dir, config.max_to_keep,
+        config.batch_size)
+    latest = checkpoints.latest_checkpoint(paths.checkpoint_dir)
+    if latest is None:
+        raise FileNotFoundError(f"{paths.checkpoint_dir} has no checkpoint; train first.")
+    keeper.checkpoint.restore(latest).expect_partial().assert_existing_objects_matched()
+    iteration = int(latest.rsplit("-", 1)[-1])
+    log(f" [*] Load SUCCESS: {latest}")
+    rng = tf.random.Generator.from_seed(config.seed or 0)
+    z = latent.sample_latent(rng, config.z_dist, config.batch_size, model_config.z_dim)
+    y = None
+    if model_config.conditional:
+        y = tf.one_hot(tf.range(config.batch_size) % model_config.y_dim, model_config.y_dim)
+    samples = trainer.sampler(z, y).numpy()
+    path = images.save_grid(samples, os.path.join(paths.sample_dir, f"test_{iteration:08d}.png"),
+                            model_config.output_range)
+    log(f" [*] Wrote {path}")
+    return path
+
+
+def run(config, log=print):
+    config.validate()
+    try:
+        return train(config, log) if config.train else test(config, log)
+    except (ValueError, FileNotFoundError, training.NonFiniteLossError) as error:
+        print(f"[!] {error}", file=sys.stderr)
+        raise SystemExit(1) from error

@@ -1,0 +1,55 @@
+"""Native checkpoints: one tf.train.Checkpoint with everything needed to resume.
+
+Files are named as the original names its own (`model.b64-1200.index`), with
+`max_to_keep` kept. TensorFlow writes a checkpoint's files before it updates
+the `checkpoint` index file, so a run killed mid-save still points at the last
+complete checkpoint.
+"""
+
+import os
+
+import tensorflow as tf
+
+
+def checkpoint_prefix(batch_size):
+    """The original's file name stem: 'model.b<batch_size>'."""
+    return f"model.b{batch_size}"
+
+
+class CheckpointKeeper:
+    """Saves and restores one run's checkpoints in `directory`."""
+
+    def __init__(self, objects, directory, max_to_keep, batch_size):
+        self.checkpoint = tf.train.Checkpoint(**objects)
+        self.manager = tf.train.CheckpointManager(
+            self.checkpoint, directory, max_to_keep=max_to_keep,
+            checkpoint_name=checkpoint_prefix(batch_size))
+
+    @property
+    def latest(self):
+        return self.manager.latest_checkpoint
+
+    def restore_latest(self):
+        """Restores the newest checkpoint; False when there is none. Every value in the
+        checkpoint must find its variable, or this raises (a different model)."""
+        if self.latest is None:
+            return False
+        self.checkpoint.restore(self.latest).assert_consumed()
+        return True
+
+    def save(self, iteration):
+        return self.manager.save(checkpoint_number=iteration)
+
+
+def is_native_checkpoint(path):
+    """True for a TF2 object-based checkpoint (ours), False for a TF1 name-based one."""
+    names = {name for name, _ in tf.train.list_variables(path)}
+    return "_CHECKPOINTABLE_OBJECT_GRAPH" in names
+
+
+def latest_checkpoint(directory):
+    """The newest checkpoint in `directory`, or None; accepts the original's own
+    index file names too."""
+    if not os.path.isdir(directory):
+        return None
+    return tf.train.latest_checkpoint(directory)

@@ -1,0 +1,163 @@
+"""The one frozen config a run is driven by, built from the flags in main.py.
+
+`validate()` rejects every bad combination with a message that names the fix,
+before any data is read or any graph is traced. `RunPaths` lays out where a
+run writes; see the README's "Output layout".
+"""
+
+import dataclasses
+import json
+import math
+import os
+
+from dcgan_tf import data
+from dcgan_tf import latent
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """The original's flags (same names and meaning) plus the few we add."""
+
+    # The original's flags.
+    epoch: int = 25
+    learning_rate: float = 0.0002
+    beta1: float = 0.5
+    train_size: float = math.inf
+    batch_size: int = 64
+    input_height: int = 108
+    input_width: int = None
+    output_height: int = 64
+    output_width: int = None
+    dataset: str = "celebA"
+    input_fname_pattern: str = "*.jpg"
+    data_dir: str = "./data"
+    out_dir: str = ""
+    out_name: str = ""
+    checkpoint_dir: str = "checkpoints"
+    sample_dir: str = "samples"
+    train: bool = False
+    crop: bool = False
+    visualize: bool = False
+    export: bool = False
+    freeze: bool = False
+    max_to_keep: int = 1
+    sample_freq: int = 200
+    ckpt_freq: int = 200
+    z_dim: int = 100
+    z_dist: str = "uniform_signed"
+    G_img_sum: bool = False
+    # Ours: model widths (the original hard-codes them), the seed, and the
+    # original's post-iteration loss evaluations as an explicit choice.
+    gf_dim: int = 64
+    df_dim: int = 64
+    gfc_dim: int = 1024
+    dfc_dim: int = 1024
+    seed: int = None
+    original_loss_eval: bool = False
+    download: bool = True
+
+    def __post_init__(self):
+        # The original's "None means the same as height" defaults.
+        if self.input_width is None:
+            object.__setattr__(self, "input_width", self.input_height)
+        if self.output_width is None:
+            object.__setattr__(self, "output_width", self.output_height)
+
+    @property
+    def conditional(self):
+        return data.is_idx_dataset(self.dataset)
+
+    @property
+    def train_examples_limit(self):
+        """train_size as an int, or None for all."""
+        return None if math.isinf(self.train_size) else int(self.train_size)
+
+    def run_name(self):
+        """--out_name, or a name made from what fixes the model and its data. The
+        original prefixed a timestamp, so its test mode could never find the run;
+        ours names the same run for the same command, so a rerun resumes."""
+        if self.out_name:
+            return self.out_name
+        return (f"{self.dataset}_x{self.input_width}.z{self.z_dim}.{self.z_dist}"
+                f".y{self.output_width}.b{self.batch_size}")
+
+    def validate(self):
+        """Raises ValueError naming the fix for any flag value that can't work."""
+        positive = ("epoch", "batch_size", "input_height", "input_width", "output_height",
+                    "output_width", "max_to_keep", "sample_freq", "ckpt_freq", "z_dim",
+                    "gf_dim", "df_dim", "gfc_dim", "dfc_dim")
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise ValueError(f"--{name} must be at least 1, got {getattr(self, name)}.")
+        if not self.train_size >= 1:
+            raise ValueError(f"--train_size must be at least 1, got {self.train_size}.")
+        if self.learning_rate <= 0:
+            raise ValueError(f"--learning_rate must be positive, got {self.learning_rate}.")
+        if not 0 <= self.beta1 < 1:
+            raise ValueError(f"--beta1 must be in [0, 1), got {self.beta1}.")
+        if self.z_dist not in latent.Z_DISTRIBUTIONS:
+            raise ValueError(f"Unknown --z_dist={self.z_dist!r}; use one of"
+                             f" {', '.join(latent.Z_DISTRIBUTIONS)}.")
+        if not self.dataset:
+            raise ValueError("--dataset is empty; name a folder under --data_dir, or mnist.")
+        if self.conditional and (self.output_height, self.output_width) != (28, 28):
+            raise ValueError(
+                f"{self.dataset} images are 28x28, but --output_height={self.output_height}"
+                f" --output_width={self.output_width}; pass --input_height=28"
+                " --output_height=28, as the original's README does.")
+        if self.conditional and self.crop:
+            raise ValueError(f"--crop does not apply to {self.dataset} (its digits are 28x28"
+                             " already); drop --crop.")
+        if self.conditional:
+            for name in ("output_height", "output_width"):
+                if getattr(self, name) % 4:
+                    raise ValueError(f"--{name} must be a multiple of 4 for the conditional"
+                                     " model.")
+        if os.sep in self.run_name() or self.run_name() in (".", ".."):
+            raise ValueError(f"--out_name={self.out_name!r} must be a plain folder name.")
+        return self
+
+    def to_json(self):
+        values = dataclasses.asdict(self)
+        values["train_size"] = None if math.isinf(self.train_size) else self.train_size
+        return json.dumps(values, indent=4, sort_keys=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class RunPaths:
+    """Where one run writes.
+
+    Default (the design card's layout): checkpoints, TensorBoard logs and
+    FLAGS.json in <checkpoint_dir>/<run>/, samples in <sample_dir>/<run>/.
+    With --out_dir, as the original: everything under <out_dir>/<run>/, with
+    <checkpoint_dir>, <sample_dir> and logs/ inside it.
+    """
+
+    run_dir: str
+    checkpoint_dir: str
+    sample_dir: str
+    log_dir: str
+
+    @property
+    def flags_json(self):
+        return os.path.join(self.run_dir, "FLAGS.json")
+
+    @property
+    def model_json(self):
+        return os.path.join(self.checkpoint_dir, "model.json")
+
+    @classmethod
+    def for_run(cls, config, run_name=None):
+        run_name = run_name or config.run_name()
+        expand = lambda p: os.path.expandvars(os.path.expanduser(p))  # noqa: E731
+        if config.out_dir:
+            run_dir = os.path.join(expand(config.out_dir), run_name)
+            return cls(run_dir=run_dir,
+                       checkpoint_dir=os.path.join(run_dir, config.checkpoint_dir),
+                       sample_dir=os.path.join(run_dir, config.sample_dir),
+                       log_dir=os.path.join(run_dir, "logs"))
+        run_dir = os.path.join(expand(config.checkpoint_dir), run_name)
+        return cls(run_dir=run_dir, checkpoint_dir=run_dir,
+                   sample_dir=os.path.join(expand(config.sample_dir), run_name),
+                   log_dir=os.path.join(run_dir, "logs"))
+

@@ -1,0 +1,69 @@
+"""TF1's `tf.train.AdamOptimizer`, exactly, for TF2 variables.
+
+Why not `keras.optimizers.Adam`: the original's update is TF1's fused ApplyAdam
+kernel with its state held in `beta1_power`/`beta2_power` variables and two
+slots per variable (`<var>/Adam`, `<var>/Adam_1`). Running that same kernel
+(`ResourceApplyAdam`) keeps our numerics identical to the original's and lets
+an original checkpoint's optimizer state map 1:1 onto ours. Keras 3's Adam
+computes the update in its own ops, defaults to epsilon 1e-7 and keeps an
+iteration count instead of the beta powers.
+"""
+
+import tensorflow as tf
+
+# tf.train.AdamOptimizer's defaults, which the original leaves alone.
+ADAM_BETA2 = 0.999
+ADAM_EPSILON = 1e-8
+
+
+class OriginalAdam(tf.Module):
+    """Adam over a fixed `var_list`; slots are created here, so a checkpoint can be
+    restored into this optimizer before its first step."""
+
+    def __init__(self, var_list, learning_rate, beta1, beta2=ADAM_BETA2,
+                 epsilon=ADAM_EPSILON, name="adam"):
+        super().__init__(name=name)
+        self.var_list = list(var_list)
+        self.learning_rate = float(learning_rate)
+        self.beta1 = float(beta1)
+        self.beta2 = float(beta2)
+        self.epsilon = float(epsilon)
+        # TF1 starts the powers at beta (not 1) and multiplies after each step.
+        self.beta1_power = tf.Variable(self.beta1, trainable=False, name="beta1_power")
+        self.beta2_power = tf.Variable(self.beta2, trainable=False, name="beta2_power")
+        # slot "Adam" is the first moment m, slot "Adam_1" the second moment v.
+        self.first_moments = [
+            tf.Variable(tf.zeros_like(v), trainable=False, name=v.name[:-2] + "/Adam")
+            for v in self.var_list]
+        self.second_moments = [
+            tf.Variable(tf.zeros_like(v), trainable=False, name=v.name[:-2] + "/Adam_1")
+            for v in self.var_list]
+
+    @property
+    def slots_by_original_name(self):
+        """{'generator/g_h0_lin/Matrix/Adam': m, ...}, as TF1 names the slots."""
+        slots = {}
+        for var, m, v in zip(self.var_list, self.first_moments, self.second_moments):
+            slots[var.name[:-2] + "/Adam"] = m
+            slots[var.name[:-2] + "/Adam_1"] = v
+        return slots
+
+    def apply_gradients(self, gradients):
+        """One Adam step; `gradients` are in the order of `var_list`."""
+        if len(gradients) != len(self.var_list):
+            raise ValueError(f"Got {len(gradients)} gradients for {len(self.var_list)} variables.")
+        beta1_power = tf.identity(self.beta1_power)
+        beta2_power = tf.identity(self.beta2_power)
+        for var, m, v, grad in zip(self.var_list, self.first_moments, self.second_moments,
+                                   gradients):
+            tf.raw_ops.ResourceApplyAdam(
+                var=var.handle, m=m.handle, v=v.handle,
+                beta1_power=beta1_power, beta2_power=beta2_power,
+                lr=tf.constant(self.learning_rate, var.dtype),
+                beta1=tf.constant(self.beta1, var.dtype),
+                beta2=tf.constant(self.beta2, var.dtype),
+                epsilon=tf.constant(self.epsilon, var.dtype),
+                grad=tf.cast(grad, var.dtype), use_locking=False, use_nesterov=False)
+        # TF1's _finish: the powers move after every variable was updated.
+        self.beta1_power.assign(beta1_power * self.beta1)
+        self.beta2_power.assign(beta2_power * self.beta2)

@@ -1,0 +1,218 @@
+"""Training: the original's update steps as tf.functions, and the loop that owns
+logging, sample and checkpoint cadence.
+
+One iteration, as in the original: one D update on a real batch and G(z), then
+two G updates with the same z (and labels). Real and fake batches go through D
+separately, so batch-norm statistics are per batch. Each training-mode pass
+moves the batch-norm moving averages, in program order: D(real), G(z), D(G(z))
+in the D update; G(z), D(G(z)) in each G update.
+
+The losses we log are the ones the updates computed (d_loss of the D update,
+g_loss of the second G update). The original instead re-runs three loss
+evaluations after each iteration just to print them, which moves the moving
+averages again; `--original_loss_eval` does exactly that, for bit-for-bit
+comparisons with old runs.
+"""
+
+import math
+import time
+
+import numpy as np
+import tensorflow as tf
+
+from dcgan_tf import checkpoints
+from dcgan_tf import images
+from dcgan_tf import latent
+from dcgan_tf import losses
+from dcgan_tf import models
+from dcgan_tf import optim
+
+
+class NonFiniteLossError(RuntimeError):
+    """A loss became NaN or infinite; training stopped before saving that state."""
+
+
+class GANTrainer:
+    """G, D, their Adam optimizers, the run's counters and random state, and the
+    tf.function steps over them. Everything here is in `checkpoint_objects()`."""
+
+    def __init__(self, model_config, learning_rate, beta1, z_dist, batch_size, seed):
+        self.model_config = model_config
+        self.z_dist = z_dist
+        self.batch_size = batch_size
+        self.generator, self.discriminator = models.build_models(model_config)
+        # The original builds d_optim before g_optim; so do we (TF1 names them
+        # beta1_power and beta1_power_1 in that order).
+        self.d_optimizer = optim.OriginalAdam(
+            self.discriminator.trainable_variables, learning_rate, beta1, name="d_adam")
+        self.g_optimizer = optim.OriginalAdam(
+            self.generator.trainable_variables, learning_rate, beta1, name="g_adam")
+        # The original's `counter`: iterations completed. Epoch and batch within it,
+        # so a restart resumes where it stopped (the original restarts at epoch 0).
+        self.iteration = tf.Variable(0, dtype=tf.int64, trainable=False, name="iteration")
+        self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
+        self.epoch_batch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch_batch")
+        self.rng = tf.random.Generator.from_seed(seed)
+        # The fixed latent batch (and labels) behind every sample grid of the run.
+        self.sample_z = tf.Variable(
+            latent.sample_latent(self.rng, z_dist, batch_size, model_config.z_dim),
+            trainable=False, name="sample_z")
+        self.sample_y = (tf.Variable(tf.zeros([batch_size, model_config.y_dim]),
+                                     trainable=False, name="sample_y")
+                         if model_config.conditional else None)
+        self.d_step = tf.function(self.d_update)
+        self.g_step = tf.function(self.g_update)
+        self.train_step = tf.function(self.iteration_update)
+        self.original_losses = tf.function(self.original_loss_evaluation)
+        self.sampler = tf.function(self.sample)
+
+    def checkpoint_objects(self):
+        """What a checkpoint holds: all that is needed to resume exactly."""
+        objects = dict(generator=self.generator, discriminator=self.discriminator,
+                       d_optimizer=self.d_optimizer, g_optimizer=self.g_optimizer,
+                       iteration=self.iteration, epoch=self.epoch,
+                       epoch_batch=self.epoch_batch, rng=self.rng, sample_z=self.sample_z)
+        if self.sample_y is not None:
+            objects["sample_y"] = self.sample_y
+        return objects
+
+    # -------------------------------------------------------------- steps
+
+    def d_update(self, real, z, y=None):
+        """One D update (the original's `d_optim`): maximize log D(x) + log(1 - D(G(z)))."""
+        with tf.GradientTape() as tape:
+            real_logits = self.discriminator(real, y, training=True)
+            fake = self.generator(z, y, training=True)
+            fake_logits = self.discriminator(fake, y, training=True)
+            d_loss_real, d_loss_fake = losses.discriminator_losses(real_logits, fake_logits)
+            d_loss = d_loss_real + d_loss_fake
+        gradients = tape.gradient(d_loss, self.d_optimizer.var_list)
+        self.d_optimizer.apply_gradients(gradients)
+        return {"d_loss": d_loss, "d_loss_real": d_loss_real, "d_loss_fake": d_loss_fake,
+                "d": tf.sigmoid(real_logits), "d_": tf.sigmoid(fake_logits)}
+
+    def g_update(self, z, y=None):
+        """One G update (the original's `g_optim`): maximize log D(G(z))."""
+        with tf.GradientTape() as tape:
+            fake = self.generator(z, y, training=True)
+            fake_logits = self.discriminator(fake, y, training=True)
+            g_loss = losses.generator_loss(fake_logits)
+        gradients = tape.gradient(g_loss, self.g_optimizer.var_list)
+        self.g_optimizer.apply_gradients(gradients)
+        return {"g_loss": g_loss, "G": fake, "d_": tf.sigmoid(fake_logits)}
+
+    def iteration_update(self, real, y=None):
+        """One training iteration of the original: D once, then G twice, same z."""
+        z = latent.sample_latent(self.rng, self.z_dist, tf.shape(real)[0],
+                                 self.model_config.z_dim)
+        d_results = self.d_update(real, z, y)
+        self.g_update(z, y)
+        # The original runs g_optim twice "to make sure that d_loss does not go
+        # to zero (different from paper)".
+        g_results = self.g_update(z, y)
+        self.iteration.assign_add(1)
+        self.epoch_batch.assign_add(1)
+        return {**d_results, "g_loss": g_results["g_loss"], "G": g_results["G"], "z": z}
+
+    def original_loss_evaluation(self, real, z, y=None):
+        """The original's errD_fake, errD_real, errG evaluations after an iteration:
+        training-mode passes that move the moving averages, in its order."""
+        d_loss_fake = losses.sigmoid_cross_entropy(
+            self.discriminator(self.generator(z, y, training=True), y, training=True), 0.0)
+        d_loss_real = losses.sigmoid_cross_entropy(
+            self.discriminator(real, y, training=True), 1.0)
+        g_loss = losses.generator_loss(
+            self.discriminator(self.generator(z, y, training=True), y, training=True))
+        return {"d_loss": d_loss_real + d_loss_fake, "d_loss_real": d_loss_real,
+                "d_loss_fake": d_loss_fake, "g_loss": g_loss}
+
+    def sample(self, z, y=None):
+        """The original's `sampler`: G with batch norm on its moving averages."""
+        return self.generator(z, y, training=False)
+
+
+def _check_finite(result, counter):
+    for name in ("d_loss", "g_loss"):
+        if not math.isfinite(float(result[name])):
+            raise NonFiniteLossError(
+                f"{name} became {float(result[name])} at iteration {counter}. Training stopped;"
+                " the last checkpoint (saved before this) is kept unchanged. Try a lower"
+                " --learning_rate, or resume from that checkpoint.")
+
+
+def _write_summaries(writer, counter, result, value_range, with_images):
+    """The original's TensorBoard names: d_loss, g_loss, d_loss_real, d_loss_fake;
+    histograms z, d, d_; images G."""
+    with writer.as_default(step=counter):
+        for name in ("d_loss", "g_loss", "d_loss_real", "d_loss_fake"):
+            tf.summary.scalar(name, result[name])
+        for name in ("z", "d", "d_"):
+            tf.summary.histogram(name, result[name])
+        if with_images:
+            lo, hi = value_range
+            tf.summary.image("G", (result["G"] - lo) / (hi - lo), max_outputs=3)
+
+
+def train(trainer, training_data, config, paths, log=print):
+    """Trains `trainer` on `training_data` as the original's DCGAN.train does,
+    resuming from the run's latest checkpoint when there is one."""
+    keeper = checkpoints.CheckpointKeeper(
+        trainer.checkpoint_objects(), paths.checkpoint_dir, config.max_to_keep,
+        config.batch_size)
+    if keeper.restore_latest():
+        log(f" [*] Load SUCCESS: {keeper.latest}; resuming after iteration"
+            f" {int(trainer.iteration)} (epoch {int(trainer.epoch)},"
+            f" batch {int(trainer.epoch_batch)})")
+    else:
+        log(" [*] No checkpoint yet in %s: starting a new run" % paths.checkpoint_dir)
+        if trainer.sample_y is not None:
+            # The original samples with the labels of the first batch of data.
+            trainer.sample_y.assign(training_data.first_batch(config.batch_size)[1])
+
+    num_examples = min(training_data.num_examples,
+                       config.train_examples_limit or training_data.num_examples)
+    batches_per_epoch = num_examples // config.batch_size
+    value_range = trainer.model_config.output_range
+    conditional = trainer.model_config.conditional
+    writer = tf.summary.create_file_writer(paths.log_dir)
+    start_time = time.time()
+
+    for epoch in range(int(trainer.epoch), config.epoch):
+        start_batch = int(trainer.epoch_batch)
+        dataset = training_data.epoch_dataset(epoch, num_examples, config.batch_size,
+                                              start_batch)
+        for idx, batch in enumerate(dataset, start=start_batch):
+            real, y = batch if conditional else (batch, None)
+            result = trainer.train_step(real, y)
+            counter = int(trainer.iteration)
+            if config.original_loss_eval:
+                result.update(trainer.original_losses(real, result["z"], y))
+            _check_finite(result, counter)
+            log("[%8d Epoch:[%2d/%2d] [%4d/%4d] time: %4.4f, d_loss: %.8f, g_loss: %.8f"
+                % (counter, epoch, config.epoch, idx, batches_per_epoch,
+                   time.time() - start_time, result["d_loss"], result["g_loss"]))
+            _write_summaries(writer, counter, result, value_range, config.G_img_sum)
+
+            if counter % config.sample_freq == 0:
+                samples = trainer.sampler(trainer.sample_z, trainer.sample_y)
+                path = images.save_grid(samples.numpy(), f"{paths.sample_dir}/train_{counter:08d}.png",
+                                        value_range)
+                log(f"[Sample] {path}")
+            if counter % config.ckpt_freq == 0:
+                keeper.save(counter)
+        skipped = training_data.take_skipped_count()
+        if skipped:
+            log(f" [!] Epoch {epoch}: skipped {skipped} unreadable image files")
+        trainer.epoch.assign(epoch + 1)
+        trainer.epoch_batch.assign(0)
+
+    keeper.save(int(trainer.iteration))  # also records the finished epoch
+    writer.flush()
+    log(f" [*] Training done: {int(trainer.iteration)} iterations; checkpoint {keeper.latest}")
+    return trainer
+
+
+def sample_images(trainer, z, y=None):
+    """Sampler output as numpy, for callers outside the loop."""
+    return np.asarray(trainer.sampler(tf.convert_to_tensor(z, tf.float32),
+                                      None if y is None else tf.convert_to_tensor(y, tf.float32)))

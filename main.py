@@ -1,0 +1,87 @@
+"""dcgan-tf: the carpedm20/DCGAN-tensorflow command line, on TensorFlow 2.
+
+    python main.py --dataset mnist --input_height=28 --output_height=28 --train
+    python main.py --dataset celebA --input_height=108 --train --crop
+
+Flags are read here only: they become one frozen Config, validated before
+anything runs, and passed down.
+"""
+
+import math
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter
+
+from absl import app
+from absl import flags
+
+from dcgan_tf import app as dcgan_app
+from dcgan_tf import config as config_lib
+from dcgan_tf import latent
+
+# The original's flags: same names, meanings and defaults, except where noted.
+flags.DEFINE_integer("epoch", 25, "Epoch to train [25]")
+flags.DEFINE_float("learning_rate", 0.0002, "Learning rate of for adam [0.0002]")
+flags.DEFINE_float("beta1", 0.5, "Momentum term of adam [0.5]")
+flags.DEFINE_float("train_size", math.inf, "The size of train images [inf]")
+flags.DEFINE_integer("batch_size", 64, "The size of batch images [64]")
+flags.DEFINE_integer("input_height", 108,
+                     "The size of image to use (will be center cropped). [108]")
+flags.DEFINE_integer("input_width", None, "The size of image to use (will be center cropped)."
+                     " If None, same value as input_height [None]")
+flags.DEFINE_integer("output_height", 64, "The size of the output images to produce [64]")
+flags.DEFINE_integer("output_width", None, "The size of the output images to produce."
+                     " If None, same value as output_height [None]")
+flags.DEFINE_string("dataset", "celebA", "The name of dataset [celebA, mnist, lsun, ...]")
+flags.DEFINE_string("input_fname_pattern", "*.jpg", "Glob pattern of filename of input images [*]")
+flags.DEFINE_string("data_dir", "./data", "path to datasets [e.g. $HOME/data]")
+flags.DEFINE_string("out_dir", "", "Root directory for all outputs of a run; empty: the"
+                    " design card's checkpoints/<run> and samples/<run> [empty]")
+flags.DEFINE_string("out_name", "", "Folder name of the run; generated from the flags"
+                    " (no timestamp, so the same command resumes) if left blank []")
+flags.DEFINE_string("checkpoint_dir", "checkpoints", "Folder for checkpoints [checkpoints]")
+flags.DEFINE_string("sample_dir", "samples", "Folder for samples [samples]")
+flags.DEFINE_boolean("train", False, "True for training, False for testing [False]")
+flags.DEFINE_boolean("crop", False, "Center crop input_height x input_width, then resize [False]")
+flags.DEFINE_boolean("visualize", False, "True for visualizing, False for nothing [False]")
+flags.DEFINE_boolean("export", False, "Export the sampler as a SavedModel [False]")
+flags.DEFINE_boolean("freeze", False, "Export the sampler as a frozen GraphDef [False]")
+flags.DEFINE_integer("max_to_keep", 1, "maximum number of checkpoints to keep")
+flags.DEFINE_integer("sample_freq", 200, "sample every this many iterations")
+flags.DEFINE_integer("ckpt_freq", 200, "save checkpoint every this many iterations")
+flags.DEFINE_integer("z_dim", 100, "dimensions of z")
+flags.DEFINE_enum("z_dist", "uniform_signed", list(latent.Z_DISTRIBUTIONS),
+                  "'normal01' or 'uniform_unsigned' or uniform_signed")
+flags.DEFINE_boolean("G_img_sum", False, "Save generator image summaries in log")
+# Ours.
+flags.DEFINE_integer("gf_dim", 64, "Generator filters in the first conv layer [64]")
+flags.DEFINE_integer("df_dim", 64, "Discriminator filters in the first conv layer [64]")
+flags.DEFINE_integer("gfc_dim", 1024, "Generator units of the dense layer (conditional) [1024]")
+flags.DEFINE_integer("dfc_dim", 1024, "Discriminator units of the dense layer (conditional) [1024]")
+flags.DEFINE_integer("seed", None, "Random seed; a new run without one draws one and records it")
+flags.DEFINE_boolean("original_loss_eval", False,
+                     "Re-evaluate the three losses after each iteration, as the original does"
+                     " (moves batch-norm moving averages like it; slower) [False]")
+flags.DEFINE_boolean("download", True, "Download MNIST / Fashion-MNIST when missing [True]")
+
+FLAGS = flags.FLAGS
+
+
+def config_from_flags():
+    names = [field.name for field in config_lib.dataclasses.fields(config_lib.Config)]
+    return config_lib.Config(**{name: FLAGS[name].value for name in names})
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
+    try:
+        config = config_from_flags().validate()
+    except ValueError as error:
+        raise app.UsageError(str(error)) from error
+    dcgan_app.run(config)
+
+
+if __name__ == "__main__":
+    FLAGS.set_default("verbosity", -1)  # absl: warnings and up, unless --verbosity says
+    app.run(main)
