@@ -1,0 +1,134 @@
+"""Checkpoints written by the original TF1 code, loaded into our models.
+
+The original saves with `tf.train.Saver`: name-based keys such as
+`generator/g_h0_lin/Matrix`, Adam slots `<var>/Adam` (first moment) and
+`<var>/Adam_1` (second moment), and `beta1_power`/`beta2_power` for D's Adam
+(built first) and `beta1_power_1`/`beta2_power_1` for G's. Our variables carry
+exactly those names, so loading is a by-name copy; the model's dimensions are
+read off the variables' shapes, so no data set is needed.
+"""
+
+import math
+import os
+import re
+
+import numpy as np
+import tensorflow as tf
+
+from dcgan_tf import models
+
+# Which optimizer owns which beta powers in the original graph.
+OPTIMIZER_POWER_NAMES = {"d_optimizer": ("beta1_power", "beta2_power"),
+                         "g_optimizer": ("beta1_power_1", "beta2_power_1")}
+
+
+class CheckpointMismatchError(ValueError):
+    """The checkpoint doesn't fit the model; the message names variable and shapes."""
+
+
+def iteration_of(checkpoint_path):
+    """The original's counter, from the file name ('model.b64-1200' -> 1200)."""
+    match = re.search(r"-(\d+)$", os.path.basename(checkpoint_path))
+    return int(match.group(1)) if match else 0
+
+
+def is_tf1_checkpoint(checkpoint_path):
+    shapes = dict(tf.train.list_variables(checkpoint_path))
+    return "generator/g_h0_lin/Matrix" in shapes and "_CHECKPOINTABLE_OBJECT_GRAPH" not in shapes
+
+
+def _output_size(size_hint, reduced, halvings):
+    """The output size whose `halvings` SAME stride-2 reductions give `reduced`:
+    the hint when it does, else the largest such size (reduced * 2**halvings)."""
+    if size_hint:
+        size = size_hint
+        for _ in range(halvings):
+            size = models.conv_out_size_same(size)
+        if size == reduced:
+            return size_hint
+    return reduced * 2 ** halvings
+
+
+def infer_model_config(checkpoint_path, output_height=None, output_width=None):
+    """The ModelConfig that an original checkpoint's variable shapes imply.
+
+    The conditional model's size is exact (4 * the 7x7 projection); the
+    unconditional one's projection (H/16, W/16) fits 16 sizes, so the flags'
+    output size is used when it fits, else 16 * the projection."""
+    shapes = dict(tf.train.list_variables(checkpoint_path))
+    if "generator/g_h0_lin/Matrix" not in shapes:
+        raise CheckpointMismatchError(
+            f"{checkpoint_path} is not a DCGAN checkpoint: it has no generator/g_h0_lin/Matrix.")
+    if "generator/g_h1_lin/Matrix" in shapes:  # conditional (MNIST) model
+        g_h2 = shapes["generator/g_h2/w"]          # [5, 5, 2gf, 2gf + y]
+        gf2, y_dim = g_h2[2], g_h2[3] - g_h2[2]
+        z_plus_y, gfc_dim = shapes["generator/g_h0_lin/Matrix"]
+        projection = shapes["generator/g_h1_lin/Matrix"][1] // gf2  # s4h * s4w
+        s4h = (output_height // 4) if output_height else int(round(math.sqrt(projection)))
+        s4w = projection // max(s4h, 1)
+        return models.ModelConfig(
+            output_height=4 * s4h, output_width=4 * s4w,
+            c_dim=shapes["generator/g_h3/w"][2], y_dim=y_dim, z_dim=z_plus_y - y_dim,
+            gf_dim=gf2 // 2, df_dim=shapes["discriminator/d_h1_conv/w"][3] - y_dim,
+            gfc_dim=gfc_dim, dfc_dim=shapes["discriminator/d_h2_lin/Matrix"][1])
+    z_dim, units = shapes["generator/g_h0_lin/Matrix"]
+    gf_dim = shapes["generator/g_h4/w"][3]
+    projection = units // (gf_dim * 8)                      # s16h * s16w
+    if output_height:
+        s16h = output_height
+        for _ in range(4):
+            s16h = models.conv_out_size_same(s16h)
+    else:
+        s16h = int(round(math.sqrt(projection)))
+    s16w = projection // max(s16h, 1)
+    return models.ModelConfig(
+        output_height=_output_size(output_height, s16h, 4),
+        output_width=_output_size(output_width or output_height, s16w, 4),
+        c_dim=shapes["generator/g_h4/w"][2], y_dim=0, z_dim=z_dim, gf_dim=gf_dim,
+        df_dim=shapes["discriminator/d_h0_conv/w"][3], gfc_dim=1024, dfc_dim=1024)
+
+
+def _assign_all(reader, shapes, targets, checkpoint_path):
+    """Copies checkpoint values into {original name: variable}, checking shapes first
+    so that a mismatch changes nothing."""
+    for name, variable in targets.items():
+        if name not in shapes:
+            raise CheckpointMismatchError(f"{checkpoint_path} has no variable {name}"
+                                          f" (expected shape {variable.shape.as_list()}).")
+        if list(shapes[name]) != variable.shape.as_list():
+            raise CheckpointMismatchError(
+                f"Checkpoint variable {name} has shape {list(shapes[name])}, but the model built"
+                f" from the flags expects {variable.shape.as_list()}. Pass the flags the"
+                " checkpoint was trained with (or leave the model's shape to the checkpoint).")
+    for name, variable in targets.items():
+        variable.assign(np.asarray(reader.get_tensor(name), variable.dtype.as_numpy_dtype))
+
+
+def load_into_models(checkpoint_path, generator, discriminator=None):
+    """Copies G's (and D's) weights and batch-norm statistics from an original
+    checkpoint."""
+    reader = tf.train.load_checkpoint(checkpoint_path)
+    shapes = reader.get_variable_to_shape_map()
+    modules = [m for m in (generator, discriminator) if m is not None]
+    _assign_all(reader, shapes, models.variables_by_original_name(*modules), checkpoint_path)
+
+
+def load_into_trainer(checkpoint_path, trainer):
+    """Copies everything an original checkpoint holds into a GANTrainer: weights,
+    moving averages, both Adams' slots and beta powers, and the iteration counter
+    (from the file name), so training continues where the original stopped.
+    Returns the iteration."""
+    reader = tf.train.load_checkpoint(checkpoint_path)
+    shapes = reader.get_variable_to_shape_map()
+    targets = models.variables_by_original_name(trainer.generator, trainer.discriminator)
+    has_optimizer_state = "beta1_power" in shapes
+    if has_optimizer_state:
+        for attribute, (beta1_name, beta2_name) in OPTIMIZER_POWER_NAMES.items():
+            optimizer = getattr(trainer, attribute)
+            targets.update(optimizer.slots_by_original_name)
+            targets[beta1_name] = optimizer.beta1_power
+            targets[beta2_name] = optimizer.beta2_power
+    _assign_all(reader, shapes, targets, checkpoint_path)
+    iteration = iteration_of(checkpoint_path)
+    trainer.iteration.assign(iteration)
+    return iteration

@@ -1,0 +1,20 @@
+"""Shared test setup: quiet TensorFlow, and where ../shared lives."""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import pytest  # noqa: E402
+
+REPO_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHARED_DIR = os.path.join(os.path.dirname(REPO_DIR), "shared")
+REFERENCE_DIR = os.path.join(SHARED_DIR, "reference", "carpedm20-tf1")
+MNIST_DIR = os.path.join(SHARED_DIR, "data", "mnist")
+
+
+def require_shared(path):
+    """Skips the test, saying why, where ../shared (or a file in it) is absent."""
+    if not os.path.exists(path):
+        pytest.skip(f"{path} is absent: ../shared (the original TF1 graphs and MNIST) is only"
+                    " beside the project on the team's machines and in CI.")
+    return path

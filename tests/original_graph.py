@@ -1,0 +1,77 @@
+"""Runs the original TF1 graphs (../shared/reference/carpedm20-tf1/*.meta) in
+graph mode, with names from that folder's README, for the equivalence tests."""
+
+import os
+
+import numpy as np
+import tensorflow as tf
+
+# name -> (meta file, G output in training mode, sampler output, D logits real, fake)
+GRAPHS = {
+    "mnist": ("mnist_conditional_28x28.meta", "generator/Sigmoid:0", "generator_1/Sigmoid:0",
+              "discriminator/d_h3_lin/add:0", "discriminator_1/d_h3_lin/add:0"),
+    "celebA": ("celebA_64x64.meta", "generator/Tanh:0", "generator_1/Tanh:0",
+               "discriminator/d_h4_lin/add:0", "discriminator_1/d_h4_lin/add:0"),
+}
+LOSSES = {"d_loss_real": "Mean:0", "d_loss_fake": "Mean_1:0", "g_loss": "Mean_2:0",
+          "d_loss": "add:0"}
+
+
+class OriginalGraph:
+    """One imported original graph in its own session."""
+
+    def __init__(self, reference_dir, name):
+        meta, self.g_output, self.sampler_output, self.real_logits, self.fake_logits = GRAPHS[name]
+        self.graph = tf.Graph()
+        with self.graph.as_default():
+            self.saver = tf.compat.v1.train.import_meta_graph(os.path.join(reference_dir, meta))
+            self.variables = {v.name[:-2]: v for v in tf.compat.v1.global_variables()}
+            self.init = tf.compat.v1.variables_initializer(list(self.variables.values()))
+        self.session = tf.compat.v1.Session(graph=self.graph)
+        self.conditional = "y:0" in [op.name + ":0" for op in self.graph.get_operations()]
+
+    def initialize(self, seed):
+        with self.graph.as_default():
+            tf.compat.v1.set_random_seed(seed)
+        self.session.run(self.init)
+
+    def save(self, prefix, step):
+        """Writes a real TF1-format checkpoint, as the original's saver does."""
+        with self.graph.as_default():
+            return self.saver.save(self.session, prefix, global_step=step)
+
+    def restore(self, path):
+        with self.graph.as_default():
+            self.saver.restore(self.session, path)
+
+    def feed(self, z, y=None, real=None):
+        feed = {"z:0": z}
+        if self.conditional:
+            feed["y:0"] = y
+        if real is not None:
+            feed["real_images:0"] = real
+        return feed
+
+    def run(self, fetches, **inputs):
+        return self.session.run(fetches, self.feed(**inputs))
+
+    def iteration(self, real, z, y=None):
+        """One original training iteration: d_optim, then g_optim twice, same z (and y)."""
+        self.run("Adam", real=real, z=z, y=y)
+        self.run("Adam_1", z=z, y=y)
+        self.run("Adam_1", z=z, y=y)
+
+    def values(self):
+        names = sorted(self.variables)
+        return dict(zip(names, self.session.run([self.variables[n] for n in names])))
+
+
+def random_batch(rng, name, batch_size=64):
+    """(real, z, y) for a graph: images in the real placeholder's range."""
+    z = rng.uniform(-1, 1, (batch_size, 100)).astype(np.float32)
+    if name == "mnist":
+        real = rng.uniform(0, 1, (batch_size, 28, 28, 1)).astype(np.float32)
+        y = np.eye(10, dtype=np.float32)[rng.integers(0, 10, batch_size)]
+        return real, z, y
+    real = rng.uniform(-1, 1, (batch_size, 64, 64, 3)).astype(np.float32)
+    return real, z, None

@@ -1,0 +1,184 @@
+"""Our port against the original TF1 graphs (../shared/reference/carpedm20-tf1).
+
+Each test starts both sides from one checkpoint the original graph wrote
+(its own initializers, saved by its own saver), loaded into our models by name,
+and compares what they compute. Both sides run the same kernels (FusedBatchNorm,
+Conv2D, ApplyAdam) on the same inputs in the same order, so the only possible
+difference is floating-point summation order; measured on this project's CI
+machine the difference is exactly 0.0 everywhere, after one iteration and
+after ten. The tolerances (1e-5 on outputs, 1e-6 on every variable after one
+iteration, 1e-5 after ten) leave room for a machine whose kernels sum in
+another order, and are 20x tighter than one Adam step (lr = 2e-4), so a single
+wrong update anywhere would fail them.
+"""
+
+import types
+
+import numpy as np
+import pytest
+
+from conftest import MNIST_DIR, REFERENCE_DIR, require_shared
+from dcgan_tf import data
+from dcgan_tf import models
+from dcgan_tf import tf1_checkpoint
+from dcgan_tf import training
+from original_graph import LOSSES, OriginalGraph
+
+OUTPUT_TOLERANCE = 1e-5
+ONE_ITERATION_TOLERANCE = 1e-6
+TEN_ITERATIONS_TOLERANCE = 1e-5
+GRAPH_NAMES = ["mnist", "celebA"]
+OUTPUT_SIZE = {"mnist": 28, "celebA": 64}
+
+
+def our_variables(trainer):
+    """All of our state under the original's names (the TF1 checkpoint keys)."""
+    variables = models.variables_by_original_name(trainer.generator, trainer.discriminator)
+    for attribute, (beta1, beta2) in tf1_checkpoint.OPTIMIZER_POWER_NAMES.items():
+        optimizer = getattr(trainer, attribute)
+        variables.update(optimizer.slots_by_original_name)
+        variables[beta1], variables[beta2] = optimizer.beta1_power, optimizer.beta2_power
+    return variables
+
+
+def batches(name, count, seed=0):
+    """`count` (real, z, y) batches of 64: real MNIST digits for the MNIST graph,
+    uniform noise images in [-1, 1] for the 64x64 one."""
+    rng = np.random.default_rng(seed)
+    if name == "mnist":
+        images, labels = data.load_idx_dataset(require_shared(MNIST_DIR))
+    for i in range(count):
+        z = rng.uniform(-1, 1, (64, 100)).astype(np.float32)
+        if name == "mnist":
+            chunk = slice(64 * i, 64 * (i + 1))
+            real = images[chunk].astype(np.float32) / 255.0
+            yield real, z, np.eye(10, dtype=np.float32)[labels[chunk]]
+        else:
+            yield rng.uniform(-1, 1, (64, 64, 64, 3)).astype(np.float32), z, None
+
+
+@pytest.fixture(scope="module", params=GRAPH_NAMES)
+def pair(request, tmp_path_factory):
+    """The original graph and our trainer, and the TF1 checkpoint both start from."""
+    name = request.param
+    require_shared(REFERENCE_DIR)
+    original = OriginalGraph(REFERENCE_DIR, name)
+    original.initialize(seed=1)
+    path = original.save(str(tmp_path_factory.mktemp(name) / "model.b64"), step=1)
+    config = tf1_checkpoint.infer_model_config(path, OUTPUT_SIZE[name])
+    trainer = training.GANTrainer(config, 2e-4, 0.5, "uniform_signed", 64, seed=0)
+
+    def reset():
+        original.restore(path)
+        tf1_checkpoint.load_into_trainer(path, trainer)
+
+    reset()
+    return types.SimpleNamespace(name=name, original=original, trainer=trainer, path=path,
+                                 reset=reset)
+
+
+def max_differences(original, trainer):
+    ours = our_variables(trainer)
+    return {name: float(np.abs(value - ours[name].numpy()).max())
+            for name, value in original.values().items()}
+
+
+def test_every_original_variable_has_our_counterpart_with_its_shape(pair):
+    ours = our_variables(pair.trainer)
+    theirs = {name: tuple(v.shape.as_list()) for name, v in pair.original.variables.items()}
+    assert {name: tuple(v.shape.as_list()) for name, v in ours.items()} == theirs
+    trainable = [v for m in (pair.trainer.generator, pair.trainer.discriminator)
+                 for v in m.trainable_variables]
+    original_trainable = [v for v in pair.original.graph.get_collection("trainable_variables")]
+    assert (sum(int(np.prod(v.shape)) for v in trainable)
+            == sum(int(np.prod(v.shape.as_list())) for v in original_trainable))
+
+
+def test_sampler_matches_original(pair):
+    pair.reset()
+    _, z, y = next(batches(pair.name, 1))
+    expected = pair.original.run(pair.original.sampler_output, z=z, y=y)
+    np.testing.assert_allclose(pair.trainer.sampler(z, y).numpy(), expected,
+                               rtol=0, atol=OUTPUT_TOLERANCE)
+
+
+def test_discriminator_logits_and_losses_match_original(pair):
+    pair.reset()
+    real, z, y = next(batches(pair.name, 1))
+    o = pair.original
+    fetched = o.run({"real": o.real_logits, "fake": o.fake_logits, "G": o.g_output, **LOSSES},
+                    real=real, z=z, y=y)
+    t = pair.trainer
+    real_logits = t.discriminator(real, y, training=True)
+    fake = t.generator(z, y, training=True)
+    fake_logits = t.discriminator(fake, y, training=True)
+    d_loss_real, d_loss_fake = training.losses.discriminator_losses(real_logits, fake_logits)
+    ours = {"real": real_logits, "fake": fake_logits, "G": fake, "d_loss_real": d_loss_real,
+            "d_loss_fake": d_loss_fake, "d_loss": d_loss_real + d_loss_fake,
+            "g_loss": training.losses.generator_loss(fake_logits)}
+    for key, expected in fetched.items():
+        np.testing.assert_allclose(np.asarray(ours[key]), expected, rtol=0,
+                                   atol=OUTPUT_TOLERANCE, err_msg=key)
+
+
+@pytest.fixture(scope="module")
+def ten_iterations(pair):
+    """Runs ten original iterations on both sides from the same start; returns the
+    largest difference of every variable after the first and after the tenth."""
+    pair.reset()
+    before = dict(pair.original.values())
+    after = {}
+    for i, (real, z, y) in enumerate(batches(pair.name, 10)):
+        pair.original.iteration(real, z, y)
+        pair.trainer.d_step(real, z, y)
+        pair.trainer.g_step(z, y)
+        pair.trainer.g_step(z, y)
+        if i in (0, 9):
+            after[i + 1] = max_differences(pair.original, pair.trainer)
+    moved = {name: float(np.abs(value - before[name]).max())
+             for name, value in pair.original.values().items()}
+    return after, moved
+
+
+def test_one_iteration_matches_original_in_every_variable(ten_iterations):
+    differences = ten_iterations[0][1]
+    worst = max(differences, key=differences.get)
+    assert differences[worst] <= ONE_ITERATION_TOLERANCE, (worst, differences[worst])
+
+
+def test_ten_iterations_stay_together(ten_iterations):
+    differences = ten_iterations[0][10]
+    worst = max(differences, key=differences.get)
+    assert differences[worst] <= TEN_ITERATIONS_TOLERANCE, (worst, differences[worst])
+
+
+def test_the_iterations_moved_every_variable(ten_iterations):
+    """The comparison means something: weights, moving averages, Adam slots and beta
+    powers all changed from their starting values on the original's side."""
+    moved = ten_iterations[1]
+    unmoved = [name for name, amount in moved.items() if amount == 0.0]
+    assert unmoved == []
+
+
+def test_original_loss_eval_is_the_only_difference_in_moving_averages(pair):
+    """Our default logs the update's own losses; the original re-evaluates three
+    losses after each iteration in training mode. With --original_loss_eval we
+    do the same and match every variable; without it, only the moving averages
+    differ, and by exactly those extra passes."""
+    pair.reset()
+    (real, z, y), = batches(pair.name, 1)
+    o = pair.original
+    o.iteration(real, z, y)
+    evaluated = {"d_loss_fake": o.run("Mean_1:0", z=z, y=y),
+                 "d_loss_real": o.run("Mean:0", real=real, z=z, y=y),
+                 "g_loss": o.run("Mean_2:0", z=z, y=y)}
+    t = pair.trainer
+    t.d_step(real, z, y), t.g_step(z, y), t.g_step(z, y)
+    weights_only = {n: d for n, d in max_differences(o, t).items() if "moving_" not in n}
+    moving = {n: d for n, d in max_differences(o, t).items() if "moving_" in n}
+    assert max(weights_only.values()) <= ONE_ITERATION_TOLERANCE
+    assert min(moving.values()) > 0  # without the evaluations, the averages differ
+    ours = t.original_losses(real, z, y)
+    for key, expected in evaluated.items():
+        np.testing.assert_allclose(float(ours[key]), expected, atol=OUTPUT_TOLERANCE)
+    assert max(max_differences(o, t).values()) <= ONE_ITERATION_TOLERANCE
