@@ -20,10 +20,14 @@ class OriginalAdam(tf.Module):
     """Adam over a fixed `var_list`; slots are created here, so a checkpoint can be
     restored into this optimizer before its first step."""
 
+    # The variables being optimized belong to the models: not part of this
+    # module's variables, nor of its checkpoint (they'd be stored twice).
+    _TF_MODULE_IGNORED_PROPERTIES = frozenset({"var_list"})
+
     def __init__(self, var_list, learning_rate, beta1, beta2=ADAM_BETA2,
                  epsilon=ADAM_EPSILON, name="adam"):
         super().__init__(name=name)
-        self.var_list = list(var_list)
+        self.var_list = self._no_dependency(list(var_list))
         self.learning_rate = float(learning_rate)
         self.beta1 = float(beta1)
         self.beta2 = float(beta2)

@@ -1,0 +1,131 @@
+"""The data readers, on files the tests make."""
+
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import fakes
+from dcgan_tf import data
+
+
+@pytest.mark.parametrize("gz", [True, False])
+def test_idx_counts_come_from_the_headers(tmp_path, gz):
+    directory = fakes.make_mnist(str(tmp_path), n_train=50, n_test=20, gz=gz)
+    images, labels = data.load_idx_dataset(directory)
+    assert images.shape == (70, 28, 28, 1) and images.dtype == np.uint8
+    assert labels.shape == (70,)
+    np.testing.assert_array_equal(images[:, 0, 0, 0], labels * 25)  # pairs stay together
+
+
+def test_idx_merge_and_shuffle_follow_the_original(tmp_path):
+    directory = fakes.make_mnist(str(tmp_path), n_train=40, n_test=10)
+    images, labels = data.load_idx_dataset(directory)
+    paths = data.find_idx_files(directory)[0]
+    x = np.concatenate([data.read_idx(paths["train_images"], 2051),
+                        data.read_idx(paths["test_images"], 2051)]).astype(np.float64)
+    y = np.concatenate([data.read_idx(paths["train_labels"], 2049),
+                        data.read_idx(paths["test_labels"], 2049)])
+    np.random.seed(547)  # the original's load_mnist, verbatim in effect
+    np.random.shuffle(x)
+    np.random.seed(547)
+    np.random.shuffle(y)
+    np.testing.assert_array_equal(images[..., 0], x)
+    np.testing.assert_array_equal(labels, y)
+
+
+def test_idx_wrong_magic_and_truncation_are_named(tmp_path):
+    bad = fakes.write_idx(str(tmp_path / "labels"), np.zeros(5))
+    with pytest.raises(data.DataError, match="magic number 2049, expected 2051"):
+        data.read_idx(bad, data.IDX_IMAGES_MAGIC)
+    good = fakes.write_idx(str(tmp_path / "images"), np.zeros((4, 28, 28)))
+    with open(good, "r+b") as f:
+        f.truncate(16 + 28 * 28 * 3)
+    with pytest.raises(data.DataError, match="truncated.*Download it again"):
+        data.read_idx(good, data.IDX_IMAGES_MAGIC)
+
+
+def test_idx_dataset_batches(tmp_path):
+    images, labels = data.load_idx_dataset(fakes.make_mnist(str(tmp_path), 60, 10))
+    source = data.IdxData(images, labels)
+    batches = list(source.epoch_dataset(0, 70, 16))
+    assert len(batches) == 4  # 70 // 16, remainder dropped as in the original
+    real, y = batches[1]
+    assert real.shape == (16, 28, 28, 1) and real.dtype == tf.float32
+    np.testing.assert_allclose(real[:, 0, 0, 0], labels[16:32] * 25 / 255.0, rtol=1e-6)
+    np.testing.assert_array_equal(np.argmax(y, 1), labels[16:32])
+    resumed = list(source.epoch_dataset(0, 70, 16, start_batch=2))
+    assert len(resumed) == 2
+    np.testing.assert_array_equal(resumed[0][0], batches[2][0])
+
+
+def folder(tmp_path, **kwargs):
+    options = dict(crop=False, input_height=20, input_width=20, output_height=16,
+                   output_width=16, seed=0)
+    options.update(kwargs)
+    files = data.list_image_files(str(tmp_path), "*")
+    c_dim, _ = data.probe_image_folder(files, options["crop"], options["input_height"],
+                                       options["input_width"])
+    return data.ImageFolderData(files, c_dim, **options)
+
+
+def test_image_folder_resizes_to_the_output_size_without_crop(tmp_path):
+    """The original's no-crop path kept input_height and crashed when it differed."""
+    fakes.make_image_folder(str(tmp_path), count=6, size=(40, 30))
+    source = folder(tmp_path)
+    batch = next(iter(source.epoch_dataset(0, 6, 4)))
+    assert batch.shape == (4, 16, 16, 3)
+    assert float(tf.reduce_min(batch)) >= -1.0 and float(tf.reduce_max(batch)) <= 1.0
+
+
+def test_center_crop_takes_the_middle(tmp_path):
+    image = np.zeros((30, 40, 3), np.uint8)
+    image[5:25, 10:30] = 255  # the centred 20x20 window is white
+    for i in range(4):
+        fakes.write_image(str(tmp_path / f"{i}.png"), image)
+    source = folder(tmp_path, crop=True)
+    batch = next(iter(source.epoch_dataset(0, 4, 4))).numpy()
+    np.testing.assert_allclose(batch, 1.0, atol=1e-5)
+
+
+def test_grayscale_rgb_and_rgba_are_handled_on_purpose(tmp_path):
+    fakes.write_image(str(tmp_path / "a_gray.png"), np.full((20, 20), 255))
+    fakes.write_image(str(tmp_path / "b_rgb.png"), np.zeros((20, 20, 3)))
+    fakes.write_image(str(tmp_path / "c_rgba.png"), np.full((20, 20, 4), 255), "RGBA")
+    files = data.list_image_files(str(tmp_path), "*.png")
+    assert data.probe_image_folder(files, False, 20, 20)[0] == 1  # first image is grayscale
+    gray = folder(tmp_path)
+    assert next(iter(gray.epoch_dataset(0, 3, 3))).shape == (3, 16, 16, 1)
+    os.remove(files[0])
+    rgb = folder(tmp_path)
+    batch = next(iter(rgb.epoch_dataset(0, 2, 2))).numpy()
+    assert batch.shape == (2, 16, 16, 3)  # RGBA's alpha dropped, not a 4th channel
+
+
+def test_unreadable_files_are_skipped_and_counted(tmp_path):
+    fakes.make_image_folder(str(tmp_path), count=9, size=(20, 20))
+    (tmp_path / "img_004.png").write_bytes(b"not an image")
+    source = folder(tmp_path)
+    batches = list(source.epoch_dataset(0, 9, 4))
+    assert len(batches) == 2  # 8 readable images
+    assert source.take_skipped_count() == 1
+    assert source.take_skipped_count() == 0  # counts are per epoch
+
+
+def test_unusable_folders_fail_before_training_with_the_reason(tmp_path):
+    (tmp_path / "a.jpg").write_bytes(b"junk")
+    with pytest.raises(data.DataError, match="not a readable image"):
+        data.probe_image_folder([str(tmp_path / "a.jpg")], False, 10, 10)
+    small = fakes.make_image_folder(str(tmp_path / "small"), count=2, size=(30, 30))
+    with pytest.raises(data.DataError, match="smaller than the 108x108 crop"):
+        data.probe_image_folder(small, True, 108, 108)
+
+
+def test_epoch_order_is_reshuffled_per_epoch_and_reproducible(tmp_path):
+    fakes.make_image_folder(str(tmp_path), count=12, size=(20, 20))
+    source = folder(tmp_path)
+    first, second = source.epoch_files(0, 12), source.epoch_files(1, 12)
+    assert sorted(first) == sorted(second) == source.files and first != second
+    assert folder(tmp_path).epoch_files(1, 12) == second
+    assert len(source.epoch_files(0, 5)) == 5  # train_size

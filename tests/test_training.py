@@ -1,0 +1,169 @@
+"""The training steps and loop, on tiny models and data the tests make."""
+
+import dataclasses
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import fakes
+from dcgan_tf import checkpoints
+from dcgan_tf import config as config_lib
+from dcgan_tf import data
+from dcgan_tf import models
+from dcgan_tf import training
+
+TINY_MODEL = dict(z_dim=8, gf_dim=4, df_dim=4, gfc_dim=16, dfc_dim=16)
+
+
+def tiny_trainer(conditional=True, batch_size=8, seed=0):
+    if conditional:
+        config = models.ModelConfig(28, 28, 1, y_dim=10, **TINY_MODEL)
+    else:
+        config = models.ModelConfig(16, 16, 3, **TINY_MODEL)
+    return training.GANTrainer(config, 2e-4, 0.5, "uniform_signed", batch_size, seed)
+
+
+def values(variables):
+    return [v.numpy().copy() for v in variables]
+
+
+@pytest.mark.parametrize("conditional", [True, False])
+def test_one_iteration_updates_everything_and_reports_finite_losses(conditional):
+    trainer = tiny_trainer(conditional)
+    shape = (8, 28, 28, 1) if conditional else (8, 16, 16, 3)
+    real = tf.random.uniform(shape)
+    y = tf.one_hot(tf.range(8) % 10, 10) if conditional else None
+    everything = trainer.generator.variables + trainer.discriminator.variables
+    before = values(everything)
+    result = trainer.train_step(real, y)
+    assert np.isfinite(float(result["d_loss"])) and np.isfinite(float(result["g_loss"]))
+    np.testing.assert_allclose(float(result["d_loss"]),
+                               float(result["d_loss_real"] + result["d_loss_fake"]), rtol=1e-6)
+    unchanged = [v.name for v, old in zip(everything, before) if np.array_equal(v.numpy(), old)]
+    assert unchanged == []  # weights, gammas, betas and every moving average moved
+    assert int(trainer.iteration) == 1
+    # D once, G twice: each Adam counts its own steps in its beta1 power.
+    assert float(trainer.d_optimizer.beta1_power) == pytest.approx(0.5 ** 2)
+    assert float(trainer.g_optimizer.beta1_power) == pytest.approx(0.5 ** 3)
+
+
+def test_steps_trace_once():
+    trainer = tiny_trainer(conditional=False)
+    for _ in range(3):
+        trainer.train_step(tf.random.uniform((8, 16, 16, 3)), None)
+    assert trainer.train_step.experimental_get_tracing_count() == 1
+
+
+@pytest.mark.parametrize("z_dist,low,high", [("uniform_signed", -1, 1),
+                                             ("uniform_unsigned", 0, 1)])
+def test_z_dist_is_honoured(z_dist, low, high):
+    trainer = training.GANTrainer(models.ModelConfig(16, 16, 3, **TINY_MODEL), 2e-4, 0.5,
+                                  z_dist, 64, seed=0)
+    z = trainer.sample_z.numpy()
+    assert z.min() >= low and z.max() <= high and z.min() < low + 0.1 and z.max() > high - 0.1
+    normal = training.GANTrainer(models.ModelConfig(16, 16, 3, **TINY_MODEL), 2e-4, 0.5,
+                                 "normal01", 64, seed=0).sample_z.numpy()
+    assert normal.min() < -1.5 and abs(normal.std() - 1) < 0.1
+
+
+def run_config(tmp_path, **overrides):
+    options = dict(dataset="mnist", input_height=28, output_height=28, batch_size=8,
+                   epoch=1, sample_freq=5, ckpt_freq=10, max_to_keep=2, train=True,
+                   out_dir=str(tmp_path / "out"), seed=3, **TINY_MODEL)
+    options.update(overrides)
+    return config_lib.Config(**options).validate()
+
+
+def mnist_data(tmp_path, n_train=150, n_test=10):
+    return data.IdxData(*data.load_idx_dataset(fakes.make_mnist(str(tmp_path / "mnist"),
+                                                                n_train, n_test)))
+
+
+def train_once(tmp_path, config, source):
+    model_config = models.ModelConfig(28, 28, 1, y_dim=10, **TINY_MODEL)
+    trainer = training.GANTrainer(model_config, config.learning_rate, config.beta1,
+                                  config.z_dist, config.batch_size, config.seed)
+    lines = []
+    training.train(trainer, source, config, config_lib.RunPaths.for_run(config), lines.append)
+    return trainer, lines
+
+
+def test_smoke_train_writes_samples_checkpoints_and_resumes(tmp_path):
+    source = mnist_data(tmp_path)               # 160 images -> 20 batches of 8
+    config = run_config(tmp_path)
+    paths = config_lib.RunPaths.for_run(config)
+    trainer, lines = train_once(tmp_path, config, source)
+    log = [line for line in lines if line.startswith("[") and "Epoch" in line]
+    assert len(log) == 20
+    assert log[0].startswith("[       1 Epoch:[ 0/ 1] [   0/  20] time: ")
+    assert ", d_loss: " in log[0] and ", g_loss: " in log[0]
+    assert sorted(os.listdir(paths.sample_dir)) == [f"train_{i:08d}.png" for i in (5, 10, 15, 20)]
+    assert checkpoints.latest_checkpoint(paths.checkpoint_dir).endswith("model.b8-20")
+    assert len([f for f in os.listdir(paths.checkpoint_dir) if f.endswith(".index")]) == 2
+    assert os.listdir(paths.log_dir)  # TensorBoard events
+
+    resumed, lines = train_once(tmp_path, dataclasses.replace(config, epoch=2), source)
+    log = [line for line in lines if line.startswith("[") and "Epoch" in line]
+    assert log[0].startswith("[      21 Epoch:[ 1/ 2] [   0/  20]")
+    assert int(resumed.iteration) == 40 and int(resumed.epoch) == 2
+
+
+def test_resume_mid_epoch_continues_at_the_saved_batch(tmp_path):
+    source = mnist_data(tmp_path)
+    config = run_config(tmp_path, train_size=80, ckpt_freq=3, max_to_keep=10)  # 10 batches
+    train_once(tmp_path, config, source)
+    paths = config_lib.RunPaths.for_run(config)
+    # As if killed after iteration 9: the run's latest checkpoint is model.b8-9.
+    tf.compat.v1.train.update_checkpoint_state(
+        paths.checkpoint_dir, os.path.join(paths.checkpoint_dir, "model.b8-9"))
+    _, lines = train_once(tmp_path, config, source)
+    log = [line for line in lines if line.startswith("[") and "Epoch" in line]
+    assert len(log) == 1 and log[0].startswith("[      10 Epoch:[ 0/ 1] [   9/  10]")
+
+
+def test_checkpoint_round_trip_restores_every_value(tmp_path):
+    trainer = tiny_trainer()
+    trainer.train_step(tf.random.uniform((8, 28, 28, 1)), tf.one_hot(tf.range(8), 10))
+    keeper = checkpoints.CheckpointKeeper(trainer.checkpoint_objects(), str(tmp_path), 1, 8)
+    keeper.save(1)
+    fresh = tiny_trainer(seed=99)
+    restored = checkpoints.CheckpointKeeper(fresh.checkpoint_objects(), str(tmp_path), 1, 8)
+    assert restored.restore_latest()
+    saved = {name for name, _ in tf.train.list_variables(keeper.latest)}
+    def state(obj):
+        if isinstance(obj, tf.random.Generator):
+            return [obj.state]
+        return obj.variables if isinstance(obj, tf.Module) else [obj]
+
+    for name, obj in trainer.checkpoint_objects().items():
+        theirs = state(fresh.checkpoint_objects()[name])
+        assert len(state(obj)) == len(theirs)
+        for a, b in zip(state(obj), theirs):
+            np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=name)
+    assert int(fresh.iteration) == 1
+    # The original's 92 (36 model variables, 52 Adam slots, 4 beta powers), then
+    # iteration, epoch, epoch_batch, rng state, sample_z, sample_y, and TF's own 2.
+    assert len(saved) == 92 + 6 + 2
+    # The generator's random state came back: both draw the same next z.
+    np.testing.assert_array_equal(trainer.rng.normal([3]), fresh.rng.normal([3]))
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_checkpoint(tmp_path):
+    source = mnist_data(tmp_path)
+    config = run_config(tmp_path, ckpt_freq=5)
+    model_config = models.ModelConfig(28, 28, 1, y_dim=10, **TINY_MODEL)
+    trainer = training.GANTrainer(model_config, 2e-4, 0.5, "uniform_signed", 8, 3)
+    paths = config_lib.RunPaths.for_run(config)
+    original_step = trainer.train_step
+
+    def poisoned_step(real, y):
+        if int(trainer.iteration) == 7:
+            trainer.discriminator.d_h3_lin.bias.assign([np.nan])
+        return original_step(real, y)
+
+    trainer.train_step = poisoned_step
+    with pytest.raises(training.NonFiniteLossError, match="d_loss became nan at iteration 8"):
+        training.train(trainer, source, config, paths, lambda line: None)
+    assert checkpoints.latest_checkpoint(paths.checkpoint_dir).endswith("model.b8-5")
