@@ -1,5 +1,6 @@
 """What main.py runs: train mode and test mode, from one validated Config."""
 
+import dataclasses
 import json
 import os
 import random
@@ -11,9 +12,11 @@ from dcgan_tf import checkpoints
 from dcgan_tf import config as config_lib
 from dcgan_tf import data
 from dcgan_tf import download
+from dcgan_tf import export
 from dcgan_tf import images
 from dcgan_tf import latent
 from dcgan_tf import models
+from dcgan_tf import tf1_checkpoint
 from dcgan_tf import training
 
 
@@ -56,13 +59,17 @@ def load_training_data(config, log=print):
             files, c_dim, config.crop, config.input_height, config.input_width,
             config.output_height, config.output_width, seed=config.seed)
         log(f" [*] {config.dataset}: {len(files)} files in {directory}, c_dim={c_dim}")
-    limit = min(training_data.num_examples,
-                config.train_examples_limit or training_data.num_examples)
-    if limit < config.batch_size:
+    if examples_per_epoch(config, training_data) < config.batch_size:
         raise data.DataError(
-            f"The data set has {limit} images (after --train_size), fewer than"
-            f" --batch_size={config.batch_size}; pass a smaller --batch_size or add images.")
+            f"The data set has {examples_per_epoch(config, training_data)} images (after"
+            f" --train_size), fewer than --batch_size={config.batch_size}; pass a smaller"
+            " --batch_size or add images.")
     return training_data
+
+
+def examples_per_epoch(config, training_data):
+    return min(training_data.num_examples,
+               config.train_examples_limit or training_data.num_examples)
 
 
 def model_config_for(config, training_data):
@@ -73,9 +80,19 @@ def model_config_for(config, training_data):
         dfc_dim=config.dfc_dim).validate()
 
 
-def _read_json(path):
+def _read_model_config(path):
     with open(path) as f:
-        return json.load(f)
+        return models.ModelConfig(**json.load(f))
+
+
+def original_checkpoint_in(config):
+    """The original TF1 checkpoint that --checkpoint_dir names directly, or None."""
+    if config.out_dir:
+        return None
+    latest = checkpoints.latest_checkpoint(os.path.expanduser(config.checkpoint_dir))
+    if latest and tf1_checkpoint.is_tf1_checkpoint(latest):
+        return latest
+    return None
 
 
 def _with_run_seed(config, paths):
@@ -83,35 +100,46 @@ def _with_run_seed(config, paths):
     if config.seed is not None:
         return config
     if os.path.exists(paths.flags_json):
-        seed = _read_json(paths.flags_json).get("seed")
+        with open(paths.flags_json) as f:
+            seed = json.load(f).get("seed")
         if seed is not None:
-            return config_lib.dataclasses.replace(config, seed=seed)
-    return config_lib.dataclasses.replace(config, seed=random.SystemRandom().randrange(2**31))
+            return dataclasses.replace(config, seed=seed)
+    return dataclasses.replace(config, seed=random.SystemRandom().randrange(2**31))
 
 
 def train(config, log=print):
-    """Train mode: writes FLAGS.json and model.json, then trains (resuming if the
-    run has checkpoints)."""
-    paths = config_lib.RunPaths.for_run(config)
+    """Train mode: writes FLAGS.json and model.json, then trains, resuming from the
+    run's checkpoint, or continuing an original TF1 checkpoint that
+    --checkpoint_dir names."""
+    original = original_checkpoint_in(config)
+    if original:
+        paths = config_lib.RunPaths.continuing_original(config, os.path.dirname(original))
+    else:
+        paths = config_lib.RunPaths.for_run(config)
     config = _with_run_seed(config, paths)
     training_data = load_training_data(config, log)
     model_config = model_config_for(config, training_data)
-    if os.path.exists(paths.model_json):
-        saved = models.ModelConfig(**_read_json(paths.model_json))
-        if saved != model_config:
-            raise ValueError(
-                f"The run in {paths.checkpoint_dir} holds a different model ({saved}) than"
-                f" these flags build ({model_config}). Pass --out_name to start a new run,"
-                " or the flags that run was trained with.")
+    if os.path.exists(paths.model_json) and _read_model_config(paths.model_json) != model_config:
+        raise ValueError(
+            f"The run in {paths.checkpoint_dir} holds a different model"
+            f" ({_read_model_config(paths.model_json)}) than these flags build ({model_config})."
+            " Pass --out_name to start a new run, or the flags that run was trained with.")
+    tf.random.set_seed(config.seed)
+    trainer = training.GANTrainer(model_config, config.learning_rate, config.beta1,
+                                  config.z_dist, config.batch_size, config.seed)
+    if original and checkpoints.latest_checkpoint(paths.checkpoint_dir) is None:
+        iteration = tf1_checkpoint.load_into_trainer(original, trainer)
+        batches = examples_per_epoch(config, training_data) // config.batch_size
+        trainer.epoch.assign(iteration // batches)
+        trainer.epoch_batch.assign(iteration % batches)
+        log(f" [*] Loaded the original TF1 checkpoint {original} (iteration {iteration},"
+            f" optimizer state included); continuing in {paths.checkpoint_dir}")
     for directory in (paths.checkpoint_dir, paths.sample_dir, paths.log_dir):
         os.makedirs(directory, exist_ok=True)
     with open(paths.flags_json, "w") as f:
         f.write(config.to_json())
     with open(paths.model_json, "w") as f:
         f.write(model_config.to_json())
-    tf.random.set_seed(config.seed)
-    trainer = training.GANTrainer(model_config, config.learning_rate, config.beta1,
-                                  config.z_dist, config.batch_size, config.seed)
     log(f" [*] Run folder {paths.run_dir}; samples in {paths.sample_dir}")
     return training.train(trainer, training_data, config, paths, log)
 
@@ -132,34 +160,70 @@ def find_run(config):
     if not candidates:
         raise FileNotFoundError(
             f"No trained run for --dataset={config.dataset} in {root}: train one first"
-            " (add --train), or point --checkpoint_dir/--out_dir at where it is.")
+            " (add --train), or point --checkpoint_dir at a checkpoint folder.")
     raise FileNotFoundError(
         f"Several runs of {config.dataset} in {root}: {', '.join(candidates)}."
         " Name one with --out_name.")
 
 
-def test(config, log=print):
-    """Test mode: restores the run's latest checkpoint (no data set needed) and
-    writes a sample grid from it."""
-    paths = find_run(config)
-    model_config = models.ModelConfig(**_read_json(paths.model_json))
-    trainer = training.GANTrainer(model_config, config.learning_rate, config.beta1,
-                                  config.z_dist, config.batch_size, seed=config.seed or 0)
-    keeper = checkpoints.CheckpointKeeper(
-        {"generator": trainer.generator}, paths.checkpoint_dir, config.max_to_keep,
-        config.batch_size)
+def load_generator(config, log=print):
+    """Test mode's generator, restored from the run's latest checkpoint (ours or
+    the original's); no data set is needed. Returns (generator, model_config,
+    paths, checkpoint path)."""
+    original = original_checkpoint_in(config)
+    if original:
+        paths = config_lib.RunPaths.continuing_original(config, os.path.dirname(original))
+        if checkpoints.latest_checkpoint(paths.checkpoint_dir) is None:
+            model_config = tf1_checkpoint.infer_model_config(
+                original, config.output_height, config.output_width).validate()
+            if model_config.z_dim != config.z_dim:
+                raise tf1_checkpoint.CheckpointMismatchError(
+                    f"{original} was trained with z_dim={model_config.z_dim}, but"
+                    f" --z_dim={config.z_dim}; pass --z_dim={model_config.z_dim}.")
+            generator, _ = models.build_models(model_config)
+            tf1_checkpoint.load_into_models(original, generator)
+            log(f" [*] Load SUCCESS: original TF1 checkpoint {original}")
+            return generator, model_config, paths, original
+    elif not config.out_dir and os.path.exists(os.path.join(config.checkpoint_dir, "model.json")):
+        name = os.path.basename(os.path.normpath(config.checkpoint_dir))
+        paths = config_lib.RunPaths(config.checkpoint_dir, config.checkpoint_dir,
+                                    os.path.join(config.sample_dir, name),
+                                    os.path.join(config.checkpoint_dir, "logs"))
+    else:
+        paths = find_run(config)
+    model_config = _read_model_config(paths.model_json)
     latest = checkpoints.latest_checkpoint(paths.checkpoint_dir)
     if latest is None:
         raise FileNotFoundError(f"{paths.checkpoint_dir} has no checkpoint; train first.")
-    keeper.checkpoint.restore(latest).expect_partial().assert_existing_objects_matched()
-    iteration = int(latest.rsplit("-", 1)[-1])
+    generator, _ = models.build_models(model_config)
+    tf.train.Checkpoint(generator=generator).restore(latest).expect_partial() \
+        .assert_existing_objects_matched()
     log(f" [*] Load SUCCESS: {latest}")
+    return generator, model_config, paths, latest
+
+
+def test(config, log=print):
+    """Test mode: restores the run's generator, writes a sample grid, and exports
+    (--export, --freeze) when asked."""
+    generator, model_config, paths, latest = load_generator(config, log)
+    iteration = tf1_checkpoint.iteration_of(latest)
+    export_root = os.path.dirname(latest)
+    if config.export:
+        directory = export.export_saved_model(
+            generator, model_config, os.path.join(export_root, f"export_b{config.batch_size}"))
+        log(f" [*] SavedModel of the sampler: {directory}")
+    if config.freeze:
+        path = export.export_frozen_graph(
+            generator, model_config,
+            os.path.join(export_root, f"frozen_b{config.batch_size}",
+                         f"model.b{config.batch_size}-{iteration:06d}_frz.pb"))
+        log(f" [*] Frozen sampler graph: {path}")
     rng = tf.random.Generator.from_seed(config.seed or 0)
     z = latent.sample_latent(rng, config.z_dist, config.batch_size, model_config.z_dim)
     y = None
-    if model_config.conditional:
+    if model_config.conditional:  # one row per label where the grid allows
         y = tf.one_hot(tf.range(config.batch_size) % model_config.y_dim, model_config.y_dim)
-    samples = trainer.sampler(z, y).numpy()
+    samples = generator(z, y, training=False).numpy()
     path = images.save_grid(samples, os.path.join(paths.sample_dir, f"test_{iteration:08d}.png"),
                             model_config.output_range)
     log(f" [*] Wrote {path}")

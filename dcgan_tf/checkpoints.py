@@ -6,7 +6,9 @@ the `checkpoint` index file, so a run killed mid-save still points at the last
 complete checkpoint.
 """
 
+import glob
 import os
+import re
 
 import tensorflow as tf
 
@@ -48,8 +50,21 @@ def is_native_checkpoint(path):
 
 
 def latest_checkpoint(directory):
-    """The newest checkpoint in `directory`, or None; accepts the original's own
-    index file names too."""
+    """The newest checkpoint in `directory`, or None.
+
+    Also finds the original's: TF1's Saver wrote absolute paths into the
+    `checkpoint` index file, which break once a run folder is moved or copied
+    to another machine, so the file name is looked up in `directory` itself,
+    and failing that the highest-numbered `*.index` file there is taken."""
     if not os.path.isdir(directory):
         return None
-    return tf.train.latest_checkpoint(directory)
+    state = tf.train.get_checkpoint_state(directory)
+    if state and state.model_checkpoint_path:
+        local = os.path.join(directory, os.path.basename(state.model_checkpoint_path))
+        if os.path.exists(local + ".index"):
+            return local
+    numbered = []
+    for index in glob.glob(os.path.join(directory, "*.index")):
+        match = re.search(r"-(\d+)\.index$", index)
+        numbered.append((int(match.group(1)) if match else -1, index[:-len(".index")]))
+    return max(numbered)[1] if numbered else None

@@ -161,3 +161,17 @@ class RunPaths:
                    sample_dir=os.path.join(expand(config.sample_dir), run_name),
                    log_dir=os.path.join(run_dir, "logs"))
 
+    @classmethod
+    def continuing_original(cls, config, original_dir):
+        """A run that continues an original TF1 checkpoint folder: our files go to
+        its `tf2/` subfolder (never beside the original's, which stay untouched),
+        samples to <sample_dir>/<folder name>."""
+        run_dir = os.path.join(original_dir, "tf2")
+        name = os.path.basename(os.path.normpath(original_dir))
+        if config.out_dir:
+            sample_dir = os.path.join(config.out_dir, name, config.sample_dir)
+        else:
+            sample_dir = os.path.join(config.sample_dir, name)
+        return cls(run_dir=run_dir, checkpoint_dir=run_dir, sample_dir=sample_dir,
+                   log_dir=os.path.join(run_dir, "logs"))
+

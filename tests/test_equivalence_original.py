@@ -16,8 +16,11 @@ import types
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from conftest import MNIST_DIR, REFERENCE_DIR, require_shared
+from dcgan_tf import app
+from dcgan_tf import config as config_lib
 from dcgan_tf import data
 from dcgan_tf import models
 from dcgan_tf import tf1_checkpoint
@@ -182,3 +185,26 @@ def test_original_loss_eval_is_the_only_difference_in_moving_averages(pair):
     for key, expected in evaluated.items():
         np.testing.assert_allclose(float(ours[key]), expected, atol=OUTPUT_TOLERANCE)
     assert max(max_differences(o, t).values()) <= ONE_ITERATION_TOLERANCE
+
+
+def test_export_from_an_original_checkpoint_matches_the_original_sampler(pair, tmp_path):
+    """The original graph trains three iterations and saves, as the original's
+    code does; main.py's --export of that folder serves the original's images."""
+    pair.reset()
+    for real, z, y in batches(pair.name, 3, seed=5):
+        pair.original.iteration(real, z, y)
+    folder = tmp_path / "checkpoint"
+    folder.mkdir()
+    pair.original.save(str(folder / "model.b64"), step=3)
+    size = OUTPUT_SIZE[pair.name]
+    flags = dict(dataset=pair.name, input_height=size, output_height=size,
+                 checkpoint_dir=str(folder), sample_dir=str(tmp_path / "samples"), export=True)
+    app.run(config_lib.Config(**flags), log=lambda line: None)
+    _, z, y = next(batches(pair.name, 1, seed=9))
+    expected = pair.original.run(pair.original.sampler_output, z=z, y=y)
+    serve = tf.saved_model.load(str(folder / "export_b64")).signatures["serving_default"]
+    feeds = {"z": tf.constant(z)} if y is None else {"z": tf.constant(z), "y": tf.constant(y)}
+    np.testing.assert_allclose(serve(**feeds)["images"].numpy(), expected, rtol=0,
+                               atol=OUTPUT_TOLERANCE)
+    # and for a batch size the original graph never saw
+    assert serve(**{k: v[:5] for k, v in feeds.items()})["images"].shape[0] == 5

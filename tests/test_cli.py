@@ -1,0 +1,125 @@
+"""main.py: the original's flags and defaults, bad input, and train -> test mode."""
+
+import json
+import math
+import os
+import subprocess
+import sys
+
+import pytest
+
+import fakes
+from conftest import REPO_DIR
+from dcgan_tf import app
+from dcgan_tf import config as config_lib
+
+TINY_FLAGS = ["--gf_dim=4", "--df_dim=4", "--gfc_dim=16", "--dfc_dim=16", "--z_dim=8"]
+
+
+@pytest.fixture
+def parsed_flags():
+    sys.path.insert(0, REPO_DIR)
+    import main  # noqa: PLC0415 (defines the flags once per process)
+
+    def parse(*argv):
+        main.FLAGS.unparse_flags()
+        main.FLAGS(["main.py", *argv])
+        return main.config_from_flags()
+
+    yield parse
+    main.FLAGS.unparse_flags()
+
+
+def test_defaults_are_the_originals(parsed_flags):
+    config = parsed_flags()
+    original = dict(epoch=25, learning_rate=0.0002, beta1=0.5, batch_size=64, input_height=108,
+                    input_width=108, output_height=64, output_width=64, dataset="celebA",
+                    input_fname_pattern="*.jpg", data_dir="./data", train=False, crop=False,
+                    visualize=False, export=False, freeze=False, max_to_keep=1,
+                    sample_freq=200, ckpt_freq=200, z_dim=100, z_dist="uniform_signed",
+                    G_img_sum=False, sample_dir="samples", out_name="")
+    assert {k: getattr(config, k) for k in original} == original
+    assert math.isinf(config.train_size)
+    # Where the design card's layout differs from the original: see the README.
+    assert (config.checkpoint_dir, config.out_dir) == ("checkpoints", "")
+
+
+def test_original_readme_flags_parse(parsed_flags):
+    config = parsed_flags("--dataset=eyes", "--data_dir", "../datasets/",
+                          "--input_fname_pattern=*_cropped.png", "--train")
+    assert (config.dataset, config.input_fname_pattern, config.train) == (
+        "eyes", "*_cropped.png", True)
+    config = parsed_flags("--dataset", "mnist", "--input_height=28", "--output_height=28",
+                          "--train", "--train_size", "3200")
+    assert config.validate().train_examples_limit == 3200 and config.conditional
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--dataset", "mnist"], "pass --input_height=28 --output_height=28"),
+    (["--batch_size=0"], "--batch_size must be at least 1"),
+    (["--dataset", "mnist", "--input_height=28", "--output_height=28", "--crop"], "drop --crop"),
+    (["--out_name", "a/b"], "plain folder name"),
+])
+def test_bad_flag_combinations_are_rejected_with_the_fix(parsed_flags, argv, message):
+    with pytest.raises(ValueError, match=message):
+        parsed_flags(*argv).validate()
+
+
+def test_unknown_z_dist_is_rejected(parsed_flags):
+    with pytest.raises(Exception, match="normal01"):
+        parsed_flags("--z_dist", "gaussian")
+    with pytest.raises(ValueError, match="Unknown --z_dist='gaussian'"):
+        config_lib.Config(z_dist="gaussian").validate()
+
+
+def run_app(capsys, **options):
+    with pytest.raises(SystemExit):
+        app.run(config_lib.Config(**options))
+    return capsys.readouterr().err
+
+
+def test_bad_data_is_reported_before_anything_is_written(tmp_path, capsys):
+    out = str(tmp_path / "out")
+    err = run_app(capsys, dataset="faces", data_dir=str(tmp_path), out_dir=out, train=True)
+    assert f"No files match {str(tmp_path / 'faces' / '*.jpg')!r}" in err
+    fakes.make_image_folder(str(tmp_path / "faces"), count=5, suffix=".jpg")
+    err = run_app(capsys, dataset="faces", data_dir=str(tmp_path), out_dir=out, train=True)
+    assert "has 5 images" in err and "fewer than --batch_size=64" in err
+    err = run_app(capsys, dataset="mnist", input_height=28, output_height=28, download=False,
+                  data_dir=str(tmp_path), out_dir=out, train=True)
+    assert "python download.py mnist" in err
+    assert not os.path.exists(out)
+
+
+def test_test_mode_without_a_trained_run_says_to_train(tmp_path, capsys):
+    err = run_app(capsys, dataset="mnist", input_height=28, output_height=28,
+                  checkpoint_dir=str(tmp_path))
+    assert "No trained run for --dataset=mnist" in err and "--train" in err
+
+
+def main_py(cwd, *argv):
+    env = dict(os.environ, PYTHONPATH=REPO_DIR, TF_CPP_MIN_LOG_LEVEL="2")
+    return subprocess.run([sys.executable, os.path.join(REPO_DIR, "main.py"), *argv], cwd=cwd,
+                          env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_main_trains_then_test_mode_finds_the_run_without_data(tmp_path):
+    fakes.make_mnist(str(tmp_path / "data" / "mnist"), n_train=70, n_test=10)
+    common = ["--dataset", "mnist", "--input_height=28", "--output_height=28",
+              "--batch_size=16", *TINY_FLAGS]
+    trained = main_py(tmp_path, *common, "--train", "--epoch=1", "--sample_freq=2",
+                      "--ckpt_freq=3")
+    assert trained.returncode == 0, trained.stderr
+    run = "mnist_x28.z8.uniform_signed.y28.b16"
+    assert "[       5 Epoch:[ 0/ 1] [   4/   5]" in trained.stdout
+    assert sorted(os.listdir(tmp_path / "samples" / run)) == [
+        "train_00000002.png", "train_00000004.png"]
+    flags = json.loads((tmp_path / "checkpoints" / run / "FLAGS.json").read_text())
+    assert flags["batch_size"] == 16 and flags["train"] is True and flags["seed"] is not None
+    assert (tmp_path / "checkpoints" / run / "model.b16-5.index").exists()
+
+    os.rename(tmp_path / "data", tmp_path / "elsewhere")  # test mode needs no data set
+    tested = main_py(tmp_path, "--dataset", "mnist", "--input_height=28", "--output_height=28",
+                     "--batch_size=16", "--z_dim=8")
+    assert tested.returncode == 0, tested.stderr
+    assert (tmp_path / "samples" / run / "test_00000005.png").exists()
