@@ -7,6 +7,7 @@ Flags are read here only: they become one frozen Config, validated before
 anything runs, and passed down.
 """
 
+import logging
 import math
 import os
 
@@ -75,6 +76,8 @@ def config_from_flags():
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
+    if FLAGS.verbosity < 0:  # TensorFlow's Python logger has its own level
+        logging.getLogger("tensorflow").setLevel(logging.WARNING)
     try:
         config = config_from_flags().validate()
     except ValueError as error:
