@@ -1,6 +1,7 @@
 """Downloads data sets into ./data (or --data_dir), as the original's download.py.
 
-    python download.py mnist fashion_mnist
+    python download.py mnist celebA
+    python download.py fashion_mnist lsun --category bedroom
 """
 
 import argparse
@@ -11,13 +12,14 @@ from dcgan_tf import download
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("datasets", nargs="+", choices=sorted(download.FILES),
+    parser.add_argument("datasets", nargs="+", choices=download.DATASETS,
                         help="data sets to download")
     parser.add_argument("--data_dir", default="./data", help="where data sets go [./data]")
+    parser.add_argument("--category", default="bedroom", help="LSUN scene category [bedroom]")
     args = parser.parse_args(argv)
     try:
         for dataset in args.datasets:
-            print(f"{dataset} -> {download.download_dataset(dataset, args.data_dir)}")
+            print(f"{dataset} -> {download.download_dataset(dataset, args.data_dir, category=args.category)}")
     except download.DownloadError as error:
         print(f"[!] {error}", file=sys.stderr)
         return 1

@@ -35,7 +35,7 @@ def load_training_data(config, log=print):
                     f" Run `{how}`, or put the IDX files (plain or .gz) there.")
             log(f" [*] {config.dataset} not found in {directory}; downloading it (as `{how}`)")
             try:
-                directory = download.download_dataset(config.dataset, config.data_dir)
+                directory = download.download_idx(config.dataset, config.data_dir)
             except download.DownloadError as error:
                 raise data.DataError(f"{config.dataset} not found in {directory}, and the"
                                      f" download failed. {error}") from error
@@ -95,6 +95,28 @@ def original_checkpoint_in(config):
     return None
 
 
+def _write_atomically(path, text):
+    """Writes `path` whole or not at all (a killed run leaves the old file)."""
+    partial = path + ".part"
+    with open(partial, "w") as f:
+        f.write(text)
+    os.replace(partial, path)
+
+
+def _make_output_dirs(paths):
+    for directory in (paths.checkpoint_dir, paths.sample_dir, paths.log_dir):
+        try:
+            os.makedirs(directory, exist_ok=True)
+        except OSError as error:
+            raise training.OutputWriteError(
+                f"Cannot create the output folder {directory}: {error.strerror}. Pass a"
+                " writable --checkpoint_dir/--sample_dir/--out_dir.") from error
+        if not os.access(directory, os.W_OK):
+            raise training.OutputWriteError(
+                f"The output folder {directory} is not writable. Pass a writable"
+                " --checkpoint_dir/--sample_dir/--out_dir.")
+
+
 def _with_run_seed(config, paths):
     """The seed a run was started with (recorded in its FLAGS.json), or a new one."""
     if config.seed is not None:
@@ -116,6 +138,7 @@ def train(config, log=print):
         paths = config_lib.RunPaths.continuing_original(config, os.path.dirname(original))
     else:
         paths = config_lib.RunPaths.for_run(config)
+    seeded = config.seed is not None
     config = _with_run_seed(config, paths)
     training_data = load_training_data(config, log)
     model_config = model_config_for(config, training_data)
@@ -124,6 +147,9 @@ def train(config, log=print):
             f"The run in {paths.checkpoint_dir} holds a different model"
             f" ({_read_model_config(paths.model_json)}) than these flags build ({model_config})."
             " Pass --out_name to start a new run, or the flags that run was trained with.")
+    if seeded:
+        # Same seed, same command, same machine: the same checkpoints, bit for bit.
+        tf.config.experimental.enable_op_determinism()
     tf.random.set_seed(config.seed)
     trainer = training.GANTrainer(model_config, config.learning_rate, config.beta1,
                                   config.z_dist, config.batch_size, config.seed)
@@ -134,12 +160,9 @@ def train(config, log=print):
         trainer.epoch_batch.assign(iteration % batches)
         log(f" [*] Loaded the original TF1 checkpoint {original} (iteration {iteration},"
             f" optimizer state included); continuing in {paths.checkpoint_dir}")
-    for directory in (paths.checkpoint_dir, paths.sample_dir, paths.log_dir):
-        os.makedirs(directory, exist_ok=True)
-    with open(paths.flags_json, "w") as f:
-        f.write(config.to_json())
-    with open(paths.model_json, "w") as f:
-        f.write(model_config.to_json())
+    _make_output_dirs(paths)
+    _write_atomically(paths.flags_json, config.to_json())
+    _write_atomically(paths.model_json, model_config.to_json())
     log(f" [*] Run folder {paths.run_dir}; samples in {paths.sample_dir}")
     return training.train(trainer, training_data, config, paths, log)
 
@@ -231,9 +254,16 @@ def test(config, log=print):
 
 
 def run(config, log=print):
+    """Runs train or test mode; failures the user can fix end the process with
+    their message and status 1 (no traceback); a SIGINT / SIGTERM during
+    training ends it with 128 + the signal's number, after a checkpoint."""
     config.validate()
     try:
         return train(config, log) if config.train else test(config, log)
-    except (ValueError, FileNotFoundError, training.NonFiniteLossError) as error:
+    except training.TrainingInterrupted as interrupted:
+        print(f" [*] {interrupted}", file=sys.stderr)
+        raise SystemExit(128 + interrupted.signum) from interrupted
+    except (ValueError, FileNotFoundError, training.NonFiniteLossError,
+            training.OutputWriteError) as error:
         print(f"[!] {error}", file=sys.stderr)
         raise SystemExit(1) from error

@@ -6,10 +6,12 @@ held as uint8 (the original holds float64, 8x the memory). As in the original,
 train and test are merged and shuffled once with seed 547, and every epoch
 walks them in that same order.
 
-Image folders are decoded in parallel by TensorFlow; `--crop` takes the
-original's centre crop of input_height x input_width, then every image is
-resized to the output size, so G and D always agree (the original's no-crop
-path kept input_height and crashed when it differed from output_height).
+Image folders are decoded by Pillow (as the original's scipy.misc did) in
+parallel tf.data workers, so one bad file is skipped with a warning that names
+it; `--crop` takes the original's centre crop of input_height x input_width,
+then every image is resized to the output size, so G and D always agree (the
+original's no-crop path kept input_height and crashed when it differed from
+output_height).
 """
 
 import dataclasses
@@ -17,9 +19,12 @@ import glob
 import gzip
 import os
 import struct
+import sys
+import threading
 
 import numpy as np
 import tensorflow as tf
+from PIL import Image
 
 IDX_DATASETS = ("mnist", "fashion_mnist")
 IDX_IMAGES_MAGIC = 2051
@@ -177,42 +182,67 @@ class IdxData:
 # ----------------------------------------------------------------------------- image folders
 
 
+class UnusableImage(ValueError):
+    """One image file can't be used; the message says why."""
+
+
+# Pillow modes that hold one channel of intensity.
+GRAYSCALE_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"}
+
+
 def list_image_files(directory, pattern):
     """Sorted files under `directory` matching the glob `pattern` (which may hold '**')."""
     return sorted(p for p in glob.glob(os.path.join(directory, pattern), recursive=True)
                   if os.path.isfile(p))
 
 
-def decode_image(path, channels):
-    """uint8 [H, W, channels]: JPEG, PNG, GIF (first frame) or BMP; grayscale, RGB and
-    RGBA all converted to `channels` on purpose (alpha is dropped)."""
-    image = tf.io.decode_image(tf.io.read_file(path), channels=channels, expand_animations=False)
-    image.set_shape([None, None, channels])
-    return image
+def _to_channels(image, c_dim):
+    """A Pillow image as 'L' (c_dim 1) or 'RGB' (c_dim 3), whatever it was: palette,
+    CMYK, RGBA (alpha dropped), grayscale with alpha, 16-bit or float grayscale."""
+    if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
+        values = np.asarray(image, np.float64)
+        top = 255.0 if values.max() <= 255 else 65535.0
+        image = Image.fromarray(np.clip(values / top * 255.0, 0, 255).astype(np.uint8), "L")
+    return image.convert("L" if c_dim == 1 else "RGB")
 
 
-def preprocess_image(image, crop, input_height, input_width, output_height, output_width):
-    """uint8 [H, W, C] -> float32 [output_h, output_w, C] in [-1, 1].
-
-    With `crop`, the centre input_height x input_width window (offsets rounded half
-    to even, like the original's Python round) is cut first."""
+def load_image_file(path, c_dim, crop, input_height, input_width, output_height, output_width):
+    """uint8 [output_h, output_w, c_dim] from an image file, as the original's
+    get_image: with `crop`, the centre input_height x input_width window (offsets
+    rounded as Python rounds), then a bilinear resize by Pillow (scipy.misc.imresize
+    was Pillow's bilinear too). Raises UnusableImage with the reason."""
+    try:
+        with Image.open(path) as opened:
+            opened.load()
+            image = _to_channels(opened, c_dim)
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
+        raise UnusableImage(f"not a readable image ({error})") from error
     if crop:
-        shape = tf.shape(image)
-        top = tf.cast(tf.round(tf.cast(shape[0] - input_height, tf.float32) / 2.0), tf.int32)
-        left = tf.cast(tf.round(tf.cast(shape[1] - input_width, tf.float32) / 2.0), tf.int32)
-        tf.debugging.assert_non_negative(
-            tf.minimum(top, left),
-            message=f"image is smaller than the {input_height}x{input_width} crop")
-        image = tf.image.crop_to_bounding_box(image, top, left, input_height, input_width)
-    # Antialiased bilinear, as Pillow's (and so scipy.misc.imresize's) bilinear is.
-    image = tf.image.resize(image, [output_height, output_width], method="bilinear",
-                            antialias=True)
-    return image / 127.5 - 1.0
+        if image.height < input_height or image.width < input_width:
+            raise UnusableImage(
+                f"{image.height}x{image.width} is smaller than the {input_height}x{input_width}"
+                " crop; pass a smaller --input_height/--input_width, or drop --crop")
+        top = int(round((image.height - input_height) / 2.0))
+        left = int(round((image.width - input_width) / 2.0))
+        image = image.crop((left, top, left + input_width, top + input_height))
+    if image.size != (output_width, output_height):
+        image = image.resize((output_width, output_height), Image.BILINEAR)
+    array = np.asarray(image, np.uint8)
+    return array[..., None] if array.ndim == 2 else array
+
+
+def channels_of(path):
+    """1 for a grayscale image file, 3 for anything else; UnusableImage if unreadable."""
+    try:
+        with Image.open(path) as image:
+            return 1 if image.mode in GRAYSCALE_MODES else 3
+    except (OSError, ValueError, SyntaxError) as error:
+        raise UnusableImage(f"not a readable image ({error})") from error
 
 
 @dataclasses.dataclass
 class ImageFolderData:
-    """An unlabelled image folder, decoded on the fly."""
+    """An unlabelled image folder, decoded on the fly by parallel Pillow workers."""
 
     files: list
     c_dim: int
@@ -222,12 +252,15 @@ class ImageFolderData:
     output_height: int
     output_width: int
     seed: int
-
-    def __post_init__(self):
-        self._attempted = tf.Variable(0, dtype=tf.int64, trainable=False)
-        self._decoded = tf.Variable(0, dtype=tf.int64, trainable=False)
+    warn: object = None  # called with one line per skipped file; default: stderr
 
     y_dim = 0
+
+    def __post_init__(self):
+        self._skipped = 0
+        self._lock = threading.Lock()
+        if self.warn is None:
+            self.warn = lambda line: print(line, file=sys.stderr, flush=True)
 
     @property
     def num_examples(self):
@@ -237,17 +270,24 @@ class ImageFolderData:
     def value_range(self):
         return (-1.0, 1.0)
 
-    def _load(self, path):
-        return preprocess_image(decode_image(path, self.c_dim), self.crop, self.input_height,
-                                self.input_width, self.output_height, self.output_width)
+    def load(self, path):
+        """uint8 image of one file (UnusableImage if it can't be used)."""
+        return load_image_file(path, self.c_dim, self.crop, self.input_height,
+                               self.input_width, self.output_height, self.output_width)
 
-    def _count_attempt(self, path):
-        self._attempted.assign_add(1)
-        return path
+    def _load_or_skip(self, path):
+        path = path.decode() if isinstance(path, bytes) else path
+        try:
+            return self.load(path), True
+        except UnusableImage as error:
+            with self._lock:
+                self._skipped += 1
+            self.warn(f" [!] skipping {path}: {error}")
+            return np.zeros((self.output_height, self.output_width, self.c_dim), np.uint8), False
 
-    def _count_decoded(self, image):
-        self._decoded.assign_add(1)
-        return image
+    def _to_model_range(self, image, ok):
+        image.set_shape([self.output_height, self.output_width, self.c_dim])
+        return tf.cast(image, tf.float32) / 127.5 - 1.0  # the original's transform
 
     def epoch_files(self, epoch, num_examples):
         """This epoch's files: a fresh shuffle per epoch (as the original reshuffles),
@@ -256,48 +296,42 @@ class ImageFolderData:
         return [self.files[i] for i in order[:num_examples]]
 
     def epoch_dataset(self, epoch, num_examples, batch_size, start_batch=0):
-        """Batches of images [B, H, W, C] in [-1, 1]; unreadable files are skipped and
-        counted (see take_skipped_count)."""
+        """Batches of images [B, H, W, C] in [-1, 1]; unusable files are skipped with a
+        warning naming each, and counted (see take_skipped_count)."""
         files = self.epoch_files(epoch, num_examples)[start_batch * batch_size:]
         return (tf.data.Dataset.from_tensor_slices(files)
-                .map(self._count_attempt)
-                .map(self._load, num_parallel_calls=tf.data.AUTOTUNE)
-                .ignore_errors(log_warning=True)
-                .map(self._count_decoded)
+                .map(lambda path: tf.numpy_function(self._load_or_skip, [path],
+                                                    (tf.uint8, tf.bool), stateful=False),
+                     num_parallel_calls=tf.data.AUTOTUNE)
+                .filter(lambda image, ok: ok)
+                .map(self._to_model_range, num_parallel_calls=tf.data.AUTOTUNE)
                 .batch(batch_size, drop_remainder=True)
                 .prefetch(tf.data.AUTOTUNE))
 
     def first_batch(self, batch_size):
-        images = [self._load(path) for path in self.files[:batch_size]]
-        return tf.stack(images), None
+        images = [self.load(path) for path in self.files[:batch_size]]
+        return tf.constant(np.stack(images), tf.float32) / 127.5 - 1.0, None
 
     def take_skipped_count(self):
-        """Files that failed to decode since the last call (call at an epoch's end)."""
-        skipped = int(self._attempted.numpy() - self._decoded.numpy())
-        self._attempted.assign(0)
-        self._decoded.assign(0)
+        """Files skipped since the last call (the loop calls it at each epoch's end)."""
+        with self._lock:
+            skipped, self._skipped = self._skipped, 0
         return skipped
 
 
 def probe_image_folder(files, crop, input_height, input_width):
-    """Decodes the first files to learn c_dim (1 for grayscale, else 3) and to fail
-    early, with the reason, when the folder is unusable. Returns (c_dim, readable
-    files among the probed)."""
+    """Reads the first files to learn c_dim (that of the first usable image: 1 for
+    grayscale, else 3) and to fail early, with the reasons, when the folder is
+    unusable. Returns (c_dim, [reasons for the files skipped on the way])."""
     failures = []
     for path in files[:FOLDER_PROBE_FILES]:
         try:
-            image = tf.io.decode_image(tf.io.read_file(path), expand_animations=False)
-        except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError) as error:
-            failures.append(f"{path}: not a readable image ({error.message.splitlines()[0]})")
+            c_dim = channels_of(path)
+            load_image_file(path, c_dim, crop, input_height, input_width, 8, 8)
+        except UnusableImage as error:
+            failures.append(f"{path}: {error}")
             continue
-        height, width, channels = image.shape
-        if crop and (height < input_height or width < input_width):
-            failures.append(
-                f"{path}: {height}x{width} is smaller than the {input_height}x{input_width}"
-                " crop; pass a smaller --input_height/--input_width, or drop --crop")
-            continue
-        return (1 if channels == 1 else 3), failures
+        return c_dim, failures
     shown = "\n  ".join(failures[:5])
     raise DataError(
-        f"None of the first {len(failures)} files matching the pattern could be used:\n"
-        f"  {shown}")
+        f"None of the first {len(failures)} files matching the pattern can be used:\n  {shown}")

@@ -1,17 +1,20 @@
-"""Fetches data sets into the layout main.py reads (<data_dir>/<dataset>/).
+"""Fetches data sets into the layout main.py reads: <data_dir>/<dataset>/.
 
 Each file is tried from each source in turn (MNIST's original host refuses
-downloads today, so mirrors come first), resumed from a partial `.part` file
-when the server honours Range requests, checked against its published MD5,
-and renamed into place only when complete: nothing half-written ever looks
-complete.
+downloads today, so mirrors come first), resumed from its partial `.part` file
+when a transfer drops and the server honours Range requests, checked against
+its published MD5 where one exists, and renamed into place only when complete.
+Archives are extracted into a temporary folder that is renamed into place
+last: nothing half-written ever looks complete.
 """
 
 import hashlib
 import os
+import shutil
 import sys
 import urllib.error
 import urllib.request
+import zipfile
 
 # Published MD5s of the standard gzipped IDX files.
 MNIST_FILES = {
@@ -26,17 +29,24 @@ FASHION_MNIST_FILES = {
     "t10k-images-idx3-ubyte.gz": "bef4ecab320f06d8554ea6380940ec79",
     "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310",
 }
-SOURCES = {
-    "mnist": [
-        "https://ossci-datasets.s3.amazonaws.com/mnist/",
-        "https://storage.googleapis.com/cvdf-datasets/mnist/",
-        "http://yann.lecun.com/exdb/mnist/",
-    ],
-    "fashion_mnist": [
-        "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
-    ],
+IDX_SOURCES = {
+    "mnist": ["https://ossci-datasets.s3.amazonaws.com/mnist/",
+              "https://storage.googleapis.com/cvdf-datasets/mnist/",
+              "http://yann.lecun.com/exdb/mnist/"],
+    "fashion_mnist": ["http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"],
 }
-FILES = {"mnist": MNIST_FILES, "fashion_mnist": FASHION_MNIST_FILES}
+IDX_FILES = {"mnist": MNIST_FILES, "fashion_mnist": FASHION_MNIST_FILES}
+# The original's celebA: the aligned-and-cropped JPEGs on Google Drive.
+CELEBA_ZIP = "img_align_celeba.zip"
+CELEBA_MD5 = "00d2c5bc6d35e252742224ab0c1e8fcb"
+CELEBA_DRIVE_ID = "0B7EVK8r0v71pZjFTYXZWM3FlRnM"
+CELEBA_URLS = [
+    f"https://drive.usercontent.google.com/download?export=download&confirm=t&id={CELEBA_DRIVE_ID}",
+    f"https://docs.google.com/uc?export=download&confirm=t&id={CELEBA_DRIVE_ID}",
+]
+# The original's LSUN: one scene category's LMDB (no checksums are published).
+LSUN_URL = "http://dl.yf.io/lsun/scenes/{category}_{split}_lmdb.zip"
+DATASETS = ("mnist", "fashion_mnist", "celebA", "lsun")
 CHUNK_BYTES = 1 << 16
 TIMEOUT_SECONDS = 30
 
@@ -60,8 +70,8 @@ def _fetch(url, part_path, progress):
     with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:
         if done and response.status != 206:  # the server ignored Range: start over
             done = 0
-        total = response.headers.get("Content-Length")
-        total = int(total) + done if total is not None else None
+        length = response.headers.get("Content-Length")
+        total = int(length) + done if length is not None else None
         with open(part_path, "ab" if done else "wb") as out:
             while True:
                 chunk = response.read(CHUNK_BYTES)
@@ -77,53 +87,138 @@ def _fetch(url, part_path, progress):
 def _progress_printer(name, stream):
     def progress(done, total):
         if total:
-            width = 30
-            filled = int(width * done / total)
-            stream.write(f"\r  {name} [{'#' * filled}{'.' * (width - filled)}]"
-                         f" {done / 2**20:6.1f}/{total / 2**20:.1f} MiB")
+            filled = int(30 * done / total)
+            stream.write(f"\r  {name} [{'#' * filled}{'.' * (30 - filled)}]"
+                         f" {done / 2**20:7.1f}/{total / 2**20:.1f} MiB")
         else:
-            stream.write(f"\r  {name} {done / 2**20:6.1f} MiB")
+            stream.write(f"\r  {name} {done / 2**20:7.1f} MiB")
         stream.flush()
     return progress
 
 
-def download_file(name, md5, sources, directory, stream=sys.stderr, attempts_per_source=2):
-    """Puts `name` into `directory` from the first source that delivers it whole
-    with the right MD5; returns its path. A file already there and correct is kept."""
+def download_file(name, urls, directory, md5=None, stream=sys.stderr, attempts_per_url=2,
+                  manual_hint=""):
+    """Puts `name` into `directory` from the first URL that delivers it whole
+    (and with the right MD5, when one is given); returns its path. A file
+    already there and correct is kept."""
     path = os.path.join(directory, name)
-    if os.path.exists(path) and md5_of(path) == md5:
+    if os.path.exists(path) and (md5 is None or md5_of(path) == md5):
         return path
     os.makedirs(directory, exist_ok=True)
     part_path = path + ".part"
     errors = []
-    for source in sources:
-        url = source + name
-        for _ in range(attempts_per_source):  # a second try resumes a dropped transfer
+    for url in urls:
+        for _ in range(attempts_per_url):  # a second try resumes a dropped transfer
             try:
                 _fetch(url, part_path, _progress_printer(name, stream))
             except (urllib.error.URLError, OSError, ValueError) as error:
-                errors.append(f"{url}: {getattr(error, 'reason', error)}")
                 stream.write("\n")
+                errors.append(f"{url}: {getattr(error, 'reason', error)}")
                 continue
             stream.write("\n")
-            actual = md5_of(part_path)
+            actual = md5_of(part_path) if md5 else None
             if actual == md5:
                 os.replace(part_path, path)
                 return path
             errors.append(f"{url}: MD5 {actual}, expected {md5} (corrupt; discarded)")
             os.remove(part_path)
+            break  # the same URL would serve the same bytes
     raise DownloadError(
         f"Could not download {name}:\n  " + "\n  ".join(errors) +
-        f"\nDownload it by hand from one of {', '.join(sources)} and put it in {directory}/"
-        " (the .gz file as it is).")
+        f"\nDownload it by hand{manual_hint} and put it in {directory}/ as {name}"
+        " (nothing incomplete was left under that name).")
 
 
-def download_dataset(dataset, data_dir, stream=sys.stderr, sources=None):
-    """Downloads all files of `dataset` ('mnist' or 'fashion_mnist') into
-    <data_dir>/<dataset>/; returns that folder."""
-    if dataset not in FILES:
-        raise ValueError(f"Unknown data set {dataset!r}; this downloads {', '.join(FILES)}.")
+def download_idx(dataset, data_dir, stream=sys.stderr, sources=None):
+    """MNIST or Fashion-MNIST's four .gz files into <data_dir>/<dataset>/."""
     directory = os.path.join(data_dir, dataset)
-    for name, md5 in FILES[dataset].items():
-        download_file(name, md5, sources or SOURCES[dataset], directory, stream)
+    sources = sources or IDX_SOURCES[dataset]
+    for name, md5 in IDX_FILES[dataset].items():
+        download_file(name, [source + name for source in sources], directory, md5, stream,
+                      manual_hint=f" from one of {', '.join(sources)}")
     return directory
+
+
+def _extract_zip_into(zip_path, target):
+    """Extracts `zip_path` so that its single top folder's contents become `target`,
+    all or nothing."""
+    staging = target + ".part"
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        with zipfile.ZipFile(zip_path) as archive:
+            archive.extractall(staging)
+    except zipfile.BadZipFile as error:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise DownloadError(f"{zip_path} is not a valid zip ({error}); delete it and download"
+                            " again.") from error
+    entries = os.listdir(staging)
+    source = os.path.join(staging, entries[0]) if len(entries) == 1 and os.path.isdir(
+        os.path.join(staging, entries[0])) else staging
+    os.replace(source, target)
+    shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def download_celeba(data_dir, stream=sys.stderr, urls=None, md5=CELEBA_MD5):
+    """The original's celebA: img_align_celeba.zip, extracted to <data_dir>/celebA/."""
+    target = os.path.join(data_dir, "celebA")
+    if os.path.isdir(target):
+        stream.write(f"Found {target} - skip\n")
+        return target
+    zip_path = download_file(CELEBA_ZIP, urls or CELEBA_URLS, data_dir, md5, stream,
+                             manual_hint=" from the CelebA site (Align&Cropped Images)")
+    _extract_zip_into(zip_path, target)
+    os.remove(zip_path)
+    return target
+
+
+def export_lmdb_images(lmdb_dir, target):
+    """Writes every image of an LSUN LMDB as a file (its bytes unchanged: webp or
+    JPEG) into `target`, all or nothing. Needs the `lmdb` package."""
+    try:
+        import lmdb  # noqa: PLC0415 (only LSUN needs it)
+    except ImportError as error:
+        raise DownloadError("Reading LSUN's LMDB needs the lmdb package:"
+                            " pip install lmdb (or pip install -e \".[lsun]\").") from error
+    staging = target + ".part"
+    shutil.rmtree(staging, ignore_errors=True)
+    os.makedirs(staging)
+    environment = lmdb.open(lmdb_dir, readonly=True, lock=False, readahead=False)
+    with environment.begin() as transaction:
+        for key, value in transaction.cursor():
+            suffix = ".webp" if value[8:12] == b"WEBP" else ".jpg"
+            with open(os.path.join(staging, key.decode() + suffix), "wb") as f:
+                f.write(value)
+    environment.close()
+    os.replace(staging, target)
+    return target
+
+
+def download_lsun(data_dir, category="bedroom", split="train", stream=sys.stderr, url=None):
+    """The original's LSUN: <category>_<split>_lmdb.zip, its images exported to
+    <data_dir>/lsun/<category>/ (train with --dataset lsun
+    --input_fname_pattern "<category>/*.webp")."""
+    directory = os.path.join(data_dir, "lsun")
+    target = os.path.join(directory, category)
+    if os.path.isdir(target):
+        stream.write(f"Found {target} - skip\n")
+        return target
+    name = f"{category}_{split}_lmdb.zip"
+    zip_path = download_file(name, [url or LSUN_URL.format(category=category, split=split)],
+                             directory, None, stream, manual_hint=" from the LSUN site")
+    lmdb_dir = _extract_zip_into(zip_path, os.path.join(directory, f"{category}_{split}_lmdb"))
+    export_lmdb_images(lmdb_dir, target)
+    shutil.rmtree(lmdb_dir)
+    os.remove(zip_path)
+    return target
+
+
+def download_dataset(dataset, data_dir, stream=sys.stderr, category="bedroom"):
+    """Downloads `dataset` (one of DATASETS) under `data_dir`; returns its folder."""
+    if dataset in IDX_FILES:
+        return download_idx(dataset, data_dir, stream)
+    if dataset == "celebA":
+        return download_celeba(data_dir, stream)
+    if dataset == "lsun":
+        return download_lsun(data_dir, category, stream=stream)
+    raise ValueError(f"Unknown data set {dataset!r}; this downloads {', '.join(DATASETS)}.")

@@ -48,5 +48,7 @@ def save_grid(images, path, value_range, shape=None):
     if grid.shape[-1] == 1:
         grid = grid[..., 0]
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    Image.fromarray(grid).save(path)
+    partial = path + ".part"  # a killed run never leaves a half-written PNG
+    Image.fromarray(grid).save(partial, format="PNG")
+    os.replace(partial, path)
     return path

@@ -14,7 +14,9 @@ averages again; `--original_loss_eval` does exactly that, for bit-for-bit
 comparisons with old runs.
 """
 
+import contextlib
 import math
+import signal
 import time
 
 import numpy as np
@@ -30,6 +32,56 @@ from dcgan_tf import optim
 
 class NonFiniteLossError(RuntimeError):
     """A loss became NaN or infinite; training stopped before saving that state."""
+
+
+class OutputWriteError(RuntimeError):
+    """A checkpoint or sample could not be written (full disk, unwritable folder)."""
+
+
+class TrainingInterrupted(Exception):
+    """SIGINT or SIGTERM arrived; a checkpoint was saved first."""
+
+    def __init__(self, signum, message):
+        super().__init__(message)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def _stop_requests():
+    """Turns SIGINT / SIGTERM into a request the loop honours between iterations,
+    so a checkpoint is saved before exiting (only in the main thread, where
+    Python can install signal handlers)."""
+    received = []
+    handler = lambda signum, frame: received.append(signum)  # noqa: E731
+    previous = {}
+    with contextlib.suppress(ValueError):  # not the main thread: leave signals alone
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            previous[signum] = signal.signal(signum, handler)
+    try:
+        yield received
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
+
+
+def _save_checkpoint(keeper, iteration):
+    try:
+        return keeper.save(iteration)
+    except (OSError, tf.errors.OpError) as error:
+        raise OutputWriteError(
+            f"Could not write the checkpoint of iteration {iteration} to"
+            f" {keeper.manager.directory}: {getattr(error, 'message', error)}. Free disk space"
+            " or pass another --checkpoint_dir/--out_dir, then rerun the same command; the"
+            f" last complete checkpoint ({keeper.latest}) is intact.") from error
+
+
+def _save_samples(trainer, path, value_range):
+    samples = trainer.sampler(trainer.sample_z, trainer.sample_y).numpy()
+    try:
+        return images.save_grid(samples, path, value_range)
+    except OSError as error:
+        raise OutputWriteError(f"Could not write the sample grid {path}: {error}. Free disk"
+                               " space or pass another --sample_dir/--out_dir.") from error
 
 
 class GANTrainer:
@@ -171,12 +223,22 @@ def train(trainer, training_data, config, paths, log=print):
 
     num_examples = min(training_data.num_examples,
                        config.train_examples_limit or training_data.num_examples)
+    writer = tf.summary.create_file_writer(paths.log_dir)
+    with _stop_requests() as stop_requests:
+        _train_epochs(trainer, training_data, config, paths, keeper, writer, stop_requests,
+                      num_examples, log)
+    _save_checkpoint(keeper, int(trainer.iteration))  # also records the finished epoch
+    writer.flush()
+    log(f" [*] Training done: {int(trainer.iteration)} iterations; checkpoint {keeper.latest}")
+    return trainer
+
+
+def _train_epochs(trainer, training_data, config, paths, keeper, writer, stop_requests,
+                  num_examples, log):
     batches_per_epoch = num_examples // config.batch_size
     value_range = trainer.model_config.output_range
     conditional = trainer.model_config.conditional
-    writer = tf.summary.create_file_writer(paths.log_dir)
     start_time = time.time()
-
     for epoch in range(int(trainer.epoch), config.epoch):
         start_batch = int(trainer.epoch_batch)
         dataset = training_data.epoch_dataset(epoch, num_examples, config.batch_size,
@@ -194,22 +256,23 @@ def train(trainer, training_data, config, paths, log=print):
             _write_summaries(writer, counter, result, value_range, config.G_img_sum)
 
             if counter % config.sample_freq == 0:
-                samples = trainer.sampler(trainer.sample_z, trainer.sample_y)
-                path = images.save_grid(samples.numpy(), f"{paths.sample_dir}/train_{counter:08d}.png",
-                                        value_range)
+                path = _save_samples(trainer, f"{paths.sample_dir}/train_{counter:08d}.png",
+                                     value_range)
                 log(f"[Sample] {path}")
-            if counter % config.ckpt_freq == 0:
-                keeper.save(counter)
+            if counter % config.ckpt_freq == 0 or stop_requests:
+                _save_checkpoint(keeper, counter)
+            if stop_requests:
+                writer.flush()
+                name = signal.Signals(stop_requests[0]).name
+                raise TrainingInterrupted(
+                    stop_requests[0],
+                    f"{name} received: saved {keeper.latest} after iteration {counter};"
+                    " rerun the same command to resume.")
         skipped = training_data.take_skipped_count()
         if skipped:
-            log(f" [!] Epoch {epoch}: skipped {skipped} unreadable image files")
+            log(f" [!] Epoch {epoch}: skipped {skipped} unusable image files (named above)")
         trainer.epoch.assign(epoch + 1)
         trainer.epoch_batch.assign(0)
-
-    keeper.save(int(trainer.iteration))  # also records the finished epoch
-    writer.flush()
-    log(f" [*] Training done: {int(trainer.iteration)} iterations; checkpoint {keeper.latest}")
-    return trainer
 
 
 def sample_images(trainer, z, y=None):

@@ -1,0 +1,192 @@
+"""download.py against a local HTTP server on 127.0.0.1 serving files made here."""
+
+import contextlib
+import hashlib
+import http.server
+import io
+import os
+import socket
+import threading
+import zipfile
+
+import numpy as np
+import pytest
+
+import fakes
+from dcgan_tf import app
+from dcgan_tf import config as config_lib
+from dcgan_tf import data
+from dcgan_tf import download
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    """Serves `self.server.routes[path] = (behaviour, bytes)`: 'ok' (honours
+    Range), 'drop_once' (the first full request is cut off halfway), 'corrupt'
+    (other bytes than promised)."""
+
+    def do_GET(self):  # noqa: N802 (http.server's name)
+        behaviour, body = self.server.routes.get(self.path, ("missing", b""))
+        self.server.requests.append((self.path, self.headers.get("Range")))
+        if behaviour == "missing":
+            self.send_error(404)
+            return
+        start = int(self.headers["Range"][6:-1]) if self.headers.get("Range") else 0
+        if behaviour == "corrupt":
+            body = bytes(reversed(body))
+        self.send_response(206 if start else 200)
+        self.send_header("Content-Length", str(len(body) - start))
+        self.end_headers()
+        if behaviour == "drop_once" and not start and not self.server.dropped.get(self.path):
+            self.server.dropped[self.path] = True
+            self.wfile.write(body[:len(body) // 2])
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        self.wfile.write(body[start:])
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def server():
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.routes, httpd.requests, httpd.dropped = {}, [], {}
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    httpd.url = f"http://127.0.0.1:{httpd.server_address[1]}"
+    yield httpd
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture
+def refused_url():
+    """A loopback port with nothing listening: connections are refused."""
+    with contextlib.closing(socket.socket()) as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}/"
+
+
+def md5(body):
+    return hashlib.md5(body).hexdigest()
+
+
+BODY = os.urandom(300_000)
+
+
+def test_good_file_is_downloaded_and_verified(server, tmp_path):
+    server.routes["/a/file.gz"] = ("ok", BODY)
+    path = download.download_file("file.gz", [server.url + "/a/file.gz"], str(tmp_path),
+                                  md5(BODY), stream=io.StringIO())
+    assert open(path, "rb").read() == BODY
+    assert os.listdir(tmp_path) == ["file.gz"]
+
+
+def test_dropped_connection_is_resumed(server, tmp_path):
+    server.routes["/file.gz"] = ("drop_once", BODY)
+    progress = io.StringIO()
+    path = download.download_file("file.gz", [server.url + "/file.gz"], str(tmp_path),
+                                  md5(BODY), stream=progress)
+    assert open(path, "rb").read() == BODY
+    assert server.requests == [("/file.gz", None), ("/file.gz", f"bytes={len(BODY) // 2}-")]
+    assert "MiB" in progress.getvalue() and "[####" in progress.getvalue()
+
+
+def test_refused_and_corrupt_sources_fall_back_to_the_next(server, refused_url, tmp_path):
+    server.routes["/bad/file.gz"] = ("corrupt", BODY)
+    server.routes["/good/file.gz"] = ("ok", BODY)
+    urls = [refused_url + "file.gz", server.url + "/bad/file.gz", server.url + "/good/file.gz"]
+    path = download.download_file("file.gz", urls, str(tmp_path), md5(BODY),
+                                  stream=io.StringIO())
+    assert open(path, "rb").read() == BODY
+
+
+def test_all_sources_failing_says_what_to_do_and_leaves_nothing_that_looks_complete(
+        server, refused_url, tmp_path):
+    server.routes["/file.gz"] = ("corrupt", BODY)
+    with pytest.raises(download.DownloadError) as raised:
+        download.download_file("file.gz", [refused_url + "file.gz", server.url + "/file.gz"],
+                               str(tmp_path), md5(BODY), stream=io.StringIO(),
+                               manual_hint=" from the mirror")
+    message = str(raised.value)
+    assert "Connection refused" in message and "MD5" in message
+    assert "Download it by hand from the mirror and put it in" in message
+    assert not os.path.exists(tmp_path / "file.gz")
+
+
+def serve_fake_mnist(server, tmp_path, monkeypatch):
+    """Serves a small MNIST-format data set and points download.py at it."""
+    source = fakes.make_mnist(str(tmp_path / "source"), n_train=60, n_test=20, gz=True)
+    checksums = {}
+    for name in download.MNIST_FILES:
+        body = open(os.path.join(source, name), "rb").read()
+        server.routes[f"/mnist/{name}"] = ("ok", body)
+        checksums[name] = md5(body)
+    monkeypatch.setitem(download.IDX_FILES, "mnist", checksums)
+    monkeypatch.setitem(download.IDX_SOURCES, "mnist", [server.url + "/mnist/"])
+
+
+def test_main_fetches_missing_mnist_and_trains(server, tmp_path, monkeypatch):
+    serve_fake_mnist(server, tmp_path, monkeypatch)
+    lines = []
+    config = config_lib.Config(dataset="mnist", input_height=28, output_height=28, train=True,
+                               data_dir=str(tmp_path / "data"), out_dir=str(tmp_path / "out"),
+                               batch_size=16, epoch=1, z_dim=4, gf_dim=2, df_dim=2,
+                               gfc_dim=8, dfc_dim=8, seed=0)
+    trainer = app.run(config, log=lines.append)
+    assert any("mnist not found" in line and "downloading it" in line for line in lines)
+    assert sorted(os.listdir(tmp_path / "data" / "mnist")) == sorted(download.MNIST_FILES)
+    assert int(trainer.iteration) == 5  # 80 images, batch 16
+
+
+def test_download_cli_offline_message(refused_url, tmp_path, monkeypatch, capsys):
+    import download as download_cli  # noqa: PLC0415 (the top-level script)
+
+    monkeypatch.setitem(download.IDX_SOURCES, "mnist", [refused_url])
+    assert download_cli.main(["mnist", "--data_dir", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "Could not download train-images-idx3-ubyte.gz" in err
+    assert "Download it by hand" in err and str(tmp_path / "mnist") in err
+
+
+def test_celeba_zip_is_verified_and_extracted(server, tmp_path):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for i in range(3):
+            image = io.BytesIO()
+            fakes.Image.fromarray(np.full((20, 16, 3), 40 * i, np.uint8)).save(image, "JPEG")
+            archive.writestr(f"img_align_celeba/{i:06d}.jpg", image.getvalue())
+    body = buffer.getvalue()
+    server.routes["/celeba.zip"] = ("drop_once", body)
+    target = download.download_celeba(str(tmp_path), stream=io.StringIO(),
+                                      urls=[server.url + "/celeba.zip"], md5=md5(body))
+    assert sorted(os.listdir(target)) == ["000000.jpg", "000001.jpg", "000002.jpg"]
+    assert sorted(os.listdir(tmp_path)) == ["celebA"]  # zip and staging folder gone
+    assert data.load_image_file(os.path.join(target, "000001.jpg"), 3, False, 0, 0, 8, 8).shape \
+        == (8, 8, 3)
+
+
+def test_lsun_lmdb_is_exported_to_an_image_folder(server, tmp_path):
+    lmdb = pytest.importorskip("lmdb")
+    staging = tmp_path / "build" / "bedroom_train_lmdb"
+    staging.parent.mkdir()
+    environment = lmdb.open(str(staging), map_size=1 << 24)
+    with environment.begin(write=True) as transaction:
+        for i, fmt in enumerate(["WEBP", "JPEG"]):
+            image = io.BytesIO()
+            fakes.Image.fromarray(np.full((12, 12, 3), 60 * i, np.uint8)).save(image, fmt)
+            transaction.put(f"key{i}".encode(), image.getvalue())
+    environment.close()
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name in os.listdir(staging):
+            archive.write(staging / name, f"bedroom_train_lmdb/{name}")
+    server.routes["/bedroom.zip"] = ("ok", buffer.getvalue())
+    target = download.download_lsun(str(tmp_path / "data"), "bedroom", stream=io.StringIO(),
+                                     url=server.url + "/bedroom.zip")
+    assert sorted(os.listdir(target)) == ["key0.webp", "key1.jpg"]
+    assert sorted(os.listdir(tmp_path / "data" / "lsun")) == ["bedroom"]
+    files = data.list_image_files(str(tmp_path / "data" / "lsun"), "bedroom/*")
+    assert [data.load_image_file(f, 3, False, 0, 0, 8, 8).shape for f in files] == [(8, 8, 3)] * 2
