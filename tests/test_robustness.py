@@ -1,0 +1,197 @@
+"""Nothing lost: bad images, kills, signals, full disks, and reproducibility."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import fakes
+from conftest import REPO_DIR
+from dcgan_tf import app
+from dcgan_tf import checkpoints
+from dcgan_tf import config as config_lib
+from dcgan_tf import training
+
+TINY = dict(z_dim=4, gf_dim=2, df_dim=2, gfc_dim=8, dfc_dim=8)
+TINY_FLAGS = ["--z_dim=4", "--gf_dim=2", "--df_dim=2", "--gfc_dim=8", "--dfc_dim=8"]
+
+
+def make_bad_folder(directory):
+    """8 good RGB images, 5 odd but usable ones, and 5 unusable ones."""
+    rng = np.random.default_rng(0)
+    for i in range(8):
+        fakes.write_image(f"{directory}/a_good_{i}.png", rng.integers(0, 256, (24, 24, 3)))
+    fakes.Image.fromarray(rng.integers(0, 256, (24, 24, 3)).astype(np.uint8)) \
+        .convert("CMYK").save(f"{directory}/b_cmyk.jpg")
+    fakes.write_image(f"{directory}/b_rgba.png", rng.integers(0, 256, (24, 24, 4)), "RGBA")
+    fakes.Image.fromarray(rng.integers(0, 256, (24, 24, 3)).astype(np.uint8)) \
+        .convert("P").save(f"{directory}/b_palette.png")
+    fakes.write_image(f"{directory}/b_gray.png", rng.integers(0, 256, (24, 24)))
+    fakes.Image.fromarray(rng.integers(0, 65535, (24, 24)).astype(np.uint16)) \
+        .save(f"{directory}/b_16bit.png")
+    good_jpeg = open(f"{directory}/b_cmyk.jpg", "rb").read()
+    fakes.write_image(f"{directory}/c_full.png", rng.integers(0, 256, (24, 24, 3)))
+    full_png = open(f"{directory}/c_full.png", "rb").read()
+    os.remove(f"{directory}/c_full.png")
+    bad = {"c_truncated.jpg": good_jpeg[:len(good_jpeg) // 3],
+           "c_truncated.png": full_png[:len(full_png) // 2],
+           "c_corrupt.jpg": b"\xff\xd8\xff\xe0" + os.urandom(500),
+           "c_not_an_image.png": b"just some text\n"}
+    for name, body in bad.items():
+        with open(f"{directory}/{name}", "wb") as f:
+            f.write(body)
+    fakes.write_image(f"{directory}/c_small.png", rng.integers(0, 256, (10, 10, 3)))
+    return sorted(bad) + ["c_small.png"]
+
+
+def test_a_folder_of_bad_cases_trains_and_names_each_skipped_file(tmp_path, capsys):
+    unusable = make_bad_folder(str(tmp_path / "data" / "odd"))
+    lines = []
+    config = config_lib.Config(dataset="odd", input_fname_pattern="*", data_dir=str(tmp_path / "data"),
+                               input_height=16, output_height=16, crop=True, batch_size=4,
+                               epoch=2, train=True, out_dir=str(tmp_path / "out"), seed=0, **TINY)
+    trainer = app.run(config, log=lines.append)
+    warnings = capsys.readouterr().err.splitlines()
+    for name in unusable:  # one line per file per epoch, naming it and why
+        assert sum(name in line and "skipping" in line for line in warnings) == 2, name
+    assert any("c_small.png: 10x10 is smaller than the 16x16 crop" in w for w in warnings)
+    assert [line for line in lines if "skipped" in line] == [
+        " [!] Epoch 0: skipped 5 unusable image files (named above)",
+        " [!] Epoch 1: skipped 5 unusable image files (named above)"]
+    assert int(trainer.iteration) == 2 * (13 // 4)  # the 13 usable images train
+
+
+def main_py(*argv, **popen):
+    env = dict(os.environ, PYTHONPATH=REPO_DIR, TF_CPP_MIN_LOG_LEVEL="2")
+    return subprocess.Popen([sys.executable, os.path.join(REPO_DIR, "main.py"), *argv], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen)
+
+
+def mnist_flags(tmp_path, *extra):
+    if not (tmp_path / "data" / "mnist").exists():
+        fakes.make_mnist(str(tmp_path / "data" / "mnist"), n_train=300, n_test=20)
+    return ["--dataset", "mnist", "--input_height=28", "--output_height=28", "--train",
+            "--batch_size=8", f"--data_dir={tmp_path / 'data'}", f"--out_dir={tmp_path / 'out'}",
+            "--seed=1", *TINY_FLAGS, *extra]
+
+
+def wait_for_iteration(process, iteration, timeout=120):
+    """Reads the log until iteration `iteration`; returns the first iteration logged."""
+    deadline = time.time() + timeout
+    first = None
+    for line in process.stdout:
+        if " Epoch:" in line and first is None:
+            first = int(line[1:9])
+        if line.startswith(f"[{iteration:8d} Epoch"):
+            return first
+        assert time.time() < deadline
+    raise AssertionError(f"training ended before iteration {iteration}: {process.stderr.read()}")
+
+
+def first_iteration(output):
+    return int(next(line for line in output.splitlines() if " Epoch:" in line)[1:9])
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_sigterm_and_sigint_save_a_checkpoint_then_exit(tmp_path, signum):
+    process = main_py(*mnist_flags(tmp_path, "--epoch=50", "--ckpt_freq=1000"))
+    wait_for_iteration(process, 3)
+    process.send_signal(signum)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 128 + signum
+    assert f"{signal.Signals(signum).name} received: saved" in err
+    assert "Traceback" not in err
+    run = tmp_path / "out" / "mnist_x28.z4.uniform_signed.y28.b8" / "checkpoints"
+    saved = int(checkpoints.latest_checkpoint(str(run)).rsplit("-", 1)[1])
+    assert saved >= 3
+    resumed = main_py(*mnist_flags(tmp_path, "--epoch=1"))
+    out, err = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, err
+    assert first_iteration(out) == saved + 1
+
+
+def test_sigkill_at_any_moment_leaves_a_loadable_checkpoint(tmp_path):
+    """Saving every iteration, so that kills land in the middle of checkpoint
+    writes too; every restart must load the last complete checkpoint."""
+    flags = mnist_flags(tmp_path, "--epoch=3", "--ckpt_freq=1", "--max_to_keep=2")
+    rng = np.random.default_rng(0)
+    kill_points, started_at = (2, 5, 9), []
+    for kill_at in kill_points:
+        process = main_py(*flags)
+        started_at.append(wait_for_iteration(process, kill_at))
+        time.sleep(rng.uniform(0, 0.3))  # somewhere inside the following iterations / saves
+        process.kill()
+        process.communicate(timeout=60)
+    final = main_py(*flags)
+    out, err = final.communicate(timeout=600)
+    assert final.returncode == 0, err
+    started_at.append(first_iteration(out))
+    # When iteration k is logged, checkpoint k - 1 is complete: each restart loads
+    # a checkpoint and starts at the killed run's k or later.
+    assert started_at[0] == 1
+    for kill_at, start in zip(kill_points, started_at[1:]):
+        assert start >= kill_at
+    assert " [*] Training done: 120 iterations" in out  # 3 epochs of 320 // 8
+
+
+def test_a_failed_checkpoint_write_keeps_the_last_one(tmp_path, monkeypatch):
+    fakes.make_mnist(str(tmp_path / "data" / "mnist"), n_train=150, n_test=10)
+    config = config_lib.Config(dataset="mnist", input_height=28, output_height=28, train=True,
+                               data_dir=str(tmp_path / "data"), out_dir=str(tmp_path / "out"),
+                               batch_size=8, epoch=1, ckpt_freq=5, seed=0, **TINY)
+    real_save = checkpoints.CheckpointKeeper.save
+
+    def save_until_the_disk_fills(self, iteration):
+        if iteration >= 10:
+            raise tf.errors.ResourceExhaustedError(None, None, "No space left on device")
+        return real_save(self, iteration)
+
+    monkeypatch.setattr(checkpoints.CheckpointKeeper, "save", save_until_the_disk_fills)
+    with pytest.raises(training.OutputWriteError, match=r"No space left on device.*the last"
+                       r" complete checkpoint \(.*model\.b8-5\) is intact"):
+        app.train(config, log=lambda line: None)
+    monkeypatch.setattr(checkpoints.CheckpointKeeper, "save", real_save)
+    trainer = app.train(config, log=lambda line: None)  # resumes from iteration 5
+    assert int(trainer.iteration) == 20
+
+
+def test_unwritable_output_is_a_clear_error(tmp_path, capsys):
+    fakes.make_mnist(str(tmp_path / "data" / "mnist"), n_train=30, n_test=10)
+    (tmp_path / "a_file").write_text("not a folder")
+    config = config_lib.Config(dataset="mnist", input_height=28, output_height=28, train=True,
+                               data_dir=str(tmp_path / "data"), batch_size=8,
+                               out_dir=str(tmp_path / "a_file" / "out"), **TINY)
+    with pytest.raises(SystemExit) as exited:
+        app.run(config, log=lambda line: None)
+    assert exited.value.code == 1
+    assert "Cannot create the output folder" in capsys.readouterr().err
+    assert (tmp_path / "a_file").read_text() == "not a folder"
+
+
+def checkpoint_values(run_dir):
+    path = checkpoints.latest_checkpoint(os.path.join(run_dir, "checkpoints"))
+    reader = tf.train.load_checkpoint(path)
+    return {name: reader.get_tensor(name) for name, _ in tf.train.list_variables(path)
+            if name != "_CHECKPOINTABLE_OBJECT_GRAPH"}
+
+
+def test_the_same_seed_gives_identical_checkpoints(tmp_path):
+    runs = {}
+    for name, seed in (("first", 5), ("second", 5), ("other", 6)):
+        flags = mnist_flags(tmp_path, "--epoch=1", "--train_size=80", f"--out_name={name}")
+        flags[flags.index("--seed=1")] = f"--seed={seed}"
+        process = main_py(*flags)
+        _, err = process.communicate(timeout=300)
+        assert process.returncode == 0, err
+        runs[name] = checkpoint_values(str(tmp_path / "out" / name))
+    assert runs["first"].keys() == runs["second"].keys()
+    for key in runs["first"]:
+        np.testing.assert_array_equal(runs["first"][key], runs["second"][key], err_msg=key)
+    differing = [k for k in runs["first"] if "generator" in k
+                 and not np.array_equal(runs["first"][k], runs["other"][k])]
+    assert differing  # and another seed gives another run
