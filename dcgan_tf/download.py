@@ -84,16 +84,25 @@ def _fetch(url, part_path, progress):
         raise urllib.error.URLError(f"connection closed after {done} of {total} bytes")
 
 
-def _progress_printer(name, stream):
-    def progress(done, total):
+class _ProgressBar:
+    """One line per transfer: `name [#####.....]  12.3/45.6 MiB`."""
+
+    def __init__(self, name, stream):
+        self.name, self.stream, self.shown = name, stream, False
+
+    def __call__(self, done, total):
         if total:
             filled = int(30 * done / total)
-            stream.write(f"\r  {name} [{'#' * filled}{'.' * (30 - filled)}]"
-                         f" {done / 2**20:7.1f}/{total / 2**20:.1f} MiB")
+            self.stream.write(f"\r  {self.name} [{'#' * filled}{'.' * (30 - filled)}]"
+                              f" {done / 2**20:7.1f}/{total / 2**20:.1f} MiB")
         else:
-            stream.write(f"\r  {name} {done / 2**20:7.1f} MiB")
-        stream.flush()
-    return progress
+            self.stream.write(f"\r  {self.name} {done / 2**20:7.1f} MiB")
+        self.stream.flush()
+        self.shown = True
+
+    def end(self):
+        if self.shown:
+            self.stream.write("\n")
 
 
 def download_file(name, urls, directory, md5=None, stream=sys.stderr, attempts_per_url=2,
@@ -109,13 +118,18 @@ def download_file(name, urls, directory, md5=None, stream=sys.stderr, attempts_p
     errors = []
     for url in urls:
         for _ in range(attempts_per_url):  # a second try resumes a dropped transfer
+            size_before = os.path.getsize(part_path) if os.path.exists(part_path) else 0
+            progress = _ProgressBar(name, stream)
             try:
-                _fetch(url, part_path, _progress_printer(name, stream))
+                _fetch(url, part_path, progress)
             except (urllib.error.URLError, OSError, ValueError) as error:
-                stream.write("\n")
+                progress.end()
                 errors.append(f"{url}: {getattr(error, 'reason', error)}")
+                size_after = os.path.getsize(part_path) if os.path.exists(part_path) else 0
+                if size_after <= size_before:
+                    break  # refused, unknown host, 404: retrying won't help
                 continue
-            stream.write("\n")
+            progress.end()
             actual = md5_of(part_path) if md5 else None
             if actual == md5:
                 os.replace(part_path, path)
@@ -134,8 +148,13 @@ def download_idx(dataset, data_dir, stream=sys.stderr, sources=None):
     directory = os.path.join(data_dir, dataset)
     sources = sources or IDX_SOURCES[dataset]
     for name, md5 in IDX_FILES[dataset].items():
-        download_file(name, [source + name for source in sources], directory, md5, stream,
-                      manual_hint=f" from one of {', '.join(sources)}")
+        try:
+            download_file(name, [source + name for source in sources], directory, md5, stream,
+                          manual_hint=f" from one of {', '.join(sources)}")
+        except DownloadError as error:
+            raise DownloadError(
+                f"{error}\n{dataset} needs all of {', '.join(IDX_FILES[dataset])} in"
+                f" {directory}/ (plain or .gz); is this machine offline?") from error
     return directory
 
 
