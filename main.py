@@ -19,6 +19,7 @@ from absl import flags
 from dcgan_tf import app as dcgan_app
 from dcgan_tf import config as config_lib
 from dcgan_tf import latent
+from dcgan_tf import visualize
 
 # The original's flags: same names, meanings and defaults, except where noted.
 flags.DEFINE_integer("epoch", 25, "Epoch to train [25]")
@@ -64,6 +65,23 @@ flags.DEFINE_boolean("original_loss_eval", False,
                      "Re-evaluate the three losses after each iteration, as the original does"
                      " (moves batch-norm moving averages like it; slower) [False]")
 flags.DEFINE_boolean("download", True, "Download MNIST / Fashion-MNIST when missing [True]")
+# Ours, test mode.
+flags.DEFINE_enum("visualize_option", "1", list(visualize.OPTIONS) + ["all"],
+                  "Which of the original's visualizations --visualize runs (it hard-coded 1),"
+                  " or class_grid / label_interpolation for conditional models, or all [1]")
+flags.DEFINE_integer("generate", 0, "Write this many generated images (and balanced labels)"
+                     " to <samples>/generated_<N>.npz [0: off]")
+flags.DEFINE_boolean("generate_png", False, "With --generate, also write one PNG per image")
+flags.DEFINE_boolean("evaluate", False, "Score the run's generator: label accuracy, classifier"
+                     " score and Frechet distance against the real test split (MNIST-style)")
+flags.DEFINE_string("evaluate_npz", "", "Score the images (and labels) of this .npz instead")
+flags.DEFINE_integer("metrics_samples", 10000, "Samples generated for --evaluate [10000]")
+flags.DEFINE_string("classifier_cache", "", "Where the metrics' classifier is cached"
+                    " [~/.cache/dcgan-tf]")
+flags.DEFINE_string("compare_with", "", "An original TF1 run's checkpoint folder: write both"
+                    " generators side by side, both runs' losses, and both runs' metrics")
+flags.DEFINE_string("compare_logs", "", "The original run's TensorBoard logs/ folder"
+                    " [found beside --compare_with]")
 
 FLAGS = flags.FLAGS
 

@@ -8,16 +8,22 @@ import sys
 
 import tensorflow as tf
 
+import numpy as np
+
 from dcgan_tf import checkpoints
 from dcgan_tf import config as config_lib
+from dcgan_tf import curves
 from dcgan_tf import data
 from dcgan_tf import download
 from dcgan_tf import export
+from dcgan_tf import generation
 from dcgan_tf import images
 from dcgan_tf import latent
+from dcgan_tf import metrics
 from dcgan_tf import models
 from dcgan_tf import tf1_checkpoint
 from dcgan_tf import training
+from dcgan_tf import visualize
 
 
 def load_training_data(config, log=print):
@@ -164,7 +170,11 @@ def train(config, log=print):
     _write_atomically(paths.flags_json, config.to_json())
     _write_atomically(paths.model_json, model_config.to_json())
     log(f" [*] Run folder {paths.run_dir}; samples in {paths.sample_dir}")
-    return training.train(trainer, training_data, config, paths, log)
+    training.train(trainer, training_data, config, paths, log)
+    plot = curves.plot_losses({config.run_name(): curves.read_scalars(paths.log_dir)},
+                              os.path.join(paths.run_dir, "training_curves.png"))
+    log(f" [*] Loss curves: {plot}")
+    return trainer
 
 
 def find_run(config):
@@ -226,9 +236,12 @@ def load_generator(config, log=print):
 
 
 def test(config, log=print):
-    """Test mode: restores the run's generator, writes a sample grid, and exports
-    (--export, --freeze) when asked."""
+    """Test mode: restores the run's generator and writes a sample grid; then, as
+    asked, exports, visualizes, generates, scores and compares."""
+    if config.evaluate_npz:
+        return evaluate_npz(config, log)
     generator, model_config, paths, latest = load_generator(config, log)
+    sample = tf.function(lambda z, y: generator(z, y, training=False))
     iteration = tf1_checkpoint.iteration_of(latest)
     export_root = os.path.dirname(latest)
     if config.export:
@@ -246,11 +259,155 @@ def test(config, log=print):
     y = None
     if model_config.conditional:  # one row per label where the grid allows
         y = tf.one_hot(tf.range(config.batch_size) % model_config.y_dim, model_config.y_dim)
-    samples = generator(z, y, training=False).numpy()
-    path = images.save_grid(samples, os.path.join(paths.sample_dir, f"test_{iteration:08d}.png"),
+    path = images.save_grid(sample(z, y).numpy(),
+                            os.path.join(paths.sample_dir, f"test_{iteration:08d}.png"),
                             model_config.output_range)
     log(f" [*] Wrote {path}")
+    if config.visualize:
+        visualizer = visualize.Visualizer(sample, model_config, config.z_dist,
+                                          config.batch_size, paths.sample_dir, config.seed or 0)
+        chosen = visualize.OPTIONS if config.visualize_option == "all" else [
+            config.visualize_option]
+        for option in chosen:
+            if option in ("class_grid", "label_interpolation") and not model_config.conditional:
+                continue
+            written = visualizer.run(option)
+            log(f" [*] Visualization {option}: {len(written)} files in {paths.sample_dir}")
+    if config.generate:
+        generated, labels = generation.generate(sample, model_config, config.generate,
+                                                config.z_dist, config.batch_size, config.seed or 0)
+        npz = generation.save_npz(
+            os.path.join(paths.sample_dir, f"generated_{config.generate}.npz"), generated,
+            labels, model_config.output_range)
+        log(f" [*] Generated {config.generate} images: {npz}")
+        if config.generate_png:
+            directory = generation.save_pngs(
+                os.path.join(paths.sample_dir, f"generated_{config.generate}"), generated,
+                labels, model_config.output_range)
+            log(f" [*] ... and as PNG files in {directory}")
+    if config.evaluate:
+        results = score(config, sample, model_config, log)
+        _write_results(results, os.path.join(paths.sample_dir, "metrics.json"), log)
+    if config.compare_with:
+        compare_with_original(config, sample, model_config, paths, log)
     return path
+
+
+def _classifier(config, log):
+    directory = data.idx_dataset_dir(config.data_dir, config.dataset)
+    cache = config.classifier_cache or metrics.DEFAULT_CACHE_DIR
+    model, accuracy = metrics.load_or_train_classifier(directory, cache, log=log)
+    log(f" [*] Classifier accuracy on the real test split: {accuracy:.4f}")
+    return model, accuracy, directory
+
+
+def score(config, sample, model_config, log):
+    """The metrics of `config.metrics_samples` images of `sample` (balanced labels)."""
+    if not model_config.conditional or model_config.image_shape != (28, 28, 1):
+        raise ValueError("--evaluate scores 28x28 grayscale conditional models (MNIST-style).")
+    classifier, accuracy, directory = _classifier(config, log)
+    generated, labels = generation.generate(sample, model_config, config.metrics_samples,
+                                            config.z_dist, config.batch_size, config.seed or 0)
+    return metrics.evaluate(classifier, generated, labels, model_config.output_range, directory,
+                            test_accuracy=accuracy)
+
+
+def evaluate_npz(config, log):
+    """Scores the images (and labels) of --evaluate_npz."""
+    with np.load(config.evaluate_npz) as arrays:
+        generated = arrays["images"]
+        labels = arrays["labels"] if "labels" in arrays else None
+        value_range = tuple(arrays["value_range"]) if "value_range" in arrays else (0.0, 1.0)
+    if generated.shape[1:] != (28, 28, 1):
+        raise ValueError(f"{config.evaluate_npz} holds images of shape {generated.shape[1:]};"
+                         " the metrics score [N, 28, 28, 1] images.")
+    classifier, accuracy, directory = _classifier(config, log)
+    results = metrics.evaluate(classifier, generated, labels, value_range, directory,
+                               test_accuracy=accuracy)
+    return _write_results(results, os.path.splitext(config.evaluate_npz)[0] + "_metrics.json",
+                          log)
+
+
+def _write_results(results, path, log):
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    _write_atomically(path, json.dumps(results, indent=2, sort_keys=True))
+    for line in format_metrics({"images": results}).splitlines():
+        log(line)
+    log(f" [*] Metrics written to {path}")
+    return results
+
+
+def format_metrics(named_results):
+    """A table: one column per run, each metric beside its real-data figure."""
+    names = list(named_results)
+    rows = [("metric", *names, "real data")]
+    first = named_results[names[0]]
+    for key in ("label_accuracy", "classifier_score", "frechet_distance"):
+        if all(key in r for r in named_results.values()):
+            rows.append((key, *(f"{r[key]:.4f}" for r in named_results.values()),
+                         f"{first['real'][key]:.4f}"))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) for row in rows)
+
+
+def _original_logs(config):
+    if config.compare_logs:
+        return config.compare_logs
+    folder = os.path.normpath(config.compare_with)
+    for candidate in (os.path.join(folder, "logs"), os.path.join(os.path.dirname(folder), "logs"),
+                      "logs"):
+        if os.path.isdir(candidate):
+            return candidate
+    return None
+
+
+def compare_with_original(config, sample, model_config, paths, log):
+    """Our run beside an original TF1 run: both generators on the same z and labels,
+    both runs' losses on one plot, both runs' metrics in one table."""
+    original = checkpoints.latest_checkpoint(config.compare_with)
+    if original is None or not tf1_checkpoint.is_tf1_checkpoint(original):
+        raise FileNotFoundError(f"--compare_with={config.compare_with} holds no checkpoint of"
+                                " the original TF1 code.")
+    original_config = tf1_checkpoint.infer_model_config(
+        original, model_config.output_height, model_config.output_width)
+    if original_config.image_shape != model_config.image_shape or (
+            original_config.z_dim, original_config.y_dim) != (model_config.z_dim,
+                                                              model_config.y_dim):
+        raise ValueError(f"The original run ({original_config}) and ours ({model_config}) don't"
+                         " make the same kind of images from the same z; compare like with like.")
+    original_generator, _ = models.build_models(original_config)
+    tf1_checkpoint.load_into_models(original, original_generator)
+    original_sample = tf.function(lambda z, y: original_generator(z, y, training=False))
+    rng = tf.random.Generator.from_seed(config.seed or 0)
+    z = latent.sample_latent(rng, config.z_dist, config.batch_size, model_config.z_dim)
+    y = None
+    if model_config.conditional:
+        y = tf.one_hot(tf.range(config.batch_size) % model_config.y_dim, model_config.y_dim)
+    ours = images.merge(images.to_uint8(sample(z, y).numpy(), model_config.output_range),
+                        *images.grid_shape(config.batch_size))
+    theirs = images.merge(images.to_uint8(original_sample(z, y).numpy(),
+                                          original_config.output_range),
+                          *images.grid_shape(config.batch_size))
+    gap = np.full((ours.shape[0], 8, ours.shape[2]), 255, np.uint8)
+    side_by_side = os.path.join(paths.sample_dir, "compare_samples.png")
+    images.save_grid(np.concatenate([ours, gap, theirs], axis=1)[None], side_by_side,
+                     (0, 255), shape=(1, 1))
+    log(f" [*] Ours (left) and the original (right), same z and labels: {side_by_side}")
+    runs = {"dcgan-tf": curves.read_scalars(paths.log_dir)}
+    logs = _original_logs(config)
+    if logs:
+        runs["original"] = curves.read_scalars(logs)
+    plot = curves.plot_losses(runs, os.path.join(paths.sample_dir, "compare_losses.png"),
+                              "dcgan-tf vs the original")
+    log(f" [*] Losses of both runs{'' if logs else ' (no original logs/ found)'}: {plot}")
+    if config.conditional and model_config.image_shape == (28, 28, 1):
+        results = {"dcgan-tf": score(config, sample, model_config, log),
+                   "original": score(config, original_sample, original_config, log)}
+        path = os.path.join(paths.sample_dir, "compare_metrics.json")
+        _write_atomically(path, json.dumps(results, indent=2, sort_keys=True))
+        for line in format_metrics(results).splitlines():
+            log(line)
+        log(f" [*] Metrics of both: {path}")
 
 
 def run(config, log=print):

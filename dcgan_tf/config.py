@@ -12,6 +12,7 @@ import os
 
 from dcgan_tf import data
 from dcgan_tf import latent
+from dcgan_tf import visualize
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,6 +56,16 @@ class Config:
     seed: int = None
     original_loss_eval: bool = False
     download: bool = True
+    # Ours, test mode: what to do with a trained generator.
+    visualize_option: str = "1"
+    generate: int = 0
+    generate_png: bool = False
+    evaluate: bool = False
+    evaluate_npz: str = ""
+    metrics_samples: int = 10000
+    classifier_cache: str = ""
+    compare_with: str = ""
+    compare_logs: str = ""
 
     def __post_init__(self):
         # The original's "None means the same as height" defaults.
@@ -95,6 +106,18 @@ class Config:
             raise ValueError(f"--learning_rate must be positive, got {self.learning_rate}.")
         if not 0 <= self.beta1 < 1:
             raise ValueError(f"--beta1 must be in [0, 1), got {self.beta1}.")
+        if self.visualize_option not in visualize.OPTIONS + ("all",):
+            raise ValueError(f"Unknown --visualize_option={self.visualize_option!r}; use one of"
+                             f" {', '.join(visualize.OPTIONS)} or all.")
+        if self.generate < 0 or self.metrics_samples < 1:
+            raise ValueError("--generate must be >= 0 and --metrics_samples >= 1.")
+        if (self.evaluate or self.evaluate_npz) and not self.conditional:
+            raise ValueError("--evaluate scores MNIST-style models (--dataset mnist or"
+                             " fashion_mnist): its classifier is trained on that data set.")
+        if self.train and (self.visualize or self.generate or self.evaluate or self.export
+                           or self.freeze or self.compare_with or self.evaluate_npz):
+            raise ValueError("--visualize, --generate, --evaluate, --compare_with, --export and"
+                             " --freeze are test-mode actions: run them without --train.")
         if self.z_dist not in latent.Z_DISTRIBUTIONS:
             raise ValueError(f"Unknown --z_dist={self.z_dist!r}; use one of"
                              f" {', '.join(latent.Z_DISTRIBUTIONS)}.")

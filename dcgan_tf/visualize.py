@@ -1,0 +1,187 @@
+"""The original's visualizations (utils.py `visualize`), fixed, plus two for
+conditional models; numpy and Pillow only.
+
+Every option honours the run's z distribution and feeds labels to conditional
+models (the original's options 3 and 4 didn't), works for any batch size, and
+writes under the run's samples folder. The sweeps cover the distribution's
+range (U[-1, 1], U[0, 1], or +-2 sigma for N(0, 1)) rather than the original's
+fixed [0, 1).
+
+  0  a grid of random samples                     test_<time>.png
+  1  one grid per z dimension, that dimension swept   test_arange_<dim>.png
+  2  random z with one dimension swept, as GIFs   test_gif_<dim>.gif (random dims)
+  3  a sweep of each dimension from z = 0, as GIFs    test_gif_<dim>.gif
+  4  option 3 plus one GIF of all dimensions at once  test_gif_merged.gif
+  class_grid            one row per label, the same z down each column
+  label_interpolation   one-hot y moving smoothly 0 -> 1 -> ... -> 9 -> 0 at fixed z
+"""
+
+import os
+import time
+
+import numpy as np
+from PIL import Image
+
+from dcgan_tf import images
+
+OPTIONS = ("0", "1", "2", "3", "4", "class_grid", "label_interpolation")
+
+
+def frame_ms(total_ms, frames):
+    """A GIF frame time that spreads `total_ms` over `frames`: GIFs store delays in
+    10 ms units, and browsers slow anything under 20 ms down to 100 ms."""
+    return max(20, total_ms // frames // 10 * 10)
+
+
+# Frame time of the sweeps, as the original's make_gif(duration=2) over 64 frames.
+GIF_FRAME_MS = frame_ms(2000, 64)
+
+
+def sweep_values(z_dist, count):
+    """`count` values spanning the prior's range, low to high."""
+    low, high = {"uniform_signed": (-1.0, 1.0), "uniform_unsigned": (0.0, 1.0),
+                 "normal01": (-2.0, 2.0)}[z_dist]
+    return np.linspace(low, high, count, dtype=np.float32)
+
+
+def sample_prior(rng, z_dist, shape):
+    if z_dist == "uniform_signed":
+        return rng.uniform(-1, 1, shape).astype(np.float32)
+    if z_dist == "uniform_unsigned":
+        return rng.uniform(0, 1, shape).astype(np.float32)
+    return rng.normal(0, 1, shape).astype(np.float32)
+
+
+def save_gif(frames, path, value_range, frame_time_ms=GIF_FRAME_MS):
+    """Writes images [T, H, W, C] (or grids) in `value_range` as a looping GIF."""
+    pictures = [Image.fromarray(frame[..., 0] if frame.shape[-1] == 1 else frame)
+                for frame in images.to_uint8(np.asarray(frames), value_range)]
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    partial = path + ".part"
+    pictures[0].save(partial, format="GIF", save_all=True, append_images=pictures[1:],
+                     duration=frame_time_ms, loop=0)
+    os.replace(partial, path)
+    return path
+
+
+class Visualizer:
+    """Runs the visualizations for one generator.
+
+    `sample(z, y)` returns images [N, H, W, C] in `model_config.output_range`;
+    y is None for unconditional models."""
+
+    def __init__(self, sample, model_config, z_dist, batch_size, directory, seed=0):
+        self.sample = sample
+        self.config = model_config
+        self.z_dist = z_dist
+        self.batch_size = batch_size
+        self.directory = directory
+        self.rng = np.random.default_rng(seed)
+
+    def _labels(self, count, label=None):
+        if not self.config.conditional:
+            return None
+        if label is None:  # a different random label per image, as the original
+            label = self.rng.integers(0, self.config.y_dim, count)
+        return np.eye(self.config.y_dim, dtype=np.float32)[np.broadcast_to(label, (count,))]
+
+    def _sample(self, z, y):
+        return np.asarray(self.sample(z, y))
+
+    def _path(self, name):
+        return os.path.join(self.directory, name)
+
+    def _grid(self, samples, name):
+        return images.save_grid(samples, self._path(name), self.config.output_range)
+
+    def _sweep(self, base, dim):
+        """`base` z [B, Z] with dimension `dim` swept across the prior's range."""
+        z = np.array(base, np.float32)
+        z[:, dim] = sweep_values(self.z_dist, len(z))
+        return z
+
+    def option_0(self):
+        z = sample_prior(self.rng, self.z_dist, (self.batch_size, self.config.z_dim))
+        name = "test_%s.png" % time.strftime("%Y%m%d%H%M%S", time.gmtime())
+        return [self._grid(self._sample(z, self._labels(self.batch_size)), name)]
+
+    def option_1(self):
+        written = []
+        for dim in range(self.config.z_dim):
+            base = sample_prior(self.rng, self.z_dist, (self.batch_size, self.config.z_dim))
+            samples = self._sample(self._sweep(base, dim), self._labels(self.batch_size))
+            written.append(self._grid(samples, f"test_arange_{dim}.png"))
+        return written
+
+    def option_2(self):
+        written = []
+        for dim in self.rng.integers(0, self.config.z_dim, self.config.z_dim):
+            point = sample_prior(self.rng, self.z_dist, (1, self.config.z_dim)) * 0.2
+            z = self._sweep(np.repeat(point, self.batch_size, axis=0), dim)
+            label = self.rng.integers(0, max(self.config.y_dim, 1))  # one digit per GIF
+            samples = self._sample(z, self._labels(self.batch_size, label))
+            written.append(save_gif(samples, self._path(f"test_gif_{dim}.gif"),
+                                    self.config.output_range))
+        return written
+
+    def _sweeps_from_zero(self):
+        label = self.rng.integers(0, max(self.config.y_dim, 1))
+        y = self._labels(self.batch_size, label)
+        zeros = np.zeros((self.batch_size, self.config.z_dim), np.float32)
+        for dim in range(self.config.z_dim):
+            yield dim, self._sample(self._sweep(zeros, dim), y)
+
+    def option_3(self):
+        return [save_gif(samples, self._path(f"test_gif_{dim}.gif"), self.config.output_range)
+                for dim, samples in self._sweeps_from_zero()]
+
+    def option_4(self):
+        written, sweeps = [], []
+        for dim, samples in self._sweeps_from_zero():
+            sweeps.append(samples)
+            written.append(save_gif(samples, self._path(f"test_gif_{dim}.gif"),
+                                    self.config.output_range))
+        rows, cols = images.grid_shape(self.config.z_dim)
+        frames = [images.merge(np.stack([sweep[t] for sweep in sweeps]), rows, cols)
+                  for t in list(range(self.batch_size)) + list(range(self.batch_size - 1, -1, -1))]
+        written.append(save_gif(frames, self._path("test_gif_merged.gif"),
+                                self.config.output_range,
+                                frame_time_ms=frame_ms(8000, len(frames))))
+        return written
+
+    def _require_conditional(self, option):
+        if not self.config.conditional:
+            raise ValueError(f"--visualize_option={option} needs a conditional model"
+                             " (one trained with labels, like MNIST).")
+
+    def class_grid(self, columns=10):
+        """Row k shows label k; column j uses the same z in every row."""
+        self._require_conditional("class_grid")
+        y_dim = self.config.y_dim
+        z = sample_prior(self.rng, self.z_dist, (columns, self.config.z_dim))
+        z = np.tile(z, (y_dim, 1))                                   # [Y * cols, Z]
+        y = np.eye(y_dim, dtype=np.float32)[np.repeat(np.arange(y_dim), columns)]
+        return [images.save_grid(self._sample(z, y), self._path("class_grid.png"),
+                                 self.config.output_range, shape=(y_dim, columns))]
+
+    def label_interpolation(self, columns=8, steps=8):
+        """At fixed z (one per column), y moves linearly from each label to the next."""
+        self._require_conditional("label_interpolation")
+        y_dim = self.config.y_dim
+        z = sample_prior(self.rng, self.z_dist, (columns, self.config.z_dim))
+        eye = np.eye(y_dim, dtype=np.float32)
+        frames = []
+        for label in range(y_dim):
+            for t in np.arange(steps) / steps:
+                y = (1 - t) * eye[label] + t * eye[(label + 1) % y_dim]
+                frames.append(images.merge(self._sample(z, np.tile(y, (columns, 1))), 1, columns))
+        return [save_gif(frames, self._path("label_interpolation.gif"), self.config.output_range,
+                         frame_time_ms=80)]
+
+    def run(self, option):
+        """Runs one option (see OPTIONS); returns the files written."""
+        if option not in OPTIONS:
+            raise ValueError(f"Unknown --visualize_option={option!r}; use one of"
+                             f" {', '.join(OPTIONS)}.")
+        method = getattr(self, option if not option.isdigit() else f"option_{option}")
+        return method()
