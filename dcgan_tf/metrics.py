@@ -20,7 +20,7 @@ import numpy as np
 
 from dcgan_tf import data
 
-CLASSIFIER_VERSION = 1
+CLASSIFIER_VERSION = 2
 DEFAULT_CACHE_DIR = os.path.join(os.path.expanduser("~"), ".cache", "dcgan-tf")
 
 
@@ -38,7 +38,10 @@ def build_classifier(width=32, feature_units=128, num_classes=10):
     import keras  # noqa: PLC0415 (Keras only where the metrics need it)
 
     inputs = keras.Input((28, 28, 1))
-    h = keras.layers.Conv2D(width, 3, activation="relu", padding="same")(inputs)
+    # Shifts of up to 2 pixels while training only: the 22,699 training digits
+    # some machines have reach 99% with them, not without.
+    h = keras.layers.RandomTranslation(0.07, 0.07, fill_mode="constant")(inputs)
+    h = keras.layers.Conv2D(width, 3, activation="relu", padding="same")(h)
     h = keras.layers.Conv2D(width, 3, activation="relu", padding="same")(h)
     h = keras.layers.MaxPooling2D()(h)
     h = keras.layers.Conv2D(2 * width, 3, activation="relu", padding="same")(h)
@@ -57,7 +60,7 @@ def _fingerprint(*arrays, **options):
     return digest.hexdigest()[:16]
 
 
-def load_or_train_classifier(dataset_dir, cache_dir=DEFAULT_CACHE_DIR, epochs=4, width=32,
+def load_or_train_classifier(dataset_dir, cache_dir=DEFAULT_CACHE_DIR, epochs=6, width=32,
                              max_train=None, seed=0, log=print):
     """The classifier of the data set in `dataset_dir`, trained once on its real
     training split and cached; returns (model, real test accuracy)."""
