@@ -34,7 +34,6 @@ sys.path[:0] = [REPO, os.path.join(REPO, "tests")]
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from dcgan_tf import config as config_lib  # noqa: E402
 from dcgan_tf import data  # noqa: E402
 from dcgan_tf import tf1_checkpoint  # noqa: E402
 from dcgan_tf import training  # noqa: E402
@@ -97,7 +96,7 @@ class OurLoop:
         result = self.trainer.train_step(real, y)
         counter = int(self.trainer.iteration)
         self.line = "d_loss: %.8f, g_loss: %.8f" % (result["d_loss"], result["g_loss"])
-        training._write_summaries(self.writer, counter, result, self.value_range, False)
+        training.write_summaries(self.writer, counter, result, self.value_range, False)
 
 
 def step_flops(trainer, name):

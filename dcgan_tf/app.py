@@ -1,5 +1,6 @@
 """What main.py runs: train mode and test mode, from one validated Config."""
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -7,6 +8,7 @@ import random
 import sys
 
 import tensorflow as tf
+from tensorflow.python.framework import config as tf_config
 
 import numpy as np
 
@@ -123,6 +125,20 @@ def _make_output_dirs(paths):
                 " --checkpoint_dir/--sample_dir/--out_dir.")
 
 
+@contextlib.contextmanager
+def _deterministic_ops(enabled):
+    """TensorFlow's op determinism for one run only: it is process-wide, and makes
+    any unseeded random op raise, so it must not outlive the run."""
+    if not enabled or tf_config.is_op_determinism_enabled():
+        yield
+        return
+    tf.config.experimental.enable_op_determinism()
+    try:
+        yield
+    finally:
+        tf_config.disable_op_determinism()
+
+
 def _with_run_seed(config, paths):
     """The seed a run was started with (recorded in its FLAGS.json), or a new one."""
     if config.seed is not None:
@@ -153,9 +169,12 @@ def train(config, log=print):
             f"The run in {paths.checkpoint_dir} holds a different model"
             f" ({_read_model_config(paths.model_json)}) than these flags build ({model_config})."
             " Pass --out_name to start a new run, or the flags that run was trained with.")
-    if seeded:
-        # Same seed, same command, same machine: the same checkpoints, bit for bit.
-        tf.config.experimental.enable_op_determinism()
+    # With --seed: same command, same machine, the same checkpoints, bit for bit.
+    with _deterministic_ops(seeded):
+        return _train_run(config, paths, training_data, model_config, original, log)
+
+
+def _train_run(config, paths, training_data, model_config, original, log):
     tf.random.set_seed(config.seed)
     trainer = training.GANTrainer(model_config, config.learning_rate, config.beta1,
                                   config.z_dist, config.batch_size, config.seed)
@@ -235,6 +254,17 @@ def load_generator(config, log=print):
     return generator, model_config, paths, latest
 
 
+def test_batch(config, model_config):
+    """Test mode's fixed inputs: z from --seed (0 if unset), and labels cycling
+    0, 1, ..., 9, 0, ... for conditional models."""
+    rng = tf.random.Generator.from_seed(config.seed or 0)
+    z = latent.sample_latent(rng, config.z_dist, config.batch_size, model_config.z_dim)
+    y = None
+    if model_config.conditional:
+        y = tf.one_hot(tf.range(config.batch_size) % model_config.y_dim, model_config.y_dim)
+    return z, y
+
+
 def test(config, log=print):
     """Test mode: restores the run's generator and writes a sample grid; then, as
     asked, exports, visualizes, generates, scores and compares."""
@@ -254,11 +284,7 @@ def test(config, log=print):
             os.path.join(export_root, f"frozen_b{config.batch_size}",
                          f"model.b{config.batch_size}-{iteration:06d}_frz.pb"))
         log(f" [*] Frozen sampler graph: {path}")
-    rng = tf.random.Generator.from_seed(config.seed or 0)
-    z = latent.sample_latent(rng, config.z_dist, config.batch_size, model_config.z_dim)
-    y = None
-    if model_config.conditional:  # one row per label where the grid allows
-        y = tf.one_hot(tf.range(config.batch_size) % model_config.y_dim, model_config.y_dim)
+    z, y = test_batch(config, model_config)
     path = images.save_grid(sample(z, y).numpy(),
                             os.path.join(paths.sample_dir, f"test_{iteration:08d}.png"),
                             model_config.output_range)
@@ -378,11 +404,7 @@ def compare_with_original(config, sample, model_config, paths, log):
     original_generator, _ = models.build_models(original_config)
     tf1_checkpoint.load_into_models(original, original_generator)
     original_sample = tf.function(lambda z, y: original_generator(z, y, training=False))
-    rng = tf.random.Generator.from_seed(config.seed or 0)
-    z = latent.sample_latent(rng, config.z_dist, config.batch_size, model_config.z_dim)
-    y = None
-    if model_config.conditional:
-        y = tf.one_hot(tf.range(config.batch_size) % model_config.y_dim, model_config.y_dim)
+    z, y = test_batch(config, model_config)
     ours = images.merge(images.to_uint8(sample(z, y).numpy(), model_config.output_range),
                         *images.grid_shape(config.batch_size))
     theirs = images.merge(images.to_uint8(original_sample(z, y).numpy(),

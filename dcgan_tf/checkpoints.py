@@ -43,12 +43,6 @@ class CheckpointKeeper:
         return self.manager.save(checkpoint_number=iteration)
 
 
-def is_native_checkpoint(path):
-    """True for a TF2 object-based checkpoint (ours), False for a TF1 name-based one."""
-    names = {name for name, _ in tf.train.list_variables(path)}
-    return "_CHECKPOINTABLE_OBJECT_GRAPH" in names
-
-
 def latest_checkpoint(directory):
     """The newest checkpoint in `directory`, or None.
 

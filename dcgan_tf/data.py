@@ -148,14 +148,6 @@ class IdxData:
     def c_dim(self):
         return self.images.shape[-1]
 
-    @property
-    def image_size(self):
-        return self.images.shape[1:3]
-
-    @property
-    def value_range(self):
-        return (0.0, 1.0)  # the original divides by 255
-
     def _to_model_inputs(self, images, labels):
         images = tf.cast(images, tf.float32) / 255.0
         return images, tf.one_hot(tf.cast(labels, tf.int32), self.y_dim)
@@ -265,10 +257,6 @@ class ImageFolderData:
     @property
     def num_examples(self):
         return len(self.files)
-
-    @property
-    def value_range(self):
-        return (-1.0, 1.0)
 
     def load(self, path):
         """uint8 image of one file (UnusableImage if it can't be used)."""

@@ -19,7 +19,6 @@ import math
 import signal
 import time
 
-import numpy as np
 import tensorflow as tf
 
 from dcgan_tf import checkpoints
@@ -192,7 +191,7 @@ def _check_finite(result, counter):
                 " --learning_rate, or resume from that checkpoint.")
 
 
-def _write_summaries(writer, counter, result, value_range, with_images):
+def write_summaries(writer, counter, result, value_range, with_images):
     """The original's TensorBoard names: d_loss, g_loss, d_loss_real, d_loss_fake;
     histograms z, d, d_; images G."""
     with writer.as_default(step=counter):
@@ -253,7 +252,7 @@ def _train_epochs(trainer, training_data, config, paths, keeper, writer, stop_re
             log("[%8d Epoch:[%2d/%2d] [%4d/%4d] time: %4.4f, d_loss: %.8f, g_loss: %.8f"
                 % (counter, epoch, config.epoch, idx, batches_per_epoch,
                    time.time() - start_time, result["d_loss"], result["g_loss"]))
-            _write_summaries(writer, counter, result, value_range, config.G_img_sum)
+            write_summaries(writer, counter, result, value_range, config.G_img_sum)
 
             if counter % config.sample_freq == 0:
                 path = _save_samples(trainer, f"{paths.sample_dir}/train_{counter:08d}.png",
@@ -273,9 +272,3 @@ def _train_epochs(trainer, training_data, config, paths, keeper, writer, stop_re
             log(f" [!] Epoch {epoch}: skipped {skipped} unusable image files (named above)")
         trainer.epoch.assign(epoch + 1)
         trainer.epoch_batch.assign(0)
-
-
-def sample_images(trainer, z, y=None):
-    """Sampler output as numpy, for callers outside the loop."""
-    return np.asarray(trainer.sampler(tf.convert_to_tensor(z, tf.float32),
-                                      None if y is None else tf.convert_to_tensor(y, tf.float32)))
