@@ -54,7 +54,11 @@ def load_training_data(config, log=print):
         directory = os.path.join(config.data_dir, config.dataset)
         files = data.list_image_files(directory, config.input_fname_pattern)
         if not files:
-            hint = (" (MNIST is --dataset mnist)" if config.dataset.lower() == "mnist" else "")
+            hint = {"mnist": " (MNIST is --dataset mnist)",
+                    "celeba": f" (`python download.py celebA --data_dir {config.data_dir}`"
+                              " fetches celebA)",
+                    "lsun": f" (`python download.py lsun --data_dir {config.data_dir}` fetches"
+                            " LSUN bedrooms)"}.get(config.dataset.lower(), "")
             raise data.DataError(
                 f"No files match {os.path.join(directory, config.input_fname_pattern)!r}."
                 f" Put images there, or point --data_dir/--dataset/--input_fname_pattern at"

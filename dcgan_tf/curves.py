@@ -15,7 +15,8 @@ def read_scalars(log_dir, tags=LOSS_TAGS):
     Handles TF1's `simple_value` and TF2's tensor summaries alike."""
     points = {tag: {} for tag in tags}
     for path in sorted(glob.glob(os.path.join(log_dir, "events.out.tfevents.*"))):
-        for event in tf.compat.v1.train.summary_iterator(path):
+        for record in tf.data.TFRecordDataset(path):
+            event = tf.compat.v1.Event.FromString(record.numpy())
             for value in event.summary.value:
                 if value.tag not in points:
                     continue
