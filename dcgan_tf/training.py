@@ -191,6 +191,19 @@ def _check_finite(result, counter):
                 " --learning_rate, or resume from that checkpoint.")
 
 
+def make_logged_step(trainer, writer, value_range, with_images):
+    """The training iteration with its TensorBoard summaries written inside the same
+    tf.function: one call per iteration, no eager summary ops in the loop."""
+
+    @tf.function
+    def logged_step(real, y=None):
+        result = trainer.iteration_update(real, y)
+        write_summaries(writer, trainer.iteration, result, value_range, with_images)
+        return result
+
+    return logged_step
+
+
 def write_summaries(writer, counter, result, value_range, with_images):
     """The original's TensorBoard names: d_loss, g_loss, d_loss_real, d_loss_fake;
     histograms z, d, d_; images G."""
@@ -238,21 +251,26 @@ def _train_epochs(trainer, training_data, config, paths, keeper, writer, stop_re
     value_range = trainer.model_config.output_range
     conditional = trainer.model_config.conditional
     start_time = time.time()
+    if config.original_loss_eval:  # summaries of the re-evaluated losses, as the original
+        step = trainer.train_step
+    else:
+        step = make_logged_step(trainer, writer, value_range, config.G_img_sum)
+    trainer.logged_step = step
     for epoch in range(int(trainer.epoch), config.epoch):
         start_batch = int(trainer.epoch_batch)
         dataset = training_data.epoch_dataset(epoch, num_examples, config.batch_size,
                                               start_batch)
         for idx, batch in enumerate(dataset, start=start_batch):
             real, y = batch if conditional else (batch, None)
-            result = trainer.train_step(real, y)
+            result = step(real, y)
             counter = int(trainer.iteration)
             if config.original_loss_eval:
                 result.update(trainer.original_losses(real, result["z"], y))
+                write_summaries(writer, counter, result, value_range, config.G_img_sum)
             _check_finite(result, counter)
             log("[%8d Epoch:[%2d/%2d] [%4d/%4d] time: %4.4f, d_loss: %.8f, g_loss: %.8f"
                 % (counter, epoch, config.epoch, idx, batches_per_epoch,
                    time.time() - start_time, result["d_loss"], result["g_loss"]))
-            write_summaries(writer, counter, result, value_range, config.G_img_sum)
 
             if counter % config.sample_freq == 0:
                 path = _save_samples(trainer, f"{paths.sample_dir}/train_{counter:08d}.png",

@@ -10,6 +10,7 @@ import tensorflow as tf
 import fakes
 from dcgan_tf import checkpoints
 from dcgan_tf import config as config_lib
+from dcgan_tf import curves
 from dcgan_tf import data
 from dcgan_tf import models
 from dcgan_tf import training
@@ -102,7 +103,13 @@ def test_smoke_train_writes_samples_checkpoints_and_resumes(tmp_path):
     assert sorted(os.listdir(paths.sample_dir)) == [f"train_{i:08d}.png" for i in (5, 10, 15, 20)]
     assert checkpoints.latest_checkpoint(paths.checkpoint_dir).endswith("model.b8-20")
     assert len([f for f in os.listdir(paths.checkpoint_dir) if f.endswith(".index")]) == 2
-    assert os.listdir(paths.log_dir)  # TensorBoard events
+    assert trainer.logged_step.experimental_get_tracing_count() == 1  # no retracing
+    scalars = curves.read_scalars(paths.log_dir, ("d_loss", "g_loss", "d_loss_real",
+                                                  "d_loss_fake"))
+    for tag, (steps, values) in scalars.items():  # the original's names, every iteration
+        np.testing.assert_array_equal(steps, np.arange(1, 21), err_msg=tag)
+    d_loss_line = float(log[-1].split("d_loss: ")[1].split(",")[0])
+    assert scalars["d_loss"][1][-1] == pytest.approx(d_loss_line, abs=1e-7)
 
     resumed, lines = train_once(tmp_path, dataclasses.replace(config, epoch=2), source)
     log = [line for line in lines if line.startswith("[") and "Epoch" in line]
@@ -153,17 +160,16 @@ def test_checkpoint_round_trip_restores_every_value(tmp_path):
 def test_non_finite_loss_stops_and_keeps_the_last_checkpoint(tmp_path):
     source = mnist_data(tmp_path)
     config = run_config(tmp_path, ckpt_freq=5)
-    model_config = models.ModelConfig(28, 28, 1, y_dim=10, **TINY_MODEL)
-    trainer = training.GANTrainer(model_config, 2e-4, 0.5, "uniform_signed", 8, 3)
+    trainer = training.GANTrainer(models.ModelConfig(28, 28, 1, y_dim=10, **TINY_MODEL), 2e-4,
+                                  0.5, "uniform_signed", 8, 3)
     paths = config_lib.RunPaths.for_run(config)
-    original_step = trainer.train_step
+    clean_epoch = source.epoch_dataset
 
-    def poisoned_step(real, y):
-        if int(trainer.iteration) == 7:
-            trainer.discriminator.d_h3_lin.bias.assign([np.nan])
-        return original_step(real, y)
+    def epoch_with_a_nan_batch(*args, **kwargs):  # batch 8 holds a NaN pixel
+        return clean_epoch(*args, **kwargs).enumerate().map(
+            lambda i, batch: (tf.where(tf.equal(i, 7), batch[0] * np.nan, batch[0]), batch[1]))
 
-    trainer.train_step = poisoned_step
+    source.epoch_dataset = epoch_with_a_nan_batch
     with pytest.raises(training.NonFiniteLossError, match="d_loss became nan at iteration 8"):
         training.train(trainer, source, config, paths, lambda line: None)
     assert checkpoints.latest_checkpoint(paths.checkpoint_dir).endswith("model.b8-5")
