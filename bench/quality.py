@@ -8,9 +8,9 @@ samples each), several runs each so that the run-to-run spread is known.
 
 Ours trains through main.py's own code path (dcgan_tf.app.train). The original
 trains in its own graph (../shared/reference/carpedm20-tf1), iterating the same
-seed-547 order of the merged train and test splits with numpy z, one D update
-and two G updates per iteration; its TF1 checkpoint is then loaded into our
-generator class only to sample it. Results are appended to
+seed-547 order of the merged train and test splits with numpy z, one D update,
+two G updates and the three loss evaluations per iteration, as its code does;
+its TF1 checkpoint is then loaded into our generator class only to sample it. Results are appended to
 bench/quality_results.json; the README and bench/RESULTS.md quote them.
 """
 
@@ -58,7 +58,12 @@ def train_original(dataset, epochs, seed, workdir, log):
             chunk = slice(idx * 64, (idx + 1) * 64)
             real = images[chunk].astype(np.float32) / 255.0
             y = np.eye(10, dtype=np.float32)[labels[chunk]]
-            graph.iteration(real, rng.uniform(-1, 1, (64, 100)).astype(np.float32), y)
+            z = rng.uniform(-1, 1, (64, 100)).astype(np.float32)
+            graph.iteration(real, z, y)
+            # the original's three loss evaluations after each iteration (training
+            # mode: they move the batch-norm averages its sampler uses)
+            graph.run("Mean_1:0", z=z, y=y), graph.run("Mean:0", real=real, z=z, y=y)
+            graph.run("Mean_2:0", z=z, y=y)
             if idx % 100 == 0:
                 log(f"  original epoch {epoch} batch {idx}/{batches}")
     path = graph.save(os.path.join(workdir, "original", "model.b64"), epochs * batches)
