@@ -15,6 +15,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up 
 
 from absl import app
 from absl import flags
+from absl import logging as absl_logging
 
 from dcgan_tf import app as dcgan_app
 from dcgan_tf import config as config_lib
@@ -94,7 +95,9 @@ def config_from_flags():
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
-    if FLAGS.verbosity < 0:  # TensorFlow's Python logger has its own level
+    if not FLAGS["verbosity"].present:  # warnings and up, unless --verbosity says
+        # TensorFlow logs both through absl and through its own Python logger.
+        absl_logging.set_verbosity(absl_logging.WARNING)
         logging.getLogger("tensorflow").setLevel(logging.WARNING)
     try:
         config = config_from_flags().validate()
@@ -104,5 +107,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    FLAGS.set_default("verbosity", -1)  # absl: warnings and up, unless --verbosity says
     app.run(main)

@@ -16,6 +16,7 @@ comparisons with old runs.
 
 import contextlib
 import math
+import os
 import signal
 import time
 
@@ -239,7 +240,11 @@ def train(trainer, training_data, config, paths, log=print):
     with _stop_requests() as stop_requests:
         _train_epochs(trainer, training_data, config, paths, keeper, writer, stop_requests,
                       num_examples, log)
-    _save_checkpoint(keeper, int(trainer.iteration))  # also records the finished epoch
+    final = int(trainer.iteration)
+    last_grid = f"{paths.sample_dir}/train_{final:08d}.png"
+    if not os.path.exists(last_grid):  # the end of training always gets a grid
+        log(f"[Sample] {_save_samples(trainer, last_grid, trainer.model_config.output_range)}")
+    _save_checkpoint(keeper, final)  # also records the finished epoch
     writer.flush()
     log(f" [*] Training done: {int(trainer.iteration)} iterations; checkpoint {keeper.latest}")
     return trainer

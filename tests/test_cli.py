@@ -112,8 +112,8 @@ def test_main_trains_then_test_mode_finds_the_run_without_data(tmp_path):
     assert trained.returncode == 0, trained.stderr
     run = "mnist_x28.z8.uniform_signed.y28.b16"
     assert "[       5 Epoch:[ 0/ 1] [   4/   5]" in trained.stdout
-    assert sorted(os.listdir(tmp_path / "samples" / run)) == [
-        "train_00000002.png", "train_00000004.png"]
+    assert sorted(os.listdir(tmp_path / "samples" / run)) == [  # every 2, and the last
+        "train_00000002.png", "train_00000004.png", "train_00000005.png"]
     flags = json.loads((tmp_path / "checkpoints" / run / "FLAGS.json").read_text())
     assert flags["batch_size"] == 16 and flags["train"] is True and flags["seed"] is not None
     assert (tmp_path / "checkpoints" / run / "model.b16-5.index").exists()
