@@ -66,6 +66,7 @@ flags.DEFINE_boolean("original_loss_eval", False,
                      "Re-evaluate the three losses after each iteration, as the original does"
                      " (moves batch-norm moving averages like it; slower) [False]")
 flags.DEFINE_boolean("download", True, "Download MNIST / Fashion-MNIST when missing [True]")
+flags.DEFINE_boolean("xla", False, "Compile each training iteration with XLA (jit_compile) [False]")
 # Ours, test mode.
 flags.DEFINE_enum("visualize_option", "1", list(visualize.OPTIONS) + ["all"],
                   "Which of the original's visualizations --visualize runs (it hard-coded 1),"

@@ -14,7 +14,7 @@ it, the image-folder pipeline's images/s against what 64x64 training consumes,
 and the peak resident memory of a short MNIST training run.
 
     python bench/speed.py                     # both models
-    python bench/speed.py --models mnist --rounds 4 --block 5
+    python bench/speed.py --models mnist --rounds 4 --block 5 --xla
 """
 
 import argparse
@@ -84,19 +84,21 @@ class OriginalLoop:
 
 
 class OurLoop:
-    """What training.train does per iteration (minus sample/checkpoint cadence)."""
+    """What training.train does per iteration (minus sample/checkpoint cadence):
+    the logged step (iteration and summaries in one tf.function), then the log
+    line's numbers."""
 
-    def __init__(self, name, log_dir, path):
+    def __init__(self, name, log_dir, path, xla=False):
         config = tf1_checkpoint.infer_model_config(path, SIZES[name])
-        self.trainer = training.GANTrainer(config, 2e-4, 0.5, "uniform_signed", 64, seed=0)
-        self.writer = tf.summary.create_file_writer(log_dir)
-        self.value_range = config.output_range
+        self.trainer = training.GANTrainer(config, 2e-4, 0.5, "uniform_signed", 64, seed=0,
+                                           jit_compile=xla)
+        writer = tf.summary.create_file_writer(log_dir)
+        self.step = training.make_logged_step(self.trainer, writer, config.output_range, False)
 
     def iteration(self, real, y):
-        result = self.trainer.train_step(real, y)
-        counter = int(self.trainer.iteration)
-        self.line = "d_loss: %.8f, g_loss: %.8f" % (result["d_loss"], result["g_loss"])
-        training.write_summaries(self.writer, counter, result, self.value_range, False)
+        result = self.step(real, y)
+        self.line = "[%8d] d_loss: %.8f, g_loss: %.8f" % (
+            int(self.trainer.iteration), result["d_loss"], result["g_loss"])
 
 
 def step_flops(trainer, name):
@@ -152,27 +154,31 @@ def mnist_peak_rss_mib():
     return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
 
-def compare(name, rounds, block, log):
+def compare(name, rounds, block, xla, log):
     with tempfile.TemporaryDirectory() as tmp:
-        original = OriginalLoop(name, os.path.join(tmp, "orig"))
-        path = original.graph.save(os.path.join(tmp, "ckpt", "model.b64"), 1)
-        ours = OurLoop(name, os.path.join(tmp, "ours"), path)
-        tf1_checkpoint.load_into_trainer(path, ours.trainer)
+        loops = {"original": OriginalLoop(name, os.path.join(tmp, "orig"))}
+        path = loops["original"].graph.save(os.path.join(tmp, "ckpt", "model.b64"), 1)
+        loops["ours"] = OurLoop(name, os.path.join(tmp, "ours"), path)
+        if xla:
+            loops["ours --xla"] = OurLoop(name, os.path.join(tmp, "xla"), path, xla=True)
+        for label, loop in loops.items():
+            if label != "original":
+                tf1_checkpoint.load_into_trainer(path, loop.trainer)
         feed = list(batches(name, rounds * block + 2, np.random.default_rng(0)))
-        for loop in (original, ours):  # warm up: graph building, tracing
+        for loop in loops.values():  # warm up: graph building, tracing, compiling
             for real, y in feed[:2]:
                 loop.iteration(real, y)
-        times = {"original": [], "ours": []}
+        times = {label: [] for label in loops}
         for r in range(rounds):
-            for label, loop in (("original", original), ("ours", ours)):
+            for label, loop in loops.items():
                 for real, y in feed[2 + r * block: 2 + (r + 1) * block]:
                     start = time.perf_counter()
                     loop.iteration(real, y)
                     times[label].append(time.perf_counter() - start)
-            log(f"  {name} round {r + 1}/{rounds}: original"
-                f" {1000 * statistics.median(times['original'][-block:]):.0f} ms,"
-                f" ours {1000 * statistics.median(times['ours'][-block:]):.0f} ms")
-        flops = step_flops(ours.trainer, name)
+            log(f"  {name} round {r + 1}/{rounds}: " + ", ".join(
+                f"{label} {1000 * statistics.median(t[-block:]):.0f} ms"
+                for label, t in times.items()))
+        flops = step_flops(loops["ours"].trainer, name)
     medians = {k: statistics.median(v) for k, v in times.items()}
     return medians, flops
 
@@ -182,6 +188,7 @@ def main(argv=None):
     parser.add_argument("--models", default="mnist,celebA")
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--block", type=int, default=5, help="iterations per block")
+    parser.add_argument("--xla", action="store_true", help="also time ours with --xla")
     args = parser.parse_args(argv)
     if not os.path.isdir(REFERENCE):
         sys.exit(f"{REFERENCE} is absent: the benchmark needs ../shared beside the project.")
@@ -190,13 +197,16 @@ def main(argv=None):
     log(f"large matmul: fp32 {peaks['fp32']:.1f} GFLOP/s, bf16 {peaks['bf16']:.1f} GFLOP/s")
     rows = []
     for name in args.models.split(","):
-        medians, flops = compare(name, args.rounds, args.block, log)
+        medians, flops = compare(name, args.rounds, args.block, args.xla, log)
         achieved = flops / medians["ours"] / 1e9
         rows.append((name, medians, flops, achieved))
-        log(f"{name}: original {1000 * medians['original']:.0f} ms/iter, ours"
-            f" {1000 * medians['ours']:.0f} ms/iter, ratio {medians['ours'] / medians['original']:.3f};"
-            f" ours {flops / 1e9:.2f} GFLOP/iter = {achieved:.1f} GFLOP/s ="
-            f" {achieved / peaks['fp32']:.0%} of fp32 matmul")
+        for label in medians:
+            if label != "original":
+                log(f"{name}: {label} {1000 * medians[label]:.0f} ms/iter vs original"
+                    f" {1000 * medians['original']:.0f} ms/iter: ratio"
+                    f" {medians[label] / medians['original']:.3f}")
+        log(f"{name}: ours {flops / 1e9:.2f} GFLOP/iter (TensorFlow's count) = {achieved:.1f}"
+            f" GFLOP/s = {achieved / peaks['fp32']:.0%} of this machine's fp32 matmul rate")
     pipeline = pipeline_images_per_second()
     log(f"image-folder pipeline (218x178 JPEG, crop 108 -> 64): {pipeline:.0f} images/s")
     for name, medians, _, _ in rows:

@@ -181,7 +181,8 @@ def train(config, log=print):
 def _train_run(config, paths, training_data, model_config, original, log):
     tf.random.set_seed(config.seed)
     trainer = training.GANTrainer(model_config, config.learning_rate, config.beta1,
-                                  config.z_dist, config.batch_size, config.seed)
+                                  config.z_dist, config.batch_size, config.seed,
+                                  jit_compile=config.xla)
     if original and checkpoints.latest_checkpoint(paths.checkpoint_dir) is None:
         iteration = tf1_checkpoint.load_into_trainer(original, trainer)
         batches = examples_per_epoch(config, training_data) // config.batch_size

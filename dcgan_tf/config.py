@@ -56,6 +56,7 @@ class Config:
     seed: int = None
     original_loss_eval: bool = False
     download: bool = True
+    xla: bool = False
     # Ours, test mode: what to do with a trained generator.
     visualize_option: str = "1"
     generate: int = 0

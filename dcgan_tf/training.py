@@ -88,7 +88,8 @@ class GANTrainer:
     """G, D, their Adam optimizers, the run's counters and random state, and the
     tf.function steps over them. Everything here is in `checkpoint_objects()`."""
 
-    def __init__(self, model_config, learning_rate, beta1, z_dist, batch_size, seed):
+    def __init__(self, model_config, learning_rate, beta1, z_dist, batch_size, seed,
+                 jit_compile=False):
         self.model_config = model_config
         self.z_dist = z_dist
         self.batch_size = batch_size
@@ -114,7 +115,8 @@ class GANTrainer:
                          if model_config.conditional else None)
         self.d_step = tf.function(self.d_update)
         self.g_step = tf.function(self.g_update)
-        self.train_step = tf.function(self.iteration_update)
+        # --xla: the whole iteration (D, G, G and both Adams) as one XLA program.
+        self.train_step = tf.function(self.iteration_update, jit_compile=jit_compile)
         self.original_losses = tf.function(self.original_loss_evaluation)
         self.sampler = tf.function(self.sample)
 
@@ -198,7 +200,7 @@ def make_logged_step(trainer, writer, value_range, with_images):
 
     @tf.function
     def logged_step(real, y=None):
-        result = trainer.iteration_update(real, y)
+        result = trainer.train_step(real, y)  # summary ops stay outside any XLA program
         write_summaries(writer, trainer.iteration, result, value_range, with_images)
         return result
 
