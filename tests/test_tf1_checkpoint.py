@@ -119,16 +119,20 @@ def test_export_and_freeze_from_an_original_checkpoint_folder(reference, tmp_pat
 
 
 def test_training_continues_an_original_checkpoint_without_touching_it(reference, tmp_path):
-    if not reference.y_dim:
-        pytest.skip("continued training is exercised on the conditional model")
     folder = moved_copy(reference, tmp_path)
     original_files = sorted(os.listdir(folder))
-    fakes.make_mnist(str(tmp_path / "data" / "mnist"), n_train=70, n_test=10)
+    if reference.y_dim:
+        fakes.make_mnist(str(tmp_path / "data" / "mnist"), n_train=70, n_test=10)
+        data_flags = dict(dataset="mnist", input_height=28, output_height=28)
+    else:  # 80 images: 10 batches of 8, as for MNIST
+        fakes.make_image_folder(str(tmp_path / "data" / "faces"), count=80, size=(36, 36))
+        data_flags = dict(dataset="faces", input_fname_pattern="*.png", input_height=32,
+                          output_height=32, crop=True)
     config = config_lib.Config(
-        dataset="mnist", input_height=28, output_height=28, data_dir=str(tmp_path / "data"),
-        checkpoint_dir=folder, sample_dir=str(tmp_path / "samples"), train=True, epoch=1,
-        batch_size=8, z_dim=6, gf_dim=4, df_dim=4, gfc_dim=16, dfc_dim=16, seed=0,
-        sample_freq=100, ckpt_freq=100)
+        data_dir=str(tmp_path / "data"), checkpoint_dir=folder,
+        sample_dir=str(tmp_path / "samples"), train=True, epoch=1, batch_size=8, z_dim=6,
+        gf_dim=4, df_dim=4, gfc_dim=16, dfc_dim=16, seed=0, sample_freq=100, ckpt_freq=100,
+        **data_flags)
     lines = []
     trainer = app.run(config, log=lines.append)
     assert any("Loaded the original TF1 checkpoint" in line for line in lines)
