@@ -72,11 +72,11 @@ def train_original(dataset, epochs, seed, workdir, log):
     return generator
 
 
-def train_ours(dataset, epochs, seed, workdir, log):
+def train_ours(dataset, epochs, seed, workdir, log, **flags):
     config = config_lib.Config(dataset=dataset, input_height=28, output_height=28, train=True,
                                epoch=epochs, data_dir=DATA_DIRS[dataset], seed=seed,
                                out_dir=os.path.join(workdir, "ours"), sample_freq=10**9,
-                               ckpt_freq=10**9, download=False)
+                               ckpt_freq=10**9, download=False, **flags)
     return app.train(config.validate(), log=every_100th_iteration(log)).generator
 
 
@@ -86,6 +86,13 @@ def every_100th_iteration(log):
         if " Epoch:" not in line or int(line[1:9]) % 100 == 0:
             log(line)
     return filtered
+
+
+IMPLEMENTATIONS = {
+    "ours": train_ours,
+    "ours_original_loss_eval": lambda *args: train_ours(*args, original_loss_eval=True),
+    "original": train_original,
+}
 
 
 def score(generator, dataset, classifier, accuracy, samples, seed):
@@ -102,7 +109,8 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--runs", type=int, default=2)
     parser.add_argument("--samples", type=int, default=10000)
-    parser.add_argument("--which", default="ours,original")
+    parser.add_argument("--which", default="ours,original",
+                        help=f"comma-separated, of {', '.join(IMPLEMENTATIONS)}")
     parser.add_argument("--results", default=os.path.join(REPO, "bench", "quality_results.json"))
     args = parser.parse_args(argv)
     log = lambda line: print(line, flush=True)  # noqa: E731
@@ -113,7 +121,7 @@ def main(argv=None):
         for which in args.which.split(","):
             with tempfile.TemporaryDirectory() as workdir:
                 start = time.time()
-                trainer = train_ours if which == "ours" else train_original
+                trainer = IMPLEMENTATIONS[which]
                 generator = trainer(args.dataset, args.epochs, 100 + run, workdir, log)
                 minutes = (time.time() - start) / 60
                 figures = score(generator, args.dataset, classifier, accuracy, args.samples,

@@ -194,13 +194,16 @@ def _check_finite(result, counter):
                 " --learning_rate, or resume from that checkpoint.")
 
 
-def make_logged_step(trainer, writer, value_range, with_images):
-    """The training iteration with its TensorBoard summaries written inside the same
-    tf.function: one call per iteration, no eager summary ops in the loop."""
+def make_logged_step(trainer, writer, value_range, with_images, original_loss_eval=False):
+    """One training iteration, then (with `original_loss_eval`) the original's three
+    loss evaluations, whose losses are then the ones logged, then the TensorBoard
+    summaries: all in one tf.function, one call per iteration."""
 
     @tf.function
     def logged_step(real, y=None):
         result = trainer.train_step(real, y)  # summary ops stay outside any XLA program
+        if original_loss_eval:
+            result.update(trainer.original_loss_evaluation(real, result["z"], y))
         write_summaries(writer, trainer.iteration, result, value_range, with_images)
         return result
 
@@ -258,10 +261,8 @@ def _train_epochs(trainer, training_data, config, paths, keeper, writer, stop_re
     value_range = trainer.model_config.output_range
     conditional = trainer.model_config.conditional
     start_time = time.time()
-    if config.original_loss_eval:  # summaries of the re-evaluated losses, as the original
-        step = trainer.train_step
-    else:
-        step = make_logged_step(trainer, writer, value_range, config.G_img_sum)
+    step = make_logged_step(trainer, writer, value_range, config.G_img_sum,
+                            config.original_loss_eval)
     trainer.logged_step = step
     for epoch in range(int(trainer.epoch), config.epoch):
         start_batch = int(trainer.epoch_batch)
@@ -271,9 +272,6 @@ def _train_epochs(trainer, training_data, config, paths, keeper, writer, stop_re
             real, y = batch if conditional else (batch, None)
             result = step(real, y)
             counter = int(trainer.iteration)
-            if config.original_loss_eval:
-                result.update(trainer.original_losses(real, result["z"], y))
-                write_summaries(writer, counter, result, value_range, config.G_img_sum)
             _check_finite(result, counter)
             log("[%8d Epoch:[%2d/%2d] [%4d/%4d] time: %4.4f, d_loss: %.8f, g_loss: %.8f"
                 % (counter, epoch, config.epoch, idx, batches_per_epoch,

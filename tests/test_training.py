@@ -119,6 +119,7 @@ def mnist_data(tmp_path, n_train=150, n_test=10):
 
 
 def train_once(tmp_path, config, source):
+    tf.random.set_seed(config.seed)  # the weights' initializers, as app.train seeds them
     model_config = models.ModelConfig(28, 28, 1, y_dim=10, **TINY_MODEL)
     trainer = training.GANTrainer(model_config, config.learning_rate, config.beta1,
                                   config.z_dist, config.batch_size, config.seed)
@@ -209,3 +210,22 @@ def test_non_finite_loss_stops_and_keeps_the_last_checkpoint(tmp_path):
     with pytest.raises(training.NonFiniteLossError, match="d_loss became nan at iteration 8"):
         training.train(trainer, source, config, paths, lambda line: None)
     assert checkpoints.latest_checkpoint(paths.checkpoint_dir).endswith("model.b8-5")
+
+
+def test_original_loss_eval_changes_only_the_moving_averages(tmp_path):
+    """The original's three post-iteration evaluations run in training mode: they
+    move the batch-norm moving averages and nothing else."""
+    source = mnist_data(tmp_path)
+    plain, _ = train_once(tmp_path, run_config(tmp_path, out_name="plain", train_size=48),
+                          source)
+    evaluated, lines = train_once(
+        tmp_path, run_config(tmp_path, out_name="eval", train_size=48, original_loss_eval=True),
+        source)
+    assert sum(" Epoch:" in line for line in lines) == 6
+    pairs = list(zip(plain.generator.variables + plain.discriminator.variables,
+                     evaluated.generator.variables + evaluated.discriminator.variables))
+    for a, b in pairs:
+        if "moving_" in a.name:
+            assert not np.array_equal(a.numpy(), b.numpy()), a.name
+        else:
+            np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.name)
