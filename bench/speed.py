@@ -34,6 +34,7 @@ sys.path[:0] = [REPO, os.path.join(REPO, "tests")]
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from dcgan_tf import config as config_lib  # noqa: E402
 from dcgan_tf import data  # noqa: E402
 from dcgan_tf import tf1_checkpoint  # noqa: E402
 from dcgan_tf import training  # noqa: E402
@@ -88,12 +89,15 @@ class OurLoop:
     the logged step (iteration and summaries in one tf.function), then the log
     line's numbers."""
 
-    def __init__(self, name, log_dir, path, xla=False):
+    def __init__(self, name, log_dir, path, xla=False, original_loss_eval=None):
         config = tf1_checkpoint.infer_model_config(path, SIZES[name])
+        if original_loss_eval is None:
+            original_loss_eval = config_lib.Config().original_loss_eval  # main.py's default
         self.trainer = training.GANTrainer(config, 2e-4, 0.5, "uniform_signed", 64, seed=0,
                                            jit_compile=xla)
         writer = tf.summary.create_file_writer(log_dir)
-        self.step = training.make_logged_step(self.trainer, writer, config.output_range, False)
+        self.step = training.make_logged_step(self.trainer, writer, config.output_range, False,
+                                              original_loss_eval)
 
     def iteration(self, real, y):
         result = self.step(real, y)
@@ -159,6 +163,9 @@ def compare(name, rounds, block, xla, log):
         loops = {"original": OriginalLoop(name, os.path.join(tmp, "orig"))}
         path = loops["original"].graph.save(os.path.join(tmp, "ckpt", "model.b64"), 1)
         loops["ours"] = OurLoop(name, os.path.join(tmp, "ours"), path)
+        other = not config_lib.Config().original_loss_eval
+        loops[f"ours --{'' if other else 'no'}original_loss_eval"] = OurLoop(
+            name, os.path.join(tmp, "other"), path, original_loss_eval=other)
         if xla:
             loops["ours --xla"] = OurLoop(name, os.path.join(tmp, "xla"), path, xla=True)
         for label, loop in loops.items():
