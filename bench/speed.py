@@ -20,7 +20,6 @@ and the peak resident memory of a short MNIST training run.
 import argparse
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -151,11 +150,16 @@ def pipeline_images_per_second(count=768):
 def mnist_peak_rss_mib():
     """Peak RSS of `main.py --train` on the shared MNIST (held as uint8)."""
     with tempfile.TemporaryDirectory() as out:
-        subprocess.run([sys.executable, os.path.join(REPO, "main.py"), "--dataset", "mnist",
-                        "--input_height=28", "--output_height=28", "--train", "--epoch=1",
-                        "--train_size=640", f"--data_dir={os.path.dirname(MNIST)}",
-                        f"--out_dir={out}"], check=True, capture_output=True)
-    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        process = subprocess.Popen(
+            [sys.executable, os.path.join(REPO, "main.py"), "--dataset", "mnist",
+             "--input_height=28", "--output_height=28", "--train", "--epoch=1",
+             "--train_size=640", f"--data_dir={os.path.dirname(MNIST)}", f"--out_dir={out}"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _, status, usage = os.wait4(process.pid, 0)  # that child's own peak, in KiB
+        process.returncode = os.waitstatus_to_exitcode(status)
+        if process.returncode:
+            raise RuntimeError(f"main.py failed with status {process.returncode}")
+    return usage.ru_maxrss / 1024
 
 
 def compare(name, rounds, block, xla, log):
