@@ -28,25 +28,32 @@ from dcgan_tf import training
 from dcgan_tf import visualize
 
 
+def idx_dataset_directory(config, log=print):
+    """The folder of an MNIST-style data set's IDX files; a missing one is
+    downloaded (when --download), as keras.datasets does."""
+    directory = data.idx_dataset_dir(config.data_dir, config.dataset)
+    missing = data.find_idx_files(directory)[1]
+    if not missing:
+        return directory
+    how = f"python download.py {config.dataset} --data_dir {config.data_dir}"
+    if not config.download:
+        raise data.DataError(
+            f"{config.dataset} not found: {directory} lacks {', '.join(missing)}."
+            f" Run `{how}`, or put the IDX files (plain or .gz) there.")
+    log(f" [*] {config.dataset} not found in {directory}; downloading it (as `{how}`)")
+    try:
+        return download.download_idx(config.dataset, config.data_dir)
+    except download.DownloadError as error:
+        raise data.DataError(f"{config.dataset} not found in {directory}, and the"
+                             f" download failed. {error}") from error
+
+
 def load_training_data(config, log=print):
     """The data set named by the config, checked before anything is written.
     A missing MNIST / Fashion-MNIST is downloaded (when --download) as
     keras.datasets does; everything else missing is an error naming the fix."""
     if config.conditional:
-        directory = data.idx_dataset_dir(config.data_dir, config.dataset)
-        missing = data.find_idx_files(directory)[1]
-        if missing:
-            how = f"python download.py {config.dataset} --data_dir {config.data_dir}"
-            if not config.download:
-                raise data.DataError(
-                    f"{config.dataset} not found: {directory} lacks {', '.join(missing)}."
-                    f" Run `{how}`, or put the IDX files (plain or .gz) there.")
-            log(f" [*] {config.dataset} not found in {directory}; downloading it (as `{how}`)")
-            try:
-                directory = download.download_idx(config.dataset, config.data_dir)
-            except download.DownloadError as error:
-                raise data.DataError(f"{config.dataset} not found in {directory}, and the"
-                                     f" download failed. {error}") from error
+        directory = idx_dataset_directory(config, log)
         images_u8, labels = data.load_idx_dataset(directory)
         training_data = data.IdxData(images_u8, labels)
         log(f" [*] {config.dataset}: {training_data.num_examples} images from {directory}")
@@ -325,7 +332,7 @@ def test(config, log=print):
 
 
 def _classifier(config, log):
-    directory = data.idx_dataset_dir(config.data_dir, config.dataset)
+    directory = idx_dataset_directory(config, log)
     cache = config.classifier_cache or metrics.DEFAULT_CACHE_DIR
     model, accuracy = metrics.load_or_train_classifier(directory, cache, log=log)
     log(f" [*] Classifier accuracy on the real test split: {accuracy:.4f}")
