@@ -4,6 +4,7 @@
 import os
 
 import numpy as np
+import tensorflow as tf
 from PIL import Image
 
 from dcgan_tf import images
@@ -15,13 +16,14 @@ def generate(sample, model_config, count, z_dist, batch_size=64, seed=0):
     None). Conditional labels are balanced: each class count // y_dim times or
     once more, in a seeded random order."""
     rng = np.random.default_rng(seed)
+    z_rng = tf.random.Generator.from_seed(seed)
     labels = None
     if model_config.conditional:
         labels = rng.permutation(np.arange(count) % model_config.y_dim)
     batches = []
     for start in range(0, count, batch_size):
         stop = min(start + batch_size, count)
-        z = visualize.sample_prior(rng, z_dist, (stop - start, model_config.z_dim))
+        z = visualize.sample_prior(z_rng, z_dist, stop - start, model_config.z_dim)
         y = None if labels is None else np.eye(model_config.y_dim, dtype=np.float32)[
             labels[start:stop]]
         batches.append(np.asarray(sample(z, y), np.float32))

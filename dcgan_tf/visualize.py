@@ -20,9 +20,11 @@ import os
 import time
 
 import numpy as np
+import tensorflow as tf
 from PIL import Image
 
 from dcgan_tf import images
+from dcgan_tf import latent
 
 OPTIONS = ("0", "1", "2", "3", "4", "class_grid", "label_interpolation")
 
@@ -44,12 +46,9 @@ def sweep_values(z_dist, count):
     return np.linspace(low, high, count, dtype=np.float32)
 
 
-def sample_prior(rng, z_dist, shape):
-    if z_dist == "uniform_signed":
-        return rng.uniform(-1, 1, shape).astype(np.float32)
-    if z_dist == "uniform_unsigned":
-        return rng.uniform(0, 1, shape).astype(np.float32)
-    return rng.normal(0, 1, shape).astype(np.float32)
+def sample_prior(z_rng, z_dist, count, z_dim):
+    """z [count, z_dim] as numpy, drawn as training draws it (latent.sample_latent)."""
+    return latent.sample_latent(z_rng, z_dist, count, z_dim).numpy()
 
 
 def save_gif(frames, path, value_range, frame_time_ms=GIF_FRAME_MS):
@@ -76,7 +75,8 @@ class Visualizer:
         self.z_dist = z_dist
         self.batch_size = batch_size
         self.directory = directory
-        self.rng = np.random.default_rng(seed)
+        self.rng = np.random.default_rng(seed)                # labels, dimensions
+        self.z_rng = tf.random.Generator.from_seed(seed)     # z
 
     def _labels(self, count, label=None):
         if not self.config.conditional:
@@ -101,14 +101,14 @@ class Visualizer:
         return z
 
     def option_0(self):
-        z = sample_prior(self.rng, self.z_dist, (self.batch_size, self.config.z_dim))
+        z = sample_prior(self.z_rng, self.z_dist, self.batch_size, self.config.z_dim)
         name = "test_%s.png" % time.strftime("%Y%m%d%H%M%S", time.gmtime())
         return [self._grid(self._sample(z, self._labels(self.batch_size)), name)]
 
     def option_1(self):
         written = []
         for dim in range(self.config.z_dim):
-            base = sample_prior(self.rng, self.z_dist, (self.batch_size, self.config.z_dim))
+            base = sample_prior(self.z_rng, self.z_dist, self.batch_size, self.config.z_dim)
             samples = self._sample(self._sweep(base, dim), self._labels(self.batch_size))
             written.append(self._grid(samples, f"test_arange_{dim}.png"))
         return written
@@ -116,7 +116,7 @@ class Visualizer:
     def option_2(self):
         written = []
         for dim in self.rng.integers(0, self.config.z_dim, self.config.z_dim):
-            point = sample_prior(self.rng, self.z_dist, (1, self.config.z_dim)) * 0.2
+            point = sample_prior(self.z_rng, self.z_dist, 1, self.config.z_dim) * 0.2
             z = self._sweep(np.repeat(point, self.batch_size, axis=0), dim)
             label = self.rng.integers(0, max(self.config.y_dim, 1))  # one digit per GIF
             samples = self._sample(z, self._labels(self.batch_size, label))
@@ -158,7 +158,7 @@ class Visualizer:
         """Row k shows label k; column j uses the same z in every row."""
         self._require_conditional("class_grid")
         y_dim = self.config.y_dim
-        z = sample_prior(self.rng, self.z_dist, (columns, self.config.z_dim))
+        z = sample_prior(self.z_rng, self.z_dist, columns, self.config.z_dim)
         z = np.tile(z, (y_dim, 1))                                   # [Y * cols, Z]
         y = np.eye(y_dim, dtype=np.float32)[np.repeat(np.arange(y_dim), columns)]
         return [images.save_grid(self._sample(z, y), self._path("class_grid.png"),
@@ -168,7 +168,7 @@ class Visualizer:
         """At fixed z (one per column), y moves linearly from each label to the next."""
         self._require_conditional("label_interpolation")
         y_dim = self.config.y_dim
-        z = sample_prior(self.rng, self.z_dist, (columns, self.config.z_dim))
+        z = sample_prior(self.z_rng, self.z_dist, columns, self.config.z_dim)
         eye = np.eye(y_dim, dtype=np.float32)
         frames = []
         for label in range(y_dim):
