@@ -67,6 +67,13 @@ flags.DEFINE_boolean("original_loss_eval", False,
                      " (moves batch-norm moving averages like it; slower) [False]")
 flags.DEFINE_boolean("download", True, "Download MNIST / Fashion-MNIST when missing [True]")
 flags.DEFINE_boolean("xla", False, "Compile each training iteration with XLA (jit_compile) [False]")
+flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker"],
+                  "tf.distribute: one device; mirrored over all local GPUs (or logical CPUs);"
+                  " multi_worker over the cluster in TF_CONFIG. --batch_size stays global [default]")
+flags.DEFINE_boolean("sync_bn", False, "With --strategy: batch-norm statistics of the global batch,"
+                     " all-reduced over replicas (default: per replica) [False]")
+flags.DEFINE_integer("logical_cpus", 0, "Split the CPU into this many logical devices, for"
+                     " --strategy mirrored without GPUs [0: leave as is]")
 # Ours, test mode.
 flags.DEFINE_enum("visualize_option", "1", list(visualize.OPTIONS) + ["all"],
                   "Which of the original's visualizations --visualize runs (it hard-coded 1),"

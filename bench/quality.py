@@ -72,11 +72,11 @@ def train_original(dataset, epochs, seed, workdir, log):
     return generator
 
 
-def train_ours(dataset, epochs, seed, workdir, log, **flags):
+def train_ours(dataset, epochs, seed, workdir, log, out_name="ours", **flags):
     config = config_lib.Config(dataset=dataset, input_height=28, output_height=28, train=True,
                                epoch=epochs, data_dir=DATA_DIRS[dataset], seed=seed,
-                               out_dir=os.path.join(workdir, "ours"), sample_freq=10**9,
-                               ckpt_freq=10**9, download=False, **flags)
+                               out_dir=os.path.join(workdir, out_name), sample_freq=10**9,
+                               ckpt_freq=500, download=False, **flags)
     return app.train(config.validate(), log=every_100th_iteration(log)).generator
 
 
@@ -90,7 +90,8 @@ def every_100th_iteration(log):
 
 IMPLEMENTATIONS = {
     "ours": train_ours,
-    "ours_original_loss_eval": lambda *args: train_ours(*args, original_loss_eval=True),
+    "ours_original_loss_eval": lambda *args: train_ours(
+        *args, out_name="ours_original_loss_eval", original_loss_eval=True),
     "original": train_original,
 }
 
@@ -111,15 +112,23 @@ def main(argv=None):
     parser.add_argument("--samples", type=int, default=10000)
     parser.add_argument("--which", default="ours,original",
                         help=f"comma-separated, of {', '.join(IMPLEMENTATIONS)}")
+    parser.add_argument("--first_run", type=int, default=0,
+                        help="number of the first run (its seed is 100 + run): add runs to "
+                             "earlier ones without repeating their seeds")
+    parser.add_argument("--keep", default="",
+                        help="keep each trained model under this folder "
+                             "(<dataset>_e<epochs>_run<k>/<implementation>), for --generate")
     parser.add_argument("--results", default=os.path.join(REPO, "bench", "quality_results.json"))
     args = parser.parse_args(argv)
     log = lambda line: print(line, flush=True)  # noqa: E731
     classifier, accuracy = metrics.load_or_train_classifier(dataset_dir(args.dataset), log=log)
     log(f"classifier test accuracy on real {args.dataset}: {accuracy:.4f}")
     results = json.load(open(args.results)) if os.path.exists(args.results) else []
-    for run in range(args.runs):
+    for run in range(args.first_run, args.first_run + args.runs):
         for which in args.which.split(","):
-            with tempfile.TemporaryDirectory() as workdir:
+            with tempfile.TemporaryDirectory() as scratch:
+                workdir = (os.path.join(args.keep, f"{args.dataset}_e{args.epochs}_run{run}")
+                           if args.keep else scratch)
                 start = time.time()
                 trainer = IMPLEMENTATIONS[which]
                 generator = trainer(args.dataset, args.epochs, 100 + run, workdir, log)
@@ -128,6 +137,8 @@ def main(argv=None):
                                 seed=run)
             entry = {"dataset": args.dataset, "implementation": which, "epochs": args.epochs,
                      "run": run, "train_minutes": round(minutes, 1), **figures}
+            if args.keep:
+                entry["model"] = os.path.relpath(os.path.join(workdir, which), REPO)
             results.append(entry)
             log(json.dumps(entry))
             with open(args.results, "w") as f:

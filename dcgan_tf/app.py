@@ -16,6 +16,7 @@ from dcgan_tf import checkpoints
 from dcgan_tf import config as config_lib
 from dcgan_tf import curves
 from dcgan_tf import data
+from dcgan_tf import distribute
 from dcgan_tf import download
 from dcgan_tf import export
 from dcgan_tf import generation
@@ -166,6 +167,10 @@ def train(config, log=print):
     """Train mode: writes FLAGS.json and model.json, then trains, resuming from the
     run's checkpoint, or continuing an original TF1 checkpoint that
     --checkpoint_dir names."""
+    # First: a multi-worker strategy and logical devices must be set up before
+    # TensorFlow runs anything.
+    strategy = distribute.make_strategy(config.strategy, config.logical_cpus)
+    distribute.check_batch_divides(strategy, config.batch_size)
     original = original_checkpoint_in(config)
     if original:
         paths = config_lib.RunPaths.continuing_original(config, os.path.dirname(original))
@@ -173,6 +178,11 @@ def train(config, log=print):
         paths = config_lib.RunPaths.for_run(config)
     seeded = config.seed is not None
     config = _with_run_seed(config, paths)
+    if distribute.is_multi_worker(strategy):
+        # Every worker must read the data in one order: all take the chief's seed.
+        chief_seed = distribute.all_workers_max(
+            strategy, config.seed if distribute.is_chief(strategy) else -1)
+        config = dataclasses.replace(config, seed=chief_seed)
     training_data = load_training_data(config, log)
     model_config = model_config_for(config, training_data)
     if os.path.exists(paths.model_json) and _read_model_config(paths.model_json) != model_config:
@@ -182,14 +192,15 @@ def train(config, log=print):
             " Pass --out_name to start a new run, or the flags that run was trained with.")
     # With --seed: same command, same machine, the same checkpoints, bit for bit.
     with _deterministic_ops(seeded):
-        return _train_run(config, paths, training_data, model_config, original, log)
+        return _train_run(config, paths, training_data, model_config, original, strategy, log)
 
 
-def _train_run(config, paths, training_data, model_config, original, log):
+def _train_run(config, paths, training_data, model_config, original, strategy, log):
     tf.random.set_seed(config.seed)
     trainer = training.GANTrainer(model_config, config.learning_rate, config.beta1,
                                   config.z_dist, config.batch_size, config.seed,
-                                  jit_compile=config.xla)
+                                  jit_compile=config.xla, strategy=strategy,
+                                  sync_bn=config.sync_bn)
     if original and checkpoints.latest_checkpoint(paths.checkpoint_dir) is None:
         iteration = tf1_checkpoint.load_into_trainer(original, trainer)
         batches = examples_per_epoch(config, training_data) // config.batch_size
@@ -197,14 +208,24 @@ def _train_run(config, paths, training_data, model_config, original, log):
         trainer.epoch_batch.assign(iteration % batches)
         log(f" [*] Loaded the original TF1 checkpoint {original} (iteration {iteration},"
             f" optimizer state included); continuing in {paths.checkpoint_dir}")
-    _make_output_dirs(paths)
-    _write_atomically(paths.flags_json, config.to_json())
-    _write_atomically(paths.model_json, model_config.to_json())
-    log(f" [*] Run folder {paths.run_dir}; samples in {paths.sample_dir}")
+    chief = distribute.is_chief(strategy)
+    if chief:
+        _make_output_dirs(paths)
+        _write_atomically(paths.flags_json, config.to_json())
+        _write_atomically(paths.model_json, model_config.to_json())
+        log(f" [*] Run folder {paths.run_dir}; samples in {paths.sample_dir}")
+    else:
+        log(f" [*] {distribute.worker_name(strategy)}: training with the chief, which writes"
+            f" the run folder {paths.run_dir}")
+    if trainer.replicas > 1:
+        log(f" [*] {trainer.replicas} replicas, {config.batch_size // trainer.replicas} rows of"
+            f" each batch of {config.batch_size} per replica;"
+            f" batch norm {'over the global batch' if config.sync_bn else 'per replica'}")
     training.train(trainer, training_data, config, paths, log)
-    plot = curves.plot_losses({config.run_name(): curves.read_scalars(paths.log_dir)},
-                              os.path.join(paths.run_dir, "training_curves.png"))
-    log(f" [*] Loss curves: {plot}")
+    if chief:
+        plot = curves.plot_losses({config.run_name(): curves.read_scalars(paths.log_dir)},
+                                  os.path.join(paths.run_dir, "training_curves.png"))
+        log(f" [*] Loss curves: {plot}")
     return trainer
 
 

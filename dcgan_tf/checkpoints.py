@@ -39,6 +39,11 @@ class CheckpointKeeper:
         self.checkpoint.restore(self.latest).assert_consumed()
         return True
 
+    def restore(self, path):
+        """Restores the checkpoint at `path` (another folder's, for a worker that saves
+        elsewhere); every value in it must find its variable."""
+        self.checkpoint.restore(path).assert_consumed()
+
     def save(self, iteration):
         return self.manager.save(checkpoint_number=iteration)
 

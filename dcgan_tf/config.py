@@ -11,6 +11,7 @@ import math
 import os
 
 from dcgan_tf import data
+from dcgan_tf import distribute
 from dcgan_tf import latent
 from dcgan_tf import visualize
 
@@ -57,6 +58,9 @@ class Config:
     original_loss_eval: bool = False
     download: bool = True
     xla: bool = False
+    strategy: str = "default"
+    sync_bn: bool = False
+    logical_cpus: int = 0
     # Ours, test mode: what to do with a trained generator.
     visualize_option: str = "1"
     generate: int = 0
@@ -137,6 +141,18 @@ class Config:
                 if getattr(self, name) % 4:
                     raise ValueError(f"--{name} must be a multiple of 4 for the conditional"
                                      " model.")
+        if self.strategy not in distribute.STRATEGIES:
+            raise ValueError(f"Unknown --strategy={self.strategy!r}; use one of"
+                             f" {', '.join(distribute.STRATEGIES)}.")
+        if self.sync_bn and self.strategy == "default":
+            raise ValueError("--sync_bn synchronizes batch norm over the replicas of --strategy"
+                             " mirrored or multi_worker; with one device it has nothing to do."
+                             " Drop it, or pass --strategy.")
+        if self.xla and self.strategy != "default":
+            raise ValueError(f"--xla compiles one device's iteration and cannot span the"
+                             f" replicas of --strategy {self.strategy}; drop one of them.")
+        if self.logical_cpus < 0:
+            raise ValueError(f"--logical_cpus must be >= 0, got {self.logical_cpus}.")
         if os.sep in self.run_name() or self.run_name() in (".", ".."):
             raise ValueError(f"--out_name={self.out_name!r} must be a plain folder name.")
         return self

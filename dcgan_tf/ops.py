@@ -104,22 +104,35 @@ class BatchNorm(tf.Module):
     kernel returns and what the original feeds its moving variance (Keras'
     BatchNormalization feeds the biased one). Inference mode uses the moving
     averages. Dense inputs [B, C] run as [B, 1, 1, C], as the original's do.
+
+    Under a tf.distribute strategy each replica normalizes with its own batch's
+    statistics and keeps its own moving averages (read back as their mean), as
+    ordinary data-parallel DCGAN training does; with `synchronized` set
+    (--sync_bn) the statistics are those of the global batch, all-reduced over
+    the replicas, so N replicas compute what one device computes.
     """
 
     def __init__(self, num_features, name):
         super().__init__(name=name)
+        self.synchronized = False
         with self.name_scope:
             self.gamma = tf.Variable(tf.ones([num_features]), name="gamma")
             self.beta = tf.Variable(tf.zeros([num_features]), name="beta")
+            # ON_READ: written by each replica locally, no communication per step.
+            per_replica = dict(trainable=False, synchronization=tf.VariableSynchronization.ON_READ,
+                               aggregation=tf.VariableAggregation.MEAN)
             self.moving_mean = tf.Variable(
-                tf.zeros([num_features]), trainable=False, name="moving_mean")
+                tf.zeros([num_features]), name="moving_mean", **per_replica)
             self.moving_variance = tf.Variable(
-                tf.ones([num_features]), trainable=False, name="moving_variance")
+                tf.ones([num_features]), name="moving_variance", **per_replica)
 
     def __call__(self, x, training):
         is_dense = x.shape.rank == 2
         x4 = tf.reshape(x, [-1, 1, 1, x.shape[-1]]) if is_dense else x  # [B, H, W, C]
-        if training:
+        replica = tf.distribute.get_replica_context()
+        if training and self.synchronized and replica and replica.num_replicas_in_sync > 1:
+            y = self._normalize_with_global_batch(x4, replica)
+        elif training:
             y, batch_mean, batch_variance = tf.compat.v1.nn.fused_batch_norm(
                 x4, self.gamma, self.beta, epsilon=BATCH_NORM_EPSILON, is_training=True)
             self._update_moving_averages(batch_mean, batch_variance)
@@ -128,6 +141,25 @@ class BatchNorm(tf.Module):
                 x4, self.gamma, self.beta, mean=self.moving_mean,
                 variance=self.moving_variance, epsilon=BATCH_NORM_EPSILON, is_training=False)
         return tf.reshape(y, tf.shape(x)) if is_dense else y
+
+    def _normalize_with_global_batch(self, x4, replica):
+        """Training-mode batch norm over all replicas' rows: mean, then the sum of
+        squared deviations from it, each all-reduced (two passes, as exact as the
+        fused kernel's). Gradients flow back through the all-reduces."""
+        axes = [0, 1, 2]
+        count = tf.cast(tf.reduce_prod(tf.shape(x4)[:3]), x4.dtype)
+        total, count = replica.all_reduce(
+            tf.distribute.ReduceOp.SUM, [tf.reduce_sum(x4, axes), count])
+        mean = total / count
+        squares = replica.all_reduce(
+            tf.distribute.ReduceOp.SUM, tf.reduce_sum(tf.square(x4 - mean), axes))
+        variance = squares / count
+        y = tf.nn.batch_normalization(x4, mean, variance, self.beta, self.gamma,
+                                      BATCH_NORM_EPSILON)
+        # The moving variance takes the Bessel-corrected variance, as the fused kernel's.
+        self._update_moving_averages(tf.stop_gradient(mean),
+                                     tf.stop_gradient(variance * count / (count - 1.0)))
+        return y
 
     def _update_moving_averages(self, batch_mean, batch_variance):
         # moving -= (moving - batch) * (1 - decay): TF1's assign_moving_average

@@ -53,21 +53,37 @@ class OriginalAdam(tf.Module):
         return slots
 
     def apply_gradients(self, gradients):
-        """One Adam step; `gradients` are in the order of `var_list`."""
+        """One Adam step; `gradients` are in the order of `var_list`.
+
+        Under a tf.distribute strategy, called in replica context with gradients
+        already all-reduced: the update runs once per variable copy through
+        `strategy.extended.update`, TensorFlow's contract for mirrored variables,
+        so every replica applies the same step to its copy."""
         if len(gradients) != len(self.var_list):
             raise ValueError(f"Got {len(gradients)} gradients for {len(self.var_list)} variables.")
-        beta1_power = tf.identity(self.beta1_power)
-        beta2_power = tf.identity(self.beta2_power)
+        replica = tf.distribute.get_replica_context()
+        if replica is None:
+            return self._apply(tf.distribute.get_strategy(), gradients)
+        return replica.merge_call(self._apply, args=(gradients,))
+
+    def _apply(self, strategy, gradients):
+        update = strategy.extended.update
         for var, m, v, grad in zip(self.var_list, self.first_moments, self.second_moments,
                                    gradients):
-            tf.raw_ops.ResourceApplyAdam(
-                var=var.handle, m=m.handle, v=v.handle,
-                beta1_power=beta1_power, beta2_power=beta2_power,
-                lr=tf.constant(self.learning_rate, var.dtype),
-                beta1=tf.constant(self.beta1, var.dtype),
-                beta2=tf.constant(self.beta2, var.dtype),
-                epsilon=tf.constant(self.epsilon, var.dtype),
-                grad=tf.cast(grad, var.dtype), use_locking=False, use_nesterov=False)
-        # TF1's _finish: the powers move after every variable was updated.
-        self.beta1_power.assign(beta1_power * self.beta1)
-        self.beta2_power.assign(beta2_power * self.beta2)
+            update(var, self._apply_one, args=(m, v, grad, self.beta1_power, self.beta2_power),
+                   group=False)
+        # TF1's _finish: the powers move after every variable was updated (the
+        # reads above come first: tf.function orders a variable's ops as written).
+        update(self.beta1_power, lambda power: power.assign(power * self.beta1), group=False)
+        update(self.beta2_power, lambda power: power.assign(power * self.beta2), group=False)
+
+    def _apply_one(self, var, m, v, grad, beta1_power, beta2_power):
+        tf.raw_ops.ResourceApplyAdam(
+            var=var.handle, m=m.handle, v=v.handle,
+            beta1_power=tf.convert_to_tensor(beta1_power),
+            beta2_power=tf.convert_to_tensor(beta2_power),
+            lr=tf.constant(self.learning_rate, var.dtype),
+            beta1=tf.constant(self.beta1, var.dtype),
+            beta2=tf.constant(self.beta2, var.dtype),
+            epsilon=tf.constant(self.epsilon, var.dtype),
+            grad=tf.cast(grad, var.dtype), use_locking=False, use_nesterov=False)

@@ -18,15 +18,18 @@ import contextlib
 import math
 import os
 import signal
+import tempfile
 import time
 
 import tensorflow as tf
 
 from dcgan_tf import checkpoints
+from dcgan_tf import distribute
 from dcgan_tf import images
 from dcgan_tf import latent
 from dcgan_tf import losses
 from dcgan_tf import models
+from dcgan_tf import ops
 from dcgan_tf import optim
 
 
@@ -75,8 +78,12 @@ def _save_checkpoint(keeper, iteration):
             f" last complete checkpoint ({keeper.latest}) is intact.") from error
 
 
-def _save_samples(trainer, path, value_range):
+def _save_samples(trainer, path, value_range, write=True):
+    """Samples the fixed batch; writes the grid unless `write` is False (a
+    multi-worker run's other workers sample with the chief, which writes)."""
     samples = trainer.sampler(trainer.sample_z, trainer.sample_y).numpy()
+    if not write:
+        return None
     try:
         return images.save_grid(samples, path, value_range)
     except OSError as error:
@@ -89,33 +96,49 @@ class GANTrainer:
     tf.function steps over them. Everything here is in `checkpoint_objects()`."""
 
     def __init__(self, model_config, learning_rate, beta1, z_dist, batch_size, seed,
-                 jit_compile=False):
+                 jit_compile=False, strategy=None, sync_bn=False):
         self.model_config = model_config
         self.z_dist = z_dist
         self.batch_size = batch_size
-        self.generator, self.discriminator = models.build_models(model_config)
-        # The original builds d_optim before g_optim; so do we (TF1 names them
-        # beta1_power and beta1_power_1 in that order).
-        self.d_optimizer = optim.OriginalAdam(
-            self.discriminator.trainable_variables, learning_rate, beta1, name="d_adam")
-        self.g_optimizer = optim.OriginalAdam(
-            self.generator.trainable_variables, learning_rate, beta1, name="g_adam")
+        # One device unless --strategy says otherwise; models, optimizers and the
+        # sample batch are created in its scope (mirrored on every replica).
+        self.strategy = strategy or tf.distribute.get_strategy()
+        self.replicas = self.strategy.num_replicas_in_sync
+        with self.strategy.scope():
+            self.generator, self.discriminator = models.build_models(model_config)
+            for module in (self.generator, self.discriminator):
+                for batch_norm in module.submodules:
+                    if isinstance(batch_norm, ops.BatchNorm):
+                        batch_norm.synchronized = sync_bn
+            # The original builds d_optim before g_optim; so do we (TF1 names them
+            # beta1_power and beta1_power_1 in that order).
+            self.d_optimizer = optim.OriginalAdam(
+                self.discriminator.trainable_variables, learning_rate, beta1, name="d_adam")
+            self.g_optimizer = optim.OriginalAdam(
+                self.generator.trainable_variables, learning_rate, beta1, name="g_adam")
         # The original's `counter`: iterations completed. Epoch and batch within it,
         # so a restart resumes where it stopped (the original restarts at epoch 0).
+        # These and the random state live on the host, outside the strategy: the
+        # step draws the global batch's z once and splits it over the replicas.
         self.iteration = tf.Variable(0, dtype=tf.int64, trainable=False, name="iteration")
         self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
         self.epoch_batch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch_batch")
         self.rng = tf.random.Generator.from_seed(seed)
         # The fixed latent batch (and labels) behind every sample grid of the run.
-        self.sample_z = tf.Variable(
-            latent.sample_latent(self.rng, z_dist, batch_size, model_config.z_dim),
-            trainable=False, name="sample_z")
-        self.sample_y = (tf.Variable(tf.zeros([batch_size, model_config.y_dim]),
-                                     trainable=False, name="sample_y")
-                         if model_config.conditional else None)
+        with self.strategy.scope():
+            self.sample_z = tf.Variable(
+                latent.sample_latent(self.rng, z_dist, batch_size, model_config.z_dim),
+                trainable=False, name="sample_z")
+            self.sample_y = (tf.Variable(tf.zeros([batch_size, model_config.y_dim]),
+                                         trainable=False, name="sample_y")
+                             if model_config.conditional else None)
         self.d_step = tf.function(self.d_update)
         self.g_step = tf.function(self.g_update)
-        # --xla: the whole iteration (D, G, G and both Adams) as one XLA program.
+        # --xla: the whole iteration (D, G, G and both Adams) as one XLA program,
+        # on one device only (an XLA program cannot reach other replicas' variables).
+        if jit_compile and self.replicas > 1:
+            raise ValueError(f"--xla compiles one device's iteration; it cannot run over the"
+                             f" {self.replicas} replicas of --strategy. Drop --xla.")
         self.train_step = tf.function(self.iteration_update, jit_compile=jit_compile)
         self.original_losses = tf.function(self.original_loss_evaluation)
         self.sampler = tf.function(self.sample)
@@ -132,6 +155,17 @@ class GANTrainer:
 
     # -------------------------------------------------------------- steps
 
+    def _gradients(self, tape, loss, variables):
+        """d loss / d variables of the global batch. With N replicas each one's
+        loss is the mean over its B/N rows: its gradient, scaled by 1/N and
+        summed over the replicas, is the gradient of the global batch's mean."""
+        if self.replicas == 1:
+            return tape.gradient(loss, variables)
+        gradients = tape.gradient(loss, variables,
+                                  output_gradients=tf.constant(1.0 / self.replicas, loss.dtype))
+        return tf.distribute.get_replica_context().all_reduce(
+            tf.distribute.ReduceOp.SUM, gradients)
+
     def d_update(self, real, z, y=None):
         """One D update (the original's `d_optim`): maximize log D(x) + log(1 - D(G(z)))."""
         with tf.GradientTape() as tape:
@@ -140,7 +174,7 @@ class GANTrainer:
             fake_logits = self.discriminator(fake, y, training=True)
             d_loss_real, d_loss_fake = losses.discriminator_losses(real_logits, fake_logits)
             d_loss = d_loss_real + d_loss_fake
-        gradients = tape.gradient(d_loss, self.d_optimizer.var_list)
+        gradients = self._gradients(tape, d_loss, self.d_optimizer.var_list)
         self.d_optimizer.apply_gradients(gradients)
         return {"d_loss": d_loss, "d_loss_real": d_loss_real, "d_loss_fake": d_loss_fake,
                 "d": tf.sigmoid(real_logits), "d_": tf.sigmoid(fake_logits)}
@@ -151,26 +185,54 @@ class GANTrainer:
             fake = self.generator(z, y, training=True)
             fake_logits = self.discriminator(fake, y, training=True)
             g_loss = losses.generator_loss(fake_logits)
-        gradients = tape.gradient(g_loss, self.g_optimizer.var_list)
+        gradients = self._gradients(tape, g_loss, self.g_optimizer.var_list)
         self.g_optimizer.apply_gradients(gradients)
         return {"g_loss": g_loss, "G": fake, "d_": tf.sigmoid(fake_logits)}
 
-    def iteration_update(self, real, y=None):
-        """One training iteration of the original: D once, then G twice, same z."""
-        z = latent.sample_latent(self.rng, self.z_dist, tf.shape(real)[0],
-                                 self.model_config.z_dim)
+    def _replica_iteration(self, real, y, z):
         d_results = self.d_update(real, z, y)
         self.g_update(z, y)
         # The original runs g_optim twice "to make sure that d_loss does not go
         # to zero (different from paper)".
         g_results = self.g_update(z, y)
+        return {**d_results, "g_loss": g_results["g_loss"], "G": g_results["G"]}
+
+    def iteration_update(self, real, y=None):
+        """One training iteration of the original: D once, then G twice, same z."""
+        z = latent.sample_latent(self.rng, self.z_dist, tf.shape(real)[0],
+                                 self.model_config.z_dim)
+        result = self._on_replicas(self._replica_iteration, real, y, z)
         self.iteration.assign_add(1)
         self.epoch_batch.assign_add(1)
-        return {**d_results, "g_loss": g_results["g_loss"], "G": g_results["G"], "z": z}
+        return {**result, "z": z}
+
+    def _on_replicas(self, replica_fn, real, y, z):
+        """`replica_fn(real, y, z)` on one device, or on every replica with its
+        rows of the global batch; losses come back averaged over the replicas
+        (= the global batch's mean), per-example outputs gathered in row order."""
+        if self.replicas == 1:
+            return replica_fn(real, y, z)
+
+        def on_rows(real, y, z):
+            replica = tf.distribute.get_replica_context()
+            rows = tf.shape(real)[0] // self.replicas
+            start = replica.replica_id_in_sync_group * rows
+            own = lambda t: None if t is None else t[start:start + rows]  # noqa: E731
+            return replica_fn(own(real), own(y), own(z))
+
+        per_replica = self.strategy.run(on_rows, args=(real, y, z))
+        is_scalar = lambda value: (  # noqa: E731
+            self.strategy.experimental_local_results(value)[0].shape.rank == 0)
+        return {name: (self.strategy.reduce(tf.distribute.ReduceOp.MEAN, value, axis=None)
+                       if is_scalar(value) else self.strategy.gather(value, axis=0))
+                for name, value in per_replica.items()}
 
     def original_loss_evaluation(self, real, z, y=None):
         """The original's errD_fake, errD_real, errG evaluations after an iteration:
         training-mode passes that move the moving averages, in its order."""
+        return self._on_replicas(self._replica_loss_evaluation, real, y, z)
+
+    def _replica_loss_evaluation(self, real, y, z):
         d_loss_fake = losses.sigmoid_cross_entropy(
             self.discriminator(self.generator(z, y, training=True), y, training=True), 0.0)
         d_loss_real = losses.sigmoid_cross_entropy(
@@ -225,12 +287,47 @@ def write_summaries(writer, counter, result, value_range, with_images):
 
 def train(trainer, training_data, config, paths, log=print):
     """Trains `trainer` on `training_data` as the original's DCGAN.train does,
-    resuming from the run's latest checkpoint when there is one."""
-    keeper = checkpoints.CheckpointKeeper(
-        trainer.checkpoint_objects(), paths.checkpoint_dir, config.max_to_keep,
-        config.batch_size)
-    if keeper.restore_latest():
-        log(f" [*] Load SUCCESS: {keeper.latest}; resuming after iteration"
+    resuming from the run's latest checkpoint when there is one.
+
+    On a multi-worker cluster every worker runs this loop in step (saving and
+    sampling read variables through collectives), but only the chief writes:
+    the others save into a temporary folder they delete, as TensorFlow's
+    multi-worker checkpointing asks, and write no samples or summaries."""
+    chief = distribute.is_chief(trainer.strategy)
+    with contextlib.ExitStack() as cleanup:
+        save_dir = paths.checkpoint_dir
+        if not chief:
+            save_dir = cleanup.enter_context(tempfile.TemporaryDirectory(prefix="dcgan-worker-"))
+        keeper = checkpoints.CheckpointKeeper(
+            trainer.checkpoint_objects(), save_dir, config.max_to_keep, config.batch_size)
+        _restore(trainer, keeper, training_data, config, paths, log)
+        num_examples = min(training_data.num_examples,
+                           config.train_examples_limit or training_data.num_examples)
+        writer = (tf.summary.create_file_writer(paths.log_dir) if chief
+                  else tf.summary.create_noop_writer())
+        with _stop_requests() as stop_requests:
+            last_sampled = _train_epochs(trainer, training_data, config, paths, keeper, writer,
+                                         stop_requests, num_examples, chief, log)
+        final = int(trainer.iteration)
+        if last_sampled != final:  # the end of training always gets a grid
+            path = _save_samples(trainer, f"{paths.sample_dir}/train_{final:08d}.png",
+                                 trainer.model_config.output_range, write=chief)
+            if chief:
+                log(f"[Sample] {path}")
+        _save_checkpoint(keeper, final)  # also records the finished epoch
+        writer.flush()
+    if chief:
+        log(f" [*] Training done: {final} iterations; checkpoint {keeper.latest}")
+    return trainer
+
+
+def _restore(trainer, keeper, training_data, config, paths, log):
+    """Restores the run's latest checkpoint (every worker reads the chief's, from
+    the shared run folder), or sets up a new run."""
+    latest = checkpoints.latest_checkpoint(paths.checkpoint_dir)
+    if latest:
+        keeper.restore(latest)
+        log(f" [*] Load SUCCESS: {latest}; resuming after iteration"
             f" {int(trainer.iteration)} (epoch {int(trainer.epoch)},"
             f" batch {int(trainer.epoch_batch)})")
     else:
@@ -238,25 +335,18 @@ def train(trainer, training_data, config, paths, log=print):
         if trainer.sample_y is not None:
             # The original samples with the labels of the first batch of data.
             trainer.sample_y.assign(training_data.first_batch(config.batch_size)[1])
-
-    num_examples = min(training_data.num_examples,
-                       config.train_examples_limit or training_data.num_examples)
-    writer = tf.summary.create_file_writer(paths.log_dir)
-    with _stop_requests() as stop_requests:
-        _train_epochs(trainer, training_data, config, paths, keeper, writer, stop_requests,
-                      num_examples, log)
-    final = int(trainer.iteration)
-    last_grid = f"{paths.sample_dir}/train_{final:08d}.png"
-    if not os.path.exists(last_grid):  # the end of training always gets a grid
-        log(f"[Sample] {_save_samples(trainer, last_grid, trainer.model_config.output_range)}")
-    _save_checkpoint(keeper, final)  # also records the finished epoch
-    writer.flush()
-    log(f" [*] Training done: {int(trainer.iteration)} iterations; checkpoint {keeper.latest}")
-    return trainer
+    iteration = int(trainer.iteration)
+    if not distribute.all_workers_agree(trainer.strategy, iteration):  # all raise, none hang
+        raise ValueError(
+            f"The workers restored different checkpoints ({distribute.worker_name(trainer.strategy)}:"
+            f" iteration {iteration}, from {paths.checkpoint_dir}): every worker must see the"
+            " chief's run folder (a shared filesystem, the same --out_dir / --checkpoint_dir"
+            " on all).")
 
 
 def _train_epochs(trainer, training_data, config, paths, keeper, writer, stop_requests,
-                  num_examples, log):
+                  num_examples, chief, log):
+    """The epochs of `train`; returns the iteration of the last sample grid."""
     batches_per_epoch = num_examples // config.batch_size
     value_range = trainer.model_config.output_range
     conditional = trainer.model_config.conditional
@@ -264,6 +354,7 @@ def _train_epochs(trainer, training_data, config, paths, keeper, writer, stop_re
     step = make_logged_step(trainer, writer, value_range, config.G_img_sum,
                             config.original_loss_eval)
     trainer.logged_step = step
+    last_sampled = None
     for epoch in range(int(trainer.epoch), config.epoch):
         start_batch = int(trainer.epoch_batch)
         dataset = training_data.epoch_dataset(epoch, num_examples, config.batch_size,
@@ -279,8 +370,14 @@ def _train_epochs(trainer, training_data, config, paths, keeper, writer, stop_re
 
             if counter % config.sample_freq == 0:
                 path = _save_samples(trainer, f"{paths.sample_dir}/train_{counter:08d}.png",
-                                     value_range)
-                log(f"[Sample] {path}")
+                                     value_range, write=chief)
+                last_sampled = counter
+                if chief:
+                    log(f"[Sample] {path}")
+            # A signal reaches one worker: all stop together, after saving together.
+            stop = distribute.all_workers_max(trainer.strategy, bool(stop_requests))
+            if stop and not stop_requests:  # another worker was asked to stop
+                stop_requests.append(signal.SIGTERM)
             if counter % config.ckpt_freq == 0 or stop_requests:
                 _save_checkpoint(keeper, counter)
             if stop_requests:
@@ -295,3 +392,4 @@ def _train_epochs(trainer, training_data, config, paths, keeper, writer, stop_re
             log(f" [!] Epoch {epoch}: skipped {skipped} unusable image files (named above)")
         trainer.epoch.assign(epoch + 1)
         trainer.epoch_batch.assign(0)
+    return last_sampled

@@ -1,0 +1,132 @@
+"""tf.distribute for --strategy: which strategy, which worker writes, and the
+few cross-worker agreements the training loop needs.
+
+`--batch_size` stays the global batch: each step splits it row-wise over the
+replicas (replica i takes rows [i*B/N, (i+1)*B/N) of the batch and of z), so the
+pairing of images, labels and z is the one a single device sees.
+"""
+
+import json
+import os
+
+import tensorflow as tf
+
+STRATEGIES = ("default", "mirrored", "multi_worker")
+
+
+def split_cpu(logical_cpus):
+    """Splits the physical CPU into `logical_cpus` logical devices, so that
+    --strategy mirrored has several replicas on a machine without GPUs (how
+    TensorFlow's own docs try out distribution on one CPU). Must run before
+    TensorFlow initializes its devices."""
+    if logical_cpus <= 1:
+        return
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    try:
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration()] * logical_cpus)
+    except RuntimeError as error:
+        if len(tf.config.list_logical_devices("CPU")) != logical_cpus:
+            raise ValueError(
+                f"--logical_cpus {logical_cpus}: TensorFlow's devices were already set up in"
+                f" this process ({error}). Pass --logical_cpus on a fresh process.") from error
+
+
+def make_strategy(name, logical_cpus=0):
+    """The tf.distribute.Strategy that --strategy names.
+
+    default: one device (TensorFlow's default strategy). mirrored: every local
+    GPU; without GPUs, every logical CPU device (see `split_cpu`). multi_worker:
+    MultiWorkerMirroredStrategy over the cluster in TF_CONFIG, each worker
+    mirroring over its own GPUs (or its CPU)."""
+    if name == "default":
+        split_cpu(logical_cpus)
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        split_cpu(logical_cpus)
+        gpus = tf.config.list_logical_devices("GPU")
+        devices = [d.name for d in (gpus or tf.config.list_logical_devices("CPU"))]
+        return tf.distribute.MirroredStrategy(devices)
+    if name == "multi_worker":
+        if not os.environ.get("TF_CONFIG"):
+            raise ValueError(
+                "--strategy multi_worker reads the cluster from the TF_CONFIG environment"
+                " variable, which is not set. Set it on every worker, e.g. TF_CONFIG='{\"cluster\":"
+                " {\"worker\": [\"host1:12345\", \"host2:12345\"]}, \"task\": {\"type\": \"worker\","
+                " \"index\": 0}}' (index 1 on the second), or use --strategy mirrored on one machine.")
+        _check_tf_config(os.environ["TF_CONFIG"])
+        split_cpu(logical_cpus)
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    raise ValueError(f"Unknown --strategy {name!r}; use one of {', '.join(STRATEGIES)}.")
+
+
+def _check_tf_config(text):
+    try:
+        tf_config = json.loads(text)
+        tf_config["cluster"], tf_config["task"]["type"], tf_config["task"]["index"]
+    except (ValueError, KeyError, TypeError) as error:
+        raise ValueError(
+            f"TF_CONFIG is not a usable cluster description ({error!r}): it must be JSON with"
+            " \"cluster\" (e.g. {\"worker\": [\"host1:12345\", \"host2:12345\"]}) and \"task\""
+            " ({\"type\": \"worker\", \"index\": <this worker's position>}).") from error
+
+
+def is_multi_worker(strategy):
+    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+
+
+def is_chief(strategy):
+    """Whether this process writes the run's files: always, except on a
+    multi-worker cluster, where the chief does (task type `chief`, or worker 0
+    when the cluster has no chief), as TensorFlow's multi-worker guides do."""
+    if not is_multi_worker(strategy):
+        return True
+    resolver = strategy.cluster_resolver
+    task_type, task_id = resolver.task_type, resolver.task_id
+    if task_type == "chief":
+        return True
+    return task_type == "worker" and task_id == 0 and "chief" not in resolver.cluster_spec().jobs
+
+
+def worker_name(strategy):
+    if not is_multi_worker(strategy):
+        return "chief"
+    return f"{strategy.cluster_resolver.task_type} {strategy.cluster_resolver.task_id}"
+
+
+def all_workers_max(strategy, value):
+    """The largest of every worker's `value` (an int): how workers agree on a
+    stop request. Only multi-worker needs it: replicas in one process see the
+    same Python state."""
+    return max(_every_replicas(strategy, value))
+
+
+def all_workers_agree(strategy, value):
+    """Whether every worker holds the same int `value`."""
+    return len(set(_every_replicas(strategy, value))) == 1
+
+
+_ALL_GATHER = {}
+
+
+def _every_replicas(strategy, value):
+    """`value` as every replica of the cluster holds it (one collective)."""
+    if not is_multi_worker(strategy):
+        return [int(value)]
+    if strategy not in _ALL_GATHER:  # traced once per strategy, not per call
+        @tf.function
+        def all_gather(value):
+            def gather():
+                return tf.distribute.get_replica_context().all_gather(value[None], axis=0)
+            return strategy.experimental_local_results(strategy.run(gather))[0]
+        _ALL_GATHER[strategy] = all_gather
+    return [int(v) for v in _ALL_GATHER[strategy](tf.constant(int(value), tf.int64)).numpy()]
+
+
+def check_batch_divides(strategy, batch_size):
+    replicas = strategy.num_replicas_in_sync
+    if batch_size % replicas:
+        raise ValueError(
+            f"--batch_size {batch_size} is the global batch, split over {replicas} replicas, and"
+            f" does not divide by {replicas}: pass a multiple of {replicas}"
+            f" (e.g. {batch_size - batch_size % replicas or replicas}).")
