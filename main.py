@@ -72,6 +72,8 @@ flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker"]
                   " multi_worker over the cluster in TF_CONFIG. --batch_size stays global [default]")
 flags.DEFINE_boolean("sync_bn", False, "With --strategy: batch-norm statistics of the global batch,"
                      " all-reduced over replicas (default: per replica) [False]")
+flags.DEFINE_boolean("mixed_precision", False, "Train in bfloat16 (CPU) or float16 with loss"
+                     " scaling (GPU); variables, batch norm and Adam stay float32 [False]")
 flags.DEFINE_integer("logical_cpus", 0, "Split the CPU into this many logical devices, for"
                      " --strategy mirrored without GPUs [0: leave as is]")
 # Ours, test mode.

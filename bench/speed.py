@@ -14,7 +14,7 @@ it, the image-folder pipeline's images/s against what 64x64 training consumes,
 and the peak resident memory of a short MNIST training run.
 
     python bench/speed.py                     # both models
-    python bench/speed.py --models mnist --rounds 4 --block 5 --xla
+    python bench/speed.py --models mnist --rounds 4 --block 5 --xla --mixed_precision
 """
 
 import argparse
@@ -35,6 +35,7 @@ import tensorflow as tf  # noqa: E402
 
 from dcgan_tf import config as config_lib  # noqa: E402
 from dcgan_tf import data  # noqa: E402
+from dcgan_tf import precision  # noqa: E402
 from dcgan_tf import tf1_checkpoint  # noqa: E402
 from dcgan_tf import training  # noqa: E402
 from original_graph import OriginalGraph  # noqa: E402
@@ -88,12 +89,14 @@ class OurLoop:
     the logged step (iteration and summaries in one tf.function), then the log
     line's numbers."""
 
-    def __init__(self, name, log_dir, path, xla=False, original_loss_eval=None):
+    def __init__(self, name, log_dir, path, xla=False, original_loss_eval=None,
+                 mixed_precision=False):
         config = tf1_checkpoint.infer_model_config(path, SIZES[name])
         if original_loss_eval is None:
             original_loss_eval = config_lib.Config().original_loss_eval  # main.py's default
-        self.trainer = training.GANTrainer(config, 2e-4, 0.5, "uniform_signed", 64, seed=0,
-                                           jit_compile=xla)
+        self.trainer = training.GANTrainer(
+            config, 2e-4, 0.5, "uniform_signed", 64, seed=0, jit_compile=xla,
+            compute_dtype=precision.compute_dtype(mixed_precision))
         writer = tf.summary.create_file_writer(log_dir)
         self.step = training.make_logged_step(self.trainer, writer, config.output_range, False,
                                               original_loss_eval)
@@ -162,7 +165,7 @@ def mnist_peak_rss_mib():
     return usage.ru_maxrss / 1024
 
 
-def compare(name, rounds, block, xla, log):
+def compare(name, rounds, block, xla, mixed_precision, log):
     with tempfile.TemporaryDirectory() as tmp:
         loops = {"original": OriginalLoop(name, os.path.join(tmp, "orig"))}
         path = loops["original"].graph.save(os.path.join(tmp, "ckpt", "model.b64"), 1)
@@ -172,6 +175,9 @@ def compare(name, rounds, block, xla, log):
             name, os.path.join(tmp, "other"), path, original_loss_eval=other)
         if xla:
             loops["ours --xla"] = OurLoop(name, os.path.join(tmp, "xla"), path, xla=True)
+        if mixed_precision:
+            loops["ours --mixed_precision"] = OurLoop(name, os.path.join(tmp, "mixed"), path,
+                                                      mixed_precision=True)
         for label, loop in loops.items():
             if label != "original":
                 tf1_checkpoint.load_into_trainer(path, loop.trainer)
@@ -200,15 +206,20 @@ def main(argv=None):
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--block", type=int, default=5, help="iterations per block")
     parser.add_argument("--xla", action="store_true", help="also time ours with --xla")
+    parser.add_argument("--mixed_precision", action="store_true",
+                        help="also time ours with --mixed_precision")
     args = parser.parse_args(argv)
     if not os.path.isdir(REFERENCE):
         sys.exit(f"{REFERENCE} is absent: the benchmark needs ../shared beside the project.")
     log = lambda line: print(line, flush=True)  # noqa: E731
     peaks = {"fp32": matmul_gflops(tf.float32), "bf16": matmul_gflops(tf.bfloat16)}
-    log(f"large matmul: fp32 {peaks['fp32']:.1f} GFLOP/s, bf16 {peaks['bf16']:.1f} GFLOP/s")
+    log(f"large matmul: fp32 {peaks['fp32']:.1f} GFLOP/s, bf16 {peaks['bf16']:.1f} GFLOP/s"
+        f" (native bfloat16 on this CPU: {precision.cpu_has_native_bf16()};"
+        f" --mixed_precision computes in {precision.compute_dtype(True)})")
     rows = []
     for name in args.models.split(","):
-        medians, flops = compare(name, args.rounds, args.block, args.xla, log)
+        medians, flops = compare(name, args.rounds, args.block, args.xla, args.mixed_precision,
+                                 log)
         achieved = flops / medians["ours"] / 1e9
         rows.append((name, medians, flops, achieved))
         for label in medians:

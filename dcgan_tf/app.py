@@ -24,6 +24,7 @@ from dcgan_tf import images
 from dcgan_tf import latent
 from dcgan_tf import metrics
 from dcgan_tf import models
+from dcgan_tf import precision
 from dcgan_tf import tf1_checkpoint
 from dcgan_tf import training
 from dcgan_tf import visualize
@@ -200,7 +201,13 @@ def _train_run(config, paths, training_data, model_config, original, strategy, l
     trainer = training.GANTrainer(model_config, config.learning_rate, config.beta1,
                                   config.z_dist, config.batch_size, config.seed,
                                   jit_compile=config.xla, strategy=strategy,
-                                  sync_bn=config.sync_bn)
+                                  sync_bn=config.sync_bn,
+                                  compute_dtype=precision.compute_dtype(config.mixed_precision))
+    if config.mixed_precision:
+        log(f" [*] Mixed precision: the steps compute in {trainer.compute_dtype.name}")
+        if trainer.compute_dtype == tf.bfloat16 and not precision.cpu_has_native_bf16():
+            log(" [!] This CPU has no native bfloat16 (no AVX-512 BF16 / AMX): TensorFlow"
+                " emulates it, so --mixed_precision trains slower here, not faster.")
     if original and checkpoints.latest_checkpoint(paths.checkpoint_dir) is None:
         iteration = tf1_checkpoint.load_into_trainer(original, trainer)
         batches = examples_per_epoch(config, training_data) // config.batch_size

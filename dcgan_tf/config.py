@@ -61,6 +61,7 @@ class Config:
     strategy: str = "default"
     sync_bn: bool = False
     logical_cpus: int = 0
+    mixed_precision: bool = False
     # Ours, test mode: what to do with a trained generator.
     visualize_option: str = "1"
     generate: int = 0

@@ -147,19 +147,20 @@ class BatchNorm(tf.Module):
         squared deviations from it, each all-reduced (two passes, as exact as the
         fused kernel's). Gradients flow back through the all-reduces."""
         axes = [0, 1, 2]
-        count = tf.cast(tf.reduce_prod(tf.shape(x4)[:3]), x4.dtype)
+        x32 = tf.cast(x4, tf.float32)  # statistics in float32, also under mixed precision
+        count = tf.cast(tf.reduce_prod(tf.shape(x32)[:3]), tf.float32)
         total, count = replica.all_reduce(
-            tf.distribute.ReduceOp.SUM, [tf.reduce_sum(x4, axes), count])
+            tf.distribute.ReduceOp.SUM, [tf.reduce_sum(x32, axes), count])
         mean = total / count
         squares = replica.all_reduce(
-            tf.distribute.ReduceOp.SUM, tf.reduce_sum(tf.square(x4 - mean), axes))
+            tf.distribute.ReduceOp.SUM, tf.reduce_sum(tf.square(x32 - mean), axes))
         variance = squares / count
-        y = tf.nn.batch_normalization(x4, mean, variance, self.beta, self.gamma,
+        y = tf.nn.batch_normalization(x32, mean, variance, self.beta, self.gamma,
                                       BATCH_NORM_EPSILON)
         # The moving variance takes the Bessel-corrected variance, as the fused kernel's.
         self._update_moving_averages(tf.stop_gradient(mean),
                                      tf.stop_gradient(variance * count / (count - 1.0)))
-        return y
+        return tf.cast(y, x4.dtype)
 
     def _update_moving_averages(self, batch_mean, batch_variance):
         # moving -= (moving - batch) * (1 - decay): TF1's assign_moving_average

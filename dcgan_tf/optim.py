@@ -16,6 +16,29 @@ ADAM_BETA2 = 0.999
 ADAM_EPSILON = 1e-8
 
 
+class DynamicLossScale(tf.Module):
+    """float16's dynamic loss scaling (Micikevicius et al. 2018; the policy of
+    Keras' LossScaleOptimizer): the loss is multiplied by `scale` before
+    backprop so small gradients survive float16, the gradients divided by it
+    after; a step whose gradients overflowed is skipped and halves the scale,
+    `growth_interval` good steps in a row double it."""
+
+    def __init__(self, initial_scale=2.0**15, growth_interval=2000, name="loss_scale"):
+        super().__init__(name=name)
+        self.growth_interval = int(growth_interval)
+        with self.name_scope:
+            self.scale = tf.Variable(float(initial_scale), trainable=False, name="scale")
+            self.good_steps = tf.Variable(0, dtype=tf.int64, trainable=False, name="good_steps")
+
+    def update(self, finite):
+        """After a step: halve on overflow, double after enough good steps."""
+        good_steps = tf.where(finite, self.good_steps + 1, tf.zeros_like(self.good_steps))
+        grow = good_steps >= self.growth_interval
+        self.scale.assign(tf.where(finite, tf.where(grow, self.scale * 2.0, self.scale),
+                                   tf.maximum(self.scale / 2.0, 1.0)))
+        self.good_steps.assign(tf.where(grow, tf.zeros_like(good_steps), good_steps))
+
+
 class OriginalAdam(tf.Module):
     """Adam over a fixed `var_list`; slots are created here, so a checkpoint can be
     restored into this optimizer before its first step."""
@@ -25,8 +48,10 @@ class OriginalAdam(tf.Module):
     _TF_MODULE_IGNORED_PROPERTIES = frozenset({"var_list"})
 
     def __init__(self, var_list, learning_rate, beta1, beta2=ADAM_BETA2,
-                 epsilon=ADAM_EPSILON, name="adam"):
+                 epsilon=ADAM_EPSILON, name="adam", loss_scaling=False):
         super().__init__(name=name)
+        # float16 training only (--mixed_precision on a GPU): see DynamicLossScale.
+        self.loss_scale = DynamicLossScale() if loss_scaling else None
         self.var_list = self._no_dependency(list(var_list))
         self.learning_rate = float(learning_rate)
         self.beta1 = float(beta1)
@@ -53,7 +78,9 @@ class OriginalAdam(tf.Module):
         return slots
 
     def apply_gradients(self, gradients):
-        """One Adam step; `gradients` are in the order of `var_list`.
+        """One Adam step; `gradients` are in the order of `var_list` (already
+        divided by the loss scale, if any: a step with a non-finite one is
+        skipped and shrinks the scale).
 
         Under a tf.distribute strategy, called in replica context with gradients
         already all-reduced: the update runs once per variable copy through
@@ -61,24 +88,42 @@ class OriginalAdam(tf.Module):
         so every replica applies the same step to its copy."""
         if len(gradients) != len(self.var_list):
             raise ValueError(f"Got {len(gradients)} gradients for {len(self.var_list)} variables.")
+        finite = None
+        if self.loss_scale is not None:
+            finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in gradients])
         replica = tf.distribute.get_replica_context()
         if replica is None:
-            return self._apply(tf.distribute.get_strategy(), gradients)
-        return replica.merge_call(self._apply, args=(gradients,))
+            return self._apply(tf.distribute.get_strategy(), gradients, finite)
+        return replica.merge_call(self._apply, args=(gradients, finite))
 
-    def _apply(self, strategy, gradients):
+    def _apply(self, strategy, gradients, finite):
         update = strategy.extended.update
         for var, m, v, grad in zip(self.var_list, self.first_moments, self.second_moments,
                                    gradients):
-            update(var, self._apply_one, args=(m, v, grad, self.beta1_power, self.beta2_power),
-                   group=False)
+            update(var, self._apply_one,
+                   args=(m, v, grad, self.beta1_power, self.beta2_power, finite), group=False)
         # TF1's _finish: the powers move after every variable was updated (the
         # reads above come first: tf.function orders a variable's ops as written).
-        update(self.beta1_power, lambda power: power.assign(power * self.beta1), group=False)
-        update(self.beta2_power, lambda power: power.assign(power * self.beta2), group=False)
+        for power, beta in ((self.beta1_power, self.beta1), (self.beta2_power, self.beta2)):
+            update(power, self._advance_power, args=(beta, finite), group=False)
+        if self.loss_scale is not None:
+            update(self.loss_scale.scale, lambda _, finite: self.loss_scale.update(finite),
+                   args=(finite,), group=False)
 
-    def _apply_one(self, var, m, v, grad, beta1_power, beta2_power):
-        tf.raw_ops.ResourceApplyAdam(
+    @staticmethod
+    def _advance_power(power, beta, finite):
+        if finite is None:
+            return power.assign(power * beta)
+        return power.assign(tf.where(finite, power * beta, power))
+
+    def _apply_one(self, var, m, v, grad, beta1_power, beta2_power, finite):
+        if finite is None:
+            return self._adam(var, m, v, grad, beta1_power, beta2_power)
+        return tf.cond(finite, lambda: self._adam(var, m, v, grad, beta1_power, beta2_power),
+                       tf.no_op)
+
+    def _adam(self, var, m, v, grad, beta1_power, beta2_power):
+        return tf.raw_ops.ResourceApplyAdam(
             var=var.handle, m=m.handle, v=v.handle,
             beta1_power=tf.convert_to_tensor(beta1_power),
             beta2_power=tf.convert_to_tensor(beta2_power),

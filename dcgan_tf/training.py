@@ -96,8 +96,12 @@ class GANTrainer:
     tf.function steps over them. Everything here is in `checkpoint_objects()`."""
 
     def __init__(self, model_config, learning_rate, beta1, z_dist, batch_size, seed,
-                 jit_compile=False, strategy=None, sync_bn=False):
+                 jit_compile=False, strategy=None, sync_bn=False, compute_dtype="float32"):
         self.model_config = model_config
+        # --mixed_precision: the steps compute in bfloat16 / float16 while the
+        # variables, batch-norm statistics, losses and Adam stay float32.
+        self.compute_dtype = tf.as_dtype(compute_dtype)
+        loss_scaling = self.compute_dtype == tf.float16
         self.z_dist = z_dist
         self.batch_size = batch_size
         # One device unless --strategy says otherwise; models, optimizers and the
@@ -113,9 +117,11 @@ class GANTrainer:
             # The original builds d_optim before g_optim; so do we (TF1 names them
             # beta1_power and beta1_power_1 in that order).
             self.d_optimizer = optim.OriginalAdam(
-                self.discriminator.trainable_variables, learning_rate, beta1, name="d_adam")
+                self.discriminator.trainable_variables, learning_rate, beta1, name="d_adam",
+                loss_scaling=loss_scaling)
             self.g_optimizer = optim.OriginalAdam(
-                self.generator.trainable_variables, learning_rate, beta1, name="g_adam")
+                self.generator.trainable_variables, learning_rate, beta1, name="g_adam",
+                loss_scaling=loss_scaling)
         # The original's `counter`: iterations completed. Epoch and batch within it,
         # so a restart resumes where it stopped (the original restarts at epoch 0).
         # These and the random state live on the host, outside the strategy: the
@@ -155,39 +161,53 @@ class GANTrainer:
 
     # -------------------------------------------------------------- steps
 
-    def _gradients(self, tape, loss, variables):
+    def _gradients(self, tape, loss, optimizer):
         """d loss / d variables of the global batch. With N replicas each one's
         loss is the mean over its B/N rows: its gradient, scaled by 1/N and
-        summed over the replicas, is the gradient of the global batch's mean."""
-        if self.replicas == 1:
+        summed over the replicas, is the gradient of the global batch's mean.
+        With float16, backprop runs on the loss times the loss scale."""
+        variables = optimizer.var_list
+        if self.replicas == 1 and optimizer.loss_scale is None:
             return tape.gradient(loss, variables)
-        gradients = tape.gradient(loss, variables,
-                                  output_gradients=tf.constant(1.0 / self.replicas, loss.dtype))
+        scale = tf.constant(1.0 / self.replicas, loss.dtype)
+        if optimizer.loss_scale is not None:
+            scale *= optimizer.loss_scale.scale
+        gradients = tape.gradient(loss, variables, output_gradients=scale)
+        if optimizer.loss_scale is not None:
+            gradients = [g / optimizer.loss_scale.scale for g in gradients]
+        if self.replicas == 1:
+            return gradients
         return tf.distribute.get_replica_context().all_reduce(
             tf.distribute.ReduceOp.SUM, gradients)
 
+    def _compute(self, *tensors):
+        """Inputs in the compute dtype (a no-op in float32)."""
+        return [None if t is None else tf.cast(t, self.compute_dtype) for t in tensors]
+
     def d_update(self, real, z, y=None):
         """One D update (the original's `d_optim`): maximize log D(x) + log(1 - D(G(z)))."""
+        real, z, y = self._compute(real, z, y)
         with tf.GradientTape() as tape:
-            real_logits = self.discriminator(real, y, training=True)
+            real_logits = tf.cast(self.discriminator(real, y, training=True), tf.float32)
             fake = self.generator(z, y, training=True)
-            fake_logits = self.discriminator(fake, y, training=True)
+            fake_logits = tf.cast(self.discriminator(fake, y, training=True), tf.float32)
             d_loss_real, d_loss_fake = losses.discriminator_losses(real_logits, fake_logits)
             d_loss = d_loss_real + d_loss_fake
-        gradients = self._gradients(tape, d_loss, self.d_optimizer.var_list)
+        gradients = self._gradients(tape, d_loss, self.d_optimizer)
         self.d_optimizer.apply_gradients(gradients)
         return {"d_loss": d_loss, "d_loss_real": d_loss_real, "d_loss_fake": d_loss_fake,
                 "d": tf.sigmoid(real_logits), "d_": tf.sigmoid(fake_logits)}
 
     def g_update(self, z, y=None):
         """One G update (the original's `g_optim`): maximize log D(G(z))."""
+        z, y = self._compute(z, y)
         with tf.GradientTape() as tape:
             fake = self.generator(z, y, training=True)
-            fake_logits = self.discriminator(fake, y, training=True)
+            fake_logits = tf.cast(self.discriminator(fake, y, training=True), tf.float32)
             g_loss = losses.generator_loss(fake_logits)
-        gradients = self._gradients(tape, g_loss, self.g_optimizer.var_list)
+        gradients = self._gradients(tape, g_loss, self.g_optimizer)
         self.g_optimizer.apply_gradients(gradients)
-        return {"g_loss": g_loss, "G": fake, "d_": tf.sigmoid(fake_logits)}
+        return {"g_loss": g_loss, "G": tf.cast(fake, tf.float32), "d_": tf.sigmoid(fake_logits)}
 
     def _replica_iteration(self, real, y, z):
         d_results = self.d_update(real, z, y)
@@ -233,12 +253,13 @@ class GANTrainer:
         return self._on_replicas(self._replica_loss_evaluation, real, y, z)
 
     def _replica_loss_evaluation(self, real, y, z):
+        real, y, z = self._compute(real, y, z)
+        logits = lambda images: tf.cast(  # noqa: E731
+            self.discriminator(images, y, training=True), tf.float32)
         d_loss_fake = losses.sigmoid_cross_entropy(
-            self.discriminator(self.generator(z, y, training=True), y, training=True), 0.0)
-        d_loss_real = losses.sigmoid_cross_entropy(
-            self.discriminator(real, y, training=True), 1.0)
-        g_loss = losses.generator_loss(
-            self.discriminator(self.generator(z, y, training=True), y, training=True))
+            logits(self.generator(z, y, training=True)), 0.0)
+        d_loss_real = losses.sigmoid_cross_entropy(logits(real), 1.0)
+        g_loss = losses.generator_loss(logits(self.generator(z, y, training=True)))
         return {"d_loss": d_loss_real + d_loss_fake, "d_loss_real": d_loss_real,
                 "d_loss_fake": d_loss_fake, "g_loss": g_loss}
 

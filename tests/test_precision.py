@@ -1,0 +1,112 @@
+"""--mixed_precision: bfloat16 steps stay close to float32, float16's dynamic loss
+scaling skips overflowing steps and grows back, and main.py wires it up."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import fakes
+from dcgan_tf import app
+from dcgan_tf import config as config_lib
+from dcgan_tf import models
+from dcgan_tf import precision
+from dcgan_tf import training
+from test_training import TINY_MODEL
+
+CONFIG = models.ModelConfig(28, 28, 1, y_dim=10, **TINY_MODEL)
+
+
+def trainer_in(dtype):
+    tf.random.set_seed(3)
+    return training.GANTrainer(CONFIG, 2e-4, 0.5, "uniform_signed", 8, 3, compute_dtype=dtype)
+
+
+def batch():
+    rng = np.random.default_rng(0)
+    return (tf.constant(rng.uniform(0, 1, (8, 28, 28, 1)).astype(np.float32)),
+            tf.one_hot(tf.range(8) % 10, 10))
+
+
+def weights(trainer):
+    return {v.name: v.numpy() for v in trainer.generator.variables + trainer.discriminator.variables}
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+def test_low_precision_iteration_tracks_float32(dtype):
+    reference, mixed = trainer_in("float32"), trainer_in(dtype)
+    start = weights(reference)
+    for name, variable in models.variables_by_original_name(
+            mixed.generator, mixed.discriminator).items():
+        variable.assign(start[name + ":0"])
+    expected, result = reference.train_step(*batch()), mixed.train_step(*batch())
+    # Same z (same seed), same batch: the losses agree to 16-bit precision.
+    for name in ("d_loss", "g_loss"):
+        assert float(result[name]) == pytest.approx(float(expected[name]), abs=0.02), name
+    assert result["G"].dtype == tf.float32
+    after, moved = weights(mixed), weights(reference)
+    for name, value in after.items():
+        assert value.dtype == np.float32, name  # variables (and BN statistics) stay float32
+        assert not np.array_equal(value, start[name]), f"{name} did not move"
+    # Adam's first step is about lr * sign(g): most weights take the same step.
+    same_direction = np.mean(np.concatenate([
+        (np.sign(after[n] - start[n]) == np.sign(moved[n] - start[n])).ravel()
+        for n in after if "moving" not in n]))
+    assert same_direction > 0.9
+
+
+def test_float16_overflow_skips_the_step_and_halves_the_scale():
+    trainer = trainer_in("float16")
+    assert trainer.g_optimizer.loss_scale is not None
+    trainer.d_optimizer.loss_scale.scale.assign(2.0 ** 100)  # float16 gradients overflow
+    d_weights = [v.numpy() for v in trainer.d_optimizer.var_list]
+    result = trainer.train_step(*batch())
+    assert np.isfinite(float(result["d_loss"]))
+    for variable, before in zip(trainer.d_optimizer.var_list, d_weights):
+        np.testing.assert_array_equal(variable.numpy(), before, err_msg=variable.name)
+    assert float(trainer.d_optimizer.beta1_power) == 0.5  # the skipped step is not counted
+    assert float(trainer.d_optimizer.loss_scale.scale) == 2.0 ** 99
+    assert int(trainer.d_optimizer.loss_scale.good_steps) == 0
+    # G's scale was fine: both its steps were taken.
+    assert float(trainer.g_optimizer.beta1_power) == 0.5 ** 3
+    assert int(trainer.g_optimizer.loss_scale.good_steps) == 2
+
+
+def test_loss_scale_doubles_after_enough_good_steps():
+    trainer = trainer_in("float16")
+    scale = trainer.g_optimizer.loss_scale
+    scale.growth_interval = 4  # G takes 2 steps per iteration
+    start = float(scale.scale)
+    trainer.train_step(*batch())
+    assert float(scale.scale) == start and int(scale.good_steps) == 2
+    trainer.train_step(*batch())
+    assert float(scale.scale) == 2 * start and int(scale.good_steps) == 0
+
+
+def test_float32_has_no_loss_scale():
+    trainer = trainer_in("float32")
+    assert trainer.d_optimizer.loss_scale is None and trainer.g_optimizer.loss_scale is None
+
+
+def test_bfloat16_on_cpus_without_it_is_detected(tmp_path):
+    with_amx = tmp_path / "amx"
+    with_amx.write_text("flags\t\t: fpu sse2 avx2 fma amx_bf16 amx_tile\n")
+    without = tmp_path / "plain"
+    without.write_text("flags\t\t: fpu sse2 avx2 fma avx512f\n")
+    assert precision.cpu_has_native_bf16(str(with_amx))
+    assert not precision.cpu_has_native_bf16(str(without))
+    assert not precision.cpu_has_native_bf16(str(tmp_path / "missing"))
+    assert precision.compute_dtype(False) == "float32"
+    assert precision.compute_dtype(True) == "bfloat16"  # no GPU here
+
+
+def test_main_trains_with_mixed_precision(tmp_path):
+    fakes.make_mnist(str(tmp_path / "data" / "mnist"), n_train=40, n_test=8)
+    config = config_lib.Config(
+        dataset="mnist", input_height=28, output_height=28, train=True, epoch=1, batch_size=8,
+        data_dir=str(tmp_path / "data"), out_dir=str(tmp_path / "runs"), sample_freq=100,
+        mixed_precision=True, seed=1, **TINY_MODEL).validate()
+    lines = []
+    trainer = app.train(config, log=lines.append)
+    assert " [*] Mixed precision: the steps compute in bfloat16" in lines
+    assert int(trainer.iteration) == 6
+    assert any(line.startswith(" [*] Training done: 6 iterations") for line in lines)
