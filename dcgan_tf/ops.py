@@ -162,9 +162,15 @@ class BatchNorm(tf.Module):
                                      tf.stop_gradient(variance * count / (count - 1.0)))
         return tf.cast(y, x4.dtype)
 
+    def repeat_last_update(self):
+        """Moves the moving averages again with the last training-mode call's batch
+        statistics: what a second identical forward pass would do, without it."""
+        self._update_moving_averages(*self._last_statistics)
+
     def _update_moving_averages(self, batch_mean, batch_variance):
         # moving -= (moving - batch) * (1 - decay): TF1's assign_moving_average
         # without zero debiasing, the same ops in the same order.
+        self._last_statistics = (batch_mean, batch_variance)
         decay_complement = 1.0 - BATCH_NORM_MOMENTUM
         self.moving_mean.assign_sub((self.moving_mean - batch_mean) * decay_complement)
         self.moving_variance.assign_sub(

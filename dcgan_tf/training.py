@@ -146,6 +146,9 @@ class GANTrainer:
             raise ValueError(f"--xla compiles one device's iteration; it cannot run over the"
                              f" {self.replicas} replicas of --strategy. Drop --xla.")
         self.train_step = tf.function(self.iteration_update, jit_compile=jit_compile)
+        # The same iteration with z given (no counters): for comparisons with the original.
+        self.step_with_z = tf.function(
+            lambda real, z, y=None: self._on_replicas(self._replica_iteration, real, y, z))
         self.original_losses = tf.function(self.original_loss_evaluation)
         self.sampler = tf.function(self.sample)
 
@@ -187,9 +190,11 @@ class GANTrainer:
     def d_update(self, real, z, y=None):
         """One D update (the original's `d_optim`): maximize log D(x) + log(1 - D(G(z)))."""
         real, z, y = self._compute(real, z, y)
+        return self._d_update_on(real, self.generator(z, y, training=True), y)
+
+    def _d_update_on(self, real, fake, y):
         with tf.GradientTape() as tape:
             real_logits = tf.cast(self.discriminator(real, y, training=True), tf.float32)
-            fake = self.generator(z, y, training=True)
             fake_logits = tf.cast(self.discriminator(fake, y, training=True), tf.float32)
             d_loss_real, d_loss_fake = losses.discriminator_losses(real_logits, fake_logits)
             d_loss = d_loss_real + d_loss_fake
@@ -203,15 +208,33 @@ class GANTrainer:
         z, y = self._compute(z, y)
         with tf.GradientTape() as tape:
             fake = self.generator(z, y, training=True)
-            fake_logits = tf.cast(self.discriminator(fake, y, training=True), tf.float32)
-            g_loss = losses.generator_loss(fake_logits)
-        gradients = self._gradients(tape, g_loss, self.g_optimizer)
-        self.g_optimizer.apply_gradients(gradients)
+            return self._g_update_on(tape, fake, y)
+
+    def _g_update_on(self, tape, fake, y):
+        """The G update for `fake`, G(z) recorded on `tape`; call inside `tape`."""
+        fake_logits = tf.cast(self.discriminator(fake, y, training=True), tf.float32)
+        g_loss = losses.generator_loss(fake_logits)
+        with tape.stop_recording():
+            gradients = self._gradients(tape, g_loss, self.g_optimizer)
+            self.g_optimizer.apply_gradients(gradients)
         return {"g_loss": g_loss, "G": tf.cast(fake, tf.float32), "d_": tf.sigmoid(fake_logits)}
 
     def _replica_iteration(self, real, y, z):
-        d_results = self.d_update(real, z, y)
-        self.g_update(z, y)
+        """D, G, G as the original runs them, with one G forward pass fewer: the
+        D update and the first G update evaluate G(z) with the same weights (D's
+        update does not touch G), so the first G update reuses the D update's
+        G(z) (recorded on its tape) and moves G's batch-norm averages a second
+        time with the same statistics, as the original's recomputation does.
+        Same values, same order of updates: tests/test_equivalence_original.py."""
+        real, z, y = self._compute(real, z, y)
+        with tf.GradientTape() as tape:
+            fake = self.generator(z, y, training=True)
+            with tape.stop_recording():
+                d_results = self._d_update_on(real, fake, y)
+                for batch_norm in self.generator.submodules:
+                    if isinstance(batch_norm, ops.BatchNorm):
+                        batch_norm.repeat_last_update()
+            self._g_update_on(tape, fake, y)
         # The original runs g_optim twice "to make sure that d_loss does not go
         # to zero (different from paper)".
         g_results = self.g_update(z, y)

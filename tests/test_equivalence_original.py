@@ -124,18 +124,28 @@ def test_discriminator_logits_and_losses_match_original(pair):
                                    atol=OUTPUT_TOLERANCE, err_msg=key)
 
 
+def one_by_one(trainer):
+    """Our three updates as separate steps, each with its own G(z)."""
+    def iteration(real, z, y):
+        trainer.d_step(real, z, y), trainer.g_step(z, y), trainer.g_step(z, y)
+    return iteration
+
+
 @pytest.fixture(scope="module")
 def ten_iterations(pair):
     """Runs ten original iterations on both sides from the same start; returns the
-    largest difference of every variable after the first and after the tenth."""
+    largest difference of every variable after the first and after the tenth.
+
+    Ours, MNIST: the iteration main.py runs (given the original's z), which
+    shares one G(z) between the D update and the first G update. 64x64: the
+    three updates one by one (see test_iteration_sharing_g_forward_keeps_losses_and_d_update)."""
     pair.reset()
     before = dict(pair.original.values())
     after = {}
+    iteration = pair.trainer.step_with_z if pair.name == "mnist" else one_by_one(pair.trainer)
     for i, (real, z, y) in enumerate(batches(pair.name, 10)):
         pair.original.iteration(real, z, y)
-        pair.trainer.d_step(real, z, y)
-        pair.trainer.g_step(z, y)
-        pair.trainer.g_step(z, y)
+        iteration(real, z, y)
         if i in (0, 9):
             after[i + 1] = max_differences(pair.original, pair.trainer)
     moved = {name: float(np.abs(value - before[name]).max())
@@ -146,12 +156,14 @@ def ten_iterations(pair):
 def test_one_iteration_matches_original_in_every_variable(ten_iterations):
     differences = ten_iterations[0][1]
     worst = max(differences, key=differences.get)
+    print(f"largest difference after one iteration: {worst} {differences[worst]}")
     assert differences[worst] <= ONE_ITERATION_TOLERANCE, (worst, differences[worst])
 
 
 def test_ten_iterations_stay_together(ten_iterations):
     differences = ten_iterations[0][10]
     worst = max(differences, key=differences.get)
+    print(f"largest difference after ten iterations: {worst} {differences[worst]}")
     assert differences[worst] <= TEN_ITERATIONS_TOLERANCE, (worst, differences[worst])
 
 
@@ -161,6 +173,38 @@ def test_the_iterations_moved_every_variable(ten_iterations):
     moved = ten_iterations[1]
     unmoved = [name for name, amount in moved.items() if amount == 0.0]
     assert unmoved == []
+
+
+# Biases feeding a batch norm: the norm subtracts their effect, so their gradient
+# is zero up to rounding, and Adam turns that rounding into steps of up to lr.
+ZERO_GRADIENT_BIASES = ("g_h0_lin/bias", "g_h1_lin/bias", "g_h1/biases", "g_h2/biases",
+                        "g_h3/biases", "d_h1_conv/biases", "d_h2_lin/bias", "d_h2_conv/biases",
+                        "d_h3_conv/biases")
+
+
+def test_iteration_sharing_g_forward_keeps_losses_and_d_update(pair):
+    """main.py's iteration reuses the D update's G(z) for the first G update (the
+    original recomputes it with the same weights). On MNIST that is bit-exact
+    against the original (above). At 64x64 the graph's different shape changes
+    the rounding of the batch-normed biases' zero gradients, which Adam turns
+    into lr-sized steps, and from the second update on those spread; so here the
+    iteration is held to what precedes that: its losses and D's update (on MNIST
+    too, where everything else matches as well)."""
+    pair.reset()
+    (real, z, y), = batches(pair.name, 1)
+    o = pair.original
+    expected = o.run(LOSSES, real=real, z=z, y=y)  # the D update's losses: at the start
+    result = pair.trainer.step_with_z(real, z, y)
+    o.iteration(real, z, y)
+    for name in ("d_loss", "d_loss_real", "d_loss_fake"):
+        np.testing.assert_allclose(float(result[name]), expected[name], rtol=0,
+                                   atol=OUTPUT_TOLERANCE, err_msg=name)
+    differences = max_differences(o, pair.trainer)
+    d_weights = {n: d for n, d in differences.items() if n.startswith("discriminator")
+                 and "moving_" not in n and "/Adam" not in n
+                 and not n.endswith(ZERO_GRADIENT_BIASES)}
+    assert len(d_weights) == {"mnist": 10, "celebA": 13}[pair.name]  # all but those biases
+    assert max(d_weights.values()) <= ONE_ITERATION_TOLERANCE, d_weights
 
 
 def test_original_loss_eval_is_the_only_difference_in_moving_averages(pair):
@@ -176,7 +220,7 @@ def test_original_loss_eval_is_the_only_difference_in_moving_averages(pair):
                  "d_loss_real": o.run("Mean:0", real=real, z=z, y=y),
                  "g_loss": o.run("Mean_2:0", z=z, y=y)}
     t = pair.trainer
-    t.d_step(real, z, y), t.g_step(z, y), t.g_step(z, y)
+    t.d_step(real, z, y), t.g_step(z, y), t.g_step(z, y)  # the updates one by one
     weights_only = {n: d for n, d in max_differences(o, t).items() if "moving_" not in n}
     moving = {n: d for n, d in max_differences(o, t).items() if "moving_" in n}
     assert max(weights_only.values()) <= ONE_ITERATION_TOLERANCE
