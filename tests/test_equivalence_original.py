@@ -204,7 +204,9 @@ def test_iteration_sharing_g_forward_keeps_losses_and_d_update(pair):
                  and "moving_" not in n and "/Adam" not in n
                  and not n.endswith(ZERO_GRADIENT_BIASES)}
     assert len(d_weights) == {"mnist": 10, "celebA": 13}[pair.name]  # all but those biases
-    assert max(d_weights.values()) <= ONE_ITERATION_TOLERANCE, d_weights
+    # Adam's first step, lr * g / (|g| + 1e-8), also magnifies last-bit differences
+    # of D's gradients near 1e-8: held to 1e-5, still 20x under one step.
+    assert max(d_weights.values()) <= TEN_ITERATIONS_TOLERANCE, d_weights
 
 
 def test_original_loss_eval_is_the_only_difference_in_moving_averages(pair):
