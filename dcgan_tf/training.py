@@ -419,18 +419,17 @@ def _train_epochs(trainer, training_data, config, paths, keeper, writer, stop_re
                 if chief:
                     log(f"[Sample] {path}")
             # A signal reaches one worker: all stop together, after saving together.
+            # Decided once, with every worker: a signal landing after this line
+            # waits for the next iteration, so no worker saves alone.
             stop = distribute.all_workers_max(trainer.strategy, bool(stop_requests))
-            if stop and not stop_requests:  # another worker was asked to stop
-                stop_requests.append(signal.SIGTERM)
-            if counter % config.ckpt_freq == 0 or stop_requests:
+            if counter % config.ckpt_freq == 0 or stop:
                 _save_checkpoint(keeper, counter)
-            if stop_requests:
+            if stop:
                 writer.flush()
-                name = signal.Signals(stop_requests[0]).name
+                signum = stop_requests[0] if stop_requests else signal.SIGTERM  # another worker's
                 raise TrainingInterrupted(
-                    stop_requests[0],
-                    f"{name} received: saved {keeper.latest} after iteration {counter};"
-                    " rerun the same command to resume.")
+                    signum, f"{signal.Signals(signum).name} received: saved {keeper.latest}"
+                    f" after iteration {counter}; rerun the same command to resume.")
         skipped = training_data.take_skipped_count()
         if skipped:
             log(f" [!] Epoch {epoch}: skipped {skipped} unusable image files (named above)")

@@ -5,6 +5,7 @@ cluster when it starts."""
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -195,3 +196,34 @@ def test_multi_worker_resumes_from_the_shared_run_folder_and_refuses_a_split_one
         assert "The workers restored different checkpoints" in stderr
         assert "every worker must see the chief's run folder" in stderr
     assert (run / "checkpoints" / "model.b16-10.index").exists()
+
+
+def test_a_signal_to_one_worker_stops_the_cluster_after_a_checkpoint(tmp_path):
+    fakes.make_mnist(str(tmp_path / "data" / "mnist"), n_train=70, n_test=10)
+    ports = free_ports(2)
+    workers = []
+    for index in range(2):
+        tf_config = {"cluster": {"worker": [f"127.0.0.1:{p}" for p in ports]},
+                     "task": {"type": "worker", "index": index}}
+        workers.append(subprocess.Popen(
+            [sys.executable, "-u", os.path.join(REPO_DIR, "main.py"),
+             *mnist_flags(tmp_path, "--strategy=multi_worker", "--out_dir=shared",
+                          "--epoch=1000", "--sample_freq=1000", "--ckpt_freq=1000")],
+            cwd=tmp_path, env=dict(ENV, TF_CONFIG=json.dumps(tf_config)),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    try:
+        for line in workers[1].stdout:  # worker 1 (not the chief) is training
+            if "Epoch:[ 0/1000] [   2/   5]" in line:
+                break
+        workers[1].send_signal(signal.SIGTERM)
+        outputs = [worker.communicate(timeout=120) for worker in workers]
+    finally:
+        for worker in workers:
+            if worker.poll() is None:
+                worker.kill()
+    assert [worker.returncode for worker in workers] == [128 + signal.SIGTERM] * 2, outputs
+    chief_log = outputs[0][0]  # (stdout, stderr)
+    iteration = max(int(line[1:9]) for line in chief_log.splitlines() if "Epoch:" in line)
+    assert "SIGTERM received: saved" in outputs[0][1] + outputs[0][0]
+    run = tmp_path / "shared" / "mnist_x28.z8.uniform_signed.y28.b16"
+    assert (run / "checkpoints" / f"model.b16-{iteration}.index").exists()
