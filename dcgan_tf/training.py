@@ -190,12 +190,14 @@ class GANTrainer:
     def d_update(self, real, z, y=None):
         """One D update (the original's `d_optim`): maximize log D(x) + log(1 - D(G(z)))."""
         real, z, y = self._compute(real, z, y)
-        return self._d_update_on(real, self.generator(z, y, training=True), y)
+        return self._d_update_on(real, y, lambda: self.generator(z, y, training=True))
 
-    def _d_update_on(self, real, fake, y):
+    def _d_update_on(self, real, y, fake_images):
+        """The D update; `fake_images()` gives G(z) (computed, or reused)."""
         with tf.GradientTape() as tape:
             real_logits = tf.cast(self.discriminator(real, y, training=True), tf.float32)
-            fake_logits = tf.cast(self.discriminator(fake, y, training=True), tf.float32)
+            fake_logits = tf.cast(self.discriminator(fake_images(), y, training=True),
+                                  tf.float32)
             d_loss_real, d_loss_fake = losses.discriminator_losses(real_logits, fake_logits)
             d_loss = d_loss_real + d_loss_fake
         gradients = self._gradients(tape, d_loss, self.d_optimizer)
@@ -208,15 +210,13 @@ class GANTrainer:
         z, y = self._compute(z, y)
         with tf.GradientTape() as tape:
             fake = self.generator(z, y, training=True)
-            return self._g_update_on(tape, fake, y)
+            fake_logits = tf.cast(self.discriminator(fake, y, training=True), tf.float32)
+            g_loss = losses.generator_loss(fake_logits)
+        return self._apply_g_update(tape, g_loss, fake, fake_logits)
 
-    def _g_update_on(self, tape, fake, y):
-        """The G update for `fake`, G(z) recorded on `tape`; call inside `tape`."""
-        fake_logits = tf.cast(self.discriminator(fake, y, training=True), tf.float32)
-        g_loss = losses.generator_loss(fake_logits)
-        with tape.stop_recording():
-            gradients = self._gradients(tape, g_loss, self.g_optimizer)
-            self.g_optimizer.apply_gradients(gradients)
+    def _apply_g_update(self, tape, g_loss, fake, fake_logits):
+        gradients = self._gradients(tape, g_loss, self.g_optimizer)
+        self.g_optimizer.apply_gradients(gradients)
         return {"g_loss": g_loss, "G": tf.cast(fake, tf.float32), "d_": tf.sigmoid(fake_logits)}
 
     def _replica_iteration(self, real, y, z):
@@ -230,11 +230,13 @@ class GANTrainer:
         with tf.GradientTape() as tape:
             fake = self.generator(z, y, training=True)
             with tape.stop_recording():
-                d_results = self._d_update_on(real, fake, y)
+                d_results = self._d_update_on(real, y, lambda: fake)
                 for batch_norm in self.generator.submodules:
                     if isinstance(batch_norm, ops.BatchNorm):
                         batch_norm.repeat_last_update()
-            self._g_update_on(tape, fake, y)
+            fake_logits = tf.cast(self.discriminator(fake, y, training=True), tf.float32)
+            g_loss = losses.generator_loss(fake_logits)
+        self._apply_g_update(tape, g_loss, fake, fake_logits)
         # The original runs g_optim twice "to make sure that d_loss does not go
         # to zero (different from paper)".
         g_results = self.g_update(z, y)

@@ -27,6 +27,9 @@ class OriginalGraph:
             self.saver = tf.compat.v1.train.import_meta_graph(os.path.join(reference_dir, meta))
             self.variables = {v.name[:-2]: v for v in tf.compat.v1.global_variables()}
             self.init = tf.compat.v1.variables_initializer(list(self.variables.values()))
+            # The original's own saver (from the .meta) may leave out Adam's state
+            # (its Saver predates the optimizers); this one holds every variable.
+            self.saver_of_everything = tf.compat.v1.train.Saver(var_list=self.variables)
         self.session = tf.compat.v1.Session(graph=self.graph)
         self.conditional = "y:0" in [op.name + ":0" for op in self.graph.get_operations()]
 
@@ -43,6 +46,15 @@ class OriginalGraph:
     def restore(self, path):
         with self.graph.as_default():
             self.saver.restore(self.session, path)
+
+    def save_everything(self, prefix):
+        """A snapshot of every variable, Adam's included, for `restore_everything`."""
+        with self.graph.as_default():
+            return self.saver_of_everything.save(self.session, prefix)
+
+    def restore_everything(self, path):
+        with self.graph.as_default():
+            self.saver_of_everything.restore(self.session, path)
 
     def feed(self, z, y=None, real=None):
         feed = {"z:0": z}

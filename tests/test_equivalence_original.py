@@ -30,6 +30,7 @@ from original_graph import LOSSES, OriginalGraph
 OUTPUT_TOLERANCE = 1e-5
 ONE_ITERATION_TOLERANCE = 1e-6
 TEN_ITERATIONS_TOLERANCE = 1e-5
+SHARED_G_D_UPDATE_TOLERANCE = 2e-4 / 4
 GRAPH_NAMES = ["mnist", "celebA"]
 OUTPUT_SIZE = {"mnist": 28, "celebA": 64}
 
@@ -67,13 +68,17 @@ def pair(request, tmp_path_factory):
     require_shared(REFERENCE_DIR)
     original = OriginalGraph(REFERENCE_DIR, name)
     original.initialize(seed=1)
-    path = original.save(str(tmp_path_factory.mktemp(name) / "model.b64"), step=1)
+    folder = tmp_path_factory.mktemp(name)
+    path = original.save(str(folder / "model.b64"), step=1)
+    # Each test starts both sides from the same complete state, Adam's included
+    # (the original's saver leaves Adam out of the 64x64 checkpoint).
+    everything = original.save_everything(str(folder / "everything" / "model.b64-1"))
     config = tf1_checkpoint.infer_model_config(path, OUTPUT_SIZE[name])
     trainer = training.GANTrainer(config, 2e-4, 0.5, "uniform_signed", 64, seed=0)
 
     def reset():
-        original.restore(path)
-        tf1_checkpoint.load_into_trainer(path, trainer)
+        original.restore_everything(everything)
+        tf1_checkpoint.load_into_trainer(everything, trainer)
 
     reset()
     return types.SimpleNamespace(name=name, original=original, trainer=trainer, path=path,
@@ -205,8 +210,11 @@ def test_iteration_sharing_g_forward_keeps_losses_and_d_update(pair):
                  and not n.endswith(ZERO_GRADIENT_BIASES)}
     assert len(d_weights) == {"mnist": 10, "celebA": 13}[pair.name]  # all but those biases
     # Adam's first step, lr * g / (|g| + 1e-8), also magnifies last-bit differences
-    # of D's gradients near 1e-8: held to 1e-5, still 20x under one step.
-    assert max(d_weights.values()) <= TEN_ITERATIONS_TOLERANCE, d_weights
+    # of D's gradients near 1e-8, and in this graph those vary from run to run on
+    # this CPU (measured, 64x64: 2.0e-6, 2.9e-6, 1.1e-5 in three runs). Held to a
+    # quarter of one Adam step: a missing, doubled or wrong D update moves every
+    # weight by about a whole step (2e-4) and fails it.
+    assert max(d_weights.values()) <= SHARED_G_D_UPDATE_TOLERANCE, d_weights
 
 
 def test_original_loss_eval_is_the_only_difference_in_moving_averages(pair):
