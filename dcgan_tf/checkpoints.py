@@ -36,7 +36,7 @@ class CheckpointKeeper:
         checkpoint must find its variable, or this raises (a different model)."""
         if self.latest is None:
             return False
-        self.checkpoint.restore(self.latest).assert_consumed()
+        self.restore(self.latest)
         return True
 
     def restore(self, path):

@@ -219,6 +219,11 @@ def build_models(config):
     return Generator(config), Discriminator(config)
 
 
+def batch_norms(*modules):
+    """Every batch-norm layer of `modules`, in build order."""
+    return [m for module in modules for m in module.submodules if isinstance(m, ops.BatchNorm)]
+
+
 def variables_by_original_name(*modules):
     """{'generator/g_h0_lin/Matrix': variable, ...}: the TF1 checkpoint keys."""
     return {v.name[:-len(":0")]: v for m in modules for v in m.variables}

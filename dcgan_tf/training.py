@@ -29,7 +29,6 @@ from dcgan_tf import images
 from dcgan_tf import latent
 from dcgan_tf import losses
 from dcgan_tf import models
-from dcgan_tf import ops
 from dcgan_tf import optim
 
 
@@ -110,10 +109,8 @@ class GANTrainer:
         self.replicas = self.strategy.num_replicas_in_sync
         with self.strategy.scope():
             self.generator, self.discriminator = models.build_models(model_config)
-            for module in (self.generator, self.discriminator):
-                for batch_norm in module.submodules:
-                    if isinstance(batch_norm, ops.BatchNorm):
-                        batch_norm.synchronized = sync_bn
+            for batch_norm in models.batch_norms(self.generator, self.discriminator):
+                batch_norm.synchronized = sync_bn
             # The original builds d_optim before g_optim; so do we (TF1 names them
             # beta1_power and beta1_power_1 in that order).
             self.d_optimizer = optim.OriginalAdam(
@@ -231,9 +228,8 @@ class GANTrainer:
             fake = self.generator(z, y, training=True)
             with tape.stop_recording():
                 d_results = self._d_update_on(real, y, lambda: fake)
-                for batch_norm in self.generator.submodules:
-                    if isinstance(batch_norm, ops.BatchNorm):
-                        batch_norm.repeat_last_update()
+                for batch_norm in models.batch_norms(self.generator):
+                    batch_norm.repeat_last_update()
             fake_logits = tf.cast(self.discriminator(fake, y, training=True), tf.float32)
             g_loss = losses.generator_loss(fake_logits)
         self._apply_g_update(tape, g_loss, fake, fake_logits)
