@@ -403,6 +403,14 @@ def _write_results(results, path, log):
     return results
 
 
+def _weakest(results):
+    rows = [r for r in results["label_accuracy_by_class"] if r["accuracy"] is not None]
+    worst = min(rows, key=lambda r: r["accuracy"])
+    taken_for = worst["most_often_taken_for"]
+    return (f"{worst['label']}: {worst['accuracy']:.4f}"
+            + (f" (as {taken_for})" if taken_for is not None else ""))
+
+
 def format_metrics(named_results):
     """A table: one column per run, each metric beside its real-data figure."""
     names = list(named_results)
@@ -412,6 +420,9 @@ def format_metrics(named_results):
         if all(key in r for r in named_results.values()):
             rows.append((key, *(f"{r[key]:.4f}" for r in named_results.values()),
                          f"{first['real'][key]:.4f}"))
+    if all("label_accuracy_by_class" in r for r in named_results.values()):
+        rows.append(("weakest label", *(_weakest(r) for r in named_results.values()),
+                     _weakest(first["real"])))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) for row in rows)
 

@@ -132,6 +132,21 @@ def to_unit_range(images, value_range):
     return np.clip((np.asarray(images, np.float32) - lo) / (hi - lo), 0, 1)
 
 
+def accuracy_by_class(predicted, labels, num_classes=10):
+    """Per label: the fraction classified as that label, and the label it is
+    most often taken for otherwise (None where never wrong), so one weak digit
+    shows instead of hiding in the mean."""
+    predicted, labels = np.asarray(predicted), np.asarray(labels)
+    rows = []
+    for label in range(num_classes):
+        mine = predicted[labels == label]
+        wrong = np.bincount(mine[mine != label], minlength=num_classes)
+        rows.append({"label": label, "count": int(len(mine)),
+                     "accuracy": float(np.mean(mine == label)) if len(mine) else None,
+                     "most_often_taken_for": int(wrong.argmax()) if wrong.any() else None})
+    return rows
+
+
 def evaluate(model, images, labels, value_range, real_dir, real_count=None, test_accuracy=None):
     """Scores images [N, 28, 28, 1] (in `value_range`) with optional labels [N],
     beside the same figures for real training images against the real test
@@ -150,10 +165,15 @@ def evaluate(model, images, labels, value_range, real_dir, real_count=None, test
                  "classifier_score": classifier_score(real_probabilities),
                  "frechet_distance": frechet_distance(real_features, test_features),
                  "label_accuracy": float(np.mean(real_probabilities.argmax(1)
-                                                 == train_y[:count]))},
+                                                 == train_y[:count])),
+                 "label_accuracy_by_class": accuracy_by_class(
+                     real_probabilities.argmax(1), train_y[:count],
+                     real_probabilities.shape[1])},
     }
     if labels is not None:
         results["label_accuracy"] = float(np.mean(probabilities.argmax(1) == labels))
+        results["label_accuracy_by_class"] = accuracy_by_class(probabilities.argmax(1), labels,
+                                                               probabilities.shape[1])
     if test_accuracy is not None:
         results["classifier_test_accuracy"] = test_accuracy
     return results

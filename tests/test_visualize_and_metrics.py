@@ -149,6 +149,10 @@ def test_main_visualize_generate_and_evaluate(runs):
                             "classifier_test_accuracy"}
     assert 0 <= results["label_accuracy"] <= 1 and results["classifier_score"] >= 1
     assert any(line.startswith("label_accuracy") for line in lines)
+    by_class = results["label_accuracy_by_class"]
+    assert [r["count"] for r in by_class] == [5] * 10  # 50 balanced samples
+    assert np.mean([r["accuracy"] for r in by_class]) == pytest.approx(results["label_accuracy"])
+    assert any(line.startswith("weakest label") for line in lines)
 
     npz_results = app.run(config_lib.dataclasses.replace(
         runs["conditional"], evaluate_npz=os.path.join(samples, "generated_25.npz")),
@@ -180,6 +184,16 @@ def test_metric_math():
     assert metrics.classifier_score(confident) == pytest.approx(10.0, rel=1e-6)
     assert metrics.classifier_score(np.full((100, 10), 0.1)) == pytest.approx(1.0)
     assert metrics.classifier_score(np.eye(10)[np.zeros(100, int)]) == pytest.approx(1.0)
+
+
+def test_accuracy_by_class_names_the_weak_label_and_its_confusion():
+    labels = np.array([0, 0, 0, 0, 1, 1, 2, 2, 2, 2])
+    predicted = np.array([0, 0, 0, 0, 1, 1, 2, 7, 7, 1])
+    rows = metrics.accuracy_by_class(predicted, labels, num_classes=4)
+    assert [r["accuracy"] for r in rows] == [1.0, 1.0, 0.25, None]
+    assert [r["count"] for r in rows] == [4, 2, 4, 0]
+    assert [r["most_often_taken_for"] for r in rows] == [None, None, 7, None]
+    assert app._weakest({"label_accuracy_by_class": rows}) == "2: 0.2500 (as 7)"
 
 
 def test_losses_are_read_from_tf1_events(tmp_path):
