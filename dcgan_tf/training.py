@@ -207,9 +207,13 @@ class GANTrainer:
         z, y = self._compute(z, y)
         with tf.GradientTape() as tape:
             fake = self.generator(z, y, training=True)
-            fake_logits = tf.cast(self.discriminator(fake, y, training=True), tf.float32)
-            g_loss = losses.generator_loss(fake_logits)
+            g_loss, fake_logits = self._g_loss_on(fake, y)
         return self._apply_g_update(tape, g_loss, fake, fake_logits)
+
+    def _g_loss_on(self, fake, y):
+        """(G's loss, D's logits) for G(z) = `fake`; call inside G's tape."""
+        fake_logits = tf.cast(self.discriminator(fake, y, training=True), tf.float32)
+        return losses.generator_loss(fake_logits), fake_logits
 
     def _apply_g_update(self, tape, g_loss, fake, fake_logits):
         gradients = self._gradients(tape, g_loss, self.g_optimizer)
@@ -230,8 +234,7 @@ class GANTrainer:
                 d_results = self._d_update_on(real, y, lambda: fake)
                 for batch_norm in models.batch_norms(self.generator):
                     batch_norm.repeat_last_update()
-            fake_logits = tf.cast(self.discriminator(fake, y, training=True), tf.float32)
-            g_loss = losses.generator_loss(fake_logits)
+            g_loss, fake_logits = self._g_loss_on(fake, y)
         self._apply_g_update(tape, g_loss, fake, fake_logits)
         # The original runs g_optim twice "to make sure that d_loss does not go
         # to zero (different from paper)".
