@@ -33,7 +33,7 @@ from dcgan_tf import visualize
 def idx_dataset_directory(config, log=print):
     """The folder of an MNIST-style data set's IDX files; a missing one is
     downloaded (when --download), as keras.datasets does."""
-    directory = data.idx_dataset_dir(config.data_dir, config.dataset)
+    directory = data.idx_dataset_dir(config_lib.expand_path(config.data_dir), config.dataset)
     missing = data.find_idx_files(directory)[1]
     if not missing:
         return directory
@@ -44,7 +44,7 @@ def idx_dataset_directory(config, log=print):
             f" Run `{how}`, or put the IDX files (plain or .gz) there.")
     log(f" [*] {config.dataset} not found in {directory}; downloading it (as `{how}`)")
     try:
-        return download.download_idx(config.dataset, config.data_dir)
+        return download.download_idx(config.dataset, config_lib.expand_path(config.data_dir))
     except download.DownloadError as error:
         raise data.DataError(f"{config.dataset} not found in {directory}, and the"
                              f" download failed. {error}") from error
@@ -60,7 +60,7 @@ def load_training_data(config, log=print):
         training_data = data.IdxData(images_u8, labels)
         log(f" [*] {config.dataset}: {training_data.num_examples} images from {directory}")
     else:
-        directory = os.path.join(config.data_dir, config.dataset)
+        directory = os.path.join(config_lib.expand_path(config.data_dir), config.dataset)
         files = data.list_image_files(directory, config.input_fname_pattern)
         if not files:
             hint = {"mnist": " (MNIST is --dataset mnist)",
@@ -108,9 +108,9 @@ def _read_model_config(path):
 
 def original_checkpoint_in(config):
     """The original TF1 checkpoint that --checkpoint_dir names directly, or None."""
-    if config.out_dir:
+    if config.given_checkpoint_dir is None:
         return None
-    latest = checkpoints.latest_checkpoint(os.path.expanduser(config.checkpoint_dir))
+    latest = checkpoints.latest_checkpoint(config.given_checkpoint_dir)
     if latest and tf1_checkpoint.is_tf1_checkpoint(latest):
         return latest
     return None
@@ -276,11 +276,10 @@ def load_generator(config, log=print):
             tf1_checkpoint.load_into_models(original, generator)
             log(f" [*] Load SUCCESS: original TF1 checkpoint {original}")
             return generator, model_config, paths, original
-    elif not config.out_dir and os.path.exists(os.path.join(config.checkpoint_dir, "model.json")):
-        name = os.path.basename(os.path.normpath(config.checkpoint_dir))
-        paths = config_lib.RunPaths(config.checkpoint_dir, config.checkpoint_dir,
-                                    os.path.join(config.sample_dir, name),
-                                    os.path.join(config.checkpoint_dir, "logs"))
+    elif (config.given_checkpoint_dir and not os.path.exists(
+            config_lib.RunPaths.for_run(config).model_json)
+          and os.path.exists(os.path.join(config.given_checkpoint_dir, "model.json"))):
+        paths = config_lib.RunPaths.of_folder(config, config.given_checkpoint_dir)
     else:
         paths = find_run(config)
     model_config = _read_model_config(paths.model_json)
@@ -429,8 +428,8 @@ def format_metrics(named_results):
 
 def _original_logs(config):
     if config.compare_logs:
-        return config.compare_logs
-    folder = os.path.normpath(config.compare_with)
+        return config_lib.expand_path(config.compare_logs)
+    folder = os.path.normpath(config_lib.expand_path(config.compare_with))
     for candidate in (os.path.join(folder, "logs"), os.path.join(os.path.dirname(folder), "logs"),
                       "logs"):
         if os.path.isdir(candidate):
@@ -441,7 +440,7 @@ def _original_logs(config):
 def compare_with_original(config, sample, model_config, paths, log):
     """Our run beside an original TF1 run: both generators on the same z and labels,
     both runs' losses on one plot, both runs' metrics in one table."""
-    original = checkpoints.latest_checkpoint(config.compare_with)
+    original = checkpoints.latest_checkpoint(config_lib.expand_path(config.compare_with))
     if original is None or not tf1_checkpoint.is_tf1_checkpoint(original):
         raise FileNotFoundError(f"--compare_with={config.compare_with} holds no checkpoint of"
                                 " the original TF1 code.")

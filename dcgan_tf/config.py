@@ -16,6 +16,11 @@ from dcgan_tf import latent
 from dcgan_tf import visualize
 
 
+def expand_path(path):
+    """`~` and `$VARS` expanded, as the original's `expand_path` does to every folder flag."""
+    return os.path.expandvars(os.path.expanduser(path))
+
+
 @dataclasses.dataclass(frozen=True)
 class Config:
     """The original's flags (same names and meaning) plus the few we add."""
@@ -88,6 +93,20 @@ class Config:
     def train_examples_limit(self):
         """train_size as an int, or None for all."""
         return None if math.isinf(self.train_size) else int(self.train_size)
+
+    @property
+    def given_checkpoint_dir(self):
+        """--checkpoint_dir as a folder that may hold a checkpoint itself (an original
+        TF1 run, or a run folder of ours), or None where it is only a subfolder name.
+
+        Without --out_dir that is always so. With --out_dir the original joins
+        `os.path.join(out_dir, checkpoint_dir)`, which keeps an absolute path as
+        given: so does this, and `~` counts as absolute, as it did after the
+        original's expand_path."""
+        path = expand_path(self.checkpoint_dir)
+        if self.out_dir and not os.path.isabs(path):
+            return None
+        return path
 
     def run_name(self):
         """--out_name, or a name made from what fixes the model and its data. The
@@ -171,7 +190,9 @@ class RunPaths:
     Default (the design card's layout): checkpoints, TensorBoard logs and
     FLAGS.json in <checkpoint_dir>/<run>/, samples in <sample_dir>/<run>/.
     With --out_dir, as the original: everything under <out_dir>/<run>/, with
-    <checkpoint_dir>, <sample_dir> and logs/ inside it.
+    <checkpoint_dir>, <sample_dir> and logs/ inside it; an absolute (or `~`)
+    --checkpoint_dir / --sample_dir is used as given, as the original's
+    `os.path.join(out_dir, checkpoint_dir)` does.
     """
 
     run_dir: str
@@ -190,17 +211,31 @@ class RunPaths:
     @classmethod
     def for_run(cls, config, run_name=None):
         run_name = run_name or config.run_name()
-        expand = lambda p: os.path.expandvars(os.path.expanduser(p))  # noqa: E731
         if config.out_dir:
-            run_dir = os.path.join(expand(config.out_dir), run_name)
+            run_dir = os.path.join(expand_path(config.out_dir), run_name)
             return cls(run_dir=run_dir,
-                       checkpoint_dir=os.path.join(run_dir, config.checkpoint_dir),
-                       sample_dir=os.path.join(run_dir, config.sample_dir),
+                       checkpoint_dir=os.path.join(run_dir, expand_path(config.checkpoint_dir)),
+                       sample_dir=os.path.join(run_dir, expand_path(config.sample_dir)),
                        log_dir=os.path.join(run_dir, "logs"))
-        run_dir = os.path.join(expand(config.checkpoint_dir), run_name)
+        run_dir = os.path.join(expand_path(config.checkpoint_dir), run_name)
         return cls(run_dir=run_dir, checkpoint_dir=run_dir,
-                   sample_dir=os.path.join(expand(config.sample_dir), run_name),
+                   sample_dir=os.path.join(expand_path(config.sample_dir), run_name),
                    log_dir=os.path.join(run_dir, "logs"))
+
+    @classmethod
+    def of_folder(cls, config, folder):
+        """A run folder of ours that --checkpoint_dir names directly (test mode);
+        samples go where that run's name would put them."""
+        name = os.path.basename(os.path.normpath(folder))
+        return cls(run_dir=folder, checkpoint_dir=folder,
+                   sample_dir=cls._samples_of(config, name),
+                   log_dir=os.path.join(folder, "logs"))
+
+    @staticmethod
+    def _samples_of(config, name):
+        if config.out_dir:
+            return os.path.join(expand_path(config.out_dir), name, expand_path(config.sample_dir))
+        return os.path.join(expand_path(config.sample_dir), name)
 
     @classmethod
     def continuing_original(cls, config, original_dir):
@@ -209,10 +244,7 @@ class RunPaths:
         samples to <sample_dir>/<folder name>."""
         run_dir = os.path.join(original_dir, "tf2")
         name = os.path.basename(os.path.normpath(original_dir))
-        if config.out_dir:
-            sample_dir = os.path.join(config.out_dir, name, config.sample_dir)
-        else:
-            sample_dir = os.path.join(config.sample_dir, name)
-        return cls(run_dir=run_dir, checkpoint_dir=run_dir, sample_dir=sample_dir,
+        return cls(run_dir=run_dir, checkpoint_dir=run_dir,
+                   sample_dir=cls._samples_of(config, name),
                    log_dir=os.path.join(run_dir, "logs"))
 

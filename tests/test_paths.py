@@ -1,0 +1,125 @@
+"""Where a run reads and writes: --out_dir with relative, absolute and `~`
+--checkpoint_dir / --sample_dir, in train and test mode, for our runs and for
+original TF1 folders (the original joins `os.path.join(out_dir, checkpoint_dir)`,
+which keeps an absolute path as given)."""
+
+import os
+import shutil
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import fakes
+from dcgan_tf import app
+from dcgan_tf import config as config_lib
+from tf1_reference_model import TF1ReferenceDCGAN
+
+TINY = dict(z_dim=6, gf_dim=4, df_dim=4, gfc_dim=16, dfc_dim=16, batch_size=8)
+FACES = dict(dataset="faces", input_fname_pattern="*.png", input_height=32, output_height=32,
+             crop=True)
+QUIET = dict(log=lambda line: None)
+
+
+@pytest.fixture(scope="module")
+def original_run(tmp_path_factory):
+    """An original-format (TF1) run folder of the unconditional 32x32 model after 3
+    iterations, and the reference model that wrote it."""
+    model = TF1ReferenceDCGAN(y_dim=0)
+    model.train_iterations(3)
+    folder = tmp_path_factory.mktemp("tf1") / "old_tf1_run"
+    os.makedirs(folder)
+    model.save(str(folder / "model.b8"), step=3)
+    return model, str(folder)
+
+
+def served_images(export_dir, z):
+    loaded = tf.saved_model.load(export_dir)
+    return loaded.signatures["serving_default"](z=tf.constant(z))["images"].numpy()
+
+
+@pytest.mark.parametrize("spelling", ["absolute", "home"])
+def test_out_dir_keeps_an_absolute_checkpoint_dir_of_an_original_run(
+        original_run, tmp_path, monkeypatch, spelling):
+    model, source = original_run
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    folder = shutil.copytree(source, str(tmp_path / "home" / "old_tf1_run"))
+    checkpoint_dir = folder if spelling == "absolute" else "~/old_tf1_run"
+    config = config_lib.Config(checkpoint_dir=checkpoint_dir, out_dir=str(tmp_path / "runs"),
+                               export=True, **FACES, **TINY)
+    app.run(config, **QUIET)
+    z = np.random.default_rng(0).uniform(-1, 1, (8, 6)).astype(np.float32)
+    np.testing.assert_allclose(served_images(os.path.join(folder, "export_b8"), z),
+                               model.sample(z), atol=1e-6)
+    # Samples follow --out_dir: <out_dir>/<folder name>/<sample_dir>.
+    assert os.listdir(tmp_path / "runs" / "old_tf1_run" / "samples") == ["test_00000003.png"]
+
+
+def test_training_continues_an_original_run_named_absolutely_beside_out_dir(
+        original_run, tmp_path):
+    _, source = original_run
+    folder = shutil.copytree(source, str(tmp_path / "old_tf1_run"))
+    fakes.make_image_folder(str(tmp_path / "data" / "faces"), count=16, size=(36, 36))
+    config = config_lib.Config(checkpoint_dir=folder, out_dir=str(tmp_path / "runs"),
+                               data_dir=str(tmp_path / "data"), train=True, epoch=1, seed=0,
+                               **FACES, **TINY)
+    trainer = app.run(config, **QUIET)
+    assert int(trainer.iteration) == 3  # 2 batches an epoch: epoch 1 was done at iteration 2
+    assert os.path.exists(os.path.join(folder, "tf2", "model.b8-3.index"))
+    assert not os.path.exists(tmp_path / "runs" / config.run_name())
+
+
+@pytest.mark.parametrize("checkpoint_dir,sample_dir", [
+    ("checkpoints", "samples"), ("ABSOLUTE/ckpt", "samples"), ("checkpoints", "ABSOLUTE/smp")])
+def test_our_run_under_out_dir_with_relative_or_absolute_folders(
+        tmp_path, checkpoint_dir, sample_dir):
+    checkpoint_dir = checkpoint_dir.replace("ABSOLUTE", str(tmp_path / "elsewhere"))
+    sample_dir = sample_dir.replace("ABSOLUTE", str(tmp_path / "elsewhere"))
+    fakes.make_image_folder(str(tmp_path / "data" / "faces"), count=16, size=(36, 36))
+    flags = dict(checkpoint_dir=checkpoint_dir, sample_dir=sample_dir,
+                 out_dir=str(tmp_path / "runs"), data_dir=str(tmp_path / "data"), seed=0,
+                 **FACES, **TINY)
+    app.run(config_lib.Config(train=True, epoch=1, **flags), **QUIET)
+    run = tmp_path / "runs" / config_lib.Config(**flags).run_name()
+    checkpoints = (tmp_path / "elsewhere" / "ckpt" if os.path.isabs(checkpoint_dir)
+                   else run / "checkpoints")
+    samples = tmp_path / "elsewhere" / "smp" if os.path.isabs(sample_dir) else run / "samples"
+    assert (checkpoints / "model.b8-2.index").exists() and (checkpoints / "model.json").exists()
+    assert (run / "FLAGS.json").exists() and (run / "logs").is_dir()
+    assert (samples / "train_00000002.png").exists()
+    # Test mode with the same flags finds the run, exports beside its checkpoint
+    # and writes its grid where training wrote its samples.
+    app.run(config_lib.Config(export=True, **flags), **QUIET)
+    assert (checkpoints / "export_b8" / "saved_model.pb").exists()
+    assert (samples / "test_00000002.png").exists()
+
+
+def test_test_mode_takes_our_run_folder_named_directly(tmp_path):
+    fakes.make_image_folder(str(tmp_path / "data" / "faces"), count=16, size=(36, 36))
+    flags = dict(data_dir=str(tmp_path / "data"), seed=0, **FACES, **TINY)
+    app.run(config_lib.Config(train=True, epoch=1, checkpoint_dir=str(tmp_path / "ck"),
+                              sample_dir=str(tmp_path / "s"), **flags), **QUIET)
+    run_folder = str(tmp_path / "ck" / config_lib.Config(**flags).run_name())
+    app.run(config_lib.Config(checkpoint_dir=run_folder, sample_dir=str(tmp_path / "s"),
+                              **flags), **QUIET)
+    app.run(config_lib.Config(checkpoint_dir=run_folder, out_dir=str(tmp_path / "runs"),
+                              **flags), **QUIET)
+    name = os.path.basename(run_folder)
+    assert sorted(os.listdir(tmp_path / "s" / name)) == ["test_00000002.png",
+                                                         "train_00000002.png"]
+    assert os.listdir(tmp_path / "runs" / name / "samples") == ["test_00000002.png"]
+
+
+def test_compare_with_an_original_run_from_a_run_under_out_dir(original_run, tmp_path,
+                                                              monkeypatch):
+    _, source = original_run
+    monkeypatch.setenv("HOME", str(tmp_path))
+    shutil.copytree(source, str(tmp_path / "old_tf1_run"))
+    fakes.make_image_folder(str(tmp_path / "data" / "faces"), count=16, size=(36, 36))
+    flags = dict(out_dir=str(tmp_path / "runs"), data_dir=str(tmp_path / "data"), seed=0,
+                 **FACES, **TINY)
+    app.run(config_lib.Config(train=True, epoch=1, **flags), **QUIET)
+    app.run(config_lib.Config(compare_with="~/old_tf1_run", **flags), **QUIET)
+    samples = tmp_path / "runs" / config_lib.Config(**flags).run_name() / "samples"
+    assert (samples / "compare_samples.png").exists()
+    assert (samples / "compare_losses.png").exists()
