@@ -49,8 +49,8 @@ def dataset_dir(dataset):
 
 def train_original(dataset, epochs, seed, workdir, log):
     images, labels = data.load_idx_dataset(dataset_dir(dataset))
-    graph = OriginalGraph(REFERENCE, "mnist")
-    graph.initialize(seed=seed)
+    graph = OriginalGraph(REFERENCE, "mnist", seed=seed)
+    graph.initialize()
     rng = np.random.default_rng(seed)
     batches = len(images) // 64
     for epoch in range(epochs):

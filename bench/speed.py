@@ -62,8 +62,8 @@ class OriginalLoop:
     """The original's per-iteration work on its own graph."""
 
     def __init__(self, name, log_dir):
-        self.graph = OriginalGraph(REFERENCE, name)
-        self.graph.initialize(seed=1)
+        self.graph = OriginalGraph(REFERENCE, name, seed=1)
+        self.graph.initialize()
         with self.graph.graph.as_default():
             self.writer = tf.compat.v1.summary.FileWriter(log_dir, self.graph.graph)
         self.rng = np.random.default_rng(0)

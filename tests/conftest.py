@@ -18,3 +18,15 @@ def require_shared(path):
         pytest.skip(f"{path} is absent: ../shared (the original TF1 graphs and MNIST) is only"
                     " beside the project on the team's machines and in CI.")
     return path
+
+
+def _has_gpu():
+    import tensorflow as tf  # noqa: PLC0415 (after TF_CPP_MIN_LOG_LEVEL above)
+    return bool(tf.config.list_physical_devices("GPU"))
+
+
+# Tests whose expectations hold on a machine without a GPU only: --mixed_precision
+# picks bfloat16 there (float16 on a GPU), and mirrored strategies split the CPU
+# into --logical_cpus devices (they take the GPUs where there are some).
+cpu_only = pytest.mark.skipif(_has_gpu(), reason="expects a machine without a GPU (CPU"
+                              " behaviour of --mixed_precision / --logical_cpus)")

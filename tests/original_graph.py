@@ -17,14 +17,31 @@ LOSSES = {"d_loss_real": "Mean:0", "d_loss_fake": "Mean_1:0", "g_loss": "Mean_2:
           "d_loss": "add:0"}
 
 
-class OriginalGraph:
-    """One imported original graph in its own session."""
+def seeded_meta_graph(path, seed):
+    """The MetaGraphDef at `path` with every random op's seed pair fixed: the
+    graph's own initializers were exported with seed 0 (a new draw each run), and
+    a graph-level seed set after the import cannot reach ops already built. With
+    (seed, k) on the k-th random op by name, the same seed draws the same weights."""
+    meta = tf.compat.v1.MetaGraphDef()
+    with open(path, "rb") as f:
+        meta.ParseFromString(f.read())
+    random_ops = sorted((node for node in meta.graph_def.node if "seed2" in node.attr),
+                        key=lambda node: node.name)
+    for k, node in enumerate(random_ops, start=1):
+        node.attr["seed"].i, node.attr["seed2"].i = seed, k
+    return meta
 
-    def __init__(self, reference_dir, name):
+
+class OriginalGraph:
+    """One imported original graph in its own session; `seed` fixes the initial
+    weights its own initializers draw."""
+
+    def __init__(self, reference_dir, name, seed):
         meta, self.g_output, self.sampler_output, self.real_logits, self.fake_logits = GRAPHS[name]
         self.graph = tf.Graph()
         with self.graph.as_default():
-            self.saver = tf.compat.v1.train.import_meta_graph(os.path.join(reference_dir, meta))
+            self.saver = tf.compat.v1.train.import_meta_graph(
+                seeded_meta_graph(os.path.join(reference_dir, meta), seed))
             self.variables = {v.name[:-2]: v for v in tf.compat.v1.global_variables()}
             self.init = tf.compat.v1.variables_initializer(list(self.variables.values()))
             # The original's own saver (from the .meta) may leave out Adam's state
@@ -33,9 +50,7 @@ class OriginalGraph:
         self.session = tf.compat.v1.Session(graph=self.graph)
         self.conditional = "y:0" in [op.name + ":0" for op in self.graph.get_operations()]
 
-    def initialize(self, seed):
-        with self.graph.as_default():
-            tf.compat.v1.set_random_seed(seed)
+    def initialize(self):
         self.session.run(self.init)
 
     def save(self, prefix, step):
@@ -68,10 +83,13 @@ class OriginalGraph:
         return self.session.run(fetches, self.feed(**inputs))
 
     def iteration(self, real, z, y=None):
-        """One original training iteration: d_optim, then g_optim twice, same z (and y)."""
-        self.run("Adam", real=real, z=z, y=y)
+        """One original training iteration: d_optim, then g_optim twice, same z (and
+        y). Returns the losses each update computed, fetched in the update's own
+        run (an extra run would move the batch-norm averages)."""
+        d_loss = self.run(["Adam", LOSSES["d_loss"]], real=real, z=z, y=y)[1]
         self.run("Adam_1", z=z, y=y)
-        self.run("Adam_1", z=z, y=y)
+        g_loss = self.run(["Adam_1", LOSSES["g_loss"]], z=z, y=y)[1]
+        return {"d_loss": d_loss, "g_loss": g_loss}
 
     def values(self):
         names = sorted(self.variables)

@@ -95,12 +95,16 @@ def test_grayscale_rgb_and_rgba_are_handled_on_purpose(tmp_path):
     fakes.write_image(str(tmp_path / "c_rgba.png"), np.full((20, 20, 4), 255), "RGBA")
     files = data.list_image_files(str(tmp_path), "*.png")
     assert data.probe_image_folder(files, False, 20, 20)[0] == 1  # first image is grayscale
-    gray = folder(tmp_path)
-    assert next(iter(gray.epoch_dataset(0, 3, 3))).shape == (3, 16, 16, 1)
+    gray = next(iter(folder(tmp_path).epoch_dataset(0, 3, 3))).numpy()
+    assert gray.shape == (3, 16, 16, 1)
+    # white gray, black RGB and white RGBA, in [-1, 1], each image one value
+    assert sorted(float(image.min()) for image in gray) == [-1.0, 1.0, 1.0]
+    assert all(image.min() == image.max() for image in gray)
     os.remove(files[0])
-    rgb = folder(tmp_path)
-    batch = next(iter(rgb.epoch_dataset(0, 2, 2))).numpy()
+    batch = next(iter(folder(tmp_path).epoch_dataset(0, 2, 2))).numpy()
     assert batch.shape == (2, 16, 16, 3)  # RGBA's alpha dropped, not a 4th channel
+    assert sorted(float(image.mean()) for image in batch) == [-1.0, 1.0]
+    assert all(image.min() == image.max() for image in batch)
 
 
 def test_unreadable_files_are_skipped_and_counted(tmp_path):

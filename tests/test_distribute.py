@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import fakes
-from conftest import REPO_DIR
+from conftest import REPO_DIR, cpu_only
 from test_cli import TINY_FLAGS, main_py
 
 CHECK = os.path.join(REPO_DIR, "tests", "distribute_check.py")
@@ -40,6 +40,7 @@ def check(mode, tmp_path):
     return json.loads(out.read_text())
 
 
+@cpu_only
 def test_mirrored_on_two_cpu_devices_keeps_replicas_identical(tmp_path):
     result = check("replicas", tmp_path)
     assert result["replicas"] == 2 and result["iteration"] == 3
@@ -55,6 +56,7 @@ def test_mirrored_on_two_cpu_devices_keeps_replicas_identical(tmp_path):
     assert max(per_replica_statistics.values()) > 1e-3
 
 
+@cpu_only
 def test_sync_bn_two_replicas_compute_the_single_device_iteration(tmp_path):
     result = check("sync_bn", tmp_path)
     assert result["replicas"] == 2
@@ -78,6 +80,7 @@ def mnist_flags(tmp_path, *extra):
             *extra]
 
 
+@cpu_only
 def test_main_trains_mirrored_over_logical_cpus(tmp_path):
     fakes.make_mnist(str(tmp_path / "data" / "mnist"), n_train=70, n_test=10)
     done = main_py(tmp_path, *mnist_flags(tmp_path, "--epoch=1", "--out_dir=runs",
@@ -96,6 +99,7 @@ def test_main_trains_mirrored_over_logical_cpus(tmp_path):
     assert np.load(run / "samples" / "generated_20.npz")["images"].shape == (20, 28, 28, 1)
 
 
+@cpu_only
 @pytest.mark.parametrize("flags, message", [
     (["--strategy=mirrored", "--logical_cpus=3"], "does not divide by 3: pass a multiple of 3"),
     (["--sync_bn"], "--sync_bn synchronizes batch norm over the replicas"),

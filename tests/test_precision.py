@@ -6,6 +6,7 @@ import pytest
 import tensorflow as tf
 
 import fakes
+from conftest import cpu_only
 from dcgan_tf import app
 from dcgan_tf import config as config_lib
 from dcgan_tf import models
@@ -96,9 +97,14 @@ def test_bfloat16_on_cpus_without_it_is_detected(tmp_path):
     assert not precision.cpu_has_native_bf16(str(without))
     assert not precision.cpu_has_native_bf16(str(tmp_path / "missing"))
     assert precision.compute_dtype(False) == "float32"
-    assert precision.compute_dtype(True) == "bfloat16"  # no GPU here
 
 
+@cpu_only
+def test_mixed_precision_is_bfloat16_without_a_gpu():
+    assert precision.compute_dtype(True) == "bfloat16"
+
+
+@cpu_only
 def test_main_trains_with_mixed_precision(tmp_path):
     fakes.make_mnist(str(tmp_path / "data" / "mnist"), n_train=40, n_test=8)
     config = config_lib.Config(

@@ -67,8 +67,11 @@ def test_a_folder_of_bad_cases_trains_and_names_each_skipped_file(tmp_path, caps
 
 
 def main_py(*argv, **popen):
+    """main.py in a child process whose log lines arrive as they are printed
+    (-u), whatever the caller's environment says about buffering."""
     env = dict(os.environ, PYTHONPATH=REPO_DIR, TF_CPP_MIN_LOG_LEVEL="2")
-    return subprocess.Popen([sys.executable, os.path.join(REPO_DIR, "main.py"), *argv], env=env,
+    return subprocess.Popen([sys.executable, "-u", os.path.join(REPO_DIR, "main.py"), *argv],
+                            env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen)
 
 
@@ -119,23 +122,27 @@ def test_sigkill_at_any_moment_leaves_a_loadable_checkpoint(tmp_path):
     """Saving every iteration, so that kills land in the middle of checkpoint
     writes too; every restart must load the last complete checkpoint."""
     flags = mnist_flags(tmp_path, "--epoch=3", "--ckpt_freq=1", "--max_to_keep=2")
+    run = tmp_path / "out" / "mnist_x28.z4.uniform_signed.y28.b8" / "checkpoints"
     rng = np.random.default_rng(0)
-    kill_points, started_at = (2, 5, 9), []
+    kill_points, started_at, saved_at = (2, 5, 9), [], []
     for kill_at in kill_points:
         process = main_py(*flags)
         started_at.append(wait_for_iteration(process, kill_at))
         time.sleep(rng.uniform(0, 0.3))  # somewhere inside the following iterations / saves
         process.kill()
         process.communicate(timeout=60)
+        saved_at.append(int(checkpoints.latest_checkpoint(str(run)).rsplit("-", 1)[1]))
     final = main_py(*flags)
     out, err = final.communicate(timeout=600)
     assert final.returncode == 0, err
     started_at.append(first_iteration(out))
-    # When iteration k is logged, checkpoint k - 1 is complete: each restart loads
-    # a checkpoint and starts at the killed run's k or later.
+    # When iteration k is logged, checkpoint k - 1 is complete: each killed run
+    # left a complete checkpoint at k - 1 or later, and each restart began right
+    # after the one the index names.
     assert started_at[0] == 1
-    for kill_at, start in zip(kill_points, started_at[1:]):
-        assert start >= kill_at
+    for kill_at, saved, start in zip(kill_points, saved_at, started_at[1:]):
+        assert saved >= kill_at - 1
+        assert start == saved + 1
     assert " [*] Training done: 120 iterations" in out  # 3 epochs of 320 // 8
 
 
@@ -156,7 +163,10 @@ def test_a_failed_checkpoint_write_keeps_the_last_one(tmp_path, monkeypatch):
                        r" complete checkpoint \(.*model\.b8-5\) is intact"):
         app.train(config, log=lambda line: None)
     monkeypatch.setattr(checkpoints.CheckpointKeeper, "save", real_save)
-    trainer = app.train(config, log=lambda line: None)  # resumes from iteration 5
+    lines = []
+    trainer = app.train(config, log=lines.append)
+    iterations = [int(line[1:9]) for line in lines if " Epoch:" in line]
+    assert iterations == list(range(6, 21))  # resumed right after checkpoint 5
     assert int(trainer.iteration) == 20
 
 

@@ -154,10 +154,21 @@ def test_main_visualize_generate_and_evaluate(runs):
     assert np.mean([r["accuracy"] for r in by_class]) == pytest.approx(results["label_accuracy"])
     assert any(line.startswith("weakest label") for line in lines)
 
-    npz_results = app.run(config_lib.dataclasses.replace(
-        runs["conditional"], evaluate_npz=os.path.join(samples, "generated_25.npz")),
-        log=lambda line: None)
+    npz_path = os.path.join(samples, "generated_25.npz")
+    npz_results = app.run(config_lib.dataclasses.replace(runs["conditional"],
+                                                         evaluate_npz=npz_path),
+                          log=lambda line: None)
     assert npz_results["num_images"] == 25
+    # The figures are the classifier's own verdicts on those images.
+    classifier, _ = metrics.load_or_train_classifier(
+        os.path.join(config.data_dir, "mnist"), config.classifier_cache, log=lambda line: None)
+    with np.load(npz_path) as arrays:
+        probabilities, _ = metrics.classify(classifier, arrays["images"])
+        labels = arrays["labels"]
+    assert npz_results["label_accuracy"] == pytest.approx(
+        np.mean(probabilities.argmax(1) == labels), abs=1e-9)
+    assert npz_results["classifier_score"] == pytest.approx(
+        metrics.classifier_score(probabilities), rel=1e-6)
 
 
 def test_classifier_is_trained_once_then_cached(tmp_path):
