@@ -10,17 +10,30 @@ anything runs, and passed down.
 import logging
 import math
 import os
+import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ log, warnings and up
 
-from absl import app
-from absl import flags
-from absl import logging as absl_logging
+from dcgan_tf import startup
 
-from dcgan_tf import app as dcgan_app
-from dcgan_tf import config as config_lib
-from dcgan_tf import latent
-from dcgan_tf import visualize
+try:
+    # TensorFlow's start-up notices (no CUDA here, and so on) held back; any
+    # other line it writes still shows. --verbosity shows everything.
+    with startup.held_native_stderr(enabled=not startup.verbosity_asked(sys.argv)):
+        import tensorflow as tf
+
+        DEVICES = startup.describe_devices(tf)
+        from absl import app
+        from absl import flags
+        from absl import logging as absl_logging
+
+        from dcgan_tf import app as dcgan_app
+        from dcgan_tf import config as config_lib
+        from dcgan_tf import latent
+        from dcgan_tf import visualize
+except KeyboardInterrupt:
+    print(" [*] Interrupted while starting: nothing was written.", file=sys.stderr)
+    raise SystemExit(130) from None
 
 # The original's flags: same names, meanings and defaults, except where noted.
 flags.DEFINE_integer("epoch", 25, "Epoch to train [25]")
@@ -112,8 +125,18 @@ def main(argv):
     try:
         config = config_from_flags().validate()
     except ValueError as error:
-        raise app.UsageError(str(error)) from error
-    dcgan_app.run(config)
+        # The message names the fix; the usage text would bury it.
+        print(f"[!] {error}\n    (python main.py --helpshort lists the flags)", file=sys.stderr)
+        raise SystemExit(1) from error
+    print(f" [*] Devices: {DEVICES}")
+    try:
+        dcgan_app.run(config)
+    except KeyboardInterrupt:
+        # Training turns Ctrl-C into a saved checkpoint itself; this is any other
+        # moment (start-up, test mode): files already written are complete.
+        print(" [*] Interrupted (Ctrl-C): stopped; files written before are complete.",
+              file=sys.stderr)
+        raise SystemExit(130) from None
 
 
 if __name__ == "__main__":

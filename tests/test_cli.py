@@ -1,5 +1,6 @@
 """main.py: the original's flags and defaults, bad input, and train -> test mode."""
 
+import io
 import json
 import math
 import os
@@ -7,12 +8,14 @@ import subprocess
 import sys
 
 import pytest
+import tensorflow as tf
 from absl import flags
 
 import fakes
-from conftest import REPO_DIR
+from conftest import REPO_DIR, cpu_only
 from dcgan_tf import app
 from dcgan_tf import config as config_lib
+from dcgan_tf import startup
 
 TINY_FLAGS = ["--gf_dim=4", "--df_dim=4", "--gfc_dim=16", "--dfc_dim=16", "--z_dim=8"]
 
@@ -124,3 +127,35 @@ def test_main_trains_then_test_mode_finds_the_run_without_data(tmp_path):
                      "--batch_size=16", "--z_dim=8")
     assert tested.returncode == 0, tested.stderr
     assert (tmp_path / "samples" / run / "test_00000005.png").exists()
+
+
+def test_start_up_shows_where_it_computes_and_no_runtime_notices(tmp_path):
+    done = main_py(tmp_path, "--dataset", "mnist", "--input_height=28", "--output_height=28")
+    assert done.returncode == 1
+    assert done.stdout.splitlines()[0].startswith(" [*] Devices: ")
+    for notice in ("cuInit", "cudart_stub", "absl::InitializeLog", "oneDNN"):
+        assert notice not in done.stderr, done.stderr
+    assert done.stderr.strip().startswith("[!] No trained run for --dataset=mnist")
+
+
+@cpu_only
+def test_start_up_names_the_cpu(tmp_path):
+    done = main_py(tmp_path, "--dataset", "mnist", "--input_height=28", "--output_height=28")
+    threads = tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count()
+    assert done.stdout.startswith(f" [*] Devices: CPU ({threads} threads)\n")
+
+
+def test_held_stderr_passes_real_errors_and_holds_start_up_notices():
+    seen = io.StringIO()
+    with startup.held_native_stderr(stream=seen):
+        os.write(2, b"I0000 cudart_stub.cc:31] Could not find cuda drivers on your machine\n")
+        os.write(2, b"E0000 some_kernel.cc:9] a real failure\n")
+    assert seen.getvalue() == "E0000 some_kernel.cc:9] a real failure\n"
+
+
+def test_a_flag_error_is_its_message_and_where_help_is(tmp_path):
+    done = main_py(tmp_path, "--batch_size", "0")
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == ["[!] --batch_size must be at least 1, got 0.",
+                                        "    (python main.py --helpshort lists the flags)"]
+    assert done.stdout == ""
