@@ -23,6 +23,15 @@ def main(argv=None):
     except download.DownloadError as error:
         print(f"[!] {error}", file=sys.stderr)
         return 1
+    except OSError as error:  # --data_dir is a file, unwritable, or the disk is full
+        print(f"[!] Cannot write to {error.filename or args.data_dir}: {error.strerror}. Pass a"
+              " --data_dir that is a writable folder (it is created if missing).",
+              file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(" [*] Interrupted: completed files are in place; a partial download stays as"
+              " its .part file and resumes when you rerun the command.", file=sys.stderr)
+        return 130
     return 0
 
 

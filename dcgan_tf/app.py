@@ -6,6 +6,8 @@ import json
 import os
 import random
 import sys
+import time
+import zipfile
 
 import tensorflow as tf
 from tensorflow.python.framework import config as tf_config
@@ -56,7 +58,12 @@ def load_training_data(config, log=print):
     keras.datasets does; everything else missing is an error naming the fix."""
     if config.conditional:
         directory = idx_dataset_directory(config, log)
-        images_u8, labels = data.load_idx_dataset(directory)
+        try:
+            images_u8, labels = data.load_idx_dataset(directory)
+        except data.DataError as error:
+            raise data.DataError(
+                f"{error} `python download.py {config.dataset} --data_dir {config.data_dir}`"
+                " fetches it again (a file whose checksum is wrong is replaced).") from error
         training_data = data.IdxData(images_u8, labels)
         log(f" [*] {config.dataset}: {training_data.num_examples} images from {directory}")
     else:
@@ -73,12 +80,14 @@ def load_training_data(config, log=print):
                 f" Put images there, or point --data_dir/--dataset/--input_fname_pattern at"
                 f" them{hint}.")
         c_dim, failures = data.probe_image_folder(
-            files, config.crop, config.input_height, config.input_width)
-        for failure in failures:
-            log(f" [!] skipping {failure}")
+            files, config.crop, config.input_height, config.input_width,
+            needed=min(config.batch_size, config.train_examples_limit or len(files)))
+        for path, reason in failures.items():
+            log(f" [!] skipping {path}: {reason}")
         training_data = data.ImageFolderData(
             files, c_dim, config.crop, config.input_height, config.input_width,
             config.output_height, config.output_width, seed=config.seed)
+        training_data.mark_unusable(failures)
         log(f" [*] {config.dataset}: {len(files)} files in {directory}, c_dim={c_dim}")
     if examples_per_epoch(config, training_data) < config.batch_size:
         raise data.DataError(
@@ -164,6 +173,32 @@ def _with_run_seed(config, paths):
     return dataclasses.replace(config, seed=random.SystemRandom().randrange(2**31))
 
 
+def _record_flags(config, paths, log):
+    """FLAGS.json keeps the flags the run was started with; every invocation,
+    the first included, appends its flags to flags_history.jsonl with the
+    iteration it starts from. A resumed run with other flags says which: they
+    take effect from that iteration on (the model's shape can't change)."""
+    flags = json.loads(config.to_json())
+    latest = checkpoints.latest_checkpoint(paths.checkpoint_dir)
+    start = tf1_checkpoint.iteration_of(latest) if latest else 0
+    changed = {}
+    if os.path.exists(paths.flags_json):
+        with open(paths.flags_json) as f:
+            first = json.load(f)
+        changed = {name: [first.get(name), value] for name, value in flags.items()
+                   if first.get(name) != value}
+        if changed:
+            log(f" [*] Resuming after iteration {start} with flags that differ from the run's"
+                f" (FLAGS.json): " + ", ".join(f"--{name} {old!r} -> {new!r}"
+                                               for name, (old, new) in changed.items()))
+    else:
+        _write_atomically(paths.flags_json, config.to_json())
+    entry = {"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "start_iteration": start,
+             "changed_from_FLAGS.json": changed, "flags": flags}
+    with open(os.path.join(paths.run_dir, "flags_history.jsonl"), "a") as f:
+        f.write(json.dumps(entry, sort_keys=True) + "\n")
+
+
 def train(config, log=print):
     """Train mode: writes FLAGS.json and model.json, then trains, resuming from the
     run's checkpoint, or continuing an original TF1 checkpoint that
@@ -218,7 +253,7 @@ def _train_run(config, paths, training_data, model_config, original, strategy, l
     chief = distribute.is_chief(strategy)
     if chief:
         _make_output_dirs(paths)
-        _write_atomically(paths.flags_json, config.to_json())
+        _record_flags(config, paths, log)
         _write_atomically(paths.model_json, model_config.to_json())
         log(f" [*] Run folder {paths.run_dir}; samples in {paths.sample_dir}")
     else:
@@ -379,11 +414,24 @@ def score(config, sample, model_config, log):
 
 def evaluate_npz(config, log):
     """Scores the images (and labels) of --evaluate_npz."""
-    with np.load(config.evaluate_npz) as arrays:
-        generated = arrays["images"]
-        labels = arrays["labels"] if "labels" in arrays else None
-        value_range = tuple(arrays["value_range"]) if "value_range" in arrays else (0.0, 1.0)
-    if generated.shape[1:] != (28, 28, 1):
+    path = config_lib.expand_path(config.evaluate_npz)
+    what = ("an .npz with `images` [N, 28, 28, 1] (and optionally `labels` [N] and"
+            " `value_range`), as --generate writes")
+    try:
+        with np.load(path, allow_pickle=False) as arrays:
+            if "images" not in arrays:
+                raise ValueError(f"--evaluate_npz={path} holds {', '.join(arrays.files) or 'no'}"
+                                 f" arrays but no `images`; it must be {what}.")
+            generated = arrays["images"]
+            labels = arrays["labels"] if "labels" in arrays else None
+            value_range = tuple(arrays["value_range"]) if "value_range" in arrays else (0.0, 1.0)
+    except (OSError, EOFError, zipfile.BadZipFile, ValueError) as error:
+        # ValueError: pickled arrays (refused, never loaded unsafely) or garbage.
+        if "--evaluate_npz" in str(error):
+            raise
+        raise ValueError(f"--evaluate_npz={path} cannot be read as a plain .npz of arrays"
+                         f" ({error}); it must be {what}.") from error
+    if generated.ndim != 4 or generated.shape[1:] != (28, 28, 1):
         raise ValueError(f"{config.evaluate_npz} holds images of shape {generated.shape[1:]};"
                          " the metrics score [N, 28, 28, 1] images.")
     classifier, accuracy, directory = _classifier(config, log)
@@ -495,4 +543,9 @@ def run(config, log=print):
     except (ValueError, FileNotFoundError, training.NonFiniteLossError,
             training.OutputWriteError) as error:
         print(f"[!] {error}", file=sys.stderr)
+        raise SystemExit(1) from error
+    except PermissionError as error:  # e.g. test mode writing into a read-only samples folder
+        print(f"[!] Cannot write {error.filename}: {error.strerror}. Make it writable, or pass"
+              " another --sample_dir / --checkpoint_dir / --out_dir; nothing else was changed.",
+              file=sys.stderr)
         raise SystemExit(1) from error

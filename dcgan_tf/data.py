@@ -39,8 +39,6 @@ IDX_FILES = {
 MNIST_SHUFFLE_SEED = 547
 # Where Debian's dataset-fashion-mnist package puts its files.
 DEBIAN_FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
-# How many files the folder check decodes before training starts.
-FOLDER_PROBE_FILES = 32
 
 
 class DataError(ValueError):
@@ -167,6 +165,9 @@ class IdxData:
         """The first `batch_size` examples: the original's sample_inputs/labels."""
         return self._to_model_inputs(self.images[:batch_size], self.labels[:batch_size])
 
+    def batches_in_epoch(self, epoch, num_examples, batch_size):
+        return num_examples // batch_size
+
     def take_skipped_count(self):
         return 0
 
@@ -250,6 +251,7 @@ class ImageFolderData:
 
     def __post_init__(self):
         self._skipped = 0
+        self._unusable = set()  # every file found unusable so far (probe included)
         self._lock = threading.Lock()
         if self.warn is None:
             self.warn = lambda line: print(line, file=sys.stderr, flush=True)
@@ -270,6 +272,7 @@ class ImageFolderData:
         except UnusableImage as error:
             with self._lock:
                 self._skipped += 1
+                self._unusable.add(path)
             self.warn(f" [!] skipping {path}: {error}")
             return np.zeros((self.output_height, self.output_width, self.c_dim), np.uint8), False
 
@@ -283,15 +286,32 @@ class ImageFolderData:
         order = np.random.default_rng([self.seed, epoch]).permutation(len(self.files))
         return [self.files[i] for i in order[:num_examples]]
 
+    def mark_unusable(self, paths):
+        with self._lock:
+            self._unusable.update(paths)
+
+    def batches_in_epoch(self, epoch, num_examples, batch_size):
+        """Full batches this epoch delivers, by what is known: its files less those
+        found unusable so far (exact once every file was read, from the second
+        epoch on; in the first, it drops as unusable files turn up)."""
+        files = self.epoch_files(epoch, num_examples)
+        with self._lock:
+            unusable = sum(path in self._unusable for path in files)
+        return (len(files) - unusable) // batch_size
+
     def epoch_dataset(self, epoch, num_examples, batch_size, start_batch=0):
         """Batches of images [B, H, W, C] in [-1, 1]; unusable files are skipped with a
-        warning naming each, and counted (see take_skipped_count)."""
-        files = self.epoch_files(epoch, num_examples)[start_batch * batch_size:]
+        warning naming each, and counted (see take_skipped_count). `start_batch`
+        counts delivered batches, so a resumed epoch goes on with the very images
+        it would have seen, whatever was skipped before (those files are read
+        again to find where that is)."""
+        files = self.epoch_files(epoch, num_examples)
         return (tf.data.Dataset.from_tensor_slices(files)
                 .map(lambda path: tf.numpy_function(self._load_or_skip, [path],
                                                     (tf.uint8, tf.bool), stateful=False),
                      num_parallel_calls=tf.data.AUTOTUNE)
                 .filter(lambda image, ok: ok)
+                .skip(start_batch * batch_size)
                 .map(self._to_model_range, num_parallel_calls=tf.data.AUTOTUNE)
                 .batch(batch_size, drop_remainder=True)
                 .prefetch(tf.data.AUTOTUNE))
@@ -307,19 +327,28 @@ class ImageFolderData:
         return skipped
 
 
-def probe_image_folder(files, crop, input_height, input_width):
-    """Reads the first files to learn c_dim (that of the first usable image: 1 for
-    grayscale, else 3) and to fail early, with the reasons, when the folder is
-    unusable. Returns (c_dim, [reasons for the files skipped on the way])."""
-    failures = []
-    for path in files[:FOLDER_PROBE_FILES]:
+def probe_image_folder(files, crop, input_height, input_width, needed=1):
+    """Reads files in order to learn c_dim (that of the first usable image: 1 for
+    grayscale, else 3) and to fail before training, with the reasons, when the
+    folder cannot fill `needed` images (one batch). Stops at the `needed`-th
+    usable file. Returns (c_dim, {unusable path: reason})."""
+    failures, usable, c_dim = {}, 0, None
+    for path in files:
         try:
-            c_dim = channels_of(path)
-            load_image_file(path, c_dim, crop, input_height, input_width, 8, 8)
+            channels = channels_of(path)
+            load_image_file(path, c_dim or channels, crop, input_height, input_width, 8, 8)
         except UnusableImage as error:
-            failures.append(f"{path}: {error}")
+            failures[path] = str(error)
             continue
-        return c_dim, failures
-    shown = "\n  ".join(failures[:5])
+        c_dim = c_dim or channels
+        usable += 1
+        if usable >= needed:
+            return c_dim, failures
+    shown = "\n  ".join(f"{path}: {reason}" for path, reason in list(failures.items())[:5])
+    if usable == 0:
+        raise DataError(f"None of the {len(failures)} files matching the pattern can be"
+                        f" used, e.g.:\n  {shown}")
     raise DataError(
-        f"None of the first {len(failures)} files matching the pattern can be used:\n  {shown}")
+        f"Only {usable} of the {len(files)} files matching the pattern are usable images,"
+        f" fewer than one batch of {needed}; {len(failures)} are not, e.g.:\n  {shown}\n"
+        "Pass a smaller --batch_size, or add usable images.")

@@ -392,7 +392,6 @@ def _restore(trainer, keeper, training_data, config, paths, log):
 def _train_epochs(trainer, training_data, config, paths, keeper, writer, stop_requests,
                   num_examples, chief, log):
     """The epochs of `train`; returns the iteration of the last sample grid."""
-    batches_per_epoch = num_examples // config.batch_size
     value_range = trainer.model_config.output_range
     conditional = trainer.model_config.conditional
     start_time = time.time()
@@ -404,11 +403,15 @@ def _train_epochs(trainer, training_data, config, paths, keeper, writer, stop_re
         start_batch = int(trainer.epoch_batch)
         dataset = training_data.epoch_dataset(epoch, num_examples, config.batch_size,
                                               start_batch)
+        idx = start_batch - 1
         for idx, batch in enumerate(dataset, start=start_batch):
             real, y = batch if conditional else (batch, None)
             result = step(real, y)
             counter = int(trainer.iteration)
             _check_finite(result, counter)
+            # Batches this epoch delivers: files less the unusable ones found so far.
+            batches_per_epoch = training_data.batches_in_epoch(epoch, num_examples,
+                                                               config.batch_size)
             log("[%8d Epoch:[%2d/%2d] [%4d/%4d] time: %4.4f, d_loss: %.8f, g_loss: %.8f"
                 % (counter, epoch, config.epoch, idx, batches_per_epoch,
                    time.time() - start_time, result["d_loss"], result["g_loss"]))
@@ -431,6 +434,12 @@ def _train_epochs(trainer, training_data, config, paths, keeper, writer, stop_re
                 raise TrainingInterrupted(
                     signum, f"{signal.Signals(signum).name} received: saved {keeper.latest}"
                     f" after iteration {counter}; rerun the same command to resume.")
+        if idx < 0:
+            raise ValueError(
+                f"Epoch {epoch} delivered no batch of {config.batch_size}: too few of its"
+                f" {num_examples} files are usable images (named above). Pass a smaller"
+                " --batch_size or a larger --train_size, or add usable images; the last"
+                " checkpoint is kept.")
         skipped = training_data.take_skipped_count()
         if skipped:
             log(f" [!] Epoch {epoch}: skipped {skipped} unusable image files (named above)")

@@ -124,6 +124,16 @@ def test_unusable_folders_fail_before_training_with_the_reason(tmp_path):
     small = fakes.make_image_folder(str(tmp_path / "small"), count=2, size=(30, 30))
     with pytest.raises(data.DataError, match="smaller than the 108x108 crop"):
         data.probe_image_folder(small, True, 108, 108)
+    # Usable files, but fewer than one batch: an error before training too.
+    mixed = fakes.make_image_folder(str(tmp_path / "mixed"), count=5, size=(20, 20))
+    for i in range(9):
+        (tmp_path / "mixed" / f"a_junk_{i}.png").write_bytes(b"junk")  # sorted first
+    files = data.list_image_files(str(tmp_path / "mixed"), "*")
+    with pytest.raises(data.DataError, match=r"Only 5 of the 14 files .* fewer than one batch"
+                       r" of 8; 9 are not"):
+        data.probe_image_folder(files, False, 20, 20, needed=8)
+    c_dim, failures = data.probe_image_folder(files, False, 20, 20, needed=5)
+    assert c_dim == 3 and len(failures) == 9 and set(mixed) <= set(files)
 
 
 def test_epoch_order_is_reshuffled_per_epoch_and_reproducible(tmp_path):

@@ -1,5 +1,6 @@
 """Nothing lost: bad images, kills, signals, full disks, and reproducibility."""
 
+import json
 import os
 import signal
 import subprocess
@@ -205,3 +206,140 @@ def test_the_same_seed_gives_identical_checkpoints(tmp_path):
     differing = [k for k in runs["first"] if "generator" in k
                  and not np.array_equal(runs["first"][k], runs["other"][k])]
     assert differing  # and another seed gives another run
+
+
+def test_a_folder_with_too_few_usable_images_is_an_error_before_training(tmp_path, capsys):
+    fakes.make_image_folder(str(tmp_path / "data" / "faces"), count=40, size=(20, 20))
+    for i in range(100):
+        (tmp_path / "data" / "faces" / f"corrupt_{i:03d}.png").write_bytes(b"\x89PNG junk")
+    config = config_lib.Config(dataset="faces", input_fname_pattern="*.png", train=True,
+                               data_dir=str(tmp_path / "data"), out_dir=str(tmp_path / "out"),
+                               input_height=16, output_height=16, **TINY)
+    with pytest.raises(SystemExit) as exited:
+        app.run(config, log=lambda line: None)
+    assert exited.value.code == 1
+    assert "Only 40 of the 140 files matching the pattern are usable images, fewer than one" \
+        " batch of 64" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def folder_with_corrupt_files(directory, count, corrupt_positions, seed):
+    """`count` images, of which those at `corrupt_positions` of epoch 0's order are corrupt."""
+    files = fakes.make_image_folder(directory, count=count, size=(20, 20))
+    order = fakes.data.ImageFolderData(files, 3, False, 20, 20, 16, 16, seed).epoch_files(0, count)
+    for position in corrupt_positions:
+        with open(order[position], "wb") as f:
+            f.write(b"not an image")
+
+
+def test_batches_are_counted_and_resumed_by_what_is_delivered(tmp_path, monkeypatch):
+    """140 files, 3 corrupt, batches of 10: 13 batches an epoch, not 14; a run
+    stopped after iteration 5 resumes with exactly the images an unstopped run
+    sees, though a skipped file came before the stop."""
+    folder_with_corrupt_files(str(tmp_path / "data" / "faces"), 140, (3, 20, 100), seed=0)
+    flags = dict(dataset="faces", input_fname_pattern="*.png", train=True, batch_size=10,
+                 data_dir=str(tmp_path / "data"), input_height=16, output_height=16, seed=0,
+                 epoch=2, ckpt_freq=5, sample_freq=1000, **TINY)
+    whole = []
+    app.train(config_lib.Config(out_dir=str(tmp_path / "whole"), **flags), log=whole.append)
+    epoch_lines = [line for line in whole if " Epoch:" in line]
+    assert len(epoch_lines) == 26
+    assert all("/  13] time" in line for line in epoch_lines[13:])  # exact once all were read
+    assert "Epoch:[ 0/ 2] [  12/  13]" in epoch_lines[12]  # the last batch of epoch 0
+
+    real_save = checkpoints.CheckpointKeeper.save
+
+    def disk_full_after_5(self, iteration):
+        if iteration > 5:
+            raise tf.errors.ResourceExhaustedError(None, None, "No space left on device")
+        return real_save(self, iteration)
+
+    monkeypatch.setattr(checkpoints.CheckpointKeeper, "save", disk_full_after_5)
+    stopped = config_lib.Config(out_dir=str(tmp_path / "stopped"), **flags)
+    with pytest.raises(training.OutputWriteError):
+        app.train(stopped, log=lambda line: None)
+    monkeypatch.setattr(checkpoints.CheckpointKeeper, "save", real_save)
+    resumed = []
+    app.train(stopped, log=resumed.append)
+    resumed_lines = [line for line in resumed if " Epoch:" in line]
+    losses = lambda line: line.split("d_loss")[1]  # noqa: E731
+    assert resumed_lines[0].startswith("[       6 Epoch:[ 0/ 2] [   5/")
+    assert [losses(line) for line in resumed_lines] == [losses(line) for line in epoch_lines[5:]]
+
+
+def test_resuming_with_other_flags_keeps_the_runs_flags_and_says_what_changed(tmp_path):
+    fakes.make_mnist(str(tmp_path / "data" / "mnist"), n_train=30, n_test=10)
+    flags = dict(dataset="mnist", input_height=28, output_height=28, train=True, batch_size=8,
+                 data_dir=str(tmp_path / "data"), out_dir=str(tmp_path / "out"), seed=0,
+                 **TINY)
+    app.train(config_lib.Config(epoch=1, **flags), log=lambda line: None)
+    lines = []
+    app.train(config_lib.Config(epoch=2, learning_rate=1e-4, **flags), log=lines.append)
+    assert (" [*] Resuming after iteration 5 with flags that differ from the run's (FLAGS.json):"
+            " --epoch 1 -> 2, --learning_rate 0.0002 -> 0.0001") in lines
+    run = tmp_path / "out" / "mnist_x28.z4.uniform_signed.y28.b8"
+    assert json.loads((run / "FLAGS.json").read_text())["learning_rate"] == 0.0002
+    history = [json.loads(line) for line in (run / "flags_history.jsonl").read_text().splitlines()]
+    assert [entry["start_iteration"] for entry in history] == [0, 5]
+    assert history[0]["changed_from_FLAGS.json"] == {}
+    assert history[1]["changed_from_FLAGS.json"] == {"epoch": [1, 2],
+                                                     "learning_rate": [0.0002, 0.0001]}
+    assert history[1]["flags"]["learning_rate"] == 0.0001
+
+
+@pytest.mark.parametrize("content,message", [
+    ({"labels": np.zeros(3, np.int64)}, "holds labels arrays but no `images`"),
+    ("pickle", "cannot be read as a plain .npz of arrays"),
+    (b"garbage bytes", "cannot be read as a plain .npz of arrays"),
+])
+def test_evaluate_npz_names_the_file_and_what_it_must_hold(tmp_path, capsys, content, message):
+    path = tmp_path / "some.npz"
+    if content == "pickle":
+        np.savez(path, images=np.array([{"a": 1}], dtype=object))
+    elif isinstance(content, dict):
+        np.savez(path, **content)
+    else:
+        path.write_bytes(content)
+    config = config_lib.Config(dataset="mnist", input_height=28, output_height=28,
+                               evaluate_npz=str(path))
+    with pytest.raises(SystemExit) as exited:
+        app.run(config, log=lambda line: None)
+    err = capsys.readouterr().err
+    assert exited.value.code == 1 and "Traceback" not in err
+    assert f"--evaluate_npz={path}" in err and message in err
+    assert "must be an .npz with `images` [N, 28, 28, 1]" in err
+
+
+def test_unwritable_samples_in_test_mode_and_a_truncated_mnist(tmp_path, capsys, monkeypatch):
+    fakes.make_mnist(str(tmp_path / "data" / "mnist"), n_train=30, n_test=10)
+    flags = dict(dataset="mnist", input_height=28, output_height=28, batch_size=8,
+                 data_dir=str(tmp_path / "data"), out_dir=str(tmp_path / "out"), seed=0, **TINY)
+    app.run(config_lib.Config(train=True, epoch=1, **flags), log=lambda line: None)
+
+    def read_only(image, path, *args, **kwargs):  # as a read-only folder answers
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(fakes.Image.Image, "save", read_only)
+    with pytest.raises(SystemExit) as exited:
+        app.run(config_lib.Config(**flags), log=lambda line: None)
+    err = capsys.readouterr().err
+    assert exited.value.code == 1 and "Traceback" not in err
+    assert "Cannot write" in err and "samples/test_00000005.png: Permission denied" in err
+    monkeypatch.undo()
+
+    gz = tmp_path / "data" / "mnist" / "train-images-idx3-ubyte.gz"
+    gz.write_bytes(gz.read_bytes()[:-40])
+    with pytest.raises(SystemExit):
+        app.run(config_lib.Config(train=True, epoch=2, **flags), log=lambda line: None)
+    err = capsys.readouterr().err
+    assert f"`python download.py mnist --data_dir {tmp_path / 'data'}` fetches it again" in err
+
+
+def test_download_into_a_file_is_a_clear_error(tmp_path, capsys):
+    sys.path.insert(0, REPO_DIR)
+    import download as download_script  # noqa: PLC0415
+    (tmp_path / "a_file").write_text("x")
+    assert download_script.main(["mnist", "--data_dir", str(tmp_path / "a_file")]) == 1
+    err = capsys.readouterr().err
+    assert "Pass a --data_dir that is a writable folder" in err and "Traceback" not in err
+    assert (tmp_path / "a_file").read_text() == "x"
