@@ -324,7 +324,7 @@ def test_unwritable_samples_in_test_mode_and_a_truncated_mnist(tmp_path, capsys,
         app.run(config_lib.Config(**flags), log=lambda line: None)
     err = capsys.readouterr().err
     assert exited.value.code == 1 and "Traceback" not in err
-    assert "Cannot write" in err and "samples/test_00000005.png: Permission denied" in err
+    assert "Cannot write" in err and "samples/test_00000005.png.part: Permission denied" in err
     monkeypatch.undo()
 
     gz = tmp_path / "data" / "mnist" / "train-images-idx3-ubyte.gz"
