@@ -132,3 +132,67 @@ class OriginalAdam(tf.Module):
             beta2=tf.constant(self.beta2, var.dtype),
             epsilon=tf.constant(self.epsilon, var.dtype),
             grad=tf.cast(grad, var.dtype), use_locking=False, use_nesterov=False)
+
+
+class TorchAdam(tf.Module):
+    """torch.optim.Adam (its single-tensor CPU update, no weight decay), as the
+    PyTorch-GAN scripts use it: m <- m + (1 - b1)(g - m); v <- b2 v + (1 - b2) g^2;
+    p <- p - lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps). Unlike TF1's
+    Adam (OriginalAdam), eps is added after the bias-corrected square root, and
+    the step count is kept instead of the beta powers."""
+
+    _TF_MODULE_IGNORED_PROPERTIES = frozenset({"var_list"})
+
+    def __init__(self, var_list, learning_rate, beta1, beta2, epsilon=1e-8, name="adam"):
+        super().__init__(name=name)
+        self.var_list = self._no_dependency(list(var_list))
+        self.learning_rate, self.beta1, self.beta2 = float(learning_rate), float(beta1), float(beta2)
+        self.epsilon = float(epsilon)
+        with self.name_scope:
+            self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+            self.first_moments = [tf.Variable(tf.zeros_like(v), trainable=False, name="exp_avg")
+                                  for v in self.var_list]
+            self.second_moments = [tf.Variable(tf.zeros_like(v), trainable=False,
+                                               name="exp_avg_sq") for v in self.var_list]
+
+    def apply_gradients(self, gradients):
+        if len(gradients) != len(self.var_list):
+            raise ValueError(f"Got {len(gradients)} gradients for {len(self.var_list)} variables.")
+        step = self.step.assign_add(1)
+        t = tf.cast(step, tf.float64)  # the bias corrections in double, as Python floats are
+        beta1, beta2 = tf.constant(self.beta1, tf.float64), tf.constant(self.beta2, tf.float64)
+        step_size = tf.cast(self.learning_rate / (1.0 - tf.pow(beta1, t)), tf.float32)
+        correction2_sqrt = tf.cast(tf.sqrt(1.0 - tf.pow(beta2, t)), tf.float32)
+        for var, m, v, grad in zip(self.var_list, self.first_moments, self.second_moments,
+                                   gradients):
+            m.assign(m + (1.0 - self.beta1) * (grad - m))
+            v.assign(v * self.beta2 + (1.0 - self.beta2) * grad * grad)
+            denominator = tf.sqrt(v) / correction2_sqrt + self.epsilon
+            var.assign_sub(step_size * (m / denominator))
+
+
+class TorchRMSprop(tf.Module):
+    """torch.optim.RMSprop with its defaults (alpha 0.99, eps 1e-8 outside the
+    square root, no momentum, not centered), as the WGAN script uses it:
+    v <- alpha v + (1 - alpha) g^2; p <- p - lr g / (sqrt(v) + eps). Keras'
+    RMSprop defaults to rho 0.9 and puts eps elsewhere."""
+
+    _TF_MODULE_IGNORED_PROPERTIES = frozenset({"var_list"})
+    ALPHA = 0.99
+
+    def __init__(self, var_list, learning_rate, epsilon=1e-8, name="rmsprop"):
+        super().__init__(name=name)
+        self.var_list = self._no_dependency(list(var_list))
+        self.learning_rate, self.epsilon = float(learning_rate), float(epsilon)
+        with self.name_scope:
+            self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+            self.square_averages = [tf.Variable(tf.zeros_like(v), trainable=False,
+                                                name="square_avg") for v in self.var_list]
+
+    def apply_gradients(self, gradients):
+        if len(gradients) != len(self.var_list):
+            raise ValueError(f"Got {len(gradients)} gradients for {len(self.var_list)} variables.")
+        self.step.assign_add(1)
+        for var, square_average, grad in zip(self.var_list, self.square_averages, gradients):
+            square_average.assign(square_average * self.ALPHA + (1.0 - self.ALPHA) * grad * grad)
+            var.assign_sub(self.learning_rate * (grad / (tf.sqrt(square_average) + self.epsilon)))

@@ -85,14 +85,15 @@ def mnist_flags(tmp_path, *extra):
 
 
 def wait_for_iteration(process, iteration, timeout=120):
-    """Reads the log until iteration `iteration`; returns the first iteration logged."""
+    """Reads the log until iteration `iteration` or a later one (a restarted run may
+    begin past it); returns the first iteration logged."""
     deadline = time.time() + timeout
     first = None
     for line in process.stdout:
-        if " Epoch:" in line and first is None:
-            first = int(line[1:9])
-        if line.startswith(f"[{iteration:8d} Epoch"):
-            return first
+        if " Epoch:" in line:
+            first = int(line[1:9]) if first is None else first
+            if int(line[1:9]) >= iteration:
+                return first
         assert time.time() < deadline
     raise AssertionError(f"training ended before iteration {iteration}: {process.stderr.read()}")
 

@@ -1,0 +1,131 @@
+"""The family's objectives, as pure functions of D's outputs (and, for the
+gradient penalty, of D and the inputs), written as PyTorch-GAN computes them.
+
+Each returns scalars in float32. carpedm20's sigmoid cross-entropy on logits
+lives in `losses.py`, which the DCGAN's bit-exact tests pin.
+"""
+
+import tensorflow as tf
+
+# torch.nn.BCELoss clamps each log term at -100, so a probability of exactly 0
+# or 1 gives a finite loss.
+BCE_LOG_FLOOR = -100.0
+
+
+def binary_cross_entropy(probabilities, target):
+    """nn.BCELoss() (mean) of probabilities against a constant target (1 or 0)."""
+    p = tf.cast(probabilities, tf.float32)
+    log_p = tf.maximum(tf.math.log(p), BCE_LOG_FLOOR)
+    log_not_p = tf.maximum(tf.math.log(1.0 - p), BCE_LOG_FLOOR)
+    return -tf.reduce_mean(target * log_p + (1.0 - target) * log_not_p)
+
+
+def mean_squared_error(outputs, target):
+    """nn.MSELoss() (mean) of D's outputs against a constant target."""
+    return tf.reduce_mean(tf.square(tf.cast(outputs, tf.float32) - target))
+
+
+def cross_entropy(scores, one_hot_labels):
+    """nn.CrossEntropyLoss() (mean): log-softmax of `scores`, then the negative
+    log-likelihood of the labels. AC-GAN's script feeds it D's softmax output
+    (a softmax twice): that is kept, since it is what the script trains."""
+    log_probabilities = tf.nn.log_softmax(tf.cast(scores, tf.float32))
+    return -tf.reduce_mean(tf.reduce_sum(one_hot_labels * log_probabilities, axis=-1))
+
+
+def wasserstein_critic(real_scores, fake_scores):
+    """WGAN's critic loss: -E[D(x)] + E[D(G(z))]."""
+    return -tf.reduce_mean(real_scores) + tf.reduce_mean(fake_scores)
+
+
+def wasserstein_generator(fake_scores):
+    """WGAN's generator loss: -E[D(G(z))]."""
+    return -tf.reduce_mean(fake_scores)
+
+
+def gradient_penalty(critic, real, fake, alpha, labels=None):
+    """WGAN-GP's penalty: E[(||grad_x D(x_hat)||_2 - 1)^2] on x_hat = alpha * real +
+    (1 - alpha) * fake, one alpha per example ([B, 1, 1, 1]); the gradient is
+    taken per example over all its pixels, and stays differentiable (the
+    critic's update backpropagates through it)."""
+    interpolates = alpha * real + (1.0 - alpha) * fake
+    with tf.GradientTape() as tape:
+        tape.watch(interpolates)
+        scores = critic(interpolates, labels, training=True)
+    gradients = tape.gradient(scores, interpolates)      # d sum(D) / dx: D's rows are independent
+    norms = tf.sqrt(tf.reduce_sum(tf.square(tf.reshape(gradients, [tf.shape(real)[0], -1])),
+                                  axis=1))
+    return tf.reduce_mean(tf.square(norms - 1.0))
+
+
+# ------------------------------------------------------------ the scripts' objectives
+# Each takes D's outputs (and labels, one-hot, for the conditional systems) and
+# returns what the script backpropagates, with its halves and averages.
+
+
+def _halves(loss, real_outputs, fake_outputs):
+    d_loss_real, d_loss_fake = loss(real_outputs, 1.0), loss(fake_outputs, 0.0)
+    return {"d_loss": (d_loss_real + d_loss_fake) / 2, "d_loss_real": d_loss_real,
+            "d_loss_fake": d_loss_fake}
+
+
+def bce_discriminator(real_outputs, fake_outputs, real_labels=None, fake_labels=None):
+    """gan: (BCE(D(x), 1) + BCE(D(G(z)), 0)) / 2, on D's sigmoid outputs."""
+    return _halves(binary_cross_entropy, real_outputs, fake_outputs)
+
+
+def bce_generator(fake_outputs, fake_labels=None):
+    """gan: BCE(D(G(z)), 1), the non-saturating loss."""
+    return binary_cross_entropy(fake_outputs, 1.0)
+
+
+def mse_discriminator(real_outputs, fake_outputs, real_labels=None, fake_labels=None):
+    """lsgan, cgan: (MSE(D(x), 1) + MSE(D(G(z)), 0)) / 2 (LSGAN's a=0, b=1)."""
+    return _halves(mean_squared_error, real_outputs, fake_outputs)
+
+
+def mse_generator(fake_outputs, fake_labels=None):
+    """lsgan, cgan: MSE(D(G(z)), 1) (LSGAN's c=1)."""
+    return mean_squared_error(fake_outputs, 1.0)
+
+
+def acgan_discriminator(real_outputs, fake_outputs, real_labels, fake_labels):
+    """acgan: each half is (BCE of validity + cross-entropy of the class head) / 2,
+    and d_loss their mean; also D's class accuracy over real and fake."""
+    (real_validity, real_classes), (fake_validity, fake_classes) = real_outputs, fake_outputs
+    d_loss_real = (binary_cross_entropy(real_validity, 1.0)
+                   + cross_entropy(real_classes, real_labels)) / 2
+    d_loss_fake = (binary_cross_entropy(fake_validity, 0.0)
+                   + cross_entropy(fake_classes, fake_labels)) / 2
+    predicted = tf.argmax(tf.concat([real_classes, fake_classes], 0), axis=1)
+    truth = tf.argmax(tf.concat([real_labels, fake_labels], 0), axis=1)
+    return {"d_loss": (d_loss_real + d_loss_fake) / 2, "d_loss_real": d_loss_real,
+            "d_loss_fake": d_loss_fake,
+            "d_accuracy": tf.reduce_mean(tf.cast(tf.equal(predicted, truth), tf.float32))}
+
+
+def acgan_generator(fake_outputs, fake_labels):
+    """acgan: (BCE(validity, 1) + cross-entropy(class head, the labels asked for)) / 2."""
+    validity, classes = fake_outputs
+    return 0.5 * (binary_cross_entropy(validity, 1.0) + cross_entropy(classes, fake_labels))
+
+
+def wasserstein_discriminator(real_outputs, fake_outputs, real_labels=None, fake_labels=None):
+    """wgan, wgan_gp (before the penalty): -E[D(x)] + E[D(G(z))]."""
+    return {"d_loss": wasserstein_critic(real_outputs, fake_outputs),
+            "d_loss_real": -tf.reduce_mean(real_outputs),
+            "d_loss_fake": tf.reduce_mean(fake_outputs)}
+
+
+def wasserstein_generator_loss(fake_outputs, fake_labels=None):
+    return wasserstein_generator(fake_outputs)
+
+
+# name -> (D's objective, G's objective)
+SYSTEM_OBJECTIVES = {
+    "bce": (bce_discriminator, bce_generator),
+    "mse": (mse_discriminator, mse_generator),
+    "acgan": (acgan_discriminator, acgan_generator),
+    "wasserstein": (wasserstein_discriminator, wasserstein_generator_loss),
+    "wasserstein_gp": (wasserstein_discriminator, wasserstein_generator_loss),
+}
