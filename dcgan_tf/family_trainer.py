@@ -186,7 +186,8 @@ class FamilyTrainer:
             self.last_g_loss.assign(g_loss)
             return new_fake
 
-        fake = tf.cond(tf.equal(tf.math.floormod(batch_index, self.schedule.n_critic), 0),
+        fake = tf.cond(tf.equal(tf.math.floormod(tf.cast(batch_index, tf.int64),
+                                                 self.schedule.n_critic), 0),
                        generator_update, lambda: fake)
         return {**result, "g_loss": tf.identity(self.last_g_loss), "G": fake}
 

@@ -1,0 +1,128 @@
+"""The family's parts on their own: dropout, PyTorch's initializers, the
+objectives on numbers computed by hand, WGAN's clipping and the gradient
+penalty on a critic whose input gradient is known."""
+
+import math
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from dcgan_tf import family_trainer
+from dcgan_tf import objectives
+from dcgan_tf.networks import pytorch_gan
+from dcgan_tf.networks import torch_layers
+
+
+def test_dropout_zeroes_at_its_rate_and_rescales_the_rest():
+    layer = torch_layers.Dropout(0.4, False, tf.random.Generator.from_seed(1), "dropout")
+    out = layer(tf.ones([2000, 50]), training=True).numpy()
+    assert set(np.unique(out)) == {0.0, np.float32(1 / 0.6)}
+    assert abs(np.mean(out == 0) - 0.4) < 0.01  # 100,000 draws: std 0.0015
+    np.testing.assert_array_equal(layer(tf.ones([3, 5]), training=False), np.ones([3, 5]))
+    layer.enabled = False
+    np.testing.assert_array_equal(layer(tf.ones([3, 5]), training=True), np.ones([3, 5]))
+
+
+def test_dropout2d_drops_whole_channels():
+    layer = torch_layers.Dropout(0.25, True, tf.random.Generator.from_seed(2), "dropout2d")
+    out = layer(tf.ones([64, 8, 8, 32]), training=True).numpy()
+    per_channel = out.reshape(64, 64, 32)  # [B, H * W, C]
+    assert np.all(per_channel.min(axis=1) == per_channel.max(axis=1))  # one draw per channel
+    assert abs(np.mean(per_channel[:, 0, :] == 0) - 0.25) < 0.04  # 2048 draws: std 0.0096
+    assert set(np.unique(out)) == {0.0, np.float32(1 / 0.75)}
+
+
+def test_family_dropout_is_off_when_sampling():
+    config = pytorch_gan.FamilyModelConfig("cgan", 8, 1, 4, 3)
+    trainer = family_trainer.FamilyTrainer(config, 2e-4, 0.5, 0.999, 4, seed=0)
+    images, labels = tf.random.normal([4, 8, 8, 1]), tf.one_hot([0, 1, 2, 0], 3)
+    first = trainer.discriminator(images, labels, training=False)
+    np.testing.assert_array_equal(first, trainer.discriminator(images, labels, training=False))
+    assert not np.array_equal(trainer.discriminator(images, labels, training=True),
+                              trainer.discriminator(images, labels, training=True))
+
+
+def uniform_fits(values, bound):
+    """min/max inside +-bound, and ten equal bins each holding 10% (to four
+    standard deviations of a bin's share)."""
+    values = np.asarray(values).ravel()
+    assert values.min() >= -bound and values.max() <= bound
+    assert values.max() > 0.95 * bound and values.min() < -0.95 * bound
+    counts, _ = np.histogram(values, bins=10, range=(-bound, bound))
+    np.testing.assert_allclose(counts / values.size, 0.1, atol=4 * math.sqrt(0.09 / values.size))
+
+
+def test_initializers_follow_pytorchs_distributions():
+    tf.random.set_seed(0)
+    linear = torch_layers.Linear(784, 512, "linear", "linear")
+    uniform_fits(linear.kernel, 1 / math.sqrt(784))  # kaiming_uniform_(a=sqrt(5))
+    uniform_fits(linear.bias, 1 / math.sqrt(784))
+    conv = torch_layers.Conv2d(64, 128, 3, 2, 1, "conv", "conv")
+    uniform_fits(conv.kernel, 1 / math.sqrt(64 * 9))
+    embedding = torch_layers.Embedding(10, 1000, "embedding", "embedding")
+    assert abs(np.std(embedding.table) - 1.0) < 0.02 and abs(np.mean(embedding.table)) < 0.02
+    # acgan / lsgan: weights_init_normal on top of the defaults
+    generator, discriminator = pytorch_gan.build_networks(
+        pytorch_gan.FamilyModelConfig("lsgan", 32, 1, 100))
+    kernel = generator.conv1.kernel.numpy()
+    assert abs(kernel.std() - 0.02) < 0.001 and abs(kernel.mean()) < 0.001
+    gamma = discriminator.blocks[1][2].gamma.numpy()
+    assert abs(gamma.mean() - 1.0) < 0.01 and 0.01 < gamma.std() < 0.03
+    np.testing.assert_array_equal(discriminator.blocks[1][2].beta, 0.0)
+    uniform_fits(generator.l1.kernel, 1 / math.sqrt(100))  # Linear keeps its default
+
+
+def test_objectives_against_numbers_by_hand():
+    p = tf.constant([[0.9], [0.2]])
+    assert float(objectives.binary_cross_entropy(p, 1.0)) == pytest.approx(
+        -(math.log(0.9) + math.log(0.2)) / 2, rel=1e-6)
+    assert float(objectives.binary_cross_entropy(tf.constant([[0.0]]), 1.0)) == 100.0  # clamp
+    assert float(objectives.mean_squared_error(tf.constant([[0.5], [2.0]]), 1.0)) == \
+        pytest.approx((0.25 + 1.0) / 2)
+    scores, labels = tf.constant([[2.0, 0.0], [0.0, 1.0]]), tf.constant([[1.0, 0.0], [0.0, 1.0]])
+    expected = -(2 - math.log(math.exp(2) + 1) + 1 - math.log(1 + math.e)) / 2
+    assert float(objectives.cross_entropy(scores, labels)) == pytest.approx(expected, rel=1e-6)
+    d = objectives.wasserstein_discriminator(tf.constant([[1.0], [3.0]]), tf.constant([[0.5]]))
+    assert float(d["d_loss"]) == pytest.approx(-2.0 + 0.5)
+    assert float(objectives.wasserstein_generator_loss(tf.constant([[0.5], [1.5]]))) == -1.0
+    halves = objectives.mse_discriminator(tf.constant([[1.0]]), tf.constant([[1.0]]))
+    assert (float(halves["d_loss_real"]), float(halves["d_loss_fake"]),
+            float(halves["d_loss"])) == (0.0, 1.0, 0.5)
+
+
+def test_gradient_penalty_of_a_linear_critic_is_its_weight_norm():
+    """D(x) = <w, x> + b has gradient w everywhere: the penalty is (|w| - 1)^2,
+    whatever the interpolation."""
+    w = tf.constant(np.array([2.0, -2.0, 1.0, 0.0], np.float32).reshape(4, 1))  # |w| = 3
+    critic = lambda x, y, training: tf.matmul(tf.reshape(x, [-1, 4]), w) + 0.7  # noqa: E731
+    real, fake = tf.random.normal([5, 2, 2, 1]), tf.random.normal([5, 2, 2, 1])
+    alpha = tf.random.uniform([5, 1, 1, 1])
+    assert float(objectives.gradient_penalty(critic, real, fake, alpha)) == pytest.approx(4.0)
+
+
+def test_wgan_clips_the_critic_after_its_update():
+    """One critic update on a tiny wgan, checked against the update done by hand:
+    RMSprop's first step, p - lr g / (sqrt(0.01 g^2) + 1e-8), then clipping."""
+    config = pytorch_gan.FamilyModelConfig("wgan", 4, 1, 3)
+    trainer = family_trainer.FamilyTrainer(config, 5e-5, 0.5, 0.999, 6, seed=0, n_critic=5,
+                                           clip_value=0.01)
+    rng = np.random.default_rng(0)
+    for variable in trainer.discriminator.trainable_variables:  # near the clip edges
+        variable.assign(rng.uniform(-0.0102, 0.0102, variable.shape).astype(np.float32))
+    real = rng.uniform(-1, 1, (6, 4, 4, 1)).astype(np.float32)
+    z = rng.normal(size=(6, 3)).astype(np.float32)
+    fake = trainer.generator(z, training=True)  # as the step's own G pass computes it
+    with tf.GradientTape() as tape:
+        loss = objectives.wasserstein_critic(trainer.discriminator(real), trainer.discriminator(fake))
+    variables = trainer.d_optimizer.var_list
+    before = [v.numpy() for v in variables]
+    gradients = [g.numpy() for g in tape.gradient(loss, variables)]
+    trainer.step_with_draws(real, None, z, None, None, 1)  # batch 1: no G update
+    clipped = 0
+    for value, gradient, variable in zip(before, gradients, variables):
+        stepped = value - 5e-5 * gradient / (np.sqrt(0.01 * gradient ** 2) + 1e-8)
+        np.testing.assert_allclose(variable.numpy(), np.clip(stepped, -0.01, 0.01), atol=1e-7)
+        clipped += int(np.sum(np.abs(stepped) > 0.01))
+    assert clipped > 0 and np.all(np.abs(np.concatenate(
+        [v.numpy().ravel() for v in variables])) <= 0.01)
