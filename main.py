@@ -30,6 +30,7 @@ try:
         from dcgan_tf import app as dcgan_app
         from dcgan_tf import config as config_lib
         from dcgan_tf import latent
+        from dcgan_tf import systems
         from dcgan_tf import visualize
 except KeyboardInterrupt:
     print(" [*] Interrupted while starting: nothing was written.", file=sys.stderr)
@@ -89,6 +90,19 @@ flags.DEFINE_boolean("mixed_precision", False, "Train in bfloat16 (CPU) or float
                      " scaling (GPU); variables, batch norm and Adam stay float32 [False]")
 flags.DEFINE_integer("logical_cpus", 0, "Split the CPU into this many logical devices, for"
                      " --strategy mirrored without GPUs [0: leave as is]")
+# Ours, the family: --model picks a system; each brings its script's defaults
+# (learning rate, betas, batch size, z_dim, epochs, image size, sample cadence),
+# and a flag given here wins. The scripts' own names where the original has none.
+flags.DEFINE_enum("model", "dcgan", list(systems.MODELS),
+                  "dcgan (carpedm20's, the default) or a PyTorch-GAN system: gan, cgan, acgan,"
+                  " wgan, wgan_gp, lsgan [dcgan]")
+flags.DEFINE_float("beta2", 0.999, "Adam's beta2 (the family's Adam systems) [0.999]")
+flags.DEFINE_integer("n_critic", 5, "wgan, wgan_gp: G updates when the batch index is a"
+                     " multiple of this [5]")
+flags.DEFINE_float("clip_value", 0.01, "wgan: D's weights clipped to [-c, c] after each"
+                   " update [0.01]")
+flags.DEFINE_float("lambda_gp", 10.0, "wgan_gp: weight of the gradient penalty [10]")
+flags.DEFINE_integer("n_classes", 10, "cgan, acgan: number of classes [10]")
 # Ours, test mode.
 flags.DEFINE_enum("visualize_option", "1", list(visualize.OPTIONS) + ["all"],
                   "Which of the original's visualizations --visualize runs (it hard-coded 1),"
@@ -111,8 +125,13 @@ FLAGS = flags.FLAGS
 
 
 def config_from_flags():
-    names = [field.name for field in config_lib.dataclasses.fields(config_lib.Config)]
-    return config_lib.Config(**{name: FLAGS[name].value for name in names})
+    """The Config of the command line: the flags' values, then the --model's
+    defaults wherever no flag was given."""
+    names = [field.name for field in config_lib.dataclasses.fields(config_lib.Config)
+             if field.name != "given_flags"]
+    given = tuple(sorted(name for name in names if FLAGS[name].present))
+    values = {name: FLAGS[name].value for name in names}
+    return config_lib.Config(**values, given_flags=given).with_model_defaults()
 
 
 def main(argv):

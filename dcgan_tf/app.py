@@ -21,6 +21,7 @@ from dcgan_tf import data
 from dcgan_tf import distribute
 from dcgan_tf import download
 from dcgan_tf import export
+from dcgan_tf import family_trainer
 from dcgan_tf import generation
 from dcgan_tf import images
 from dcgan_tf import latent
@@ -30,6 +31,7 @@ from dcgan_tf import precision
 from dcgan_tf import tf1_checkpoint
 from dcgan_tf import training
 from dcgan_tf import visualize
+from dcgan_tf.networks import pytorch_gan
 
 
 def idx_dataset_directory(config, log=print):
@@ -56,15 +58,20 @@ def load_training_data(config, log=print):
     """The data set named by the config, checked before anything is written.
     A missing MNIST / Fashion-MNIST is downloaded (when --download) as
     keras.datasets does; everything else missing is an error naming the fix."""
-    if config.conditional:
+    if data.is_idx_dataset(config.dataset):
         directory = idx_dataset_directory(config, log)
         try:
-            images_u8, labels = data.load_idx_dataset(directory)
+            if config.family:  # the scripts' way: the training split, resized, [-1, 1]
+                images_u8, labels = data.load_idx_split(directory, "train")
+                training_data = data.ScriptIdxData(
+                    data.resize_like_torchvision(images_u8, config.output_height), labels,
+                    seed=config.seed)
+            else:  # the original's: train + test merged, shuffled once
+                training_data = data.IdxData(*data.load_idx_dataset(directory))
         except data.DataError as error:
             raise data.DataError(
                 f"{error} `python download.py {config.dataset} --data_dir {config.data_dir}`"
                 " fetches it again (a file whose checksum is wrong is replaced).") from error
-        training_data = data.IdxData(images_u8, labels)
         log(f" [*] {config.dataset}: {training_data.num_examples} images from {directory}")
     else:
         directory = os.path.join(config_lib.expand_path(config.data_dir), config.dataset)
@@ -103,6 +110,11 @@ def examples_per_epoch(config, training_data):
 
 
 def model_config_for(config, training_data):
+    if config.family:
+        return pytorch_gan.FamilyModelConfig(
+            model=config.model, image_size=config.output_height, c_dim=int(training_data.c_dim),
+            z_dim=config.z_dim, n_classes=config.n_classes if config.conditional else 0
+        ).validate()
     return models.ModelConfig(
         output_height=config.output_height, output_width=config.output_width,
         c_dim=int(training_data.c_dim), y_dim=int(training_data.y_dim), z_dim=config.z_dim,
@@ -111,13 +123,28 @@ def model_config_for(config, training_data):
 
 
 def _read_model_config(path):
+    """The model.json of a run: carpedm20's ModelConfig, or a family model's."""
     with open(path) as f:
-        return models.ModelConfig(**json.load(f))
+        values = json.load(f)
+    if "model" in values:
+        return pytorch_gan.FamilyModelConfig(**values)
+    return models.ModelConfig(**values)
+
+
+def _model_name(model_config):
+    return getattr(model_config, "model", "dcgan")
+
+
+def build_generator(model_config):
+    """The generator a run's model.json describes (test mode needs no D)."""
+    if _model_name(model_config) != "dcgan":
+        return pytorch_gan.build_networks(model_config)[0]
+    return models.build_models(model_config)[0]
 
 
 def original_checkpoint_in(config):
     """The original TF1 checkpoint that --checkpoint_dir names directly, or None."""
-    if config.given_checkpoint_dir is None:
+    if config.given_checkpoint_dir is None or config.family:
         return None
     latest = checkpoints.latest_checkpoint(config.given_checkpoint_dir)
     if latest and tf1_checkpoint.is_tf1_checkpoint(latest):
@@ -186,7 +213,7 @@ def _record_flags(config, paths, log):
         with open(paths.flags_json) as f:
             first = json.load(f)
         changed = {name: [first.get(name), value] for name, value in flags.items()
-                   if first.get(name) != value}
+                   if first.get(name) != value and name != "given_flags"}
         if changed:
             log(f" [*] Resuming after iteration {start} with flags that differ from the run's"
                 f" (FLAGS.json): " + ", ".join(f"--{name} {old!r} -> {new!r}"
@@ -222,6 +249,12 @@ def train(config, log=print):
     training_data = load_training_data(config, log)
     model_config = model_config_for(config, training_data)
     if os.path.exists(paths.model_json) and _read_model_config(paths.model_json) != model_config:
+        trained = _model_name(_read_model_config(paths.model_json))
+        if trained != config.model:
+            raise ValueError(
+                f"The run in {paths.checkpoint_dir} was trained with --model {trained}; these"
+                f" flags ask for --model {config.model}. Pass --model {trained} to resume it, or"
+                " --out_name to start a new run.")
         raise ValueError(
             f"The run in {paths.checkpoint_dir} holds a different model"
             f" ({_read_model_config(paths.model_json)}) than these flags build ({model_config})."
@@ -231,13 +264,23 @@ def train(config, log=print):
         return _train_run(config, paths, training_data, model_config, original, strategy, log)
 
 
+def make_trainer(config, model_config, strategy):
+    """The trainer of the config's --model: carpedm20's composition, or a family
+    system's (see systems.py)."""
+    if config.family:
+        return family_trainer.FamilyTrainer(
+            model_config, config.learning_rate, config.beta1, config.beta2, config.batch_size,
+            config.seed, n_critic=config.n_critic, clip_value=config.clip_value,
+            lambda_gp=config.lambda_gp, sample_interval=config.sample_freq)
+    return training.GANTrainer(model_config, config.learning_rate, config.beta1, config.z_dist,
+                               config.batch_size, config.seed, jit_compile=config.xla,
+                               strategy=strategy, sync_bn=config.sync_bn,
+                               compute_dtype=precision.compute_dtype(config.mixed_precision))
+
+
 def _train_run(config, paths, training_data, model_config, original, strategy, log):
     tf.random.set_seed(config.seed)
-    trainer = training.GANTrainer(model_config, config.learning_rate, config.beta1,
-                                  config.z_dist, config.batch_size, config.seed,
-                                  jit_compile=config.xla, strategy=strategy,
-                                  sync_bn=config.sync_bn,
-                                  compute_dtype=precision.compute_dtype(config.mixed_precision))
+    trainer = make_trainer(config, model_config, strategy)
     if config.mixed_precision:
         log(f" [*] Mixed precision: the steps compute in {trainer.compute_dtype.name}")
         if trainer.compute_dtype == tf.bfloat16 and not precision.cpu_has_native_bf16():
@@ -321,7 +364,7 @@ def load_generator(config, log=print):
     latest = checkpoints.latest_checkpoint(paths.checkpoint_dir)
     if latest is None:
         raise FileNotFoundError(f"{paths.checkpoint_dir} has no checkpoint; train first.")
-    generator, _ = models.build_models(model_config)
+    generator = build_generator(model_config)
     tf.train.Checkpoint(generator=generator).restore(latest).expect_partial() \
         .assert_existing_objects_matched()
     log(f" [*] Load SUCCESS: {latest}")
@@ -402,12 +445,16 @@ def _classifier(config, log):
 
 
 def score(config, sample, model_config, log):
-    """The metrics of `config.metrics_samples` images of `sample` (balanced labels)."""
-    if not model_config.conditional or model_config.image_shape != (28, 28, 1):
-        raise ValueError("--evaluate scores 28x28 grayscale conditional models (MNIST-style).")
+    """The metrics of `config.metrics_samples` images of `sample` (balanced labels
+    for conditional models; label accuracy only where there are labels). Images of
+    another size than the classifier's 28x28 (the family's 32x32) are resized to
+    it, as the scripts resized the real digits up."""
+    if model_config.c_dim != 1:
+        raise ValueError("--evaluate scores grayscale MNIST-style models.")
     classifier, accuracy, directory = _classifier(config, log)
     generated, labels = generation.generate(sample, model_config, config.metrics_samples,
                                             config.z_dist, config.batch_size, config.seed or 0)
+    generated = metrics.to_classifier_size(generated)
     return metrics.evaluate(classifier, generated, labels, model_config.output_range, directory,
                             test_accuracy=accuracy)
 
@@ -431,9 +478,11 @@ def evaluate_npz(config, log):
             raise
         raise ValueError(f"--evaluate_npz={path} cannot be read as a plain .npz of arrays"
                          f" ({error}); it must be {what}.") from error
-    if generated.ndim != 4 or generated.shape[1:] != (28, 28, 1):
+    if generated.ndim != 4 or generated.shape[-1] != 1:
         raise ValueError(f"{config.evaluate_npz} holds images of shape {generated.shape[1:]};"
-                         " the metrics score [N, 28, 28, 1] images.")
+                         " the metrics score grayscale [N, H, W, 1] images (28x28, or resized"
+                         " to it).")
+    generated = metrics.to_classifier_size(generated)
     classifier, accuracy, directory = _classifier(config, log)
     results = metrics.evaluate(classifier, generated, labels, value_range, directory,
                                test_accuracy=accuracy)

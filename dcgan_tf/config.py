@@ -13,6 +13,7 @@ import os
 from dcgan_tf import data
 from dcgan_tf import distribute
 from dcgan_tf import latent
+from dcgan_tf import systems
 from dcgan_tf import visualize
 
 
@@ -67,6 +68,16 @@ class Config:
     sync_bn: bool = False
     logical_cpus: int = 0
     mixed_precision: bool = False
+    # Ours, the family (--model): PyTorch-GAN's scripts' options under their names.
+    model: str = "dcgan"
+    beta2: float = 0.999
+    n_critic: int = 5
+    clip_value: float = 0.01
+    lambda_gp: float = 10.0
+    n_classes: int = 10
+    # The flags given on the command line (main.py fills it): a --model's
+    # defaults give way to them, and a flag that doesn't apply is an error.
+    given_flags: tuple = ()
     # Ours, test mode: what to do with a trained generator.
     visualize_option: str = "1"
     generate: int = 0
@@ -86,8 +97,30 @@ class Config:
             object.__setattr__(self, "output_width", self.output_height)
 
     @property
+    def family(self):
+        """True for PyTorch-GAN's systems (every --model but dcgan)."""
+        return self.model != "dcgan"
+
+    @property
+    def system(self):
+        return systems.SYSTEMS.get(self.model)
+
+    @property
     def conditional(self):
+        if self.family:
+            return self.system is not None and self.system.conditional
         return data.is_idx_dataset(self.dataset)
+
+    def with_model_defaults(self):
+        """This config with the --model's script defaults wherever the command line
+        gave no value (a flag given wins)."""
+        if not self.family or self.system is None:
+            return self
+        defaults = {name: value for name, value in self.system.defaults.items()
+                    if name not in self.given_flags}
+        if "output_height" in defaults and "output_width" not in self.given_flags:
+            defaults["output_width"] = defaults["output_height"]
+        return dataclasses.replace(self, **defaults)
 
     @property
     def train_examples_limit(self):
@@ -114,6 +147,8 @@ class Config:
         ours names the same run for the same command, so a rerun resumes."""
         if self.out_name:
             return self.out_name
+        if self.family:
+            return f"{self.dataset}_{self.model}.s{self.output_width}.z{self.z_dim}.b{self.batch_size}"
         return (f"{self.dataset}_x{self.input_width}.z{self.z_dim}.{self.z_dist}"
                 f".y{self.output_width}.b{self.batch_size}")
 
@@ -136,7 +171,7 @@ class Config:
                              f" {', '.join(visualize.OPTIONS)} or all.")
         if self.generate < 0 or self.metrics_samples < 1:
             raise ValueError("--generate must be >= 0 and --metrics_samples >= 1.")
-        if (self.evaluate or self.evaluate_npz) and not self.conditional:
+        if (self.evaluate or self.evaluate_npz) and not data.is_idx_dataset(self.dataset):
             raise ValueError("--evaluate scores MNIST-style models (--dataset mnist or"
                              " fashion_mnist): its classifier is trained on that data set.")
         if self.train and (self.visualize or self.generate or self.evaluate or self.export
@@ -148,6 +183,12 @@ class Config:
                              f" {', '.join(latent.Z_DISTRIBUTIONS)}.")
         if not self.dataset:
             raise ValueError("--dataset is empty; name a folder under --data_dir, or mnist.")
+        if self.model not in systems.MODELS:
+            raise ValueError(f"Unknown --model={self.model!r}; use one of"
+                             f" {', '.join(systems.MODELS)}.")
+        self._validate_model_flags()
+        if self.family:
+            return self._validate_family()
         if self.conditional and (self.output_height, self.output_width) != (28, 28):
             raise ValueError(
                 f"{self.dataset} images are 28x28, but --output_height={self.output_height}"
@@ -173,6 +214,60 @@ class Config:
                              f" replicas of --strategy {self.strategy}; drop one of them.")
         if self.logical_cpus < 0:
             raise ValueError(f"--logical_cpus must be >= 0, got {self.logical_cpus}.")
+        if os.sep in self.run_name() or self.run_name() in (".", ".."):
+            raise ValueError(f"--out_name={self.out_name!r} must be a plain folder name.")
+        return self
+
+    def _validate_model_flags(self):
+        """A flag given that the chosen --model does not read is an error."""
+        given = set(self.given_flags)
+        if not self.family:
+            wrong = [f for f in systems.FAMILY_FLAGS if f in given]
+            if wrong:
+                users = sorted(m for m, s in systems.SYSTEMS.items() if wrong[0] in s.options)
+                raise ValueError(f"--{wrong[0]} does not apply to --model dcgan (it is read by"
+                                 f" {', '.join(users)}); drop it, or pass --model.")
+            return
+        for flag in systems.FAMILY_FLAGS:
+            if flag in given and flag not in self.system.options:
+                users = sorted(m for m, s in systems.SYSTEMS.items() if flag in s.options)
+                raise ValueError(f"--{flag} does not apply to --model {self.model} (it is read"
+                                 f" by {', '.join(users)}); drop it.")
+        wrong = [f for f in systems.DCGAN_ONLY_FLAGS if f in given]
+        if wrong:
+            raise ValueError(f"--{wrong[0]} is a flag of carpedm20's DCGAN, which --model"
+                             f" {self.model} does not read; drop it (the family's sizes come"
+                             " from --output_height, its widths from the script).")
+
+    def _validate_family(self):
+        if self.strategy != "default":
+            raise ValueError(f"--strategy {self.strategy} runs --model dcgan only so far; drop it"
+                             f" for --model {self.model}.")
+        if self.output_height != self.output_width:
+            raise ValueError(f"--model {self.model} makes square images: pass --output_height"
+                             " alone.")
+        if self.system.networks.endswith("conv") and self.output_height % 16:
+            raise ValueError(f"--model {self.model}'s conv nets halve the image 4 times: its"
+                             f" --output_height must be a multiple of 16, got"
+                             f" {self.output_height}.")
+        if self.system.conditional and not data.is_idx_dataset(self.dataset):
+            raise ValueError(f"--model {self.model} is conditional and needs labelled data:"
+                             f" --dataset mnist or fashion_mnist (an image folder such as"
+                             f" {self.dataset!r} has no labels). Use an unconditional model"
+                             " (gan, wgan, wgan_gp, lsgan) for a folder.")
+        if self.system.conditional and self.n_classes != data.IDX_CLASSES:
+            raise ValueError(f"{self.dataset} has {data.IDX_CLASSES} classes; --n_classes must"
+                             f" be {data.IDX_CLASSES}, got {self.n_classes}.")
+        if self.beta2 is not None and not 0 <= self.beta2 < 1:
+            raise ValueError(f"--beta2 must be in [0, 1), got {self.beta2}.")
+        if self.n_critic < 1 or self.clip_value <= 0 or self.lambda_gp < 0:
+            raise ValueError("--n_critic must be >= 1, --clip_value > 0 and --lambda_gp >= 0.")
+        if (self.evaluate or self.evaluate_npz) and not data.is_idx_dataset(self.dataset):
+            raise ValueError("--evaluate scores MNIST-style data sets (--dataset mnist or"
+                             " fashion_mnist): its classifier is trained on that data set.")
+        if self.compare_with:
+            raise ValueError("--compare_with compares a run with an original carpedm20 TF1 run;"
+                             " it needs --model dcgan.")
         if os.sep in self.run_name() or self.run_name() in (".", ".."):
             raise ValueError(f"--out_name={self.out_name!r} must be a plain folder name.")
         return self

@@ -27,6 +27,8 @@ import tensorflow as tf
 from PIL import Image
 
 IDX_DATASETS = ("mnist", "fashion_mnist")
+# Both have ten classes.
+IDX_CLASSES = 10
 IDX_IMAGES_MAGIC = 2051
 IDX_LABELS_MAGIC = 2049
 IDX_FILES = {
@@ -167,6 +169,75 @@ class IdxData:
 
     def batches_in_epoch(self, epoch, num_examples, batch_size):
         return num_examples // batch_size
+
+    def take_skipped_count(self):
+        return 0
+
+
+def load_idx_split(directory, split="train"):
+    """(images uint8 [N, 28, 28], labels uint8 [N]) of one split, in file order."""
+    paths, missing = find_idx_files(directory)
+    if missing:
+        raise DataError(f"Missing in {directory}: {', '.join(missing)} (plain or .gz).")
+    images = read_idx(paths[f"{split}_images"], IDX_IMAGES_MAGIC)
+    labels = read_idx(paths[f"{split}_labels"], IDX_LABELS_MAGIC)
+    if len(images) != len(labels):
+        raise DataError(f"{paths[f'{split}_images']} holds {len(images)} images but"
+                        f" {paths[f'{split}_labels']} holds {len(labels)} labels; download both"
+                        " again.")
+    return images, labels
+
+
+def resize_like_torchvision(images, size):
+    """uint8 [N, H, W] -> uint8 [N, size, size, 1], as transforms.Resize(size) does to
+    a PIL image (Pillow's bilinear filter); unchanged when already that size."""
+    if images.shape[1:] == (size, size):
+        return images[..., None]
+    return np.stack([np.asarray(Image.fromarray(image).resize((size, size), Image.BILINEAR))
+                     for image in images])[..., None]
+
+
+@dataclasses.dataclass
+class ScriptIdxData:
+    """MNIST / Fashion-MNIST as the PyTorch-GAN scripts read them: the training split
+    only, Resize(image_size), ToTensor, Normalize(0.5, 0.5) (values in [-1, 1]), a
+    new shuffle every epoch (seeded by (seed, epoch), so a resumed run sees the
+    same order), and the last, smaller batch kept (DataLoader's drop_last=False)."""
+
+    images: np.ndarray  # [N, S, S, 1] uint8, already resized
+    labels: np.ndarray  # [N] uint8
+    seed: int
+    y_dim: int = IDX_CLASSES
+
+    @property
+    def num_examples(self):
+        return len(self.images)
+
+    @property
+    def c_dim(self):
+        return self.images.shape[-1]
+
+    def _to_model_inputs(self, images, labels):
+        # ToTensor (/ 255), then Normalize(0.5, 0.5), in float32 as torchvision does.
+        images = (tf.cast(images, tf.float32) / 255.0 - 0.5) / 0.5
+        return images, tf.one_hot(tf.cast(labels, tf.int32), self.y_dim)
+
+    def epoch_order(self, epoch, num_examples):
+        return np.random.default_rng([self.seed, epoch]).permutation(
+            len(self.images))[:num_examples]
+
+    def batches_in_epoch(self, epoch, num_examples, batch_size):
+        return -(-num_examples // batch_size)
+
+    def epoch_dataset(self, epoch, num_examples, batch_size, start_batch=0):
+        order = self.epoch_order(epoch, num_examples)[start_batch * batch_size:]
+        dataset = tf.data.Dataset.from_tensor_slices((self.images[order], self.labels[order]))
+        return (dataset.batch(batch_size)
+                .map(self._to_model_inputs, num_parallel_calls=tf.data.AUTOTUNE)
+                .prefetch(tf.data.AUTOTUNE))
+
+    def first_batch(self, batch_size):
+        return self._to_model_inputs(self.images[:batch_size], self.labels[:batch_size])
 
     def take_skipped_count(self):
         return 0

@@ -17,6 +17,7 @@ import json
 import os
 
 import numpy as np
+import tensorflow as tf
 
 from dcgan_tf import data
 
@@ -130,6 +131,17 @@ def frechet_distance(features_a, features_b):
     trace_sqrt = np.sum(np.sqrt(np.clip(middle, 0, None)))
     return float(np.sum((mu_a - mu_b) ** 2) + np.trace(cov_a) + np.trace(cov_b)
                  - 2 * trace_sqrt)
+
+
+def to_classifier_size(images, size=28):
+    """Images [N, H, W, 1] resized (bilinear, antialiased) to the classifier's size,
+    in their own value range; unchanged when already that size."""
+    images = np.asarray(images, np.float32)
+    if images.shape[1:3] == (size, size):
+        return images
+    return np.concatenate([
+        tf.image.resize(images[i:i + 1000], (size, size), method="bilinear", antialias=True).numpy()
+        for i in range(0, len(images), 1000)])
 
 
 def to_unit_range(images, value_range):

@@ -91,8 +91,14 @@ def _save_samples(trainer, path, value_range, write=True):
 
 
 class GANTrainer:
-    """G, D, their Adam optimizers, the run's counters and random state, and the
-    tf.function steps over them. Everything here is in `checkpoint_objects()`."""
+    """carpedm20's DCGAN as one composition (`systems` names the parts): its
+    networks (models.py), sigmoid cross-entropy on logits (losses.py), D once then
+    G twice on the same z, and TF1's Adam (optim.OriginalAdam). G, D, their
+    optimizers, the run's counters and random state, and the tf.function steps
+    over them; everything here is in `checkpoint_objects()`."""
+
+    # The original samples with the labels of the first batch of data.
+    samples_first_batch_labels = True
 
     def __init__(self, model_config, learning_rate, beta1, z_dist, batch_size, seed,
                  jit_compile=False, strategy=None, sync_bn=False, compute_dtype="float32"):
@@ -317,14 +323,22 @@ def make_logged_step(trainer, writer, value_range, with_images, original_loss_ev
     return logged_step
 
 
+SUMMARY_SCALARS = ("d_loss", "g_loss", "d_loss_real", "d_loss_fake", "d_accuracy",
+                   "gradient_penalty")
+SUMMARY_HISTOGRAMS = ("z", "d", "d_")
+
+
 def write_summaries(writer, counter, result, value_range, with_images):
     """The original's TensorBoard names: d_loss, g_loss, d_loss_real, d_loss_fake;
-    histograms z, d, d_; images G."""
+    histograms z, d, d_; images G; and what a family step adds (d_accuracy,
+    gradient_penalty)."""
     with writer.as_default(step=counter):
-        for name in ("d_loss", "g_loss", "d_loss_real", "d_loss_fake"):
-            tf.summary.scalar(name, result[name])
-        for name in ("z", "d", "d_"):
-            tf.summary.histogram(name, result[name])
+        for name in SUMMARY_SCALARS:
+            if name in result:
+                tf.summary.scalar(name, result[name])
+        for name in SUMMARY_HISTOGRAMS:
+            if name in result:
+                tf.summary.histogram(name, result[name])
         if with_images:
             lo, hi = value_range
             tf.summary.image("G", (result["G"] - lo) / (hi - lo), max_outputs=3)
@@ -377,8 +391,7 @@ def _restore(trainer, keeper, training_data, config, paths, log):
             f" batch {int(trainer.epoch_batch)})")
     else:
         log(" [*] No checkpoint yet in %s: starting a new run" % paths.checkpoint_dir)
-        if trainer.sample_y is not None:
-            # The original samples with the labels of the first batch of data.
+        if trainer.sample_y is not None and trainer.samples_first_batch_labels:
             trainer.sample_y.assign(training_data.first_batch(config.batch_size)[1])
     iteration = int(trainer.iteration)
     if not distribute.all_workers_agree(trainer.strategy, iteration):  # all raise, none hang
@@ -405,8 +418,8 @@ def _train_epochs(trainer, training_data, config, paths, keeper, writer, stop_re
                                               start_batch)
         idx = start_batch - 1
         for idx, batch in enumerate(dataset, start=start_batch):
-            real, y = batch if conditional else (batch, None)
-            result = step(real, y)
+            real, y = batch if isinstance(batch, tuple) else (batch, None)
+            result = step(real, y if conditional else None)
             counter = int(trainer.iteration)
             _check_finite(result, counter)
             # Batches this epoch delivers: files less the unusable ones found so far.
@@ -414,7 +427,9 @@ def _train_epochs(trainer, training_data, config, paths, keeper, writer, stop_re
                                                                config.batch_size)
             log("[%8d Epoch:[%2d/%2d] [%4d/%4d] time: %4.4f, d_loss: %.8f, g_loss: %.8f"
                 % (counter, epoch, config.epoch, idx, batches_per_epoch,
-                   time.time() - start_time, result["d_loss"], result["g_loss"]))
+                   time.time() - start_time, result["d_loss"], result["g_loss"])
+                + (", acc: %3d%%" % (100 * float(result["d_accuracy"]))
+                   if "d_accuracy" in result else ""))
 
             if counter % config.sample_freq == 0:
                 path = _save_samples(trainer, f"{paths.sample_dir}/train_{counter:08d}.png",
