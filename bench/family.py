@@ -1,0 +1,110 @@
+"""The family, measured: every --model trained on MNIST for the same number of
+iterations through main.py itself, then scored by `main.py --evaluate` (10,000
+samples, balanced labels for the conditional models): label accuracy where
+there are labels, classifier score, Frechet distance; with ms per iteration.
+
+    python bench/family.py --epochs 29 --seeds 1 2          # 29 x 355 = 10,295 iterations
+    python bench/family.py --models gan wgan --epochs 1 --seeds 1   # a quick look
+
+Each run keeps its folder in --runs (rerunning resumes or, when finished, only
+re-scores). Results are appended to bench/family_results.json and the table
+printed; bench/RESULTS.md and the README quote them. Run it from a copy of the
+repository when you go on editing (autograph reads the source when it traces).
+"""
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHARED_DATA = os.path.join(os.path.dirname(REPO), "shared", "data")
+MODELS = ("gan", "cgan", "wgan", "wgan_gp", "acgan", "lsgan")
+RESULTS = os.path.join(REPO, "bench", "family_results.json")
+
+
+def main_py(*argv, log_path=None):
+    command = [sys.executable, "-u", os.path.join(REPO, "main.py"), *argv]
+    with open(log_path, "a") if log_path else open(os.devnull, "w") as log:
+        done = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True)
+        log.write(done.stdout)
+    if done.returncode:
+        raise RuntimeError(f"{' '.join(command)} failed:\n{done.stdout[-3000:]}")
+    return done.stdout
+
+
+def iteration_times(output):
+    """(iterations, seconds) of the training lines of one main.py run."""
+    times = [(int(m.group(1)), float(m.group(2))) for m in
+             re.finditer(r"^\[\s*(\d+) Epoch:.*time: ([\d.]+),", output, re.MULTILINE)]
+    if len(times) < 2:
+        return 0, 0.0
+    return times[-1][0] - times[0][0], times[-1][1] - times[0][1]
+
+
+def run(model, seed, epochs, runs_dir, data_dir, classifier_cache):
+    name = f"mnist_{model}_seed{seed}"
+    common = ["--dataset", "mnist", "--model", model, "--data_dir", data_dir,
+              "--out_dir", runs_dir, "--out_name", name, "--seed", str(seed)]
+    log_path = os.path.join(runs_dir, f"{name}.log")
+    os.makedirs(runs_dir, exist_ok=True)
+    start = time.time()
+    output = main_py(*common, "--train", "--epoch", str(epochs), "--ckpt_freq", "2000",
+                     log_path=log_path)
+    iterations, seconds = iteration_times(output)
+    main_py(*common, "--evaluate", "--metrics_samples", "10000", "--classifier_cache",
+            classifier_cache, log_path=log_path)
+    with open(os.path.join(runs_dir, name, "samples", "metrics.json")) as f:
+        scores = json.load(f)
+    final = re.findall(r"Training done: (\d+) iterations", output)
+    return {"model": model, "seed": seed, "epochs": epochs,
+            "iterations": int(final[-1]) if final else None,
+            "ms_per_iteration": 1000 * seconds / iterations if iterations else None,
+            "wall_minutes": (time.time() - start) / 60,
+            "label_accuracy": scores.get("label_accuracy"),
+            "classifier_score": scores["classifier_score"],
+            "frechet_distance": scores["frechet_distance"],
+            "real": {k: scores["real"][k] for k in ("classifier_score", "frechet_distance",
+                                                    "label_accuracy")}}
+
+
+def table(results):
+    rows = ["| model | seed | iterations | ms / iteration | label accuracy | classifier score"
+            " | Frechet distance |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    for r in results:
+        accuracy = "—" if r["label_accuracy"] is None else f"{100 * r['label_accuracy']:.2f}%"
+        rows.append(f"| {r['model']} | {r['seed']} | {r['iterations']} |"
+                    f" {r['ms_per_iteration']:.1f} | {accuracy} | {r['classifier_score']:.3f} |"
+                    f" {r['frechet_distance']:.2f} |")
+    return "\n".join(rows)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
+    parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2])
+    parser.add_argument("--epochs", type=int, default=29)
+    parser.add_argument("--runs", default=os.path.join(REPO, "runs", "family"))
+    parser.add_argument("--data_dir", default=SHARED_DATA)
+    parser.add_argument("--classifier_cache", default=os.path.expanduser("~/.cache/dcgan-tf"))
+    args = parser.parse_args()
+    results = []
+    # Seed by seed, so that a cut-short session still has every model once.
+    for seed in args.seeds:
+        for model in args.models:
+            result = run(model, seed, args.epochs, args.runs, args.data_dir,
+                         args.classifier_cache)
+            results.append(result)
+            print(table([result]).splitlines()[-1], flush=True)
+            previous = json.load(open(RESULTS)) if os.path.exists(RESULTS) else []
+            with open(RESULTS, "w") as f:
+                json.dump(previous + [result], f, indent=1)
+    print(table(results))
+
+
+if __name__ == "__main__":
+    main()
