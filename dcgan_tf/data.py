@@ -113,23 +113,26 @@ def idx_dataset_dir(data_dir, dataset):
 def load_idx_dataset(directory):
     """(images uint8 [N, 28, 28, 1], labels uint8 [N]): train + test, shuffled with
     the original's seed 547."""
-    paths, missing = find_idx_files(directory)
-    if missing:
-        raise DataError(f"Missing in {directory}: {', '.join(missing)} (plain or .gz).")
-    parts = []
-    for split in ("train", "test"):
-        images = read_idx(paths[f"{split}_images"], IDX_IMAGES_MAGIC)
-        labels = read_idx(paths[f"{split}_labels"], IDX_LABELS_MAGIC)
-        if len(images) != len(labels):
-            raise DataError(
-                f"{paths[f'{split}_images']} holds {len(images)} images but"
-                f" {paths[f'{split}_labels']} holds {len(labels)} labels; download both again.")
-        parts.append((images, labels))
+    parts = [load_idx_split(directory, split) for split in ("train", "test")]
     images = np.concatenate([parts[0][0], parts[1][0]])[..., None]
     labels = np.concatenate([parts[0][1], parts[1][1]])
     # np.random.seed(547); np.random.shuffle(X) draws exactly this permutation.
     order = np.random.RandomState(MNIST_SHUFFLE_SEED).permutation(len(images))
     return images[order], labels[order]
+
+
+def load_idx_split(directory, split="train"):
+    """(images uint8 [N, 28, 28], labels uint8 [N]) of one split, in file order."""
+    paths, missing = find_idx_files(directory)
+    if missing:
+        raise DataError(f"Missing in {directory}: {', '.join(missing)} (plain or .gz).")
+    images = read_idx(paths[f"{split}_images"], IDX_IMAGES_MAGIC)
+    labels = read_idx(paths[f"{split}_labels"], IDX_LABELS_MAGIC)
+    if len(images) != len(labels):
+        raise DataError(f"{paths[f'{split}_images']} holds {len(images)} images but"
+                        f" {paths[f'{split}_labels']} holds {len(labels)} labels; download both"
+                        " again.")
+    return images, labels
 
 
 @dataclasses.dataclass
@@ -172,20 +175,6 @@ class IdxData:
 
     def take_skipped_count(self):
         return 0
-
-
-def load_idx_split(directory, split="train"):
-    """(images uint8 [N, 28, 28], labels uint8 [N]) of one split, in file order."""
-    paths, missing = find_idx_files(directory)
-    if missing:
-        raise DataError(f"Missing in {directory}: {', '.join(missing)} (plain or .gz).")
-    images = read_idx(paths[f"{split}_images"], IDX_IMAGES_MAGIC)
-    labels = read_idx(paths[f"{split}_labels"], IDX_LABELS_MAGIC)
-    if len(images) != len(labels):
-        raise DataError(f"{paths[f'{split}_images']} holds {len(images)} images but"
-                        f" {paths[f'{split}_labels']} holds {len(labels)} labels; download both"
-                        " again.")
-    return images, labels
 
 
 def resize_like_torchvision(images, size):

@@ -16,7 +16,6 @@ comparisons with old runs.
 
 import contextlib
 import math
-import os
 import signal
 import tempfile
 import time

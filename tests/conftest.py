@@ -4,6 +4,8 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import sys  # noqa: E402
+
 import pytest  # noqa: E402
 
 REPO_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -30,3 +32,19 @@ def _has_gpu():
 # into --logical_cpus devices (they take the GPUs where there are some).
 cpu_only = pytest.mark.skipif(_has_gpu(), reason="expects a machine without a GPU (CPU"
                               " behaviour of --mixed_precision / --logical_cpus)")
+
+
+@pytest.fixture
+def parsed_flags():
+    """parse(*argv) -> main.py's Config for that command line (its flags, then the
+    --model's defaults where none was given)."""
+    sys.path.insert(0, REPO_DIR)
+    import main  # noqa: PLC0415 (defines the flags once per process)
+
+    def parse(*argv):
+        main.FLAGS.unparse_flags()
+        main.FLAGS(["main.py", *argv])
+        return main.config_from_flags()
+
+    yield parse
+    main.FLAGS.unparse_flags()

@@ -20,18 +20,6 @@ from dcgan_tf import startup
 TINY_FLAGS = ["--gf_dim=4", "--df_dim=4", "--gfc_dim=16", "--dfc_dim=16", "--z_dim=8"]
 
 
-@pytest.fixture
-def parsed_flags():
-    sys.path.insert(0, REPO_DIR)
-    import main  # noqa: PLC0415 (defines the flags once per process)
-
-    def parse(*argv):
-        main.FLAGS.unparse_flags()
-        main.FLAGS(["main.py", *argv])
-        return main.config_from_flags()
-
-    yield parse
-    main.FLAGS.unparse_flags()
 
 
 def test_defaults_are_the_originals(parsed_flags):

@@ -3,7 +3,6 @@ combinations, the scripts' data pipeline, and train -> resume -> test mode
 (samples, export, generate, visualize) for all six."""
 
 import os
-import sys
 
 import numpy as np
 import pytest
@@ -11,25 +10,13 @@ import tensorflow as tf
 from absl import flags
 
 import fakes
-from conftest import REPO_DIR, SHARED_DIR, MNIST_DIR, require_shared
+from conftest import MNIST_DIR, SHARED_DIR, require_shared
 from dcgan_tf import app
 from dcgan_tf import config as config_lib
 from dcgan_tf import data
 from dcgan_tf import systems
 
 
-@pytest.fixture
-def parsed_flags():
-    sys.path.insert(0, REPO_DIR)
-    import main  # noqa: PLC0415 (defines the flags once per process)
-
-    def parse(*argv):
-        main.FLAGS.unparse_flags()
-        main.FLAGS(["main.py", *argv])
-        return main.config_from_flags()
-
-    yield parse
-    main.FLAGS.unparse_flags()
 
 
 def test_each_model_brings_its_scripts_defaults_and_a_given_flag_wins(parsed_flags):
