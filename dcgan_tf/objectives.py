@@ -8,16 +8,31 @@ lives in `losses.py`, which the DCGAN's bit-exact tests pin.
 import tensorflow as tf
 
 # torch.nn.BCELoss clamps each log term at -100, so a probability of exactly 0
-# or 1 gives a finite loss.
+# or 1 (a sigmoid saturates in float32 past |logit| ~ 17) gives a finite loss;
+# its backward divides by max(p (1 - p), 1e-12), so the gradient stays finite too.
 BCE_LOG_FLOOR = -100.0
+BCE_GRADIENT_EPSILON = 1e-12
+
+
+@tf.custom_gradient
+def _bce_terms(p, target):
+    """Per-element BCE, with PyTorch's forward clamp and PyTorch's backward:
+    (p - t) / max((1 - p) p, 1e-12). Autodiff through the clamp would give
+    0 * inf = NaN at a saturated p."""
+    log_p = tf.maximum(tf.math.log(p), BCE_LOG_FLOOR)
+    log_not_p = tf.maximum(tf.math.log(1.0 - p), BCE_LOG_FLOOR)
+    terms = -(target * log_p + (1.0 - target) * log_not_p)
+
+    def gradient(upstream):
+        return upstream * (p - target) / tf.maximum((1.0 - p) * p, BCE_GRADIENT_EPSILON), None
+
+    return terms, gradient
 
 
 def binary_cross_entropy(probabilities, target):
     """nn.BCELoss() (mean) of probabilities against a constant target (1 or 0)."""
     p = tf.cast(probabilities, tf.float32)
-    log_p = tf.maximum(tf.math.log(p), BCE_LOG_FLOOR)
-    log_not_p = tf.maximum(tf.math.log(1.0 - p), BCE_LOG_FLOOR)
-    return -tf.reduce_mean(target * log_p + (1.0 - target) * log_not_p)
+    return tf.reduce_mean(_bce_terms(p, tf.fill(tf.shape(p), tf.constant(target, tf.float32))))
 
 
 def mean_squared_error(outputs, target):

@@ -126,3 +126,15 @@ def test_wgan_clips_the_critic_after_its_update():
         clipped += int(np.sum(np.abs(stepped) > 0.01))
     assert clipped > 0 and np.all(np.abs(np.concatenate(
         [v.numpy().ravel() for v in variables])) <= 0.01)
+
+
+def test_binary_cross_entropy_stays_finite_where_the_sigmoid_saturates():
+    """PyTorch's BCELoss: log terms clamped at -100, gradient (p - t) / max(p (1 - p),
+    1e-12); plain autodiff through the clamp would give NaN at p = 0 or 1."""
+    p = tf.Variable([[1.0], [0.0], [0.25]])
+    with tf.GradientTape() as tape:
+        loss = objectives.binary_cross_entropy(p, 0.0)
+    gradient = tape.gradient(loss, p).numpy().ravel()
+    assert float(loss) == pytest.approx((100.0 + 0.0 - math.log(0.75)) / 3, rel=1e-6)
+    np.testing.assert_allclose(gradient, [1.0 / 1e-12 / 3, 0.0, 0.25 / (0.75 * 0.25) / 3],
+                               rtol=1e-6)
