@@ -271,7 +271,7 @@ def make_trainer(config, model_config, strategy):
         return family_trainer.FamilyTrainer(
             model_config, config.learning_rate, config.beta1, config.beta2, config.batch_size,
             config.seed, n_critic=config.n_critic, clip_value=config.clip_value,
-            lambda_gp=config.lambda_gp, sample_interval=config.sample_freq)
+            lambda_gp=config.lambda_gp, sample_interval=config.sample_freq, strategy=strategy)
     return training.GANTrainer(model_config, config.learning_rate, config.beta1, config.z_dist,
                                config.batch_size, config.seed, jit_compile=config.xla,
                                strategy=strategy, sync_bn=config.sync_bn,

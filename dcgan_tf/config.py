@@ -240,9 +240,9 @@ class Config:
                              " from --output_height, its widths from the script).")
 
     def _validate_family(self):
-        if self.strategy != "default":
-            raise ValueError(f"--strategy {self.strategy} runs --model dcgan only so far; drop it"
-                             f" for --model {self.model}.")
+        if self.strategy not in distribute.STRATEGIES:
+            raise ValueError(f"Unknown --strategy={self.strategy!r}; use one of"
+                             f" {', '.join(distribute.STRATEGIES)}.")
         if self.output_height != self.output_width:
             raise ValueError(f"--model {self.model} makes square images: pass --output_height"
                              " alone.")

@@ -130,3 +130,59 @@ def check_batch_divides(strategy, batch_size):
             f"--batch_size {batch_size} is the global batch, split over {replicas} replicas, and"
             f" does not divide by {replicas}: pass a multiple of {replicas}"
             f" (e.g. {batch_size - batch_size % replicas or replicas}).")
+
+
+def run_on_rows(strategy, replica_fn, *tensors):
+    """`replica_fn(*tensors)` on one device, or on every replica with its share of
+    the rows of each tensor (None passes through); scalars come back averaged
+    over the replicas (= the global batch's mean), per-example outputs gathered
+    in row order."""
+    replicas = strategy.num_replicas_in_sync
+    if replicas == 1:
+        return replica_fn(*tensors)
+
+    def on_rows(*tensors):
+        replica = tf.distribute.get_replica_context()
+        rows = tf.shape(next(t for t in tensors if t is not None))[0] // replicas
+        start = replica.replica_id_in_sync_group * rows
+        return replica_fn(*[None if t is None else t[start:start + rows] for t in tensors])
+
+    per_replica = strategy.run(on_rows, args=tensors)
+    is_scalar = lambda value: (  # noqa: E731
+        strategy.experimental_local_results(value)[0].shape.rank == 0)
+    return {name: (strategy.reduce(tf.distribute.ReduceOp.MEAN, value, axis=None)
+                   if is_scalar(value) else strategy.gather(value, axis=0))
+            for name, value in per_replica.items()}
+
+
+def global_batch_gradients(tape, loss, variables, output_gradients=None):
+    """d loss / d variables of the global batch. With N replicas each one's loss
+    is the mean over its rows: its gradient scaled by 1/N and summed over the
+    replicas is the gradient of the global batch's mean."""
+    replica = tf.distribute.get_replica_context()
+    replicas = replica.num_replicas_in_sync if replica else 1
+    if replicas == 1 and output_gradients is None:
+        return tape.gradient(loss, variables)
+    scale = tf.constant(1.0 / replicas, loss.dtype)
+    if output_gradients is not None:
+        scale *= output_gradients
+    gradients = tape.gradient(loss, variables, output_gradients=scale)
+    if replicas == 1:
+        return gradients
+    return replica.all_reduce(tf.distribute.ReduceOp.SUM, gradients)
+
+
+def update_each_copy(variables_and_args, update_fn, strategy=None):
+    """Runs `update_fn(variable, *args)` once per copy of each variable through
+    `strategy.extended.update` (the documented contract for mirrored variables):
+    from inside `strategy.run` by merge_call, elsewhere directly with `strategy`
+    (the variables' own, or the current one)."""
+
+    def apply(strategy, pairs):
+        for variable, args in pairs:
+            strategy.extended.update(variable, update_fn, args=args, group=False)
+
+    replica = tf.distribute.get_replica_context()
+    if replica is not None and tf.distribute.has_strategy():  # inside strategy.run
+        return replica.merge_call(apply, args=(variables_and_args,))
+    return apply(strategy or tf.distribute.get_strategy(), variables_and_args)

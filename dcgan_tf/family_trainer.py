@@ -20,6 +20,7 @@ arguments, so tests replay a reference run's draws.
 
 import tensorflow as tf
 
+from dcgan_tf import distribute
 from dcgan_tf import objectives
 from dcgan_tf import optim
 from dcgan_tf import systems
@@ -31,6 +32,11 @@ from dcgan_tf.networks import torch_layers
 SCRIPT_SAMPLE_ROWS = 10
 
 
+def _clip(variable, clip_value):
+    """WGAN's weight clipping of one variable (copy) to [-clip_value, clip_value]."""
+    return variable.assign(tf.clip_by_value(variable, -clip_value, clip_value))
+
+
 class FamilyTrainer:
     """G, D, their optimizers, counters and random state for one family system."""
 
@@ -38,7 +44,8 @@ class FamilyTrainer:
     samples_first_batch_labels = False
 
     def __init__(self, model_config, learning_rate, beta1, beta2, batch_size, seed,
-                 n_critic=None, clip_value=None, lambda_gp=10.0, sample_interval=400):
+                 n_critic=None, clip_value=None, lambda_gp=10.0, sample_interval=400,
+                 strategy=None):
         self.model_config = model_config
         self.system = systems.SYSTEMS[model_config.model]
         self.schedule = systems.schedule_of(self.system, n_critic, clip_value)
@@ -46,15 +53,22 @@ class FamilyTrainer:
         self.sample_interval = int(sample_interval)
         self.d_objective, self.g_objective = objectives.SYSTEM_OBJECTIVES[self.system.objective]
         self.batch_size = batch_size
-        self.strategy = tf.distribute.get_strategy()
-        self.replicas = 1
+        # One device unless --strategy says otherwise; networks, optimizers and the
+        # sample batch live in its scope (mirrored on every replica). The draws of
+        # an iteration come from a host generator and are split by rows; dropout
+        # draws on each replica from its own stream.
+        self.strategy = strategy or tf.distribute.get_strategy()
+        self.replicas = self.strategy.num_replicas_in_sync
         self.rng = tf.random.Generator.from_seed(seed)
         tf.random.set_seed(seed)  # the networks' initial weights
-        self.generator, self.discriminator = pytorch_gan.build_networks(model_config, self.rng)
-        make = self._optimizer_factory(learning_rate, beta1, beta2)
-        # The scripts build optimizer_G before optimizer_D.
-        self.g_optimizer = make(self.generator.trainable_variables, "g_optimizer")
-        self.d_optimizer = make(self.discriminator.trainable_variables, "d_optimizer")
+        with self.strategy.scope():
+            self.dropout_rng = tf.random.Generator.from_seed(seed + 1)
+            self.generator, self.discriminator = pytorch_gan.build_networks(
+                model_config, self.dropout_rng)
+            make = self._optimizer_factory(learning_rate, beta1, beta2)
+            # The scripts build optimizer_G before optimizer_D.
+            self.g_optimizer = make(self.generator.trainable_variables, "g_optimizer")
+            self.d_optimizer = make(self.discriminator.trainable_variables, "d_optimizer")
         self.iteration = tf.Variable(0, dtype=tf.int64, trainable=False, name="iteration")
         self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
         self.epoch_batch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch_batch")
@@ -62,13 +76,14 @@ class FamilyTrainer:
         self.last_g_loss = tf.Variable(0.0, trainable=False, name="last_g_loss")
         # The fixed latent batch behind every sample grid; labels 0, 1, ..., 9, 0, ...
         # (the scripts' sample_image shows each class in a row).
-        self.sample_z = tf.Variable(self.rng.normal([batch_size, model_config.z_dim]),
-                                    trainable=False, name="sample_z")
-        self.sample_y = None
-        if model_config.conditional:
-            self.sample_y = tf.Variable(
-                tf.one_hot(tf.range(batch_size) % model_config.n_classes,
-                           model_config.n_classes), trainable=False, name="sample_y")
+        with self.strategy.scope():
+            self.sample_z = tf.Variable(self.rng.normal([batch_size, model_config.z_dim]),
+                                        trainable=False, name="sample_z")
+            self.sample_y = None
+            if model_config.conditional:
+                self.sample_y = tf.Variable(
+                    tf.one_hot(tf.range(batch_size) % model_config.n_classes,
+                               model_config.n_classes), trainable=False, name="sample_y")
         self.train_step = tf.function(self.iteration_update)
         self.step_with_draws = tf.function(self.iteration_with)
         self.sampler = tf.function(self.sample)
@@ -84,7 +99,8 @@ class FamilyTrainer:
         objects = dict(generator=self.generator, discriminator=self.discriminator,
                        g_optimizer=self.g_optimizer, d_optimizer=self.d_optimizer,
                        iteration=self.iteration, epoch=self.epoch, epoch_batch=self.epoch_batch,
-                       last_g_loss=self.last_g_loss, rng=self.rng, sample_z=self.sample_z)
+                       last_g_loss=self.last_g_loss, rng=self.rng, dropout_rng=self.dropout_rng,
+                       sample_z=self.sample_z)
         if self.sample_y is not None:
             objects["sample_y"] = self.sample_y
         return objects
@@ -134,24 +150,56 @@ class FamilyTrainer:
         what the scripts' training does to G's state."""
         labels = tf.one_hot(tf.range(tf.shape(z)[0]) % SCRIPT_SAMPLE_ROWS,
                             self.model_config.n_classes)
-        return self.generator(z, labels, training=True)
+        return self._on_rows(lambda z, labels: {"G": self.generator(z, labels, training=True)},
+                             z, labels)["G"]
 
     def iteration_with(self, real, y, z, fake_labels, alpha, batch_index):
         """One iteration of the system's schedule on given draws; `batch_index` is the
-        batch's index within its epoch (the scripts' `i`, for n_critic)."""
+        batch's index within its epoch (the scripts' `i`, for n_critic). Under
+        tf.distribute each update runs on every replica with its rows of the
+        global batch (G(z) is gathered between them, so rows keep their pairs)."""
         if self.schedule.generator_first:
-            return self._generator_then_discriminator(real, y, z, fake_labels)
-        return self._critic_then_generator(real, y, z, fake_labels, alpha, batch_index)
+            g_result = self._on_rows(self._generator_update, z, fake_labels)
+            result = self._on_rows(self._discriminator_update, real, y,
+                                   tf.stop_gradient(g_result["G"]), fake_labels)
+            self.last_g_loss.assign(g_result["g_loss"])
+            return {**result, "g_loss": g_result["g_loss"], "G": g_result["G"]}
+        fake = self._on_rows(self._generator_pass, z, fake_labels)["G"]
+        result = self._on_rows(self._discriminator_update, real, y, fake, fake_labels, alpha)
+        if self.schedule.clip_value is not None:
+            distribute.update_each_copy(
+                [(variable, (self.schedule.clip_value,)) for variable in self.d_optimizer.var_list],
+                _clip, self.strategy)
+
+        def generator_update():
+            g_result = self._on_rows(self._generator_update, z, fake_labels)
+            self.last_g_loss.assign(g_result["g_loss"])
+            return g_result["G"]
+
+        # The condition stays outside the replicas: a synchronization point (the
+        # gradients' all-reduce) cannot sit inside control flow there.
+        fake = tf.cond(tf.equal(tf.math.floormod(tf.cast(batch_index, tf.int64),
+                                                 self.schedule.n_critic), 0),
+                       generator_update, lambda: fake)
+        return {**result, "g_loss": tf.identity(self.last_g_loss), "G": fake}
+
+    def _on_rows(self, replica_fn, *tensors):
+        return distribute.run_on_rows(self.strategy, replica_fn, *tensors)
+
+    def _generator_pass(self, z, fake_labels):
+        """G(z) in training mode, detached (moves G's batch-norm averages)."""
+        return {"G": tf.stop_gradient(self.generator(z, fake_labels, training=True))}
 
     def _generator_update(self, z, fake_labels):
-        """G(z), D(G(z)) in training mode, and G's update; returns (loss, G(z))."""
+        """G(z), D(G(z)) in training mode, and G's update."""
         with tf.GradientTape() as tape:
             fake = self.generator(z, fake_labels, training=True)
             g_loss = self.g_objective(self.discriminator(fake, fake_labels, training=True),
                                       fake_labels)
         variables = self.g_optimizer.var_list
-        self.g_optimizer.apply_gradients(tape.gradient(g_loss, variables))
-        return g_loss, fake
+        self.g_optimizer.apply_gradients(
+            distribute.global_batch_gradients(tape, g_loss, variables))
+        return {"g_loss": g_loss, "G": fake}
 
     def _discriminator_update(self, real, y, fake, fake_labels, alpha=None):
         """D(x), D(G(z)) [, the penalty] in training mode, and D's update."""
@@ -164,32 +212,9 @@ class FamilyTrainer:
                 result["gradient_penalty"] = penalty
                 result["d_loss"] = result["d_loss"] + self.lambda_gp * penalty
         variables = self.d_optimizer.var_list
-        self.d_optimizer.apply_gradients(tape.gradient(result["d_loss"], variables))
+        self.d_optimizer.apply_gradients(
+            distribute.global_batch_gradients(tape, result["d_loss"], variables))
         return result
-
-    def _generator_then_discriminator(self, real, y, z, fake_labels):
-        g_loss, fake = self._generator_update(z, fake_labels)
-        self.last_g_loss.assign(g_loss)
-        result = self._discriminator_update(real, y, tf.stop_gradient(fake), fake_labels)
-        return {**result, "g_loss": g_loss, "G": fake}
-
-    def _critic_then_generator(self, real, y, z, fake_labels, alpha, batch_index):
-        fake = tf.stop_gradient(self.generator(z, fake_labels, training=True))
-        result = self._discriminator_update(real, y, fake, fake_labels, alpha)
-        if self.schedule.clip_value is not None:
-            for variable in self.d_optimizer.var_list:
-                variable.assign(tf.clip_by_value(variable, -self.schedule.clip_value,
-                                                 self.schedule.clip_value))
-
-        def generator_update():
-            g_loss, new_fake = self._generator_update(z, fake_labels)
-            self.last_g_loss.assign(g_loss)
-            return new_fake
-
-        fake = tf.cond(tf.equal(tf.math.floormod(tf.cast(batch_index, tf.int64),
-                                                 self.schedule.n_critic), 0),
-                       generator_update, lambda: fake)
-        return {**result, "g_loss": tf.identity(self.last_g_loss), "G": fake}
 
     def sample(self, z, y=None):
         """G in inference mode (batch norm on its running averages)."""

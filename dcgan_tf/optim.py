@@ -11,6 +11,8 @@ iteration count instead of the beta powers.
 
 import tensorflow as tf
 
+from dcgan_tf import distribute
+
 # tf.train.AdamOptimizer's defaults, which the original leaves alone.
 ADAM_BETA2 = 0.999
 ADAM_EPSILON = 1e-8
@@ -134,6 +136,10 @@ class OriginalAdam(tf.Module):
             grad=tf.cast(grad, var.dtype), use_locking=False, use_nesterov=False)
 
 
+def _count_step(step):
+    return step.assign_add(1)
+
+
 class TorchAdam(tf.Module):
     """torch.optim.Adam (its single-tensor CPU update, no weight decay), as the
     PyTorch-GAN scripts use it: m <- m + (1 - b1)(g - m); v <- b2 v + (1 - b2) g^2;
@@ -156,19 +162,25 @@ class TorchAdam(tf.Module):
                                                name="exp_avg_sq") for v in self.var_list]
 
     def apply_gradients(self, gradients):
+        """One step; `gradients` in `var_list` order (under tf.distribute, already
+        all-reduced: every copy takes the same step)."""
         if len(gradients) != len(self.var_list):
             raise ValueError(f"Got {len(gradients)} gradients for {len(self.var_list)} variables.")
-        step = self.step.assign_add(1)
-        t = tf.cast(step, tf.float64)  # the bias corrections in double, as Python floats are
+        t = tf.cast(self.step + 1, tf.float64)  # the bias corrections in double, as Python's
         beta1, beta2 = tf.constant(self.beta1, tf.float64), tf.constant(self.beta2, tf.float64)
         step_size = tf.cast(self.learning_rate / (1.0 - tf.pow(beta1, t)), tf.float32)
         correction2_sqrt = tf.cast(tf.sqrt(1.0 - tf.pow(beta2, t)), tf.float32)
-        for var, m, v, grad in zip(self.var_list, self.first_moments, self.second_moments,
-                                   gradients):
-            m.assign(m + (1.0 - self.beta1) * (grad - m))
-            v.assign(v * self.beta2 + (1.0 - self.beta2) * grad * grad)
-            denominator = tf.sqrt(v) / correction2_sqrt + self.epsilon
-            var.assign_sub(step_size * (m / denominator))
+        distribute.update_each_copy(
+            [(var, (m, v, grad, step_size, correction2_sqrt)) for var, m, v, grad in
+             zip(self.var_list, self.first_moments, self.second_moments, gradients)],
+            self._adam)
+        distribute.update_each_copy([(self.step, ())], _count_step)
+
+    def _adam(self, var, m, v, grad, step_size, correction2_sqrt):
+        m.assign(m + (1.0 - self.beta1) * (grad - m))
+        v.assign(v * self.beta2 + (1.0 - self.beta2) * grad * grad)
+        denominator = tf.sqrt(v) / correction2_sqrt + self.epsilon
+        return var.assign_sub(step_size * (m / denominator))
 
 
 class TorchRMSprop(tf.Module):
@@ -190,9 +202,15 @@ class TorchRMSprop(tf.Module):
                                                 name="square_avg") for v in self.var_list]
 
     def apply_gradients(self, gradients):
+        """One step; `gradients` in `var_list` order (all-reduced under tf.distribute)."""
         if len(gradients) != len(self.var_list):
             raise ValueError(f"Got {len(gradients)} gradients for {len(self.var_list)} variables.")
-        self.step.assign_add(1)
-        for var, square_average, grad in zip(self.var_list, self.square_averages, gradients):
-            square_average.assign(square_average * self.ALPHA + (1.0 - self.ALPHA) * grad * grad)
-            var.assign_sub(self.learning_rate * (grad / (tf.sqrt(square_average) + self.epsilon)))
+        distribute.update_each_copy(
+            [(var, (square_average, grad)) for var, square_average, grad in
+             zip(self.var_list, self.square_averages, gradients)], self._rmsprop)
+        distribute.update_each_copy([(self.step, ())], _count_step)
+
+    def _rmsprop(self, var, square_average, grad):
+        square_average.assign(square_average * self.ALPHA + (1.0 - self.ALPHA) * grad * grad)
+        return var.assign_sub(self.learning_rate * (grad / (tf.sqrt(square_average)
+                                                            + self.epsilon)))

@@ -256,25 +256,8 @@ class GANTrainer:
         return {**result, "z": z}
 
     def _on_replicas(self, replica_fn, real, y, z):
-        """`replica_fn(real, y, z)` on one device, or on every replica with its
-        rows of the global batch; losses come back averaged over the replicas
-        (= the global batch's mean), per-example outputs gathered in row order."""
-        if self.replicas == 1:
-            return replica_fn(real, y, z)
-
-        def on_rows(real, y, z):
-            replica = tf.distribute.get_replica_context()
-            rows = tf.shape(real)[0] // self.replicas
-            start = replica.replica_id_in_sync_group * rows
-            own = lambda t: None if t is None else t[start:start + rows]  # noqa: E731
-            return replica_fn(own(real), own(y), own(z))
-
-        per_replica = self.strategy.run(on_rows, args=(real, y, z))
-        is_scalar = lambda value: (  # noqa: E731
-            self.strategy.experimental_local_results(value)[0].shape.rank == 0)
-        return {name: (self.strategy.reduce(tf.distribute.ReduceOp.MEAN, value, axis=None)
-                       if is_scalar(value) else self.strategy.gather(value, axis=0))
-                for name, value in per_replica.items()}
+        """`replica_fn(real, y, z)` on one device, or on every replica with its rows."""
+        return distribute.run_on_rows(self.strategy, replica_fn, real, y, z)
 
     def original_loss_evaluation(self, real, z, y=None):
         """The original's errD_fake, errD_real, errG evaluations after an iteration:

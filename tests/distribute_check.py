@@ -94,6 +94,75 @@ def sync_bn(out):
     json.dump(results, open(out, "w"), indent=1)
 
 
+def family_state(trainer):
+    """Every variable of a family trainer's networks and optimizers, by name."""
+    from dcgan_tf.networks import torch_layers  # noqa: PLC0415
+
+    named = {f"G/{k}": v for k, (v, _, _) in torch_layers.torch_state(trainer.generator).items()}
+    named.update({f"D/{k}": v for k, (v, _, _) in
+                  torch_layers.torch_state(trainer.discriminator).items()})
+    for optimizer in (trainer.g_optimizer, trainer.d_optimizer):
+        for i, variable in enumerate(optimizer.variables):
+            named[f"{optimizer.name}/{i}/{variable.name}"] = variable
+    return named
+
+
+def family(out):
+    """For each of acgan (G first, conv, batch norm, two heads), wgan (critic first,
+    clipping, RMSprop) and wgan_gp (the penalty): two iterations on one device,
+    and the same on 2 replicas, on a batch whose two halves are equal, so that
+    each replica's batch norm sees what the single device sees."""
+    from dcgan_tf import family_trainer  # noqa: PLC0415
+    from dcgan_tf.networks import pytorch_gan  # noqa: PLC0415
+
+    strategy = distribute.make_strategy("mirrored")
+    results = {}
+    for model, size in (("acgan", 16), ("wgan", 8), ("wgan_gp", 8)):
+        config = pytorch_gan.FamilyModelConfig(model, size, 1, 4,
+                                               10 if model == "acgan" else 0)
+        rng = np.random.default_rng(0)
+        half = lambda *shape: np.concatenate([rng.normal(size=shape)] * 2).astype(  # noqa: E731
+            np.float32)
+        labels = np.eye(10, dtype=np.float32)[np.tile(rng.integers(0, 10, BATCH // 2), 2)]
+        draws = []
+        for index in range(2):
+            y = labels if model == "acgan" else None
+            alpha = np.tile(rng.uniform(size=(BATCH // 2, 1, 1, 1)), (2, 1, 1, 1)).astype(
+                np.float32) if model == "wgan_gp" else None
+            draws.append((np.tanh(half(BATCH // 2, size, size, 1)), y, half(BATCH // 2, 4),
+                          y, alpha, index))
+        finals, copies = [], {}
+        initial = None
+        for on in (tf.distribute.get_strategy(), strategy):
+            tf.random.set_seed(1)
+            trainer = family_trainer.FamilyTrainer(config, 2e-4, 0.5, 0.999, BATCH, 1,
+                                                   n_critic=5, clip_value=0.01, strategy=on)
+            trainer.set_dropout(False)
+            state_now = family_state(trainer)
+            if initial is None:
+                initial = {n: v.numpy() for n, v in state_now.items()}
+            for name, variable in state_now.items():
+                variable.assign(initial[name])
+            for real, y, z, fake_labels, alpha, index in draws:
+                trainer.step_with_draws(real, y, z, fake_labels, alpha, index)
+            finals.append({n: v.numpy() for n, v in family_state(trainer).items()})
+            if on is strategy:
+                copies = {n: max(float(np.abs(c.numpy() - v.values[0].numpy()).max())
+                                 for c in v.values)
+                          for n, v in family_state(trainer).items()
+                          if hasattr(v, "values") and "running" not in n}
+        single, mirrored = finals
+        results[model] = {
+            "replicas": strategy.num_replicas_in_sync,
+            "gaps": {n: float(np.abs(mirrored[n] - single[n]).max()) for n in single},
+            "median": float(np.median(np.concatenate(
+                [np.abs(mirrored[n] - single[n]).ravel() for n in single
+                 if "running_var" not in n]))),
+            "moved": {n: float(np.abs(single[n] - initial[n]).max()) for n in single},
+            "copy_differences": copies}
+    json.dump(results, open(out, "w"), indent=1)
+
+
 def worker(out, *argv):
     import main  # noqa: PLC0415 (defines main.py's flags)
     from dcgan_tf import app  # noqa: PLC0415
@@ -111,4 +180,4 @@ if __name__ == "__main__":
         worker(out, *sys.argv[3:])
     else:
         distribute.split_cpu(2)
-        {"replicas": replicas, "sync_bn": sync_bn}[mode](out)
+        {"replicas": replicas, "sync_bn": sync_bn, "family": family}[mode](out)

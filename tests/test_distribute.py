@@ -231,3 +231,37 @@ def test_a_signal_to_one_worker_stops_the_cluster_after_a_checkpoint(tmp_path):
     assert "SIGTERM received: saved" in outputs[0][1] + outputs[0][0]
     run = tmp_path / "shared" / "mnist_x28.z8.uniform_signed.y28.b16"
     assert (run / "checkpoints" / f"model.b16-{iteration}.index").exists()
+
+
+@cpu_only
+def test_family_mirrored_computes_the_single_device_iterations(tmp_path):
+    """acgan, wgan and wgan_gp on 2 replicas against one device, two iterations on
+    a batch whose halves are equal (so each replica's batch norm sees the single
+    device's statistics): replicas stay identical, and every weight, Adam or
+    RMSprop slot and running mean agrees with one device to float rounding in
+    the bulk; running variances differ by design (Bessel's n - 1 of 4 rows, not 8)."""
+    result = check("family", tmp_path)
+    for model, figures in result.items():
+        assert figures["replicas"] == 2
+        assert max(figures["copy_differences"].values()) == 0.0, model
+        assert figures["median"] <= 1e-6, (model, figures["median"])
+        step = (10.0 if model == "wgan" else 1.05) * LEARNING_RATE  # RMSprop's first step: 10 lr
+        for name, gap in figures["gaps"].items():
+            if "running_var" not in name:
+                assert gap <= 2 * step * 2, (model, name, gap)  # two updates, either way
+
+
+@cpu_only
+def test_main_trains_a_family_model_mirrored(tmp_path):
+    fakes.make_mnist(str(tmp_path / "data" / "mnist"), n_train=32, n_test=8)
+    done = main_py(tmp_path, "--dataset", "mnist", "--model", "wgan_gp", "--train",
+                   "--batch_size=8", "--epoch=1", "--data_dir", str(tmp_path / "data"),
+                   "--out_dir=runs", "--strategy=mirrored", "--logical_cpus=2", "--seed=1")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "2 replicas, 4 rows of each batch of 8 per replica" in done.stdout
+    assert " [*] Training done: 4 iterations" in done.stdout
+    generated = main_py(tmp_path, "--dataset", "mnist", "--model", "wgan_gp", "--batch_size=8",
+                        "--out_dir=runs", "--generate=10")
+    assert generated.returncode == 0, generated.stderr[-3000:]
+    run = tmp_path / "runs" / "mnist_wgan_gp.s28.z100.b8"
+    assert np.load(run / "samples" / "generated_10.npz")["images"].shape == (10, 28, 28, 1)

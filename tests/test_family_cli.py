@@ -44,8 +44,7 @@ def test_each_model_brings_its_scripts_defaults_and_a_given_flag_wins(parsed_fla
                                                 " data"),
     (["--model", "lsgan", "--output_height", "40"], "must be a multiple of 16, got 40"),
     (["--model", "cgan", "--n_classes", "5"], "--n_classes must be 10, got 5"),
-    (["--model", "gan", "--strategy", "mirrored"], "--strategy mirrored runs --model dcgan"
-                                                   " only"),
+    (["--model", "gan", "--sync_bn"], "--sync_bn is a flag of carpedm20's DCGAN"),
 ])
 def test_flags_that_dont_fit_the_model_are_errors_naming_the_fix(parsed_flags, argv, message):
     argv = ["--dataset", "mnist", *argv] if "--dataset" not in argv else argv

@@ -93,12 +93,17 @@ class BatchNorm(tf.Module):
         with self.name_scope:
             self.gamma = tf.Variable(tf.ones([num_features]), name="gamma")
             self.beta = tf.Variable(tf.zeros([num_features]), name="beta")
-            self.moving_mean = tf.Variable(tf.zeros([num_features]), trainable=False,
-                                           name="moving_mean")
-            self.moving_variance = tf.Variable(tf.ones([num_features]), trainable=False,
-                                               name="moving_variance")
-            self.num_batches_tracked = tf.Variable(0, dtype=tf.int64, trainable=False,
-                                                   name="num_batches_tracked")
+            # Under tf.distribute each replica keeps its own running averages
+            # (ON_READ: no communication per step), read as their mean.
+            per_replica = dict(trainable=False, synchronization=tf.VariableSynchronization.ON_READ)
+            self.moving_mean = tf.Variable(tf.zeros([num_features]), name="moving_mean",
+                                           aggregation=tf.VariableAggregation.MEAN, **per_replica)
+            self.moving_variance = tf.Variable(tf.ones([num_features]), name="moving_variance",
+                                               aggregation=tf.VariableAggregation.MEAN,
+                                               **per_replica)
+            self.num_batches_tracked = tf.Variable(
+                0, dtype=tf.int64, name="num_batches_tracked",
+                aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA, **per_replica)
 
     def __call__(self, x, training):
         if not training:
