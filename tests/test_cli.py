@@ -4,8 +4,10 @@ import io
 import json
 import math
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 import tensorflow as tf
@@ -147,3 +149,18 @@ def test_a_flag_error_is_its_message_and_where_help_is(tmp_path):
     assert done.stderr.splitlines() == ["[!] --batch_size must be at least 1, got 0.",
                                         "    (python main.py --helpshort lists the flags)"]
     assert done.stdout == ""
+
+
+def test_ctrl_c_while_starting_exits_130_without_a_traceback(tmp_path):
+    """SIGINT half a second in lands while TensorFlow is being imported."""
+    env = dict(os.environ, PYTHONPATH=REPO_DIR, TF_CPP_MIN_LOG_LEVEL="2")
+    process = subprocess.Popen([sys.executable, "-u", os.path.join(REPO_DIR, "main.py"),
+                                "--dataset", "mnist", "--input_height=28", "--output_height=28"],
+                               cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    time.sleep(0.5)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert "Traceback" not in err and "Interrupted" in err
+    assert os.listdir(tmp_path) == []
