@@ -275,6 +275,8 @@ def test_original_loss_eval_is_the_only_difference_in_moving_averages(pair):
                       if "moving_" in n and d > tolerance(pair.name, n, 0.0)}
     assert within()  # without the evaluations, the averages differ
     ours = t.original_losses(real, z, y)
+    print("--original_loss_eval, largest loss difference:",
+          max(abs(float(ours[key]) - expected) for key, expected in evaluated.items()))
     for key, expected in evaluated.items():
         np.testing.assert_allclose(float(ours[key]), expected, atol=OUTPUT_TOLERANCE)
     assert within() == {}
