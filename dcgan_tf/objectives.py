@@ -144,3 +144,127 @@ SYSTEM_OBJECTIVES = {
     "wasserstein": (wasserstein_discriminator, wasserstein_generator_loss),
     "wasserstein_gp": (wasserstein_discriminator, wasserstein_generator_loss),
 }
+
+
+# ------------------------------------------------------------ objectives on raw D outputs
+# For --loss: each is a pure function of D's raw outputs (logits, critic scores,
+# f-GAN's V), so it fits any network. `discriminator(real, fake)` returns
+# {d_loss, d_loss_real, d_loss_fake} (minimized); `generator(fake)` G's loss.
+
+
+def _sigmoid_cross_entropy(logits, label):
+    logits = tf.cast(logits, tf.float32)
+    return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(
+        labels=tf.fill(tf.shape(logits), tf.constant(label, tf.float32)), logits=logits))
+
+
+def _parts(d_loss_real, d_loss_fake):
+    return {"d_loss": d_loss_real + d_loss_fake, "d_loss_real": d_loss_real,
+            "d_loss_fake": d_loss_fake}
+
+
+def cross_entropy_discriminator(real_logits, fake_logits):
+    """The original GAN's D (Goodfellow et al. 2014): -log D(x) - log(1 - D(G(z)))."""
+    return _parts(_sigmoid_cross_entropy(real_logits, 1.0),
+                  _sigmoid_cross_entropy(fake_logits, 0.0))
+
+
+def minimax_generator(fake_logits):
+    """The paper's saturating G: minimize log(1 - D(G(z))) = -softplus(logit)."""
+    return -tf.reduce_mean(tf.nn.softplus(tf.cast(fake_logits, tf.float32)))
+
+
+def nonsaturating_generator(fake_logits):
+    """The non-saturating G (DCGAN's, carpedm20's): minimize -log D(G(z))."""
+    return _sigmoid_cross_entropy(fake_logits, 1.0)
+
+
+def least_squares(a=0.0, b=1.0, c=1.0):
+    """LSGAN (Mao et al. 2017): D minimizes (D(x) - b)^2 / 2 + (D(G(z)) - a)^2 / 2,
+    G minimizes (D(G(z)) - c)^2 / 2, on D's raw output."""
+
+    def discriminator(real_scores, fake_scores):
+        return _parts(0.5 * tf.reduce_mean(tf.square(tf.cast(real_scores, tf.float32) - b)),
+                      0.5 * tf.reduce_mean(tf.square(tf.cast(fake_scores, tf.float32) - a)))
+
+    def generator(fake_scores):
+        return 0.5 * tf.reduce_mean(tf.square(tf.cast(fake_scores, tf.float32) - c))
+
+    return discriminator, generator
+
+
+def wasserstein_parts(real_scores, fake_scores):
+    """WGAN's critic (Arjovsky et al. 2017), with its halves: -E D(x) + E D(G(z))."""
+    real_scores, fake_scores = (tf.cast(real_scores, tf.float32),
+                                tf.cast(fake_scores, tf.float32))
+    return _parts(-tf.reduce_mean(real_scores), tf.reduce_mean(fake_scores))
+
+
+def hinge_discriminator(real_scores, fake_scores):
+    """Hinge (Lim & Ye 2017; Miyato et al. 2018): E relu(1 - D(x)) + E relu(1 + D(G(z)))."""
+    real_scores, fake_scores = (tf.cast(real_scores, tf.float32),
+                                tf.cast(fake_scores, tf.float32))
+    return _parts(tf.reduce_mean(tf.nn.relu(1.0 - real_scores)),
+                  tf.reduce_mean(tf.nn.relu(1.0 + fake_scores)))
+
+
+class Divergence:
+    """One row of f-GAN's table (Nowozin et al. 2016, tables 1 and 2): the
+    generator f of the divergence, its derivative, its convex conjugate f*, and
+    the output activation g_f that maps D's raw V into f*'s domain."""
+
+    def __init__(self, name, f, f_prime, conjugate, activation, activation_inverse):
+        self.name, self.f, self.f_prime = name, f, f_prime
+        self.conjugate, self.activation = conjugate, activation
+        self.activation_inverse = activation_inverse  # V of a given T = g_f(V) (tests)
+
+
+_LOG2 = tf.math.log(2.0)
+DIVERGENCES = {
+    "kl": Divergence(
+        "kl", f=lambda u: u * tf.math.log(u), f_prime=lambda u: 1.0 + tf.math.log(u),
+        conjugate=lambda t: tf.exp(t - 1.0), activation=lambda v: v,
+        activation_inverse=lambda t: t),
+    "reverse_kl": Divergence(
+        "reverse_kl", f=lambda u: -tf.math.log(u), f_prime=lambda u: -1.0 / u,
+        conjugate=lambda t: -1.0 - tf.math.log(-t), activation=lambda v: -tf.exp(-v),
+        activation_inverse=lambda t: -tf.math.log(-t)),
+    "pearson": Divergence(
+        "pearson", f=lambda u: tf.square(u - 1.0), f_prime=lambda u: 2.0 * (u - 1.0),
+        conjugate=lambda t: 0.25 * tf.square(t) + t, activation=lambda v: v,
+        activation_inverse=lambda t: t),
+    "hellinger": Divergence(
+        "hellinger", f=lambda u: tf.square(tf.sqrt(u) - 1.0),
+        f_prime=lambda u: 1.0 - 1.0 / tf.sqrt(u), conjugate=lambda t: t / (1.0 - t),
+        activation=lambda v: 1.0 - tf.exp(-v), activation_inverse=lambda t: -tf.math.log(1.0 - t)),
+    "js": Divergence(
+        "js", f=lambda u: -(u + 1.0) * tf.math.log((1.0 + u) / 2.0) + u * tf.math.log(u),
+        f_prime=lambda u: tf.math.log(2.0 * u / (1.0 + u)),
+        conjugate=lambda t: -tf.math.log(2.0 - tf.exp(t)),
+        activation=lambda v: _LOG2 - tf.nn.softplus(-v),
+        activation_inverse=lambda t: -tf.math.log(2.0 * tf.exp(-t) - 1.0)),
+    "gan": Divergence(
+        "gan", f=lambda u: u * tf.math.log(u) - (u + 1.0) * tf.math.log(u + 1.0),
+        f_prime=lambda u: tf.math.log(u / (u + 1.0)),
+        conjugate=lambda t: -tf.math.log(1.0 - tf.exp(t)),
+        activation=lambda v: -tf.nn.softplus(-v),
+        activation_inverse=lambda t: -tf.math.log(tf.exp(-t) - 1.0)),
+}
+
+
+def f_gan(divergence):
+    """f-GAN's objectives for one divergence: D maximizes E_P[g_f(V(x))] -
+    E_Q[f*(g_f(V(G(z))))] (a lower bound of D_f(P || Q), tight at the optimal
+    V); G takes the paper's alternative step, maximizing E_Q[g_f(V(G(z)))]."""
+    chosen = DIVERGENCES[divergence]
+
+    def discriminator(real_scores, fake_scores):
+        real_term = tf.reduce_mean(chosen.activation(tf.cast(real_scores, tf.float32)))
+        fake_term = tf.reduce_mean(chosen.conjugate(chosen.activation(
+            tf.cast(fake_scores, tf.float32))))
+        return _parts(-real_term, fake_term)
+
+    def generator(fake_scores):
+        return -tf.reduce_mean(chosen.activation(tf.cast(fake_scores, tf.float32)))
+
+    return discriminator, generator
