@@ -5,6 +5,8 @@ Each returns scalars in float32. carpedm20's sigmoid cross-entropy on logits
 lives in `losses.py`, which the DCGAN's bit-exact tests pin.
 """
 
+import math
+
 import tensorflow as tf
 
 # torch.nn.BCELoss clamps each log term at -100, so a probability of exactly 0
@@ -219,7 +221,7 @@ class Divergence:
         self.activation_inverse = activation_inverse  # V of a given T = g_f(V) (tests)
 
 
-_LOG2 = tf.math.log(2.0)
+_LOG2 = math.log(2.0)  # a Python float: no TensorFlow op may run at import (tf.distribute)
 DIVERGENCES = {
     "kl": Divergence(
         "kl", f=lambda u: u * tf.math.log(u), f_prime=lambda u: 1.0 + tf.math.log(u),
