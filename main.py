@@ -30,6 +30,7 @@ try:
         from dcgan_tf import app as dcgan_app
         from dcgan_tf import config as config_lib
         from dcgan_tf import latent
+        from dcgan_tf import objectives
         from dcgan_tf import systems
         from dcgan_tf import visualize
 except KeyboardInterrupt:
@@ -103,6 +104,14 @@ flags.DEFINE_float("clip_value", 0.01, "wgan: D's weights clipped to [-c, c] aft
                    " update [0.01]")
 flags.DEFINE_float("lambda_gp", 10.0, "wgan_gp: weight of the gradient penalty [10]")
 flags.DEFINE_integer("n_classes", 10, "cgan, acgan: number of classes [10]")
+# Ours, the objectives: any of them on the DCGAN's networks.
+flags.DEFINE_enum("loss", "", [""] + list(systems.LOSSES),
+                  "The objective: minimax, nonsaturating, lsgan, wgan, wgan_gp, hinge, fgan"
+                  " [empty: the model's own; dcgan's is nonsaturating, bit for bit]")
+flags.DEFINE_string("ls_abc", "0,1,1", "--loss lsgan: targets a (fake), b (real), c (G's)"
+                    " [0,1,1; the paper's other choice: -1,1,0]")
+flags.DEFINE_enum("divergence", "kl", list(objectives.DIVERGENCES),
+                  "--loss fgan: the f-divergence [kl]")
 # Ours, test mode.
 flags.DEFINE_enum("visualize_option", "1", list(visualize.OPTIONS) + ["all"],
                   "Which of the original's visualizations --visualize runs (it hard-coded 1),"

@@ -119,7 +119,8 @@ def model_config_for(config, training_data):
         output_height=config.output_height, output_width=config.output_width,
         c_dim=int(training_data.c_dim), y_dim=int(training_data.y_dim), z_dim=config.z_dim,
         gf_dim=config.gf_dim, df_dim=config.df_dim, gfc_dim=config.gfc_dim,
-        dfc_dim=config.dfc_dim).validate()
+        dfc_dim=config.dfc_dim,
+        critic_norm="layer" if config.loss == "wgan_gp" else "batch").validate()
 
 
 def _read_model_config(path):
@@ -275,7 +276,11 @@ def make_trainer(config, model_config, strategy):
     return training.GANTrainer(model_config, config.learning_rate, config.beta1, config.z_dist,
                                config.batch_size, config.seed, jit_compile=config.xla,
                                strategy=strategy, sync_bn=config.sync_bn,
-                               compute_dtype=precision.compute_dtype(config.mixed_precision))
+                               compute_dtype=precision.compute_dtype(config.mixed_precision),
+                               loss=config.loss or "nonsaturating", ls_abc=config.ls_targets,
+                               divergence=config.divergence, beta2=config.beta2,
+                               n_critic=config.n_critic, clip_value=config.clip_value,
+                               lambda_gp=config.lambda_gp)
 
 
 def _train_run(config, paths, training_data, model_config, original, strategy, log):

@@ -13,6 +13,7 @@ import os
 from dcgan_tf import data
 from dcgan_tf import distribute
 from dcgan_tf import latent
+from dcgan_tf import objectives
 from dcgan_tf import systems
 from dcgan_tf import visualize
 
@@ -75,6 +76,10 @@ class Config:
     clip_value: float = 0.01
     lambda_gp: float = 10.0
     n_classes: int = 10
+    # Ours, the objectives (--loss; empty: the model's own).
+    loss: str = ""
+    ls_abc: str = "0,1,1"
+    divergence: str = "kl"
     # The flags given on the command line (main.py fills it): a --model's
     # defaults give way to them, and a flag that doesn't apply is an error.
     given_flags: tuple = ()
@@ -111,13 +116,27 @@ class Config:
             return self.system is not None and self.system.conditional
         return data.is_idx_dataset(self.dataset)
 
+    @property
+    def loss_setting(self):
+        return systems.LOSSES.get(self.loss)
+
+    @property
+    def ls_targets(self):
+        """--ls_abc as floats (a, b, c)."""
+        return tuple(float(value) for value in self.ls_abc.split(","))
+
     def with_model_defaults(self):
-        """This config with the --model's script defaults wherever the command line
-        gave no value (a flag given wins)."""
-        if not self.family or self.system is None:
-            return self
-        defaults = {name: value for name, value in self.system.defaults.items()
+        """This config with the --model's script defaults, then the --loss's, wherever
+        the command line gave no value (a flag given wins)."""
+        defaults = {}
+        if self.family and self.system is not None:
+            defaults.update(self.system.defaults)
+        if self.loss_setting is not None:
+            defaults.update(self.loss_setting.defaults)
+        defaults = {name: value for name, value in defaults.items()
                     if name not in self.given_flags}
+        if not defaults:
+            return self
         if "output_height" in defaults and "output_width" not in self.given_flags:
             defaults["output_width"] = defaults["output_height"]
         return dataclasses.replace(self, **defaults)
@@ -147,10 +166,14 @@ class Config:
         ours names the same run for the same command, so a rerun resumes."""
         if self.out_name:
             return self.out_name
+        # A --loss other than the model's own names its own run.
+        loss = "" if not self.loss else "." + (f"fgan_{self.divergence}" if self.loss == "fgan"
+                                               else self.loss)
         if self.family:
-            return f"{self.dataset}_{self.model}.s{self.output_width}.z{self.z_dim}.b{self.batch_size}"
+            return (f"{self.dataset}_{self.model}.s{self.output_width}.z{self.z_dim}"
+                    f".b{self.batch_size}{loss}")
         return (f"{self.dataset}_x{self.input_width}.z{self.z_dim}.{self.z_dist}"
-                f".y{self.output_width}.b{self.batch_size}")
+                f".y{self.output_width}.b{self.batch_size}{loss}")
 
     def validate(self):
         """Raises ValueError naming the fix for any flag value that can't work."""
@@ -219,20 +242,35 @@ class Config:
         return self
 
     def _validate_model_flags(self):
-        """A flag given that the chosen --model does not read is an error."""
+        """A flag given that the chosen --model and --loss do not read is an error."""
         given = set(self.given_flags)
+        if self.loss and self.loss not in systems.LOSSES:
+            raise ValueError(f"Unknown --loss={self.loss!r}; use one of"
+                             f" {', '.join(systems.LOSSES)}.")
+        if self.loss and self.family:
+            raise ValueError(f"--loss runs on --model dcgan's networks so far; drop --loss, or"
+                             f" use --model {self.model}'s own objective.")
+        applicable = systems.applicable_flags(self.model, self.loss)
+        for flag in systems.OPTIONAL_FLAGS:
+            if flag in given and flag not in applicable:
+                chosen = f"--model {self.model}" + (f" --loss {self.loss}" if self.loss else "")
+                raise ValueError(f"--{flag} does not apply to {chosen} (it is read by"
+                                 f" {systems.readers_of(flag)}); drop it.")
+        if self.loss == "lsgan":
+            try:
+                if len(self.ls_targets) != 3:
+                    raise ValueError
+            except ValueError:
+                raise ValueError(f"--ls_abc takes three numbers a,b,c (fake target, real target,"
+                                 f" G's target), e.g. 0,1,1 or -1,1,0; got {self.ls_abc!r}.")
+        if self.loss == "fgan" and self.divergence not in objectives.DIVERGENCES:
+            raise ValueError(f"Unknown --divergence={self.divergence!r}; use one of"
+                             f" {', '.join(objectives.DIVERGENCES)}.")
+        if self.loss and self.original_loss_eval:
+            raise ValueError("--original_loss_eval re-runs the original's own losses; drop it"
+                             " with --loss.")
         if not self.family:
-            wrong = [f for f in systems.FAMILY_FLAGS if f in given]
-            if wrong:
-                users = sorted(m for m, s in systems.SYSTEMS.items() if wrong[0] in s.options)
-                raise ValueError(f"--{wrong[0]} does not apply to --model dcgan (it is read by"
-                                 f" {', '.join(users)}); drop it, or pass --model.")
             return
-        for flag in systems.FAMILY_FLAGS:
-            if flag in given and flag not in self.system.options:
-                users = sorted(m for m, s in systems.SYSTEMS.items() if flag in s.options)
-                raise ValueError(f"--{flag} does not apply to --model {self.model} (it is read"
-                                 f" by {', '.join(users)}); drop it.")
         wrong = [f for f in systems.DCGAN_ONLY_FLAGS if f in given]
         if wrong:
             raise ValueError(f"--{wrong[0]} is a flag of carpedm20's DCGAN, which --model"

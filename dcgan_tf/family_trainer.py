@@ -32,11 +32,6 @@ from dcgan_tf.networks import torch_layers
 SCRIPT_SAMPLE_ROWS = 10
 
 
-def _clip(variable, clip_value):
-    """WGAN's weight clipping of one variable (copy) to [-clip_value, clip_value]."""
-    return variable.assign(tf.clip_by_value(variable, -clip_value, clip_value))
-
-
 class FamilyTrainer:
     """G, D, their optimizers, counters and random state for one family system."""
 
@@ -169,7 +164,7 @@ class FamilyTrainer:
         if self.schedule.clip_value is not None:
             distribute.update_each_copy(
                 [(variable, (self.schedule.clip_value,)) for variable in self.d_optimizer.var_list],
-                _clip, self.strategy)
+                optim.clip_variable, self.strategy)
 
         def generator_update():
             g_result = self._on_rows(self._generator_update, z, fake_labels)

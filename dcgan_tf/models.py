@@ -33,6 +33,9 @@ class ModelConfig:
     df_dim: int = 64
     gfc_dim: int = 1024
     dfc_dim: int = 1024
+    # The critic's normalization: the original's batch norm, or layer norm
+    # (--loss wgan_gp, whose per-example gradient penalty batch norm would mix).
+    critic_norm: str = "batch"
 
     @property
     def conditional(self):
@@ -53,6 +56,8 @@ class ModelConfig:
                      "gf_dim", "df_dim", "gfc_dim", "dfc_dim"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}.")
+        if self.critic_norm not in ("batch", "layer"):
+            raise ValueError(f"critic_norm must be batch or layer, got {self.critic_norm!r}.")
         if self.y_dim < 0:
             raise ValueError(f"y_dim must be 0 (unconditional) or positive, got {self.y_dim}.")
         if self.conditional:
@@ -71,6 +76,13 @@ class ModelConfig:
     @classmethod
     def from_json(cls, text):
         return cls(**json.loads(text))
+
+
+def _critic_norm(config, num_features, name):
+    """D's normalization layer: batch norm (the original's), or layer norm."""
+    if config.critic_norm == "layer":
+        return ops.LayerNorm(num_features, name)
+    return ops.BatchNorm(num_features, name)
 
 
 def conv_out_size_same(size, stride=ops.STRIDE):
@@ -128,9 +140,9 @@ class ConditionalDiscriminator(tf.Module):
             # The original gives the first conv c_dim + y_dim filters, not df_dim.
             self.d_h0_conv = ops.Conv2D(c.c_dim + c.y_dim, c.c_dim + c.y_dim, "d_h0_conv")
             self.d_h1_conv = ops.Conv2D(c.c_dim + 2 * c.y_dim, c.df_dim + c.y_dim, "d_h1_conv")
-            self.d_bn1 = ops.BatchNorm(c.df_dim + c.y_dim, "d_bn1")
+            self.d_bn1 = _critic_norm(c, c.df_dim + c.y_dim, "d_bn1")
             self.d_h2_lin = ops.Linear(h1_units + c.y_dim, c.dfc_dim, "d_h2_lin")
-            self.d_bn2 = ops.BatchNorm(c.dfc_dim, "d_bn2")
+            self.d_bn2 = _critic_norm(c, c.dfc_dim, "d_bn2")
             self.d_h3_lin = ops.Linear(c.dfc_dim + c.y_dim, 1, "d_h3_lin")
 
     def __call__(self, images, y, training):
@@ -195,11 +207,11 @@ class Discriminator(tf.Module):
         with self.name_scope:
             self.d_h0_conv = ops.Conv2D(c.c_dim, c.df_dim, "d_h0_conv")
             self.d_h1_conv = ops.Conv2D(c.df_dim, c.df_dim * 2, "d_h1_conv")
-            self.d_bn1 = ops.BatchNorm(c.df_dim * 2, "d_bn1")
+            self.d_bn1 = _critic_norm(c, c.df_dim * 2, "d_bn1")
             self.d_h2_conv = ops.Conv2D(c.df_dim * 2, c.df_dim * 4, "d_h2_conv")
-            self.d_bn2 = ops.BatchNorm(c.df_dim * 4, "d_bn2")
+            self.d_bn2 = _critic_norm(c, c.df_dim * 4, "d_bn2")
             self.d_h3_conv = ops.Conv2D(c.df_dim * 4, c.df_dim * 8, "d_h3_conv")
-            self.d_bn3 = ops.BatchNorm(c.df_dim * 8, "d_bn3")
+            self.d_bn3 = _critic_norm(c, c.df_dim * 8, "d_bn3")
             self.d_h4_lin = ops.Linear(s_h * s_w * c.df_dim * 8, 1, "d_h4_lin")
 
     def __call__(self, images, y=None, training=True):

@@ -9,6 +9,8 @@ import math
 
 import tensorflow as tf
 
+from dcgan_tf import losses
+
 # torch.nn.BCELoss clamps each log term at -100, so a probability of exactly 0
 # or 1 (a sigmoid saturates in float32 past |logit| ~ 17) gives a finite loss;
 # its backward divides by max(p (1 - p), 1e-12), so the gradient stays finite too.
@@ -154,12 +156,6 @@ SYSTEM_OBJECTIVES = {
 # {d_loss, d_loss_real, d_loss_fake} (minimized); `generator(fake)` G's loss.
 
 
-def _sigmoid_cross_entropy(logits, label):
-    logits = tf.cast(logits, tf.float32)
-    return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(
-        labels=tf.fill(tf.shape(logits), tf.constant(label, tf.float32)), logits=logits))
-
-
 def _parts(d_loss_real, d_loss_fake):
     return {"d_loss": d_loss_real + d_loss_fake, "d_loss_real": d_loss_real,
             "d_loss_fake": d_loss_fake}
@@ -167,8 +163,8 @@ def _parts(d_loss_real, d_loss_fake):
 
 def cross_entropy_discriminator(real_logits, fake_logits):
     """The original GAN's D (Goodfellow et al. 2014): -log D(x) - log(1 - D(G(z)))."""
-    return _parts(_sigmoid_cross_entropy(real_logits, 1.0),
-                  _sigmoid_cross_entropy(fake_logits, 0.0))
+    return _parts(losses.sigmoid_cross_entropy(real_logits, 1.0),
+                  losses.sigmoid_cross_entropy(fake_logits, 0.0))
 
 
 def minimax_generator(fake_logits):
@@ -178,7 +174,7 @@ def minimax_generator(fake_logits):
 
 def nonsaturating_generator(fake_logits):
     """The non-saturating G (DCGAN's, carpedm20's): minimize -log D(G(z))."""
-    return _sigmoid_cross_entropy(fake_logits, 1.0)
+    return losses.sigmoid_cross_entropy(fake_logits, 1.0)
 
 
 def least_squares(a=0.0, b=1.0, c=1.0):
@@ -270,3 +266,21 @@ def f_gan(divergence):
         return -tf.reduce_mean(chosen.activation(tf.cast(fake_scores, tf.float32)))
 
     return discriminator, generator
+
+
+def for_loss(name, ls_abc=(0.0, 1.0, 1.0), divergence="kl"):
+    """(D's objective, G's objective) of a `--loss` (systems.LOSSES); the gradient
+    penalty of wgan_gp is added by the trainer, which holds D and the inputs."""
+    if name == "minimax":
+        return cross_entropy_discriminator, minimax_generator
+    if name == "nonsaturating":
+        return cross_entropy_discriminator, nonsaturating_generator
+    if name == "lsgan":
+        return least_squares(*ls_abc)
+    if name in ("wgan", "wgan_gp"):
+        return wasserstein_parts, wasserstein_generator
+    if name == "hinge":
+        return hinge_discriminator, wasserstein_generator
+    if name == "fgan":
+        return f_gan(divergence)
+    raise ValueError(f"Unknown loss {name!r}.")

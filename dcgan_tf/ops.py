@@ -175,3 +175,29 @@ class BatchNorm(tf.Module):
         self.moving_mean.assign_sub((self.moving_mean - batch_mean) * decay_complement)
         self.moving_variance.assign_sub(
             (self.moving_variance - batch_variance) * decay_complement)
+
+
+# Layer norm's epsilon for the WGAN-GP critic (ours: there is no original to pin).
+LAYER_NORM_EPSILON = 1e-5
+
+
+class LayerNorm(tf.Module):
+    """Layer normalization (Ba et al. 2016) over each example's features (all axes
+    but the batch), with a learned per-channel scale and offset: the critic's
+    normalization under --loss wgan_gp, whose gradient penalty is per example
+    and so ill-posed through batch norm (Gulrajani et al. 2017, section 4).
+    Keeps batch norm's variable names (gamma, beta) and call signature."""
+
+    def __init__(self, num_features, name):
+        super().__init__(name=name)
+        with self.name_scope:
+            self.gamma = tf.Variable(tf.ones([num_features]), name="gamma")
+            self.beta = tf.Variable(tf.zeros([num_features]), name="beta")
+
+    def __call__(self, x, training=None):
+        axes = list(range(1, x.shape.rank))
+        x32 = tf.cast(x, tf.float32)
+        mean, variance = tf.nn.moments(x32, axes, keepdims=True)
+        y = tf.nn.batch_normalization(x32, mean, variance, self.beta, self.gamma,
+                                      LAYER_NORM_EPSILON)
+        return tf.cast(y, x.dtype)

@@ -136,6 +136,11 @@ class OriginalAdam(tf.Module):
             grad=tf.cast(grad, var.dtype), use_locking=False, use_nesterov=False)
 
 
+def clip_variable(variable, clip_value):
+    """WGAN's weight clipping of one variable (copy) to [-clip_value, clip_value]."""
+    return variable.assign(tf.clip_by_value(variable, -clip_value, clip_value))
+
+
 def _count_step(step):
     return step.assign_add(1)
 
@@ -148,6 +153,7 @@ class TorchAdam(tf.Module):
     the step count is kept instead of the beta powers."""
 
     _TF_MODULE_IGNORED_PROPERTIES = frozenset({"var_list"})
+    loss_scale = None  # no float16 loss scaling (dcgan's TF1 Adam has it)
 
     def __init__(self, var_list, learning_rate, beta1, beta2, epsilon=1e-8, name="adam"):
         super().__init__(name=name)
@@ -191,6 +197,7 @@ class TorchRMSprop(tf.Module):
 
     _TF_MODULE_IGNORED_PROPERTIES = frozenset({"var_list"})
     ALPHA = 0.99
+    loss_scale = None  # no float16 loss scaling
 
     def __init__(self, var_list, learning_rate, epsilon=1e-8, name="rmsprop"):
         super().__init__(name=name)

@@ -113,3 +113,57 @@ def schedule_of(system, n_critic=None, clip_value=None):
     if clip_value is not None and system.schedule.clip_value is not None:
         changes["clip_value"] = clip_value
     return dataclasses.replace(system.schedule, **changes)
+
+
+@dataclasses.dataclass(frozen=True)
+class Loss:
+    """One `--loss`: the objective (objectives.for_loss), the schedule it asks for,
+    its optimizer and defaults, and the flags it reads."""
+
+    name: str
+    summary: str
+    critic_schedule: bool = False  # D every iteration, G when batch index % n_critic == 0
+    optimizer: str = None          # None: the model's own; "adam" or "rmsprop"
+    defaults: dict = dataclasses.field(default_factory=dict)
+    options: tuple = ()
+
+
+LOSSES = {
+    "minimax": Loss("minimax", "the original GAN (Goodfellow et al. 2014): D by cross-entropy,"
+                    " G minimizes log(1 - D(G(z))), the saturating form"),
+    "nonsaturating": Loss("nonsaturating", "cross-entropy, G minimizes -log D(G(z))"
+                          " (carpedm20's and the GAN paper's practical form)"),
+    "lsgan": Loss("lsgan", "least squares (Mao et al. 2017), targets --ls_abc",
+                  options=("ls_abc",)),
+    "wgan": Loss("wgan", "Wasserstein with weight clipping (Arjovsky et al. 2017)",
+                 critic_schedule=True, optimizer="rmsprop",
+                 defaults=dict(learning_rate=0.00005, n_critic=5, clip_value=0.01),
+                 options=("n_critic", "clip_value")),
+    "wgan_gp": Loss("wgan_gp", "Wasserstein with a gradient penalty (Gulrajani et al. 2017);"
+                    " the critic's batch norms become layer norms",
+                    critic_schedule=True, optimizer="adam",
+                    defaults=dict(learning_rate=0.0001, beta1=0.5, beta2=0.9, n_critic=5,
+                                  lambda_gp=10.0),
+                    options=("n_critic", "lambda_gp", "beta2")),
+    "hinge": Loss("hinge", "hinge (Lim & Ye 2017; Miyato et al. 2018): D on"
+                  " relu(1 -+ D), G minimizes -D(G(z))"),
+    "fgan": Loss("fgan", "f-GAN (Nowozin et al. 2016) for --divergence, the paper's"
+                 " alternative G step", options=("divergence",)),
+}
+# Flags read only by some models or losses: who reads each is checked.
+OPTIONAL_FLAGS = FAMILY_FLAGS + ("ls_abc", "divergence")
+
+
+def applicable_flags(model, loss):
+    """The optional flags that `--model` with `--loss` (empty: its own) reads."""
+    flags = set(SYSTEMS[model].options) if model in SYSTEMS else set()
+    if loss:
+        flags |= set(LOSSES[loss].options)
+    return flags
+
+
+def readers_of(flag):
+    """Who reads an optional flag, for error messages."""
+    readers = [f"--model {m}" for m, s in SYSTEMS.items() if flag in s.options]
+    readers += [f"--loss {n}" for n, l in LOSSES.items() if flag in l.options]
+    return ", ".join(readers)

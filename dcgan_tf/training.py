@@ -28,7 +28,9 @@ from dcgan_tf import images
 from dcgan_tf import latent
 from dcgan_tf import losses
 from dcgan_tf import models
+from dcgan_tf import objectives
 from dcgan_tf import optim
+from dcgan_tf import systems
 
 
 class NonFiniteLossError(RuntimeError):
@@ -100,8 +102,18 @@ class GANTrainer:
     samples_first_batch_labels = True
 
     def __init__(self, model_config, learning_rate, beta1, z_dist, batch_size, seed,
-                 jit_compile=False, strategy=None, sync_bn=False, compute_dtype="float32"):
+                 jit_compile=False, strategy=None, sync_bn=False, compute_dtype="float32",
+                 loss="nonsaturating", ls_abc=(0.0, 1.0, 1.0), divergence="kl", beta2=None,
+                 n_critic=5, clip_value=0.01, lambda_gp=10.0):
         self.model_config = model_config
+        # --loss: the objective on D's logits, and the schedule and optimizer it
+        # brings (systems.LOSSES). The default, nonsaturating with D, G, G and
+        # TF1's Adam, is the original's, computed by the same ops.
+        self.loss = systems.LOSSES[loss or "nonsaturating"]
+        self.d_objective, self.g_objective = objectives.for_loss(self.loss.name, ls_abc,
+                                                                 divergence)
+        self.n_critic, self.clip_value = int(n_critic), float(clip_value)
+        self.lambda_gp = float(lambda_gp) if self.loss.name == "wgan_gp" else None
         # --mixed_precision: the steps compute in bfloat16 / float16 while the
         # variables, batch-norm statistics, losses and Adam stay float32.
         self.compute_dtype = tf.as_dtype(compute_dtype)
@@ -118,12 +130,20 @@ class GANTrainer:
                 batch_norm.synchronized = sync_bn
             # The original builds d_optim before g_optim; so do we (TF1 names them
             # beta1_power and beta1_power_1 in that order).
-            self.d_optimizer = optim.OriginalAdam(
-                self.discriminator.trainable_variables, learning_rate, beta1, name="d_adam",
-                loss_scaling=loss_scaling)
-            self.g_optimizer = optim.OriginalAdam(
-                self.generator.trainable_variables, learning_rate, beta1, name="g_adam",
-                loss_scaling=loss_scaling)
+            if self.loss.optimizer == "rmsprop":  # --loss wgan: the paper's RMSprop
+                self.d_optimizer = optim.TorchRMSprop(
+                    self.discriminator.trainable_variables, learning_rate, name="d_rmsprop")
+                self.g_optimizer = optim.TorchRMSprop(
+                    self.generator.trainable_variables, learning_rate, name="g_rmsprop")
+            else:
+                adam = dict(beta2=optim.ADAM_BETA2 if beta2 is None else beta2,
+                            loss_scaling=loss_scaling)
+                self.d_optimizer = optim.OriginalAdam(
+                    self.discriminator.trainable_variables, learning_rate, beta1,
+                    name="d_adam", **adam)
+                self.g_optimizer = optim.OriginalAdam(
+                    self.generator.trainable_variables, learning_rate, beta1, name="g_adam",
+                    **adam)
         # The original's `counter`: iterations completed. Epoch and batch within it,
         # so a restart resumes where it stopped (the original restarts at epoch 0).
         # These and the random state live on the host, outside the strategy: the
@@ -132,6 +152,8 @@ class GANTrainer:
         self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
         self.epoch_batch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch_batch")
         self.rng = tf.random.Generator.from_seed(seed)
+        # G's last loss, logged in the iterations that skip G's update (n_critic).
+        self.last_g_loss = tf.Variable(0.0, trainable=False, name="last_g_loss")
         # The fixed latent batch (and labels) behind every sample grid of the run.
         with self.strategy.scope():
             self.sample_z = tf.Variable(
@@ -160,6 +182,8 @@ class GANTrainer:
                        d_optimizer=self.d_optimizer, g_optimizer=self.g_optimizer,
                        iteration=self.iteration, epoch=self.epoch,
                        epoch_batch=self.epoch_batch, rng=self.rng, sample_z=self.sample_z)
+        if self.loss.name != "nonsaturating":  # the original's checkpoint has no such entry
+            objects["last_g_loss"] = self.last_g_loss
         if self.sample_y is not None:
             objects["sample_y"] = self.sample_y
         return objects
@@ -194,18 +218,24 @@ class GANTrainer:
         real, z, y = self._compute(real, z, y)
         return self._d_update_on(real, y, lambda: self.generator(z, y, training=True))
 
-    def _d_update_on(self, real, y, fake_images):
-        """The D update; `fake_images()` gives G(z) (computed, or reused)."""
+    def _d_update_on(self, real, y, fake_images, alpha=None):
+        """The D update; `fake_images()` gives G(z) (computed, or reused); `alpha`, the
+        gradient penalty's interpolation weights (--loss wgan_gp)."""
         with tf.GradientTape() as tape:
+            fake = fake_images()
             real_logits = tf.cast(self.discriminator(real, y, training=True), tf.float32)
-            fake_logits = tf.cast(self.discriminator(fake_images(), y, training=True),
-                                  tf.float32)
-            d_loss_real, d_loss_fake = losses.discriminator_losses(real_logits, fake_logits)
-            d_loss = d_loss_real + d_loss_fake
-        gradients = self._gradients(tape, d_loss, self.d_optimizer)
+            fake_logits = tf.cast(self.discriminator(fake, y, training=True), tf.float32)
+            result = self.d_objective(real_logits, fake_logits)
+            if self.lambda_gp is not None:
+                critic = lambda x, y, training: tf.cast(  # noqa: E731  scores in float32
+                    self.discriminator(x, y, training=training), tf.float32)
+                penalty = objectives.gradient_penalty(
+                    critic, tf.cast(real, tf.float32), tf.cast(fake, tf.float32), alpha, y)
+                result["gradient_penalty"] = penalty
+                result["d_loss"] = result["d_loss"] + self.lambda_gp * penalty
+        gradients = self._gradients(tape, result["d_loss"], self.d_optimizer)
         self.d_optimizer.apply_gradients(gradients)
-        return {"d_loss": d_loss, "d_loss_real": d_loss_real, "d_loss_fake": d_loss_fake,
-                "d": tf.sigmoid(real_logits), "d_": tf.sigmoid(fake_logits)}
+        return {**result, "d": tf.sigmoid(real_logits), "d_": tf.sigmoid(fake_logits)}
 
     def g_update(self, z, y=None):
         """One G update (the original's `g_optim`): maximize log D(G(z))."""
@@ -218,7 +248,7 @@ class GANTrainer:
     def _g_loss_on(self, fake, y):
         """(G's loss, D's logits) for G(z) = `fake`; call inside G's tape."""
         fake_logits = tf.cast(self.discriminator(fake, y, training=True), tf.float32)
-        return losses.generator_loss(fake_logits), fake_logits
+        return self.g_objective(fake_logits), fake_logits
 
     def _apply_g_update(self, tape, g_loss, fake, fake_logits):
         gradients = self._gradients(tape, g_loss, self.g_optimizer)
@@ -247,13 +277,48 @@ class GANTrainer:
         return {**d_results, "g_loss": g_results["g_loss"], "G": g_results["G"]}
 
     def iteration_update(self, real, y=None):
-        """One training iteration of the original: D once, then G twice, same z."""
+        """One training iteration: the original's D once, then G twice, same z; or,
+        for the Wasserstein losses, the critic's update, then G's when the batch
+        index is a multiple of n_critic."""
         z = latent.sample_latent(self.rng, self.z_dist, tf.shape(real)[0],
                                  self.model_config.z_dim)
-        result = self._on_replicas(self._replica_iteration, real, y, z)
+        if self.loss.critic_schedule:
+            result = self._critic_iteration(real, y, z)
+        else:
+            result = self._on_replicas(self._replica_iteration, real, y, z)
         self.iteration.assign_add(1)
         self.epoch_batch.assign_add(1)
         return {**result, "z": z}
+
+    def _critic_iteration(self, real, y, z):
+        """The critic's update on G(z) (detached), clipped with --loss wgan; then,
+        every n_critic-th batch of the epoch, G's update on the same z (as the
+        WGAN papers' algorithms and the PyTorch-GAN scripts run them)."""
+        alpha = None
+        if self.lambda_gp is not None:  # one interpolation weight per example
+            alpha = self.rng.uniform(tf.stack([tf.shape(real)[0], 1, 1, 1]))
+
+        def critic_update(real, y, z, alpha):
+            real, z, y = self._compute(real, z, y)
+            return self._d_update_on(real, y, lambda: self.generator(z, y, training=True),
+                                     alpha)
+
+        result = distribute.run_on_rows(self.strategy, critic_update, real, y, z, alpha)
+        if self.loss.name == "wgan":
+            distribute.update_each_copy(
+                [(v, (self.clip_value,)) for v in self.discriminator.trainable_variables],
+                optim.clip_variable, self.strategy)
+
+        def generator_update():
+            g_loss = distribute.run_on_rows(self.strategy, self.g_update, z, y)["g_loss"]
+            self.last_g_loss.assign(g_loss)
+            return g_loss
+
+        # The condition stays outside the replicas (a synchronization point may not
+        # sit inside control flow there).
+        g_loss = tf.cond(tf.equal(tf.math.floormod(self.epoch_batch, self.n_critic), 0),
+                         generator_update, lambda: tf.identity(self.last_g_loss))
+        return {**result, "g_loss": g_loss}
 
     def _on_replicas(self, replica_fn, real, y, z):
         """`replica_fn(real, y, z)` on one device, or on every replica with its rows."""
