@@ -36,7 +36,8 @@ def test_each_model_brings_its_scripts_defaults_and_a_given_flag_wins(parsed_fla
 
 @pytest.mark.parametrize("argv,message", [
     (["--model", "gan", "--n_critic", "3"],
-     "--n_critic does not apply to --model gan (it is read by wgan, wgan_gp); drop it."),
+     "--n_critic does not apply to --model gan (it is read by --model wgan, --model wgan_gp,"
+     " --loss wgan, --loss wgan_gp); drop it."),
     (["--model", "wgan", "--beta2", "0.9"], "--beta2 does not apply to --model wgan"),
     (["--n_critic", "3"], "--n_critic does not apply to --model dcgan"),
     (["--model", "gan", "--gf_dim", "8"], "--gf_dim is a flag of carpedm20's DCGAN"),
