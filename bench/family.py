@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import re
+import statistics
 import subprocess
 import sys
 import time
@@ -37,13 +38,18 @@ def main_py(*argv, log_path=None):
     return done.stdout
 
 
-def iteration_times(output):
-    """(iterations, seconds) of the training lines of one main.py run."""
+def ms_per_iteration(output):
+    """The mean time between consecutive training lines of a main.py log, in ms,
+    leaving out pauses over 20 times the median (the first trace, a machine
+    paused or shared): the critic schedules' iterations differ in cost (G
+    updates every n_critic-th), so a median would miss them."""
     times = [(int(m.group(1)), float(m.group(2))) for m in
              re.finditer(r"^\[\s*(\d+) Epoch:.*time: ([\d.]+),", output, re.MULTILINE)]
-    if len(times) < 2:
-        return 0, 0.0
-    return times[-1][0] - times[0][0], times[-1][1] - times[0][1]
+    steps = [(t2 - t1) / (i2 - i1) for (i1, t1), (i2, t2) in zip(times, times[1:]) if i2 > i1]
+    if not steps:
+        return None
+    typical = statistics.median(steps)
+    return 1000 * statistics.mean(step for step in steps if step <= 20 * typical)
 
 
 def run(model, seed, epochs, runs_dir, data_dir, classifier_cache):
@@ -55,7 +61,6 @@ def run(model, seed, epochs, runs_dir, data_dir, classifier_cache):
     start = time.time()
     output = main_py(*common, "--train", "--epoch", str(epochs), "--ckpt_freq", "2000",
                      log_path=log_path)
-    iterations, seconds = iteration_times(output)
     main_py(*common, "--evaluate", "--metrics_samples", "10000", "--classifier_cache",
             classifier_cache, log_path=log_path)
     with open(os.path.join(runs_dir, name, "samples", "metrics.json")) as f:
@@ -63,7 +68,7 @@ def run(model, seed, epochs, runs_dir, data_dir, classifier_cache):
     final = re.findall(r"Training done: (\d+) iterations", output)
     return {"model": model, "seed": seed, "epochs": epochs,
             "iterations": int(final[-1]) if final else None,
-            "ms_per_iteration": 1000 * seconds / iterations if iterations else None,
+            "ms_per_iteration": ms_per_iteration(output),
             "wall_minutes": (time.time() - start) / 60,
             "label_accuracy": scores.get("label_accuracy"),
             "classifier_score": scores["classifier_score"],
