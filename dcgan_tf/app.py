@@ -113,8 +113,8 @@ def model_config_for(config, training_data):
     if config.family:
         return pytorch_gan.FamilyModelConfig(
             model=config.model, image_size=config.output_height, c_dim=int(training_data.c_dim),
-            z_dim=config.z_dim, n_classes=config.n_classes if config.conditional else 0
-        ).validate()
+            z_dim=config.z_dim, n_classes=config.n_classes if config.conditional else 0,
+            loss=config.loss).validate()
     return models.ModelConfig(
         output_height=config.output_height, output_width=config.output_width,
         c_dim=int(training_data.c_dim), y_dim=int(training_data.y_dim), z_dim=config.z_dim,
@@ -272,7 +272,8 @@ def make_trainer(config, model_config, strategy):
         return family_trainer.FamilyTrainer(
             model_config, config.learning_rate, config.beta1, config.beta2, config.batch_size,
             config.seed, n_critic=config.n_critic, clip_value=config.clip_value,
-            lambda_gp=config.lambda_gp, sample_interval=config.sample_freq, strategy=strategy)
+            lambda_gp=config.lambda_gp, sample_interval=config.sample_freq, strategy=strategy,
+            ls_abc=config.ls_targets, divergence=config.divergence)
     return training.GANTrainer(model_config, config.learning_rate, config.beta1, config.z_dist,
                                config.batch_size, config.seed, jit_compile=config.xla,
                                strategy=strategy, sync_bn=config.sync_bn,

@@ -40,13 +40,28 @@ class FamilyTrainer:
 
     def __init__(self, model_config, learning_rate, beta1, beta2, batch_size, seed,
                  n_critic=None, clip_value=None, lambda_gp=10.0, sample_interval=400,
-                 strategy=None):
+                 strategy=None, ls_abc=(0.0, 1.0, 1.0), divergence="kl"):
         self.model_config = model_config
         self.system = systems.SYSTEMS[model_config.model]
-        self.schedule = systems.schedule_of(self.system, n_critic, clip_value)
         self.lambda_gp = float(lambda_gp)
         self.sample_interval = int(sample_interval)
-        self.d_objective, self.g_objective = objectives.SYSTEM_OBJECTIVES[self.system.objective]
+        if model_config.loss:  # --loss: another objective on these networks (raw D outputs)
+            loss = systems.LOSSES[model_config.loss]
+            d_objective, g_objective = objectives.for_loss(loss.name, ls_abc, divergence)
+            self.d_objective = lambda real, fake, y, fake_labels: d_objective(real, fake)
+            self.g_objective = lambda fake, fake_labels: g_objective(fake)
+            self.schedule = systems.Schedule(
+                generator_first=not loss.critic_schedule,
+                n_critic=int(n_critic) if loss.critic_schedule else 1,
+                clip_value=clip_value if loss.name == "wgan" else None)
+            self.penalty = loss.name == "wgan_gp"
+            self.optimizer = loss.optimizer or self.system.optimizer
+        else:
+            self.d_objective, self.g_objective = objectives.SYSTEM_OBJECTIVES[
+                self.system.objective]
+            self.schedule = systems.schedule_of(self.system, n_critic, clip_value)
+            self.penalty = self.system.has_penalty
+            self.optimizer = self.system.optimizer
         self.batch_size = batch_size
         # One device unless --strategy says otherwise; networks, optimizers and the
         # sample batch live in its scope (mirrored on every replica). The draws of
@@ -84,7 +99,7 @@ class FamilyTrainer:
         self.sampler = tf.function(self.sample)
 
     def _optimizer_factory(self, learning_rate, beta1, beta2):
-        if self.system.optimizer == "rmsprop":
+        if self.optimizer == "rmsprop":
             return lambda variables, name: optim.TorchRMSprop(variables, learning_rate, name=name)
         return lambda variables, name: optim.TorchAdam(variables, learning_rate, beta1, beta2,
                                                        name=name)
@@ -117,7 +132,7 @@ class FamilyTrainer:
             classes = self.rng.uniform(tf.reshape(batch_size, [1]), 0,
                                        self.model_config.n_classes, dtype=tf.int32)
             fake_labels = tf.one_hot(classes, self.model_config.n_classes)
-        if self.system.has_penalty:
+        if self.penalty:
             alpha = self.rng.uniform(tf.stack([batch_size, 1, 1, 1]))
         return z, fake_labels, alpha
 

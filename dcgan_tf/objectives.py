@@ -178,15 +178,18 @@ def nonsaturating_generator(fake_logits):
 
 
 def least_squares(a=0.0, b=1.0, c=1.0):
-    """LSGAN (Mao et al. 2017): D minimizes (D(x) - b)^2 / 2 + (D(G(z)) - a)^2 / 2,
-    G minimizes (D(G(z)) - c)^2 / 2, on D's raw output."""
+    """LSGAN (Mao et al. 2017) on D's raw output: D minimizes E(D(x) - b)^2 / 2 +
+    E(D(G(z)) - a)^2 / 2, G minimizes E(D(G(z)) - c)^2. The paper halves G's
+    loss too; PyTorch-GAN's lsgan does not, and Adam's step is not quite
+    scale-free (its eps), so we follow the script: `--model lsgan --loss lsgan`
+    is then the script's own run (tested against its golden run)."""
 
     def discriminator(real_scores, fake_scores):
         return _parts(0.5 * tf.reduce_mean(tf.square(tf.cast(real_scores, tf.float32) - b)),
                       0.5 * tf.reduce_mean(tf.square(tf.cast(fake_scores, tf.float32) - a)))
 
     def generator(fake_scores):
-        return 0.5 * tf.reduce_mean(tf.square(tf.cast(fake_scores, tf.float32) - c))
+        return tf.reduce_mean(tf.square(tf.cast(fake_scores, tf.float32) - c))
 
     return discriminator, generator
 

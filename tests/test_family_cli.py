@@ -153,3 +153,12 @@ def test_an_unconditional_model_trains_on_an_image_folder(tmp_path):
     trainer = app.run(config, log=lambda line: None)
     assert trainer.model_config.image_shape == (32, 32, 3)  # channels read from the images
     assert int(trainer.iteration) == 2
+
+
+def test_a_loss_on_a_family_model_trains_and_names_its_run(tiny_mnist):
+    values = family_flags(tiny_mnist, "cgan", loss="fgan", divergence="js", epoch=1, train=True,
+                          given_flags=("model", "batch_size", "epoch", "loss", "divergence"))
+    config = config_lib.Config(**values).with_model_defaults().validate()
+    assert config.run_name() == "mnist_cgan.s32.z100.b8.fgan_js"
+    trainer = app.run(config, log=lambda line: None)
+    assert int(trainer.iteration) == 3 and trainer.model_config.loss == "fgan"

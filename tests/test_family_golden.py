@@ -70,12 +70,15 @@ def state(npz, prefix):
     return {key[len(prefix):]: npz[key] for key in npz.files if key.startswith(prefix)}
 
 
-def trainer_for(name, record):
+def trainer_for(name, record, model=None, loss=""):
+    """The trainer of golden run `name`'s options: its own --model, or another
+    --model with a --loss that composes the same system."""
     options = record["options"]
-    system = systems.SYSTEMS[name]
+    model = model or name
+    system = systems.SYSTEMS[model]
     config = pytorch_gan.FamilyModelConfig(
-        name, options["img_size"], options["channels"], options["latent_dim"],
-        options.get("n_classes", 0) if system.conditional else 0)
+        model, options["img_size"], options["channels"], options["latent_dim"],
+        options.get("n_classes", 0) if system.conditional else 0, loss=loss)
     trainer = family_trainer.FamilyTrainer(
         config, options["lr"], options.get("b1", 0.5), options.get("b2", 0.999),
         options["batch_size"], seed=0, n_critic=options.get("n_critic"),
@@ -84,11 +87,11 @@ def trainer_for(name, record):
     return trainer
 
 
-def replay(name):
+def replay(name, model=None, loss=""):
     """Runs the golden iterations through our trainer; returns (our losses in
     backward() order, our final state as {'G/<key>': array, 'D/<key>': array})."""
     record, inputs, _ = golden(name)
-    trainer = trainer_for(name, record)
+    trainer = trainer_for(name, record, model, loss)
     torch_layers.load_torch_state(trainer.generator, state(inputs, "init/G/"))
     torch_layers.load_torch_state(trainer.discriminator, state(inputs, "init/D/"))
     batch = record["options"]["batch_size"]
@@ -105,7 +108,7 @@ def replay(name):
         fake_labels = alpha = None
         if classes:
             fake_labels = np.eye(classes, dtype=np.float32)[draws.pop(0)[1]]
-        if trainer.system.has_penalty:
+        if trainer.penalty:
             alpha = draws.pop(0)[1].astype(np.float32)
         result = trainer.step_with_draws(images[rows], y, z, fake_labels, alpha, i)
         if trainer.schedule.generator_first:
@@ -125,10 +128,16 @@ def replay(name):
     return np.array(losses), ours, trainer
 
 
-@pytest.mark.parametrize("name", list(systems.SYSTEMS))
-def test_family_model_reproduces_its_script(name):
+# (golden run, --model, --loss): the --loss rows that compose a script's system
+# on a model's networks.
+LOSS_ROWS = [("wgan", "gan", "wgan"), ("wgan_gp", "gan", "wgan_gp"), ("lsgan", "lsgan", "lsgan")]
+
+
+@pytest.mark.parametrize("name,model,loss", [(name, name, "") for name in systems.SYSTEMS]
+                         + LOSS_ROWS)
+def test_family_model_reproduces_its_script(name, model, loss):
     record, _, final = golden(name)
-    losses, ours, trainer = replay(name)
+    losses, ours, trainer = replay(name, model, loss)
     assert len(losses) == record["losses_backpropagated"]
     np.testing.assert_allclose(losses, final["losses"], rtol=RTOL, atol=ATOL)
     theirs = state(final, "final/")

@@ -40,7 +40,7 @@ def test_least_squares_by_hand(abc):
     expected = 0.5 * ((2 - b) ** 2 + (-1 - b) ** 2) / 2 + 0.5 * ((0.5 - a) ** 2 + (-3 - a) ** 2) / 2
     assert float(d["d_loss"]) == pytest.approx(expected, rel=1e-6)
     assert float(generator(LOGITS_FAKE)) == pytest.approx(
-        0.5 * ((0.5 - c) ** 2 + (-3 - c) ** 2) / 2, rel=1e-6)
+        ((0.5 - c) ** 2 + (-3 - c) ** 2) / 2, rel=1e-6)
 
 
 def test_wasserstein_and_hinge_by_hand():

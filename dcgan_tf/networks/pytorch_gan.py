@@ -230,6 +230,8 @@ class FamilyModelConfig:
     c_dim: int
     z_dim: int = 100
     n_classes: int = 0
+    # --loss: another objective on these networks; D then gives raw scores.
+    loss: str = ""
 
     @property
     def conditional(self):
@@ -283,7 +285,7 @@ def build_networks(config, rng=None):
     shape, classes = config.image_shape, config.n_classes
     if system.networks == "mlp":
         networks = (MLPGenerator(config.z_dim, shape),
-                    MLPDiscriminator(shape, sigmoid=system.objective == "bce"))
+                    MLPDiscriminator(shape, sigmoid=system.objective == "bce" and not config.loss))
     elif system.networks == "conditional_mlp":
         networks = (MLPGenerator(config.z_dim, shape, classes),
                     ConditionalMLPDiscriminator(shape, classes, rng))
