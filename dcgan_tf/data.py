@@ -141,7 +141,7 @@ class IdxData:
 
     images: np.ndarray  # [N, H, W, 1] uint8
     labels: np.ndarray  # [N] uint8
-    y_dim: int = 10
+    y_dim: int = IDX_CLASSES
 
     @property
     def num_examples(self):
@@ -187,24 +187,14 @@ def resize_like_torchvision(images, size):
 
 
 @dataclasses.dataclass
-class ScriptIdxData:
+class ScriptIdxData(IdxData):
     """MNIST / Fashion-MNIST as the PyTorch-GAN scripts read them: the training split
     only, Resize(image_size), ToTensor, Normalize(0.5, 0.5) (values in [-1, 1]), a
     new shuffle every epoch (seeded by (seed, epoch), so a resumed run sees the
-    same order), and the last, smaller batch kept (DataLoader's drop_last=False)."""
+    same order), and the last, smaller batch kept (DataLoader's drop_last=False).
+    `images` [N, S, S, 1] uint8 come already resized."""
 
-    images: np.ndarray  # [N, S, S, 1] uint8, already resized
-    labels: np.ndarray  # [N] uint8
-    seed: int
-    y_dim: int = IDX_CLASSES
-
-    @property
-    def num_examples(self):
-        return len(self.images)
-
-    @property
-    def c_dim(self):
-        return self.images.shape[-1]
+    seed: int = 0
 
     def _to_model_inputs(self, images, labels):
         # ToTensor (/ 255), then Normalize(0.5, 0.5), in float32 as torchvision does.
@@ -224,12 +214,6 @@ class ScriptIdxData:
         return (dataset.batch(batch_size)
                 .map(self._to_model_inputs, num_parallel_calls=tf.data.AUTOTUNE)
                 .prefetch(tf.data.AUTOTUNE))
-
-    def first_batch(self, batch_size):
-        return self._to_model_inputs(self.images[:batch_size], self.labels[:batch_size])
-
-    def take_skipped_count(self):
-        return 0
 
 
 # ----------------------------------------------------------------------------- image folders
