@@ -305,9 +305,6 @@ class Config:
             raise ValueError(f"--beta2 must be in [0, 1), got {self.beta2}.")
         if self.n_critic < 1 or self.clip_value <= 0 or self.lambda_gp < 0:
             raise ValueError("--n_critic must be >= 1, --clip_value > 0 and --lambda_gp >= 0.")
-        if (self.evaluate or self.evaluate_npz) and not data.is_idx_dataset(self.dataset):
-            raise ValueError("--evaluate scores MNIST-style data sets (--dataset mnist or"
-                             " fashion_mnist): its classifier is trained on that data set.")
         if self.compare_with:
             raise ValueError("--compare_with compares a run with an original carpedm20 TF1 run;"
                              " it needs --model dcgan.")
