@@ -1,0 +1,189 @@
+"""One network, every objective, measured: carpedm20's DCGAN trained with each
+--loss on the same data for the same iterations, several seeds, scored by
+main.py's metrics along the way (Frechet distance against iterations) and at
+the end (10,000 samples).
+
+    python bench/objectives.py --dataset mnist --iterations 5000 --seeds 1 2 3
+    python bench/objectives.py --dataset fashion_mnist --unconditional --iterations 5000 --seeds 1 2 3
+    python bench/objectives.py --losses nonsaturating hinge --iterations 200 --seeds 1 --stages 2
+
+--dataset mnist trains the conditional MNIST DCGAN; --unconditional trains the
+64x64-family (unconditional) DCGAN at 28x28 on the data set's training digits
+written out as an image folder, scored without labels (classifier score and
+Frechet distance by the data set's classifier, through --evaluate_npz). Each
+loss runs with its own recommended settings (its --loss defaults). Training
+goes in --stages equal stages (rerunning main.py resumes), each followed by a
+quick score (--curve_samples) for the curve. Results go to
+bench/objectives_results.json; the runs stay in --runs (a rerun resumes or
+re-scores); `--report` writes the table, the Frechet-distance figure and the
+side-by-side sample grids from what is there. Run from a copy of the
+repository if you go on editing.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+SHARED_DATA = os.path.join(os.path.dirname(REPO), "shared", "data")
+RESULTS = os.path.join(REPO, "bench", "objectives_results.json")
+RESULTS_FILE = [RESULTS]  # where --report writes its figure: beside the results
+LOSS_RUNS = {"nonsaturating": [], "minimax": [], "lsgan": [], "wgan": [], "wgan_gp": [],
+             "hinge": [], "fgan_kl": ["--divergence", "kl"], "fgan_js": ["--divergence", "js"],
+             "fgan_pearson": ["--divergence", "pearson"]}
+
+
+def main_py(*argv):
+    done = subprocess.run([sys.executable, "-u", os.path.join(REPO, "main.py"), *argv],
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if done.returncode:
+        raise RuntimeError(f"main.py {' '.join(argv)} failed:\n{done.stdout[-3000:]}")
+    return done.stdout
+
+
+def export_image_folder(dataset, data_dir, target):
+    """The data set's training digits as PNG files (once), for the unconditional model."""
+    from PIL import Image  # noqa: PLC0415
+
+    from dcgan_tf import data  # noqa: PLC0415
+
+    if os.path.isdir(target) and os.listdir(target):
+        return target
+    os.makedirs(target, exist_ok=True)
+    images, _ = data.load_idx_split(data.idx_dataset_dir(data_dir, dataset), "train")
+    for i, image in enumerate(images):
+        Image.fromarray(image).save(os.path.join(target, f"{i:05d}.png"))
+    return target
+
+
+def run(loss_name, seed, args, iterations_per_epoch):
+    loss = "fgan" if loss_name.startswith("fgan") else loss_name
+    name = f"{args.dataset}{'_uncond' if args.unconditional else ''}_{loss_name}_seed{seed}"
+    common = ["--loss", loss, *LOSS_RUNS[loss_name], "--seed", str(seed), "--out_dir",
+              args.runs, "--out_name", name, "--batch_size", "64"]
+    if args.train_size:
+        common += ["--train_size", str(args.train_size)]
+    if args.unconditional:
+        folder = export_image_folder(args.dataset, args.data_dir,
+                                     os.path.join(args.runs, f"{args.dataset}_images"))
+        data_flags = ["--dataset", os.path.basename(folder), "--data_dir",
+                      os.path.dirname(folder), "--input_fname_pattern", "*.png",
+                      "--output_height", "28"]
+    else:
+        data_flags = ["--dataset", args.dataset, "--data_dir", args.data_dir,
+                      "--input_height=28", "--output_height=28"]
+    curve = []
+    epochs_total = max(1, round(args.iterations / iterations_per_epoch))
+    for stage in range(1, args.stages + 1):
+        epochs = max(1, round(epochs_total * stage / args.stages))
+        main_py(*data_flags, *common, "--train", "--epoch", str(epochs), "--ckpt_freq", "1000")
+        samples = args.curve_samples if stage < args.stages else 10000
+        curve.append(score(data_flags, common, name, args, samples))
+    return {"loss": loss_name, "seed": seed, "dataset": args.dataset,
+            "conditional": not args.unconditional, "curve": curve, "final": curve[-1]}
+
+
+def score(data_flags, common, name, args, samples):
+    """The run's metrics now: --evaluate (conditional), or --generate then
+    --evaluate_npz with the data set's classifier (unconditional)."""
+    sample_dir = os.path.join(args.runs, name, "samples")
+    cache = ["--classifier_cache", args.classifier_cache]
+    if not args.unconditional:
+        main_py(*data_flags, *common, "--evaluate", "--metrics_samples", str(samples), *cache)
+        path = os.path.join(sample_dir, "metrics.json")
+    else:
+        main_py(*data_flags, *common, "--generate", str(samples))
+        npz = os.path.join(sample_dir, f"generated_{samples}.npz")
+        main_py("--dataset", args.dataset, "--data_dir", args.data_dir, "--input_height=28",
+                "--output_height=28", "--evaluate_npz", npz, *cache)
+        path = os.path.splitext(npz)[0] + "_metrics.json"
+    with open(path) as f:
+        metrics = json.load(f)
+    checkpoint = os.path.join(args.runs, name, "checkpoints", "checkpoint")
+    iteration = int(open(checkpoint).read().split('"')[1].rsplit("-", 1)[1])
+    return {"iteration": iteration, "samples": samples,
+            **{k: metrics.get(k) for k in ("label_accuracy", "classifier_score",
+                                          "frechet_distance")}}
+
+
+def report(results):
+    """The table (mean and spread over seeds) and the Frechet-distance figure."""
+    import matplotlib  # noqa: PLC0415
+    matplotlib.use("Agg")
+    from matplotlib import pyplot  # noqa: PLC0415
+
+    rows = ["| data | loss | seeds | label accuracy | classifier score | Frechet distance |",
+            "| --- | --- | --- | --- | --- | --- |"]
+    groups = {}
+    for r in results:
+        groups.setdefault((r["dataset"], r["conditional"], r["loss"]), []).append(r)
+    figure, axes = pyplot.subplots(1, 2, figsize=(12, 4.5))
+    for (dataset, conditional, loss), runs in sorted(groups.items()):
+        cells = []
+        for key in ("label_accuracy", "classifier_score", "frechet_distance"):
+            values = [r["final"][key] for r in runs if r["final"][key] is not None]
+            cells.append("—" if not values else
+                         f"{np.mean(values):.3f} ({min(values):.3f}-{max(values):.3f})")
+        rows.append(f"| {dataset}{'' if conditional else ' (unconditional)'} | {loss} |"
+                    f" {len(runs)} | " + " | ".join(cells) + " |")
+        axis = axes[0 if conditional else 1]
+        steps = [point["iteration"] for point in runs[0]["curve"]]
+        mean = np.mean([[point["frechet_distance"] for point in r["curve"]] for r in runs], 0)
+        axis.plot(steps, mean, marker="o", label=loss)
+    for axis, title in zip(axes, ("conditional MNIST DCGAN", "unconditional DCGAN")):
+        axis.set(title=title, xlabel="iteration", ylabel="Frechet distance (mean over seeds)",
+                 yscale="log")
+        axis.legend(fontsize=8)
+    path = os.path.splitext(RESULTS_FILE[0])[0] + "_frechet.png"
+    figure.tight_layout()
+    figure.savefig(path, dpi=90)
+    return "\n".join(rows), path
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", default="mnist", choices=("mnist", "fashion_mnist"))
+    parser.add_argument("--unconditional", action="store_true")
+    parser.add_argument("--losses", nargs="+", default=list(LOSS_RUNS), choices=list(LOSS_RUNS))
+    parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
+    parser.add_argument("--iterations", type=int, default=5000)
+    parser.add_argument("--stages", type=int, default=5)
+    parser.add_argument("--curve_samples", type=int, default=2000)
+    parser.add_argument("--runs", default=os.path.join(os.path.dirname(REPO), "runs", "objectives"))
+    parser.add_argument("--data_dir", default=SHARED_DATA)
+    parser.add_argument("--classifier_cache", default=os.path.expanduser("~/.cache/dcgan-tf"))
+    parser.add_argument("--train_size", type=int, default=None,
+                        help="images per epoch (a quick look); default: all")
+    parser.add_argument("--results", default=RESULTS)
+    parser.add_argument("--report", action="store_true", help="only write the table and figure")
+    args = parser.parse_args()
+    results = json.load(open(args.results)) if os.path.exists(args.results) else []
+    if not args.report:
+        from dcgan_tf import data  # noqa: PLC0415
+        directory = data.idx_dataset_dir(args.data_dir, args.dataset)
+        count = len(data.load_idx_split(directory, "train")[0])
+        if not args.unconditional:  # carpedm20's MNIST model merges both splits
+            images, _ = data.load_idx_dataset(directory)
+            count = len(images)
+        for seed in args.seeds:
+            for loss in args.losses:
+                result = run(loss, seed, args, min(count, args.train_size or count) // 64)
+                results = [r for r in results if (r["loss"], r["seed"], r["dataset"],
+                                                  r["conditional"]) != (
+                    loss, seed, args.dataset, not args.unconditional)] + [result]
+                with open(args.results, "w") as f:
+                    json.dump(results, f, indent=1)
+                print(loss, seed, result["final"], flush=True)
+    RESULTS_FILE[0] = args.results
+    table, figure = report(results)
+    print(table)
+    print(f"figure: {figure}")
+
+
+if __name__ == "__main__":
+    main()
