@@ -163,6 +163,39 @@ def family(out):
     json.dump(results, open(out, "w"), indent=1)
 
 
+def dcgan_losses(out):
+    """The DCGAN with --loss wgan and wgan_gp (the critic schedule, clipping, the
+    penalty) on 2 replicas, three iterations (G at batch 0 and 2 of n_critic 2):
+    for every mirrored variable, the largest difference between its copies;
+    the losses; D's largest weight."""
+    strategy = distribute.make_strategy("mirrored")
+    results = {}
+    for loss in ("wgan", "wgan_gp"):
+        config = models.ModelConfig(28, 28, 1, y_dim=10, gf_dim=8, df_dim=8, gfc_dim=32,
+                                    dfc_dim=32, critic_norm="layer" if loss == "wgan_gp"
+                                    else "batch")
+        tf.random.set_seed(1)
+        trainer = training.GANTrainer(config, 1e-4, 0.5, "uniform_signed", BATCH, 1,
+                                      strategy=strategy, loss=loss, n_critic=2)
+        losses = [[float(v) for v in (r["d_loss"], r["g_loss"])]
+                  for r in (trainer.train_step(*batch(step)) for step in range(3))]
+        variables = (list(trainer.generator.trainable_variables)
+                     + list(trainer.discriminator.trainable_variables)
+                     + list(trainer.d_optimizer.variables) + list(trainer.g_optimizer.variables))
+        results[loss] = {
+            "losses": losses,
+            # RMSprop counts its steps; TF1's Adam keeps beta1^(steps + 1).
+            "g_steps": (int(trainer.g_optimizer.step.numpy())
+                        if hasattr(trainer.g_optimizer, "step") else
+                        round(np.log(trainer.g_optimizer.beta1_power.numpy()) / np.log(0.5)) - 1),
+            "copy_differences": max(max(float(np.abs(c.numpy() - v.values[0].numpy()).max())
+                                        for c in v.values) for v in variables
+                                    if hasattr(v, "values")),
+            "largest_d_weight": max(float(np.abs(v.numpy()).max())
+                                    for v in trainer.discriminator.trainable_variables)}
+    json.dump(results, open(out, "w"), indent=1)
+
+
 def worker(out, *argv):
     import main  # noqa: PLC0415 (defines main.py's flags)
     from dcgan_tf import app  # noqa: PLC0415
@@ -180,4 +213,5 @@ if __name__ == "__main__":
         worker(out, *sys.argv[3:])
     else:
         distribute.split_cpu(2)
-        {"replicas": replicas, "sync_bn": sync_bn, "family": family}[mode](out)
+        {"replicas": replicas, "sync_bn": sync_bn, "family": family,
+         "dcgan_losses": dcgan_losses}[mode](out)

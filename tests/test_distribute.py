@@ -265,3 +265,15 @@ def test_main_trains_a_family_model_mirrored(tmp_path):
     assert generated.returncode == 0, generated.stderr[-3000:]
     run = tmp_path / "runs" / "mnist_wgan_gp.s28.z100.b8"
     assert np.load(run / "samples" / "generated_10.npz")["images"].shape == (10, 28, 28, 1)
+
+
+@cpu_only
+def test_dcgan_losses_with_a_critic_schedule_run_mirrored(tmp_path):
+    """--loss wgan and wgan_gp on 2 replicas: the copies stay identical, G updates
+    at batches 0 and 2 (n_critic 2), WGAN's critic stays clipped."""
+    result = check("dcgan_losses", tmp_path)
+    for loss, figures in result.items():
+        assert figures["copy_differences"] == 0.0, loss
+        assert np.all(np.isfinite(figures["losses"])), loss
+        assert figures["g_steps"] == 2, loss
+    assert result["wgan"]["largest_d_weight"] <= 0.01

@@ -113,3 +113,20 @@ def test_a_loss_trains_resumes_and_serves_through_main(tmp_path):
     with np.load(run / "samples" / "generated_12.npz") as arrays:
         assert arrays["images"].shape == (12, 28, 28, 1)
     assert (run / "checkpoints" / "export_b8" / "saved_model.pb").exists()
+
+
+@pytest.mark.parametrize("loss", ["wgan_gp", "fgan"])
+def test_losses_and_the_penalty_stay_float32_under_mixed_precision(loss):
+    """--mixed_precision: the steps compute in bfloat16, the objectives (and the
+    gradient penalty) in float32; the iteration tracks the float32 one."""
+    config = models.ModelConfig(**TINY, critic_norm="layer" if loss == "wgan_gp" else "batch")
+    results = {}
+    for dtype in ("float32", "bfloat16"):
+        tf.random.set_seed(0)
+        trainer = training.GANTrainer(config, 1e-4, 0.5, "uniform_signed", 8, seed=0, loss=loss,
+                                      compute_dtype=dtype)
+        results[dtype] = trainer.train_step(*batch())
+    for key in ("d_loss", "g_loss"):
+        assert results["bfloat16"][key].dtype == tf.float32
+        assert float(results["bfloat16"][key]) == pytest.approx(float(results["float32"][key]),
+                                                                rel=0.05, abs=0.05), key
