@@ -131,9 +131,7 @@ def acgan_generator(fake_outputs, fake_labels):
 
 def wasserstein_discriminator(real_outputs, fake_outputs, real_labels=None, fake_labels=None):
     """wgan, wgan_gp (before the penalty): -E[D(x)] + E[D(G(z))]."""
-    return {"d_loss": wasserstein_critic(real_outputs, fake_outputs),
-            "d_loss_real": -tf.reduce_mean(real_outputs),
-            "d_loss_fake": tf.reduce_mean(fake_outputs)}
+    return wasserstein_parts(real_outputs, fake_outputs)
 
 
 def wasserstein_generator_loss(fake_outputs, fake_labels=None):
