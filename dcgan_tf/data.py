@@ -296,6 +296,7 @@ class ImageFolderData:
     def __post_init__(self):
         self._skipped = 0
         self._unusable = set()  # every file found unusable so far (probe included)
+        self._epoch_files_of, self._epoch_file_set = None, set()  # batches_in_epoch's cache
         self._lock = threading.Lock()
         if self.warn is None:
             self.warn = lambda line: print(line, file=sys.stderr, flush=True)
@@ -338,10 +339,13 @@ class ImageFolderData:
         """Full batches this epoch delivers, by what is known: its files less those
         found unusable so far (exact once every file was read, from the second
         epoch on; in the first, it drops as unusable files turn up)."""
-        files = self.epoch_files(epoch, num_examples)
+        # Called every iteration: the epoch's file set is built once per epoch.
+        if self._epoch_files_of != (epoch, num_examples):
+            self._epoch_file_set = set(self.epoch_files(epoch, num_examples))
+            self._epoch_files_of = (epoch, num_examples)
         with self._lock:
-            unusable = sum(path in self._unusable for path in files)
-        return (len(files) - unusable) // batch_size
+            unusable = len(self._unusable & self._epoch_file_set)
+        return (len(self._epoch_file_set) - unusable) // batch_size
 
     def epoch_dataset(self, epoch, num_examples, batch_size, start_batch=0):
         """Batches of images [B, H, W, C] in [-1, 1]; unusable files are skipped with a
