@@ -213,8 +213,9 @@ def _record_flags(config, paths, log):
     if os.path.exists(paths.flags_json):
         with open(paths.flags_json) as f:
             first = json.load(f)
-        changed = {name: [first.get(name), value] for name, value in flags.items()
-                   if first.get(name) != value and name != "given_flags"}
+        # Flags a run's FLAGS.json lacks (added by a later version) are not changes.
+        changed = {name: [first[name], value] for name, value in flags.items()
+                   if name in first and first[name] != value and name != "given_flags"}
         if changed:
             log(f" [*] Resuming after iteration {start} with flags that differ from the run's"
                 f" (FLAGS.json): " + ", ".join(f"--{name} {old!r} -> {new!r}"
