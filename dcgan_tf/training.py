@@ -191,23 +191,15 @@ class GANTrainer:
     # -------------------------------------------------------------- steps
 
     def _gradients(self, tape, loss, optimizer):
-        """d loss / d variables of the global batch. With N replicas each one's
-        loss is the mean over its B/N rows: its gradient, scaled by 1/N and
-        summed over the replicas, is the gradient of the global batch's mean.
-        With float16, backprop runs on the loss times the loss scale."""
-        variables = optimizer.var_list
-        if self.replicas == 1 and optimizer.loss_scale is None:
-            return tape.gradient(loss, variables)
-        scale = tf.constant(1.0 / self.replicas, loss.dtype)
-        if optimizer.loss_scale is not None:
-            scale *= optimizer.loss_scale.scale
-        gradients = tape.gradient(loss, variables, output_gradients=scale)
-        if optimizer.loss_scale is not None:
-            gradients = [g / optimizer.loss_scale.scale for g in gradients]
-        if self.replicas == 1:
-            return gradients
-        return tf.distribute.get_replica_context().all_reduce(
-            tf.distribute.ReduceOp.SUM, gradients)
+        """d loss / d variables of the global batch (distribute.global_batch_gradients);
+        with float16, backprop runs on the loss times the loss scale, and the
+        gradients are divided by it (a power of two: exact)."""
+        loss_scale = optimizer.loss_scale
+        gradients = distribute.global_batch_gradients(
+            tape, loss, optimizer.var_list, None if loss_scale is None else loss_scale.scale)
+        if loss_scale is not None:
+            gradients = [g / loss_scale.scale for g in gradients]
+        return gradients
 
     def _compute(self, *tensors):
         """Inputs in the compute dtype (a no-op in float32)."""
