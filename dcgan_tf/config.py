@@ -247,14 +247,6 @@ class Config:
         if self.loss and self.loss not in systems.LOSSES:
             raise ValueError(f"Unknown --loss={self.loss!r}; use one of"
                              f" {', '.join(systems.LOSSES)}.")
-        if self.loss and self.model == "acgan":
-            raise ValueError("--loss does not run on --model acgan yet (its D has a validity"
-                             " and a class head); drop --loss, or pick another --model.")
-        if self.loss == "wgan_gp" and self.family and self.system.networks.endswith("conv"):
-            raise ValueError(f"--loss wgan_gp needs a critic without batch norm, and --model"
-                             f" {self.model}'s has batch norms; use --model gan, cgan, wgan or"
-                             " wgan_gp, or --model dcgan (whose critic switches to layer"
-                             " norm).")
         applicable = systems.applicable_flags(self.model, self.loss)
         for flag in systems.OPTIONAL_FLAGS:
             if flag in given and flag not in applicable:

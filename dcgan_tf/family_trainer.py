@@ -44,12 +44,19 @@ class FamilyTrainer:
         self.model_config = model_config
         self.system = systems.SYSTEMS[model_config.model]
         self.lambda_gp = float(lambda_gp)
+        self.penalty_weight = self.lambda_gp  # the penalty's weight in D's loss
         self.sample_interval = int(sample_interval)
         if model_config.loss:  # --loss: another objective on these networks (raw D outputs)
             loss = systems.LOSSES[model_config.loss]
             d_objective, g_objective = objectives.for_loss(loss.name, ls_abc, divergence)
-            self.d_objective = lambda real, fake, y, fake_labels: d_objective(real, fake)
-            self.g_objective = lambda fake, fake_labels: g_objective(fake)
+            if self.system.objective == "acgan":  # the class head keeps its objective
+                self.d_objective, self.g_objective = objectives.with_auxiliary_classifier(
+                    d_objective, g_objective)
+                self.penalty_weight = (self.lambda_gp
+                                       * objectives.AUXILIARY_CLASSIFIER_ADVERSARIAL_WEIGHT)
+            else:
+                self.d_objective = lambda real, fake, y, fake_labels: d_objective(real, fake)
+                self.g_objective = lambda fake, fake_labels: g_objective(fake)
             self.schedule = systems.Schedule(
                 generator_first=not loss.critic_schedule,
                 n_critic=int(n_critic) if loss.critic_schedule else 1,
@@ -218,13 +225,18 @@ class FamilyTrainer:
             fake_out = self.discriminator(fake, fake_labels, training=True)
             result = self.d_objective(real_out, fake_out, y, fake_labels)
             if alpha is not None:
-                penalty = objectives.gradient_penalty(self.discriminator, real, fake, alpha, y)
+                penalty = objectives.gradient_penalty(self._critic_scores, real, fake, alpha, y)
                 result["gradient_penalty"] = penalty
-                result["d_loss"] = result["d_loss"] + self.lambda_gp * penalty
+                result["d_loss"] = result["d_loss"] + self.penalty_weight * penalty
         variables = self.d_optimizer.var_list
         self.d_optimizer.apply_gradients(
             distribute.global_batch_gradients(tape, result["d_loss"], variables))
         return result
+
+    def _critic_scores(self, images, labels, training):
+        """D's adversarial output alone (acgan's D also has a class head)."""
+        outputs = self.discriminator(images, labels, training=training)
+        return outputs[0] if isinstance(outputs, tuple) else outputs
 
     def sample(self, z, y=None):
         """G in inference mode (batch norm on its running averages)."""

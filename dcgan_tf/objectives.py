@@ -108,25 +108,46 @@ def mse_generator(fake_outputs, fake_labels=None):
     return mean_squared_error(fake_outputs, 1.0)
 
 
-def acgan_discriminator(real_outputs, fake_outputs, real_labels, fake_labels):
-    """acgan: each half is (BCE of validity + cross-entropy of the class head) / 2,
-    and d_loss their mean; also D's class accuracy over real and fake."""
-    (real_validity, real_classes), (fake_validity, fake_classes) = real_outputs, fake_outputs
-    d_loss_real = (binary_cross_entropy(real_validity, 1.0)
-                   + cross_entropy(real_classes, real_labels)) / 2
-    d_loss_fake = (binary_cross_entropy(fake_validity, 0.0)
-                   + cross_entropy(fake_classes, fake_labels)) / 2
-    predicted = tf.argmax(tf.concat([real_classes, fake_classes], 0), axis=1)
-    truth = tf.argmax(tf.concat([real_labels, fake_labels], 0), axis=1)
-    return {"d_loss": (d_loss_real + d_loss_fake) / 2, "d_loss_real": d_loss_real,
-            "d_loss_fake": d_loss_fake,
-            "d_accuracy": tf.reduce_mean(tf.cast(tf.equal(predicted, truth), tf.float32))}
+def with_auxiliary_classifier(adversarial_discriminator, adversarial_generator):
+    """AC-GAN's objectives (Odena et al. 2017) around an adversarial loss on D's
+    validity output, weighted as PyTorch-GAN's acgan weighs them: D's loss is the
+    mean of its halves, each (adversarial term + class cross-entropy) / 2; G's is
+    (adversarial + cross-entropy of the labels asked for) / 2. D's outputs are
+    (validity, class probabilities); D's log also gets its class accuracy over
+    real and fake. `adversarial_discriminator(real, fake)` returns its real and
+    fake terms (`d_loss_real`, `d_loss_fake`)."""
+
+    def discriminator(real_outputs, fake_outputs, real_labels, fake_labels):
+        (real_validity, real_classes), (fake_validity, fake_classes) = real_outputs, fake_outputs
+        adversarial = adversarial_discriminator(real_validity, fake_validity)
+        d_loss_real = (adversarial["d_loss_real"] + cross_entropy(real_classes, real_labels)) / 2
+        d_loss_fake = (adversarial["d_loss_fake"] + cross_entropy(fake_classes, fake_labels)) / 2
+        predicted = tf.argmax(tf.concat([real_classes, fake_classes], 0), axis=1)
+        truth = tf.argmax(tf.concat([real_labels, fake_labels], 0), axis=1)
+        return {"d_loss": (d_loss_real + d_loss_fake) / 2, "d_loss_real": d_loss_real,
+                "d_loss_fake": d_loss_fake,
+                "d_accuracy": tf.reduce_mean(tf.cast(tf.equal(predicted, truth), tf.float32))}
+
+    def generator(fake_outputs, fake_labels):
+        validity, classes = fake_outputs
+        return 0.5 * (adversarial_generator(validity) + cross_entropy(classes, fake_labels))
+
+    return discriminator, generator
 
 
-def acgan_generator(fake_outputs, fake_labels):
-    """acgan: (BCE(validity, 1) + cross-entropy(class head, the labels asked for)) / 2."""
-    validity, classes = fake_outputs
-    return 0.5 * (binary_cross_entropy(validity, 1.0) + cross_entropy(classes, fake_labels))
+def _bce_halves(real_probabilities, fake_probabilities):
+    return {"d_loss_real": binary_cross_entropy(real_probabilities, 1.0),
+            "d_loss_fake": binary_cross_entropy(fake_probabilities, 0.0)}
+
+
+# acgan: BCE on the validity probability, with the class head.
+acgan_discriminator, acgan_generator = with_auxiliary_classifier(
+    _bce_halves, lambda validity: binary_cross_entropy(validity, 1.0))
+
+# Under --loss the adversarial term's weight in acgan's D loss (a quarter, see
+# with_auxiliary_classifier): the gradient penalty, part of that term, is
+# weighed alike so that --lambda_gp keeps its meaning.
+AUXILIARY_CLASSIFIER_ADVERSARIAL_WEIGHT = 0.25
 
 
 def wasserstein_discriminator(real_outputs, fake_outputs, real_labels=None, fake_labels=None):

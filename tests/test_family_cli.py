@@ -162,3 +162,24 @@ def test_a_loss_on_a_family_model_trains_and_names_its_run(tiny_mnist):
     assert config.run_name() == "mnist_cgan.s32.z100.b8.fgan_js"
     trainer = app.run(config, log=lambda line: None)
     assert int(trainer.iteration) == 3 and trainer.model_config.loss == "fgan"
+
+
+def test_acgan_trains_under_another_loss_and_keeps_it_in_test_mode(tiny_mnist):
+    """--model acgan --loss hinge: raw validity scores, the class head kept (its
+    accuracy logged); test mode rebuilds the same networks from model.json."""
+    given = ("model", "batch_size", "epoch", "loss")
+    values = family_flags(tiny_mnist, "acgan", loss="hinge")
+    config = config_lib.Config(**values, epoch=1, train=True, given_flags=given
+                               ).with_model_defaults().validate()
+    assert config.run_name() == "mnist_acgan.s32.z100.b8.hinge"
+    lines = []
+    trainer = app.run(config, log=lines.append)
+    steps = [line for line in lines if " Epoch:" in line]
+    assert len(steps) == 3 and all(", acc: " in line for line in steps)
+    assert trainer.discriminator.raw_validity
+    run = tiny_mnist / "out" / config.run_name()
+    assert '"loss": "hinge"' in (run / "checkpoints" / "model.json").read_text()
+    app.run(config_lib.Config(**values, generate=10, given_flags=given[:2] + ("loss",)
+                              ).with_model_defaults().validate(), log=lambda line: None)
+    with np.load(run / "samples" / "generated_10.npz") as arrays:
+        assert arrays["images"].shape == (10, 32, 32, 1)

@@ -130,7 +130,8 @@ def replay(name, model=None, loss=""):
 
 # (golden run, --model, --loss): the --loss rows that compose a script's system
 # on a model's networks.
-LOSS_ROWS = [("wgan", "gan", "wgan"), ("wgan_gp", "gan", "wgan_gp"), ("lsgan", "lsgan", "lsgan")]
+LOSS_ROWS = [("wgan", "gan", "wgan"), ("wgan_gp", "gan", "wgan_gp"), ("lsgan", "lsgan", "lsgan"),
+             ("acgan", "acgan", "nonsaturating")]
 
 
 @pytest.mark.parametrize("name,model,loss", [(name, name, "") for name in systems.SYSTEMS]

@@ -138,3 +138,93 @@ def test_binary_cross_entropy_stays_finite_where_the_sigmoid_saturates():
     assert float(loss) == pytest.approx((100.0 + 0.0 - math.log(0.75)) / 3, rel=1e-6)
     np.testing.assert_allclose(gradient, [1.0 / 1e-12 / 3, 0.0, 0.25 / (0.75 * 0.25) / 3],
                                rtol=1e-6)
+
+
+def test_layer_norm_is_pytorchs_group_norm_with_one_group():
+    """nn.GroupNorm(1, C): each example normalized over all its (C, H, W) values
+    (biased variance, eps 1e-5), then a weight and bias per channel; computed
+    here in NumPy on the channels-first layout."""
+    rng = np.random.default_rng(3)
+    x = tf.constant(rng.normal(2.0, 3.0, (4, 5, 5, 6)).astype(np.float32))
+    layer = torch_layers.LayerNorm(6, "norm", "model.3")
+    layer.gamma.assign(rng.uniform(0.5, 1.5, 6).astype(np.float32))
+    layer.beta.assign(rng.normal(size=6).astype(np.float32))
+    nchw = x.numpy().transpose(0, 3, 1, 2).astype(np.float64)
+    mean = nchw.mean(axis=(1, 2, 3), keepdims=True)
+    variance = nchw.var(axis=(1, 2, 3), keepdims=True)
+    expected = ((nchw - mean) / np.sqrt(variance + 1e-5) * layer.gamma.numpy()[:, None, None]
+                + layer.beta.numpy()[:, None, None]).transpose(0, 2, 3, 1)
+    np.testing.assert_allclose(layer(x, training=True), expected, atol=2e-6)
+    np.testing.assert_array_equal(layer(x, training=True), layer(x, training=False))
+    assert sorted(layer.torch_state()) == ["model.3.bias", "model.3.weight"]
+
+
+def test_conv_critics_swap_batch_norm_for_layer_norm_under_wgan_gp():
+    for model in ("lsgan", "acgan"):
+        config = pytorch_gan.FamilyModelConfig(model, 16, 1, 4, 10 if model == "acgan" else 0,
+                                               loss="wgan_gp")
+        generator, discriminator = pytorch_gan.build_networks(config)
+        norms = [norm for _, _, norm in discriminator.blocks if norm is not None]
+        assert len(norms) == 3 and all(isinstance(n, torch_layers.LayerNorm) for n in norms)
+        np.testing.assert_array_equal(norms[0].gamma, 1.0)  # weights_init_normal skips it
+        assert any(isinstance(m, torch_layers.BatchNorm) for m in generator.submodules)
+
+
+def test_acgan_objective_around_another_loss():
+    """with_auxiliary_classifier keeps the script's weights around any adversarial
+    loss: with the non-saturating loss on logits it is acgan's own objective on
+    their sigmoids; with WGAN's, the numbers by hand."""
+    logits_real, logits_fake = tf.constant([[1.5], [-0.3]]), tf.constant([[-2.0], [0.4]])
+    classes_real = tf.constant([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8]])
+    classes_fake = tf.constant([[0.3, 0.3, 0.4], [0.6, 0.3, 0.1]])
+    labels_real, labels_fake = tf.one_hot([0, 1], 3), tf.one_hot([2, 0], 3)
+    discriminator, generator = objectives.with_auxiliary_classifier(
+        *objectives.for_loss("nonsaturating"))
+    ours = discriminator((logits_real, classes_real), (logits_fake, classes_fake), labels_real,
+                         labels_fake)
+    script = objectives.acgan_discriminator(
+        (tf.sigmoid(logits_real), classes_real), (tf.sigmoid(logits_fake), classes_fake),
+        labels_real, labels_fake)
+    for key in ("d_loss", "d_loss_real", "d_loss_fake", "d_accuracy"):
+        assert float(ours[key]) == pytest.approx(float(script[key]), rel=1e-6), key
+    assert float(ours["d_accuracy"]) == 0.75  # wrong only on the second real (2 for 1)
+    assert float(generator((logits_fake, classes_fake), labels_fake)) == pytest.approx(
+        float(objectives.acgan_generator((tf.sigmoid(logits_fake), classes_fake), labels_fake)),
+        rel=1e-6)
+
+    def ce(p, k):  # CrossEntropyLoss of probabilities p (the script's softmax twice)
+        return -math.log(math.exp(p[k]) / sum(math.exp(v) for v in p))
+    ce_real = (ce([0.7, 0.2, 0.1], 0) + ce([0.1, 0.1, 0.8], 1)) / 2
+    ce_fake = (ce([0.3, 0.3, 0.4], 2) + ce([0.6, 0.3, 0.1], 0)) / 2
+    discriminator, generator = objectives.with_auxiliary_classifier(*objectives.for_loss("wgan"))
+    wgan = discriminator((logits_real, classes_real), (logits_fake, classes_fake), labels_real,
+                         labels_fake)
+    assert float(wgan["d_loss"]) == pytest.approx(
+        ((-0.6 + ce_real) / 2 + (-0.8 + ce_fake) / 2) / 2, rel=1e-6)
+    assert float(generator((logits_fake, classes_fake), labels_fake)) == pytest.approx(
+        (0.8 + ce_fake) / 2, rel=1e-6)
+
+
+def test_acgan_under_wgan_gp_weighs_the_penalty_with_the_adversarial_term():
+    """--model acgan --loss wgan_gp: D's loss is the auxiliary-classifier objective
+    plus lambda / 4 times the penalty on the validity head alone (the adversarial
+    term counts a quarter in acgan's D loss, so --lambda_gp keeps its meaning)."""
+    config = pytorch_gan.FamilyModelConfig("acgan", 16, 1, 4, 10, loss="wgan_gp")
+    trainer = family_trainer.FamilyTrainer(config, 1e-4, 0.5, 0.9, 6, seed=0, n_critic=5,
+                                           lambda_gp=10.0)
+    trainer.set_dropout(False)
+    rng = np.random.default_rng(1)
+    real = tf.constant(rng.uniform(-1, 1, (6, 16, 16, 1)).astype(np.float32))
+    y, fake_labels = tf.one_hot(rng.integers(0, 10, 6), 10), tf.one_hot(rng.integers(0, 10, 6), 10)
+    z = tf.constant(rng.normal(size=(6, 4)).astype(np.float32))
+    alpha = tf.constant(rng.uniform(size=(6, 1, 1, 1)).astype(np.float32))
+    fake = trainer.generator(z, fake_labels, training=True)
+    d = trainer.discriminator
+    parts = objectives.with_auxiliary_classifier(*objectives.for_loss("wgan_gp"))[0](
+        d(real, y), d(fake, fake_labels), y, fake_labels)
+    penalty = objectives.gradient_penalty(lambda x, labels, training: d(x)[0], real, fake, alpha)
+    result = trainer.step_with_draws(real, y, z, fake_labels, alpha, 1)  # batch 1: no G update
+    assert float(result["gradient_penalty"]) == pytest.approx(float(penalty), rel=1e-5)
+    assert float(result["d_loss"]) == pytest.approx(
+        float(parts["d_loss"]) + 2.5 * float(penalty), rel=1e-5)
+    assert int(trainer.g_optimizer.step) == 0 and int(trainer.d_optimizer.step) == 1

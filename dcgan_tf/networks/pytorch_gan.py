@@ -160,12 +160,18 @@ class ConvDiscriminator(tf.Module):
     """lsgan D (one linear validity head, no sigmoid) and acgan D (validity through
     a sigmoid, and a softmax head over the classes): four blocks of 3x3 stride-2
     Conv (padding 1), LeakyReLU, Dropout2d(0.25), and BatchNorm2d(eps 0.8) but in
-    the first; 16, 32, 64, 128 channels."""
+    the first; 16, 32, 64, 128 channels.
 
-    def __init__(self, image_shape, rng, n_classes=0, dropout=0.25):
+    Under --loss: acgan's validity is the raw score (`raw_validity`), and under
+    --loss wgan_gp every BatchNorm2d is a layer norm (`layer_norm`; GroupNorm(1, C)
+    in PyTorch's terms), which the gradient penalty needs."""
+
+    def __init__(self, image_shape, rng, n_classes=0, dropout=0.25, raw_validity=False,
+                 layer_norm=False):
         super().__init__(name="discriminator")
         height, width, channels = image_shape
         self.n_classes = n_classes
+        self.raw_validity = raw_validity
         prefix = "conv_blocks" if n_classes else "model"
         ds_size = height // 2 ** 4
         with self.name_scope:
@@ -174,8 +180,13 @@ class ConvDiscriminator(tf.Module):
                 conv = layers.Conv2d(in_channels, out_channels, 3, 2, 1, f"{prefix}_{index}",
                                      f"{prefix}.{index}")
                 dropout_layer = layers.Dropout(dropout, True, rng, f"{prefix}_{index + 2}")
-                norm = (layers.BatchNorm(out_channels, 0.8, f"{prefix}_{index + 3}",
-                                         f"{prefix}.{index + 3}") if normalize else None)
+                norm = None
+                if normalize and layer_norm:
+                    norm = layers.LayerNorm(out_channels, f"{prefix}_{index + 3}",
+                                            f"{prefix}.{index + 3}")
+                elif normalize:
+                    norm = layers.BatchNorm(out_channels, 0.8, f"{prefix}_{index + 3}",
+                                            f"{prefix}.{index + 3}")
                 self.blocks.append((conv, dropout_layer, norm))
                 index += 4 if normalize else 3
                 in_channels = out_channels
@@ -195,8 +206,12 @@ class ConvDiscriminator(tf.Module):
         h = tf.reshape(layers.to_channels_first(h), [tf.shape(images)[0], -1])  # [B, 128 * ds^2]
         if not self.n_classes:
             return self.adv_layer(h)                                  # [B, 1]
-        # acgan: (validity probability [B, 1], class probabilities [B, classes]).
-        return tf.sigmoid(self.adv_layer(h)), tf.nn.softmax(self.aux_layer(h))
+        # acgan: (validity probability [B, 1] (its score under --loss), class
+        # probabilities [B, classes]).
+        validity = self.adv_layer(h)
+        if not self.raw_validity:
+            validity = tf.sigmoid(validity)
+        return validity, tf.nn.softmax(self.aux_layer(h))
 
 
 def weights_init_normal(*modules):
@@ -290,10 +305,12 @@ def build_networks(config, rng=None):
         networks = (MLPGenerator(config.z_dim, shape, classes),
                     ConditionalMLPDiscriminator(shape, classes, rng))
     elif system.networks == "conv":
-        networks = ConvGenerator(config.z_dim, shape), ConvDiscriminator(shape, rng)
+        networks = (ConvGenerator(config.z_dim, shape),
+                    ConvDiscriminator(shape, rng, layer_norm=config.loss == "wgan_gp"))
     else:
         networks = (ConvGenerator(config.z_dim, shape, classes),
-                    ConvDiscriminator(shape, rng, classes))
+                    ConvDiscriminator(shape, rng, classes, raw_validity=bool(config.loss),
+                                      layer_norm=config.loss == "wgan_gp"))
     if system.normal_init:
         weights_init_normal(*networks)
     return networks

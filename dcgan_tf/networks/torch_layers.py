@@ -16,6 +16,8 @@ import tensorflow as tf
 BATCH_NORM_MOMENTUM = 0.1
 # nn.BatchNorm*d(n)'s default eps; the scripts pass 0.8 as the second argument.
 BATCH_NORM_EPSILON = 1e-5
+# nn.GroupNorm's and nn.LayerNorm's default eps.
+LAYER_NORM_EPSILON = 1e-5
 # nn.LeakyReLU(0.2), as every script writes it.
 LEAKY_RELU_SLOPE = 0.2
 
@@ -126,6 +128,31 @@ class BatchNorm(tf.Module):
                 f"{name}.running_mean": (self.moving_mean, None, None),
                 f"{name}.running_var": (self.moving_variance, None, None),
                 f"{name}.num_batches_tracked": (self.num_batches_tracked, None, None)}
+
+
+class LayerNorm(tf.Module):
+    """nn.GroupNorm(1, num_features): layer normalization of each example over all
+    its features (C, H, W), biased variance, eps 1e-5, then a per-channel weight
+    and bias. What a conv critic uses in place of batch norm under --loss wgan_gp:
+    the gradient penalty is per example, and batch norm ties the examples together
+    (Gulrajani et al. 2017, section 4). No running averages: it acts the same in
+    training and inference."""
+
+    def __init__(self, num_features, name, torch_name):
+        super().__init__(name=name)
+        self.torch_name = torch_name
+        with self.name_scope:
+            self.gamma = tf.Variable(tf.ones([num_features]), name="gamma")
+            self.beta = tf.Variable(tf.zeros([num_features]), name="beta")
+
+    def __call__(self, x, training=None):
+        mean, variance = tf.nn.moments(x, list(range(1, x.shape.rank)), keepdims=True)
+        return tf.nn.batch_normalization(x, mean, variance, self.beta, self.gamma,
+                                         LAYER_NORM_EPSILON)
+
+    def torch_state(self):
+        return {f"{self.torch_name}.weight": (self.gamma, None, None),
+                f"{self.torch_name}.bias": (self.beta, None, None)}
 
 
 class Embedding(tf.Module):
