@@ -7,8 +7,9 @@ there are labels, classifier score, Frechet distance; with ms per iteration.
     python bench/family.py --models gan wgan --epochs 1 --seeds 1   # a quick look
 
 Each run keeps its folder in --runs (rerunning resumes or, when finished, only
-re-scores). Results are appended to bench/family_results.json and the table
-printed; bench/RESULTS.md and the README quote them. Run it from a copy of the
+re-scores). Results go to bench/family_results.json (a rerun replaces its
+model and seed's row) and the table is printed; bench/RESULTS.md and the README
+quote them. Run it from a copy of the
 repository when you go on editing (autograph reads the source when it traces).
 """
 
@@ -16,40 +17,12 @@ import argparse
 import json
 import os
 import re
-import statistics
-import subprocess
-import sys
 import time
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SHARED_DATA = os.path.join(os.path.dirname(REPO), "shared", "data")
+from benchlib import REPO, SHARED_DATA, iteration_seconds, main_py, ms_per_iteration
+
 MODELS = ("gan", "cgan", "wgan", "wgan_gp", "acgan", "lsgan")
 RESULTS = os.path.join(REPO, "bench", "family_results.json")
-
-
-def main_py(*argv, log_path=None):
-    command = [sys.executable, "-u", os.path.join(REPO, "main.py"), *argv]
-    with open(log_path, "a") if log_path else open(os.devnull, "w") as log:
-        done = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              text=True)
-        log.write(done.stdout)
-    if done.returncode:
-        raise RuntimeError(f"{' '.join(command)} failed:\n{done.stdout[-3000:]}")
-    return done.stdout
-
-
-def ms_per_iteration(output):
-    """The mean time between consecutive training lines of a main.py log, in ms,
-    leaving out pauses over 20 times the median (the first trace, a machine
-    paused or shared): the critic schedules' iterations differ in cost (G
-    updates every n_critic-th), so a median would miss them."""
-    times = [(int(m.group(1)), float(m.group(2))) for m in
-             re.finditer(r"^\[\s*(\d+) Epoch:.*time: ([\d.]+),", output, re.MULTILINE)]
-    steps = [(t2 - t1) / (i2 - i1) for (i1, t1), (i2, t2) in zip(times, times[1:]) if i2 > i1]
-    if not steps:
-        return None
-    typical = statistics.median(steps)
-    return 1000 * statistics.mean(step for step in steps if step <= 20 * typical)
 
 
 def run(model, seed, epochs, runs_dir, data_dir, classifier_cache):
@@ -68,7 +41,7 @@ def run(model, seed, epochs, runs_dir, data_dir, classifier_cache):
     final = re.findall(r"Training done: (\d+) iterations", output)
     return {"model": model, "seed": seed, "epochs": epochs,
             "iterations": int(final[-1]) if final else None,
-            "ms_per_iteration": ms_per_iteration(output),
+            "ms_per_iteration": ms_per_iteration(iteration_seconds(output)),
             "wall_minutes": (time.time() - start) / 60,
             "label_accuracy": scores.get("label_accuracy"),
             "classifier_score": scores["classifier_score"],
@@ -106,8 +79,9 @@ def main():
             results.append(result)
             print(table([result]).splitlines()[-1], flush=True)
             previous = json.load(open(RESULTS)) if os.path.exists(RESULTS) else []
+            kept = [r for r in previous if (r["model"], r["seed"]) != (model, seed)]
             with open(RESULTS, "w") as f:
-                json.dump(previous + [result], f, indent=1)
+                json.dump(kept + [result], f, indent=1)
     print(table(results))
 
 

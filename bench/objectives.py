@@ -3,14 +3,17 @@
 main.py's metrics along the way (Frechet distance against iterations) and at
 the end (10,000 samples).
 
-    python bench/objectives.py --dataset mnist --iterations 5000 --seeds 1 2 3
-    python bench/objectives.py --dataset fashion_mnist --unconditional --iterations 5000 --seeds 1 2 3
-    python bench/objectives.py --losses nonsaturating hinge --iterations 200 --seeds 1 --stages 2
+    python bench/objectives.py --dataset mnist --iterations 2040 --stages 4 --seeds 1 2 3
+    python bench/objectives.py --dataset fashion_mnist --unconditional --train_size 12800 \
+        --iterations 1000 --stages 5 --seeds 1 2 3
+    python bench/objectives.py --report        # the table and pictures from what is there
 
 --dataset mnist trains the conditional MNIST DCGAN; --unconditional trains the
 64x64-family (unconditional) DCGAN at 28x28 on the data set's training digits
 written out as an image folder, scored without labels (classifier score and
-Frechet distance by the data set's classifier, through --evaluate_npz). Each
+Frechet distance by the data set's classifier, through --evaluate_npz); its
+epochs draw --train_size random images of the folder afresh each time, as the
+original does for folders. Each
 loss runs with its own recommended settings (its --loss defaults). Training
 goes in --stages equal stages (rerunning main.py resumes), each followed by a
 quick score (--curve_samples) for the curve. Results go to
@@ -23,27 +26,18 @@ repository if you go on editing.
 import argparse
 import json
 import os
-import subprocess
 import sys
 
 import numpy as np
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from benchlib import REPO, SHARED_DATA, iteration_seconds, main_py, ms_per_iteration
+
 sys.path.insert(0, REPO)
-SHARED_DATA = os.path.join(os.path.dirname(REPO), "shared", "data")
 RESULTS = os.path.join(REPO, "bench", "objectives_results.json")
-RESULTS_FILE = [RESULTS]  # where --report writes its figure: beside the results
+RESULTS_FILE = [RESULTS]  # where --report writes its figures: beside the results
 LOSS_RUNS = {"nonsaturating": [], "minimax": [], "lsgan": [], "wgan": [], "wgan_gp": [],
              "hinge": [], "fgan_kl": ["--divergence", "kl"], "fgan_js": ["--divergence", "js"],
              "fgan_pearson": ["--divergence", "pearson"]}
-
-
-def main_py(*argv):
-    done = subprocess.run([sys.executable, "-u", os.path.join(REPO, "main.py"), *argv],
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    if done.returncode:
-        raise RuntimeError(f"main.py {' '.join(argv)} failed:\n{done.stdout[-3000:]}")
-    return done.stdout
 
 
 def export_image_folder(dataset, data_dir, target):
@@ -77,30 +71,46 @@ def run(loss_name, seed, args, iterations_per_epoch):
     else:
         data_flags = ["--dataset", args.dataset, "--data_dir", args.data_dir,
                       "--input_height=28", "--output_height=28"]
-    curve = []
+    curve, seconds = [], []
+    log_path = os.path.join(args.runs, f"{name}.log")
+    os.makedirs(args.runs, exist_ok=True)
     epochs_total = max(1, round(args.iterations / iterations_per_epoch))
     for stage in range(1, args.stages + 1):
         epochs = max(1, round(epochs_total * stage / args.stages))
-        main_py(*data_flags, *common, "--train", "--epoch", str(epochs), "--ckpt_freq", "1000")
+        output = main_py(*data_flags, *common, "--train", "--epoch", str(epochs),
+                         "--ckpt_freq", "500", log_path=log_path)
+        seconds += iteration_seconds(output)
         samples = args.curve_samples if stage < args.stages else 10000
-        curve.append(score(data_flags, common, name, args, samples))
+        curve.append(score(data_flags, common, name, args, samples, log_path))
+    if not seconds:  # every stage was done before: read the kept log
+        with open(log_path) as f:
+            seconds = iteration_seconds(f.read())
     return {"loss": loss_name, "seed": seed, "dataset": args.dataset,
-            "conditional": not args.unconditional, "curve": curve, "final": curve[-1]}
+            "conditional": not args.unconditional, "ms_per_iteration": ms_per_iteration(seconds),
+            "grid": latest_grid(os.path.join(args.runs, name, "samples")),
+            "curve": curve, "final": curve[-1]}
 
 
-def score(data_flags, common, name, args, samples):
+def latest_grid(sample_dir):
+    """The run's last training sample grid (the fixed sample z)."""
+    grids = sorted(f for f in os.listdir(sample_dir) if f.startswith("train_"))
+    return os.path.join(sample_dir, grids[-1]) if grids else None
+
+
+def score(data_flags, common, name, args, samples, log_path):
     """The run's metrics now: --evaluate (conditional), or --generate then
     --evaluate_npz with the data set's classifier (unconditional)."""
     sample_dir = os.path.join(args.runs, name, "samples")
     cache = ["--classifier_cache", args.classifier_cache]
     if not args.unconditional:
-        main_py(*data_flags, *common, "--evaluate", "--metrics_samples", str(samples), *cache)
+        main_py(*data_flags, *common, "--evaluate", "--metrics_samples", str(samples), *cache,
+                log_path=log_path)
         path = os.path.join(sample_dir, "metrics.json")
     else:
-        main_py(*data_flags, *common, "--generate", str(samples))
+        main_py(*data_flags, *common, "--generate", str(samples), log_path=log_path)
         npz = os.path.join(sample_dir, f"generated_{samples}.npz")
         main_py("--dataset", args.dataset, "--data_dir", args.data_dir, "--input_height=28",
-                "--output_height=28", "--evaluate_npz", npz, *cache)
+                "--output_height=28", "--evaluate_npz", npz, *cache, log_path=log_path)
         path = os.path.splitext(npz)[0] + "_metrics.json"
     with open(path) as f:
         metrics = json.load(f)
@@ -112,23 +122,27 @@ def score(data_flags, common, name, args, samples):
 
 
 def report(results):
-    """The table (mean and spread over seeds) and the Frechet-distance figure."""
+    """The table (mean and spread over seeds), the Frechet-distance figure and the
+    side-by-side sample grids; returns (table, [figure paths])."""
     import matplotlib  # noqa: PLC0415
     matplotlib.use("Agg")
     from matplotlib import pyplot  # noqa: PLC0415
 
-    rows = ["| data | loss | seeds | label accuracy | classifier score | Frechet distance |",
-            "| --- | --- | --- | --- | --- | --- |"]
+    rows = ["| data | loss | seeds | label accuracy | classifier score | Frechet distance |"
+            " ms / iteration |", "| --- | --- | --- | --- | --- | --- | --- |"]
     groups = {}
     for r in results:
         groups.setdefault((r["dataset"], r["conditional"], r["loss"]), []).append(r)
     figure, axes = pyplot.subplots(1, 2, figsize=(12, 4.5))
     for (dataset, conditional, loss), runs in sorted(groups.items()):
         cells = []
-        for key in ("label_accuracy", "classifier_score", "frechet_distance"):
+        for key, fmt in (("label_accuracy", "{:.1%}"), ("classifier_score", "{:.2f}"),
+                         ("frechet_distance", "{:.0f}")):
             values = [r["final"][key] for r in runs if r["final"][key] is not None]
-            cells.append("—" if not values else
-                         f"{np.mean(values):.3f} ({min(values):.3f}-{max(values):.3f})")
+            cells.append("—" if not values else f"{fmt.format(np.mean(values))}"
+                         f" ({fmt.format(min(values))}-{fmt.format(max(values))})")
+        times = [r["ms_per_iteration"] for r in runs if r.get("ms_per_iteration")]
+        cells.append(f"{np.mean(times):.0f}" if times else "—")
         rows.append(f"| {dataset}{'' if conditional else ' (unconditional)'} | {loss} |"
                     f" {len(runs)} | " + " | ".join(cells) + " |")
         axis = axes[0 if conditional else 1]
@@ -138,11 +152,39 @@ def report(results):
     for axis, title in zip(axes, ("conditional MNIST DCGAN", "unconditional DCGAN")):
         axis.set(title=title, xlabel="iteration", ylabel="Frechet distance (mean over seeds)",
                  yscale="log")
-        axis.legend(fontsize=8)
-    path = os.path.splitext(RESULTS_FILE[0])[0] + "_frechet.png"
+        if axis.lines:
+            axis.legend(fontsize=8)
+    base = os.path.splitext(RESULTS_FILE[0])[0]
     figure.tight_layout()
-    figure.savefig(path, dpi=90)
-    return "\n".join(rows), path
+    figure.savefig(f"{base}_frechet.png", dpi=90)
+    paths = [f"{base}_frechet.png"]
+    for conditional in (True, False):
+        chosen = {r["loss"]: r for r in sorted(results, key=lambda r: -r["seed"])
+                  if r["conditional"] == conditional and r.get("grid")
+                  and os.path.exists(r["grid"])}
+        if chosen:
+            path = f"{base}_grids_{'conditional' if conditional else 'unconditional'}.png"
+            side_by_side([(loss, chosen[loss]["grid"]) for loss in LOSS_RUNS if loss in chosen],
+                         path)
+            paths.append(path)
+    return "\n".join(rows), paths
+
+
+def side_by_side(labelled_grids, path, columns=3):
+    """One picture of the sample grids, each under its loss's name."""
+    from PIL import Image, ImageDraw  # noqa: PLC0415
+
+    grids = [(label, Image.open(grid).convert("RGB")) for label, grid in labelled_grids]
+    width, height = grids[0][1].size
+    caption = 18
+    rows = -(-len(grids) // columns)
+    sheet = Image.new("RGB", (columns * (width + 8), rows * (height + caption + 8)), "white")
+    draw = ImageDraw.Draw(sheet)
+    for index, (label, grid) in enumerate(grids):
+        x, y = (index % columns) * (width + 8) + 4, (index // columns) * (height + caption + 8) + 4
+        draw.text((x, y + 2), label, fill="black")
+        sheet.paste(grid.resize((width, height)), (x, y + caption))
+    sheet.save(path)
 
 
 def main():
@@ -180,9 +222,9 @@ def main():
                     json.dump(results, f, indent=1)
                 print(loss, seed, result["final"], flush=True)
     RESULTS_FILE[0] = args.results
-    table, figure = report(results)
+    table, figures = report(results)
     print(table)
-    print(f"figure: {figure}")
+    print("figures:", *figures)
 
 
 if __name__ == "__main__":
