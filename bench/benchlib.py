@@ -25,10 +25,12 @@ def main_py(*argv, log_path=None):
 
 
 def iteration_seconds(output):
-    """Seconds per iteration between consecutive training lines of a main.py log."""
+    """Seconds per iteration between consecutive training lines of a main.py log
+    (of several runs appended: a resumed run's clock starts again)."""
     times = [(int(m.group(1)), float(m.group(2))) for m in
              re.finditer(r"^\[\s*(\d+) Epoch:.*time: ([\d.]+),", output, re.MULTILINE)]
-    return [(t2 - t1) / (i2 - i1) for (i1, t1), (i2, t2) in zip(times, times[1:]) if i2 > i1]
+    return [(t2 - t1) / (i2 - i1) for (i1, t1), (i2, t2) in zip(times, times[1:])
+            if i2 > i1 and t2 >= t1]
 
 
 def ms_per_iteration(seconds):

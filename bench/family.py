@@ -61,6 +61,40 @@ def table(results):
     return "\n".join(rows)
 
 
+def summary(results):
+    """Each model's mean over its seeds, each seed's figure in brackets."""
+    rows = ["| model | seeds | ms / iteration | label accuracy | classifier score |"
+            " Frechet distance |", "| --- | --- | --- | --- | --- | --- |"]
+    for model in MODELS:
+        runs = sorted((r for r in results if r["model"] == model), key=lambda r: r["seed"])
+        if not runs:
+            continue
+
+        def cell(key, fmt, runs=runs):
+            values = [r[key] for r in runs]
+            if values[0] is None:
+                return "—"
+            each = " / ".join(fmt.format(v) for v in values)
+            return f"{fmt.format(sum(values) / len(values))} ({each})" if len(runs) > 1 else each
+        rows.append(f"| {model} | {len(runs)} | {cell('ms_per_iteration', '{:.0f}')} |"
+                    f" {cell('label_accuracy', '{:.1%}')} | {cell('classifier_score', '{:.2f}')}"
+                    f" | {cell('frechet_distance', '{:.0f}')} |")
+    real = results[0]["real"]
+    rows.append(f"| real digits (train vs test) | | | {real['label_accuracy']:.2%} |"
+                f" {real['classifier_score']:.2f} | {real['frechet_distance']:.2f} |")
+    return "\n".join(rows)
+
+
+def from_logs(results, runs_dir):
+    """The results with ms per iteration read again from the runs' kept logs."""
+    for r in results:
+        path = os.path.join(runs_dir, f"mnist_{r['model']}_seed{r['seed']}.log")
+        if os.path.exists(path):
+            with open(path) as f:
+                r["ms_per_iteration"] = ms_per_iteration(iteration_seconds(f.read()))
+    return results
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
@@ -69,7 +103,16 @@ def main():
     parser.add_argument("--runs", default=os.path.join(REPO, "runs", "family"))
     parser.add_argument("--data_dir", default=SHARED_DATA)
     parser.add_argument("--classifier_cache", default=os.path.expanduser("~/.cache/dcgan-tf"))
+    parser.add_argument("--report", action="store_true",
+                        help="only print the tables of bench/family_results.json (ms per"
+                             " iteration read again from the logs in --runs)")
     args = parser.parse_args()
+    if args.report:
+        results = from_logs(json.load(open(RESULTS)), args.runs)
+        print(table(sorted(results, key=lambda r: (r["seed"], MODELS.index(r["model"])))))
+        print()
+        print(summary(results))
+        return
     results = []
     # Seed by seed, so that a cut-short session still has every model once.
     for seed in args.seeds:
