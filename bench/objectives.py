@@ -16,7 +16,9 @@ epochs draw --train_size random images of the folder afresh each time, as the
 original does for folders. Each
 loss runs with its own recommended settings (its --loss defaults). Training
 goes in --stages equal stages (rerunning main.py resumes), each followed by a
-quick score (--curve_samples) for the curve. Results go to
+quick score (--curve_samples) for the curve. A loss that becomes NaN or
+infinite stops its run (main.py keeps the last checkpoint): that is recorded
+(`diverged_at`, shown in the table) and the kept checkpoint is scored. Results go to
 bench/objectives_results.json; the runs stay in --runs (a rerun resumes or
 re-scores); `--report` writes the table, the Frechet-distance figure and the
 side-by-side sample grids from what is there. Run from a copy of the
@@ -26,6 +28,7 @@ repository if you go on editing.
 import argparse
 import json
 import os
+import re
 import sys
 
 import numpy as np
@@ -71,22 +74,32 @@ def run(loss_name, seed, args, iterations_per_epoch):
     else:
         data_flags = ["--dataset", args.dataset, "--data_dir", args.data_dir,
                       "--input_height=28", "--output_height=28"]
-    curve, seconds = [], []
+    curve, diverged_at = [], None
     log_path = os.path.join(args.runs, f"{name}.log")
     os.makedirs(args.runs, exist_ok=True)
     epochs_total = max(1, round(args.iterations / iterations_per_epoch))
     for stage in range(1, args.stages + 1):
         epochs = max(1, round(epochs_total * stage / args.stages))
-        output = main_py(*data_flags, *common, "--train", "--epoch", str(epochs),
-                         "--ckpt_freq", "500", log_path=log_path)
-        seconds += iteration_seconds(output)
-        samples = args.curve_samples if stage < args.stages else 10000
-        curve.append(score(data_flags, common, name, args, samples, log_path))
-    if not seconds:  # every stage was done before: read the kept log
-        with open(log_path) as f:
-            seconds = iteration_seconds(f.read())
+        try:
+            main_py(*data_flags, *common, "--train", "--epoch", str(epochs), "--ckpt_freq", "500",
+                    log_path=log_path)
+        except RuntimeError as error:
+            # A loss that became NaN or infinite is a result (main.py stops and
+            # keeps the last checkpoint): record where, score what was kept.
+            diverged = re.search(r"became \S+ at iteration (\d+)", str(error))
+            if not diverged:
+                raise
+            diverged_at = int(diverged.group(1))
+        final = diverged_at is not None or stage == args.stages
+        curve.append(score(data_flags, common, name, args,
+                           10000 if final else args.curve_samples, log_path))
+        if final:
+            break
+    with open(log_path) as f:  # every stage's training lines (a rerun's too)
+        seconds = iteration_seconds(f.read())
     return {"loss": loss_name, "seed": seed, "dataset": args.dataset,
             "conditional": not args.unconditional, "ms_per_iteration": ms_per_iteration(seconds),
+            "diverged_at": diverged_at,
             "grid": latest_grid(os.path.join(args.runs, name, "samples")),
             "curve": curve, "final": curve[-1]}
 
@@ -101,6 +114,10 @@ def score(data_flags, common, name, args, samples, log_path):
     """The run's metrics now: --evaluate (conditional), or --generate then
     --evaluate_npz with the data set's classifier (unconditional)."""
     sample_dir = os.path.join(args.runs, name, "samples")
+    checkpoint = os.path.join(args.runs, name, "checkpoints", "checkpoint")
+    if not os.path.exists(checkpoint):  # diverged before its first checkpoint
+        return {"iteration": 0, "samples": 0, "label_accuracy": None, "classifier_score": None,
+                "frechet_distance": None}
     cache = ["--classifier_cache", args.classifier_cache]
     if not args.unconditional:
         main_py(*data_flags, *common, "--evaluate", "--metrics_samples", str(samples), *cache,
@@ -114,7 +131,6 @@ def score(data_flags, common, name, args, samples, log_path):
         path = os.path.splitext(npz)[0] + "_metrics.json"
     with open(path) as f:
         metrics = json.load(f)
-    checkpoint = os.path.join(args.runs, name, "checkpoints", "checkpoint")
     iteration = int(open(checkpoint).read().split('"')[1].rsplit("-", 1)[1])
     return {"iteration": iteration, "samples": samples,
             **{k: metrics.get(k) for k in ("label_accuracy", "classifier_score",
@@ -143,12 +159,18 @@ def report(results):
                          f" ({fmt.format(min(values))}-{fmt.format(max(values))})")
         times = [r["ms_per_iteration"] for r in runs if r.get("ms_per_iteration")]
         cells.append(f"{np.mean(times):.0f}" if times else "—")
-        rows.append(f"| {dataset}{'' if conditional else ' (unconditional)'} | {loss} |"
+        diverged = [r["diverged_at"] for r in runs if r.get("diverged_at") is not None]
+        note = f" (diverged: {', '.join(map(str, diverged))})" if diverged else ""
+        rows.append(f"| {dataset}{'' if conditional else ' (unconditional)'} | {loss}{note} |"
                     f" {len(runs)} | " + " | ".join(cells) + " |")
         axis = axes[0 if conditional else 1]
-        steps = [point["iteration"] for point in runs[0]["curve"]]
-        mean = np.mean([[point["frechet_distance"] for point in r["curve"]] for r in runs], 0)
-        axis.plot(steps, mean, marker="o", label=loss)
+        by_step = {}  # a diverged run's curve stops early: mean over the seeds still there
+        for r in runs:
+            for point in r["curve"]:
+                if point["frechet_distance"] is not None:
+                    by_step.setdefault(point["iteration"], []).append(point["frechet_distance"])
+        steps = sorted(by_step)
+        axis.plot(steps, [np.mean(by_step[step]) for step in steps], marker="o", label=loss)
     for axis, title in zip(axes, ("conditional MNIST DCGAN", "unconditional DCGAN")):
         axis.set(title=title, xlabel="iteration", ylabel="Frechet distance (mean over seeds)",
                  yscale="log")
