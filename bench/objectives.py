@@ -237,6 +237,8 @@ def main():
         for seed in args.seeds:
             for loss in args.losses:
                 result = run(loss, seed, args, min(count, args.train_size or count) // 64)
+                # Read again: another invocation (other seeds, run alongside) may have written.
+                results = json.load(open(args.results)) if os.path.exists(args.results) else []
                 results = [r for r in results if (r["loss"], r["seed"], r["dataset"],
                                                   r["conditional"]) != (
                     loss, seed, args.dataset, not args.unconditional)] + [result]
