@@ -1,6 +1,8 @@
 """What the benchmarks share: running main.py as a user does, and reading the
 time per iteration from its log."""
 
+import contextlib
+import io
 import os
 import re
 import statistics
@@ -22,6 +24,37 @@ def main_py(*argv, log_path=None):
     if done.returncode:
         raise RuntimeError(f"{' '.join(command)} failed:\n{done.stdout[-3000:]}")
     return done.stdout
+
+
+def main_in_process(*argv, log_path=None):
+    """`main_py` without a new process: the same flags parsed by main.py's own
+    code and run by `dcgan_tf.app.run`, output and failures as `main_py` gives
+    them. Each call starts from a cleared Keras session, as a new process would;
+    what it saves is TensorFlow's import and start-up (seconds per call, which
+    add up over a benchmark's hundreds of stages)."""
+    import tensorflow as tf  # noqa: PLC0415
+
+    sys.path.insert(0, REPO)
+    import main  # noqa: PLC0415  (TensorFlow is imported by now; main imports it once)
+
+    main.FLAGS.unparse_flags()
+    main.FLAGS(["main.py", *argv])
+    tf.keras.backend.clear_session()
+    output = io.StringIO()
+    failed = None
+    with contextlib.redirect_stdout(output), contextlib.redirect_stderr(output):
+        try:
+            main.absl_logging.set_verbosity(main.absl_logging.WARNING)
+            main.dcgan_app.run(main.config_from_flags().validate())
+        except (SystemExit, Exception) as error:  # noqa: BLE001  (reported as main_py does)
+            failed = error
+    if log_path:
+        with open(log_path, "a") as log:
+            log.write(output.getvalue())
+    if failed is not None and not (isinstance(failed, SystemExit) and not failed.code):
+        raise RuntimeError(f"main.py {' '.join(argv)} failed ({failed!r}):\n"
+                           f"{output.getvalue()[-3000:]}") from failed
+    return output.getvalue()
 
 
 def iteration_seconds(output):
