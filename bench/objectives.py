@@ -19,8 +19,9 @@ goes in --stages equal stages (rerunning main.py resumes), each followed by a
 quick score (--curve_samples) for the curve. A loss that becomes NaN or
 infinite stops its run (main.py keeps the last checkpoint): that is recorded
 (`diverged_at`, shown in the table) and the kept checkpoint is scored. Results go to
-bench/objectives_results.json; the runs stay in --runs (a rerun resumes or
-re-scores); `--report` writes the table, the Frechet-distance figure and the
+bench/objectives_results.json; the runs stay in --runs (a rerun resumes the
+unfinished ones and skips those the results hold at their end; --rescore
+scores those again); `--report` writes the table, the Frechet-distance figure and the
 side-by-side sample grids from what is there. Run from a copy of the
 repository if you go on editing. main.py's calls run in this process
 (`benchlib.main_in_process`: the same checkpoints and scores as separate
@@ -107,6 +108,14 @@ def run(loss_name, seed, args, iterations_per_epoch):
             "diverged_at": diverged_at,
             "grid": latest_grid(os.path.join(args.runs, name, "samples")),
             "curve": curve, "final": curve[-1]}
+
+
+def finished(result, key, last_iteration):
+    """Whether `result` is run `key`'s (loss, seed, dataset, conditional) final
+    score: at its last iteration, or where it diverged."""
+    return ((result["loss"], result["seed"], result["dataset"], result["conditional"]) == key
+            and (result["diverged_at"] is not None
+                 or result["final"]["iteration"] == last_iteration))
 
 
 def latest_grid(sample_dir):
@@ -230,6 +239,8 @@ def main():
                         help="images per epoch (a quick look); default: all")
     parser.add_argument("--results", default=RESULTS)
     parser.add_argument("--report", action="store_true", help="only write the table and figure")
+    parser.add_argument("--rescore", action="store_true",
+                        help="score runs again that the results already hold at their end")
     parser.add_argument("--subprocess", action="store_true",
                         help="run each main.py call as its own process (same numbers, slower)")
     args = parser.parse_args()
@@ -243,14 +254,19 @@ def main():
         if not args.unconditional:  # carpedm20's MNIST model merges both splits
             images, _ = data.load_idx_dataset(directory)
             count = len(images)
+        per_epoch = min(count, args.train_size or count) // 64
+        last = max(1, round(args.iterations / per_epoch)) * per_epoch
         for seed in args.seeds:
             for loss in args.losses:
-                result = run(loss, seed, args, min(count, args.train_size or count) // 64)
+                key = (loss, seed, args.dataset, not args.unconditional)
+                if not args.rescore and any(finished(r, key, last) for r in results):
+                    print(loss, seed, "already scored at its end: skipped (--rescore redoes it)")
+                    continue
+                result = run(loss, seed, args, per_epoch)
                 # Read again: another invocation (other seeds, run alongside) may have written.
                 results = json.load(open(args.results)) if os.path.exists(args.results) else []
                 results = [r for r in results if (r["loss"], r["seed"], r["dataset"],
-                                                  r["conditional"]) != (
-                    loss, seed, args.dataset, not args.unconditional)] + [result]
+                                                  r["conditional"]) != key] + [result]
                 with open(args.results, "w") as f:
                     json.dump(results, f, indent=1)
                 print(loss, seed, result["final"], flush=True)
