@@ -160,11 +160,14 @@ def report(results):
 
     rows = ["| data | loss | seeds | label accuracy | classifier score | Frechet distance |"
             " ms / iteration |", "| --- | --- | --- | --- | --- | --- | --- |"]
-    groups = {}
+    groups, body = {}, {}  # body: each data set's rows
     for r in results:
         groups.setdefault((r["dataset"], r["conditional"], r["loss"]), []).append(r)
     figure, axes = pyplot.subplots(1, 2, figsize=(12, 4.5))
-    for (dataset, conditional, loss), runs in sorted(groups.items()):
+    order = list(LOSS_RUNS)  # conditional first, each loss in LOSS_RUNS's order
+    for (dataset, conditional, loss), runs in sorted(
+            groups.items(), key=lambda item: (not item[0][1], item[0][0],
+                                              order.index(item[0][2]))):
         cells = []
         for key, fmt in (("label_accuracy", "{:.1%}"), ("classifier_score", "{:.2f}"),
                          ("frechet_distance", "{:.0f}")):
@@ -175,8 +178,9 @@ def report(results):
         cells.append(f"{np.mean(times):.0f}" if times else "—")
         diverged = [r["diverged_at"] for r in runs if r.get("diverged_at") is not None]
         note = f" (diverged: {', '.join(map(str, diverged))})" if diverged else ""
-        rows.append(f"| {dataset}{'' if conditional else ' (unconditional)'} | {loss}{note} |"
-                    f" {len(runs)} | " + " | ".join(cells) + " |")
+        body.setdefault((dataset, conditional), []).append(
+            f"| {dataset}{'' if conditional else ' (unconditional)'} | {loss}{note} |"
+            f" {len(runs)} | " + " | ".join(cells) + " |")
         axis = axes[0 if conditional else 1]
         by_step = {}  # a diverged run's curve stops early: mean over the seeds still there
         for r in runs:
@@ -185,6 +189,15 @@ def report(results):
                     by_step.setdefault(point["iteration"], []).append(point["frechet_distance"])
         steps = sorted(by_step)
         axis.plot(steps, [np.mean(by_step[step]) for step in steps], marker="o", label=loss)
+    for (dataset, conditional), lines in body.items():
+        rows += lines
+        real = real_reference([r for r in results if (r["dataset"], r["conditional"]) == (
+            dataset, conditional)])
+        if real:  # the floor of each column
+            accuracy = f"{real['label_accuracy']:.1%}" if conditional else "—"
+            rows.append(f"| {dataset}{'' if conditional else ' (unconditional)'} | real images"
+                        f" (train vs test) | | {accuracy} | {real['classifier_score']:.2f} |"
+                        f" {real['frechet_distance']:.2f} | |")
     for axis, title in zip(axes, ("conditional MNIST DCGAN", "unconditional DCGAN")):
         axis.set(title=title, xlabel="iteration", ylabel="Frechet distance (mean over seeds)",
                  yscale="log")
@@ -204,6 +217,21 @@ def report(results):
                          path)
             paths.append(path)
     return "\n".join(rows), paths
+
+
+def real_reference(runs):
+    """The classifier's figures for real training images against the test split,
+    as the runs' last metrics files give them (the floor of each column)."""
+    for r in runs:
+        if not r.get("grid"):
+            continue
+        samples = os.path.dirname(r["grid"])
+        for name in ("metrics.json", "generated_10000_metrics.json"):
+            path = os.path.join(samples, name)
+            if os.path.exists(path):
+                with open(path) as f:
+                    return json.load(f).get("real")
+    return None
 
 
 def side_by_side(labelled_grids, path, columns=3):
