@@ -83,6 +83,10 @@ def run(loss_name, seed, args, iterations_per_epoch):
     curve, diverged_at = [], None
     log_path = os.path.join(args.runs, f"{name}.log")
     os.makedirs(args.runs, exist_ok=True)
+    # Each stage's score is kept beside its run: a resumed run is past its
+    # earlier stages, whose checkpoints are gone, so it reuses their scores.
+    kept_path = os.path.join(args.runs, name, "stage_scores.json")
+    kept = json.load(open(kept_path)) if os.path.exists(kept_path) else {}
     epochs_total = max(1, round(args.iterations / iterations_per_epoch))
     for stage in range(1, args.stages + 1):
         epochs = max(1, round(epochs_total * stage / args.stages))
@@ -97,8 +101,19 @@ def run(loss_name, seed, args, iterations_per_epoch):
                 raise
             diverged_at = int(diverged.group(1))
         final = diverged_at is not None or stage == args.stages
-        curve.append(score(data_flags, common, name, args,
-                           10000 if final else args.curve_samples, log_path))
+        samples = 10000 if final else args.curve_samples
+        stage_end = f"{epochs * iterations_per_epoch}:{samples}"
+        if not final and checkpoint_iteration(args.runs, name) > epochs * iterations_per_epoch:
+            if stage_end in kept:
+                curve.append(kept[stage_end])
+            else:  # scored by no one before the run went past it
+                print(f"{name}: no score kept for iteration {epochs * iterations_per_epoch};"
+                      " left out of its curve", flush=True)
+        else:
+            kept[stage_end] = score(data_flags, common, name, args, samples, log_path)
+            curve.append(kept[stage_end])
+            with open(kept_path, "w") as f:
+                json.dump(kept, f, indent=1)
         if final:
             break
     with open(log_path) as f:  # every stage's training lines (a rerun's too)
@@ -124,12 +139,20 @@ def latest_grid(sample_dir):
     return os.path.join(sample_dir, grids[-1]) if grids else None
 
 
+def checkpoint_iteration(runs, name):
+    """The iteration of run `name`'s latest checkpoint (0 before its first)."""
+    checkpoint = os.path.join(runs, name, "checkpoints", "checkpoint")
+    if not os.path.exists(checkpoint):
+        return 0
+    with open(checkpoint) as f:
+        return int(f.read().split('"')[1].rsplit("-", 1)[1])
+
+
 def score(data_flags, common, name, args, samples, log_path):
     """The run's metrics now: --evaluate (conditional), or --generate then
     --evaluate_npz with the data set's classifier (unconditional)."""
     sample_dir = os.path.join(args.runs, name, "samples")
-    checkpoint = os.path.join(args.runs, name, "checkpoints", "checkpoint")
-    if not os.path.exists(checkpoint):  # diverged before its first checkpoint
+    if not checkpoint_iteration(args.runs, name):  # diverged before its first checkpoint
         return {"iteration": 0, "samples": 0, "label_accuracy": None, "classifier_score": None,
                 "frechet_distance": None}
     cache = ["--classifier_cache", args.classifier_cache]
@@ -145,8 +168,7 @@ def score(data_flags, common, name, args, samples, log_path):
         path = os.path.splitext(npz)[0] + "_metrics.json"
     with open(path) as f:
         metrics = json.load(f)
-    iteration = int(open(checkpoint).read().split('"')[1].rsplit("-", 1)[1])
-    return {"iteration": iteration, "samples": samples,
+    return {"iteration": checkpoint_iteration(args.runs, name), "samples": samples,
             **{k: metrics.get(k) for k in ("label_accuracy", "classifier_score",
                                           "frechet_distance")}}
 
