@@ -230,6 +230,7 @@ def report(results):
     figure.savefig(f"{base}_frechet.png", dpi=90)
     paths = [f"{base}_frechet.png"]
     for conditional in (True, False):
+        # Each loss's lowest seed (the later entries of the dict win).
         chosen = {r["loss"]: r for r in sorted(results, key=lambda r: -r["seed"])
                   if r["conditional"] == conditional and r.get("grid")
                   and os.path.exists(r["grid"])}
