@@ -242,6 +242,27 @@ def report(results):
     return "\n".join(rows), paths
 
 
+def per_seed_table(results):
+    """Every run's own figures: the FD curve (stage scores, the last of 10,000
+    samples) and the final scores."""
+    order = list(LOSS_RUNS)
+    rows = ["| data | loss | seed | Frechet distance along the stages | label accuracy |"
+            " classifier score | ms / iteration |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    for r in sorted(results, key=lambda r: (not r["conditional"], r["dataset"],
+                                            order.index(r["loss"]), r["seed"])):
+        curve = " / ".join(f"{p['frechet_distance']:.0f}" for p in r["curve"]
+                           if p["frechet_distance"] is not None)
+        final = r["final"]
+        accuracy = "—" if final["label_accuracy"] is None else f"{final['label_accuracy']:.2%}"
+        score = "—" if final["classifier_score"] is None else f"{final['classifier_score']:.2f}"
+        ms = f"{r['ms_per_iteration']:.0f}" if r.get("ms_per_iteration") else "—"
+        diverged = f" (diverged at {r['diverged_at']})" if r.get("diverged_at") else ""
+        rows.append(f"| {r['dataset']}{'' if r['conditional'] else ' (unconditional)'} |"
+                    f" {r['loss']}{diverged} | {r['seed']} | {curve} | {accuracy} | {score} |"
+                    f" {ms} |")
+    return "\n".join(rows)
+
+
 def real_reference(runs):
     """The classifier's figures for real training images against the test split,
     as the runs' last metrics files give them (the floor of each column)."""
@@ -326,6 +347,8 @@ def main():
     RESULTS_FILE[0] = args.results
     table, figures = report(results)
     print(table)
+    print()
+    print(per_seed_table(results))
     print("figures:", *figures)
 
 
