@@ -177,6 +177,7 @@ def report(results):
     """The table (mean and spread over seeds), the Frechet-distance figure and the
     side-by-side sample grids; returns (table, [figure paths])."""
     import matplotlib  # noqa: PLC0415
+    import matplotlib.ticker  # noqa: PLC0415
     matplotlib.use("Agg")
     from matplotlib import pyplot  # noqa: PLC0415
 
@@ -185,7 +186,9 @@ def report(results):
     groups, body = {}, {}  # body: each data set's rows
     for r in results:
         groups.setdefault((r["dataset"], r["conditional"], r["loss"]), []).append(r)
-    figure, axes = pyplot.subplots(1, 2, figsize=(12, 4.5))
+    panels = sorted({r["conditional"] for r in results}, reverse=True)  # a panel for each model
+    figure, axes = pyplot.subplots(1, len(panels), figsize=(7.5 * len(panels), 4.5), squeeze=False)
+    axis_of = dict(zip(panels, axes[0]))
     order = list(LOSS_RUNS)  # conditional first, each loss in LOSS_RUNS's order
     for (dataset, conditional, loss), runs in sorted(
             groups.items(), key=lambda item: (not item[0][1], item[0][0],
@@ -203,7 +206,7 @@ def report(results):
         body.setdefault((dataset, conditional), []).append(
             f"| {dataset}{'' if conditional else ' (unconditional)'} | {loss}{note} |"
             f" {len(runs)} | " + " | ".join(cells) + " |")
-        axis = axes[0 if conditional else 1]
+        axis = axis_of[conditional]
         by_step = {}  # a diverged run's curve stops early: mean over the seeds still there
         for r in runs:
             for point in r["curve"]:
@@ -220,11 +223,14 @@ def report(results):
             rows.append(f"| {dataset}{'' if conditional else ' (unconditional)'} | real images"
                         f" (train vs test) | | {accuracy} | {real['classifier_score']:.2f} |"
                         f" {real['frechet_distance']:.2f} | |")
-    for axis, title in zip(axes, ("conditional MNIST DCGAN", "unconditional DCGAN")):
+    for conditional, axis in axis_of.items():
+        title = "conditional MNIST DCGAN" if conditional else "unconditional DCGAN"
         axis.set(title=title, xlabel="iteration", ylabel="Frechet distance (mean over seeds)",
                  yscale="log")
+        axis.yaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+        axis.yaxis.set_minor_formatter(matplotlib.ticker.ScalarFormatter())
         if axis.lines:
-            axis.legend(fontsize=8)
+            axis.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5))
     base = os.path.splitext(RESULTS_FILE[0])[0]
     figure.tight_layout()
     figure.savefig(f"{base}_frechet.png", dpi=90)
