@@ -102,13 +102,14 @@ def run(loss_name, seed, args, iterations_per_epoch):
             diverged_at = int(diverged.group(1))
         final = diverged_at is not None or stage == args.stages
         samples = 10000 if final else args.curve_samples
-        stage_end = f"{epochs * iterations_per_epoch}:{samples}"
-        if not final and checkpoint_iteration(args.runs, name) > epochs * iterations_per_epoch:
+        stage_iteration = epochs * iterations_per_epoch
+        stage_end = f"{stage_iteration}:{samples}"
+        if not final and checkpoint_iteration(args.runs, name) > stage_iteration:
             if stage_end in kept:
                 curve.append(kept[stage_end])
             else:  # scored by no one before the run went past it
-                print(f"{name}: no score kept for iteration {epochs * iterations_per_epoch};"
-                      " left out of its curve", flush=True)
+                print(f"{name}: no score kept for iteration {stage_iteration}; left out of its"
+                      " curve", flush=True)
         else:
             kept[stage_end] = score(data_flags, common, name, args, samples, log_path)
             curve.append(kept[stage_end])
@@ -157,14 +158,14 @@ def score(data_flags, common, name, args, samples, log_path):
                 "frechet_distance": None}
     cache = ["--classifier_cache", args.classifier_cache]
     if not args.unconditional:
-        RUN_MAIN[0](*data_flags, *common, "--evaluate", "--metrics_samples", str(samples), *cache,
-                log_path=log_path)
+        RUN_MAIN[0](*data_flags, *common, "--evaluate", "--metrics_samples", str(samples),
+                    *cache, log_path=log_path)
         path = os.path.join(sample_dir, "metrics.json")
     else:
         RUN_MAIN[0](*data_flags, *common, "--generate", str(samples), log_path=log_path)
         npz = os.path.join(sample_dir, f"generated_{samples}.npz")
         RUN_MAIN[0]("--dataset", args.dataset, "--data_dir", args.data_dir, "--input_height=28",
-                "--output_height=28", "--evaluate_npz", npz, *cache, log_path=log_path)
+                    "--output_height=28", "--evaluate_npz", npz, *cache, log_path=log_path)
         path = os.path.splitext(npz)[0] + "_metrics.json"
     with open(path) as f:
         metrics = json.load(f)
@@ -204,7 +205,7 @@ def report(results):
         diverged = [r["diverged_at"] for r in runs if r.get("diverged_at") is not None]
         note = f" (diverged: {', '.join(map(str, diverged))})" if diverged else ""
         body.setdefault((dataset, conditional), []).append(
-            f"| {dataset}{'' if conditional else ' (unconditional)'} | {loss}{note} |"
+            f"| {data_label(dataset, conditional)} | {loss}{note} |"
             f" {len(runs)} | " + " | ".join(cells) + " |")
         axis = axis_of[conditional]
         by_step = {}  # a diverged run's curve stops early: mean over the seeds still there
@@ -220,8 +221,8 @@ def report(results):
             dataset, conditional)])
         if real:  # the floor of each column
             accuracy = f"{real['label_accuracy']:.1%}" if conditional else "—"
-            rows.append(f"| {dataset}{'' if conditional else ' (unconditional)'} | real images"
-                        f" (train vs test) | | {accuracy} | {real['classifier_score']:.2f} |"
+            rows.append(f"| {data_label(dataset, conditional)} | real images (train vs test) |"
+                        f" | {accuracy} | {real['classifier_score']:.2f} |"
                         f" {real['frechet_distance']:.2f} | |")
     for conditional, axis in axis_of.items():
         title = "conditional MNIST DCGAN" if conditional else "unconditional DCGAN"
@@ -248,6 +249,10 @@ def report(results):
     return "\n".join(rows), paths
 
 
+def data_label(dataset, conditional):
+    return dataset if conditional else f"{dataset} (unconditional)"
+
+
 def per_seed_table(results):
     """Every run's own figures: the FD curve (stage scores, the last of 10,000
     samples) and the final scores."""
@@ -263,9 +268,8 @@ def per_seed_table(results):
         score = "—" if final["classifier_score"] is None else f"{final['classifier_score']:.2f}"
         ms = f"{r['ms_per_iteration']:.0f}" if r.get("ms_per_iteration") else "—"
         diverged = f" (diverged at {r['diverged_at']})" if r.get("diverged_at") else ""
-        rows.append(f"| {r['dataset']}{'' if r['conditional'] else ' (unconditional)'} |"
-                    f" {r['loss']}{diverged} | {r['seed']} | {curve} | {accuracy} | {score} |"
-                    f" {ms} |")
+        rows.append(f"| {data_label(r['dataset'], r['conditional'])} | {r['loss']}{diverged} |"
+                    f" {r['seed']} | {curve} | {accuracy} | {score} | {ms} |")
     return "\n".join(rows)
 
 
