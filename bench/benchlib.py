@@ -34,7 +34,8 @@ def main_in_process(*argv, log_path=None):
     add up over a benchmark's hundreds of stages)."""
     import tensorflow as tf  # noqa: PLC0415
 
-    sys.path.insert(0, REPO)
+    if REPO not in sys.path:  # once, not once per call
+        sys.path.insert(0, REPO)
     import main  # noqa: PLC0415  (TensorFlow is imported by now; main imports it once)
 
     main.FLAGS.unparse_flags()
