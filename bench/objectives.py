@@ -225,7 +225,9 @@ def report(results):
                         f" | {accuracy} | {real['classifier_score']:.2f} |"
                         f" {real['frechet_distance']:.2f} | |")
     for conditional, axis in axis_of.items():
-        title = "conditional MNIST DCGAN" if conditional else "unconditional DCGAN"
+        datasets = ", ".join(sorted({r["dataset"] for r in results
+                                     if r["conditional"] == conditional}))
+        title = f"{'conditional' if conditional else 'unconditional'} DCGAN, {datasets}"
         axis.set(title=title, xlabel="iteration", ylabel="Frechet distance (mean over seeds)",
                  yscale="log")
         axis.yaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
