@@ -190,10 +190,8 @@ def report(results):
     panels = sorted({r["conditional"] for r in results}, reverse=True)  # a panel for each model
     figure, axes = pyplot.subplots(1, len(panels), figsize=(7.5 * len(panels), 4.5), squeeze=False)
     axis_of = dict(zip(panels, axes[0]))
-    order = list(LOSS_RUNS)  # conditional first, each loss in LOSS_RUNS's order
-    for (dataset, conditional, loss), runs in sorted(
-            groups.items(), key=lambda item: (not item[0][1], item[0][0],
-                                              order.index(item[0][2]))):
+    for (dataset, conditional, loss), runs in sorted(groups.items(),
+                                                     key=lambda item: row_order(*item[0])):
         cells = []
         for key, fmt in (("label_accuracy", "{:.1%}"), ("classifier_score", "{:.2f}"),
                          ("frechet_distance", "{:.0f}")):
@@ -251,6 +249,11 @@ def report(results):
     return "\n".join(rows), paths
 
 
+def row_order(dataset, conditional, loss):
+    """The tables' order: conditional first, then data set, each loss in LOSS_RUNS's order."""
+    return (not conditional, dataset, list(LOSS_RUNS).index(loss))
+
+
 def data_label(dataset, conditional):
     return dataset if conditional else f"{dataset} (unconditional)"
 
@@ -258,11 +261,10 @@ def data_label(dataset, conditional):
 def per_seed_table(results):
     """Every run's own figures: the FD curve (stage scores, the last of 10,000
     samples) and the final scores."""
-    order = list(LOSS_RUNS)
     rows = ["| data | loss | seed | Frechet distance along the stages | label accuracy |"
             " classifier score | ms / iteration |", "| --- | --- | --- | --- | --- | --- | --- |"]
-    for r in sorted(results, key=lambda r: (not r["conditional"], r["dataset"],
-                                            order.index(r["loss"]), r["seed"])):
+    for r in sorted(results, key=lambda r: (*row_order(r["dataset"], r["conditional"],
+                                                       r["loss"]), r["seed"])):
         curve = " / ".join(f"{p['frechet_distance']:.0f}" for p in r["curve"]
                            if p["frechet_distance"] is not None)
         final = r["final"]
