@@ -1,0 +1,76 @@
+"""Every system computes the numbers it computed before the trainer was
+recomposed (tests/same_numbers.py records them; see its docstring).
+
+On the CPU that recorded the snapshot every number must be equal, bit for bit:
+the same kernels on the same inputs in the same order give the same floats.
+On another CPU the kernels sum in other orders, and Adam turns last-bit
+differences of near-zero gradients into steps of up to the learning rate, so
+no tolerance on the numbers would be honest there: what cannot depend on
+rounding is compared instead (each iteration's logged tags, the saved
+checkpoint's keys, dtypes and shapes: the contract an older run resumes by).
+The full list of cases runs with -m slow; CI runs one case per schedule,
+optimizer and kind of network."""
+
+import glob
+import json
+import os
+
+import pytest
+
+import same_numbers
+
+SNAPSHOT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "same_numbers")
+# One per schedule branch, optimizer and network: carpedm20's shared-G(z)
+# iteration with TF1's Adam, conditional; the critic schedule with the penalty,
+# layer norm and G's turn twice, on an image folder; the family's generator-first
+# conv nets with two heads and the scripts' sample pass; WGAN's clipped RMSprop
+# critic; drawn labels, dropout and a --loss on a family model; bfloat16; the
+# original's loss evaluations.
+IN_CI = ("dcgan", "dcgan_folder_wgan_gp_n_critic_2", "acgan", "wgan_n_critic_2", "cgan_fgan",
+         "dcgan_bfloat16", "dcgan_original_loss_eval")
+
+
+def snapshot():
+    """(the snapshot recorded on this CPU or None, any snapshot for the structure)."""
+    mine = os.path.join(SNAPSHOT_DIR, same_numbers.fingerprint_name(same_numbers.cpu_fingerprint()))
+    files = sorted(glob.glob(os.path.join(SNAPSHOT_DIR, "*.json")))
+    assert files, f"no snapshot in {SNAPSHOT_DIR}"
+    with open(mine if os.path.exists(mine) else files[0]) as f:
+        recorded = json.load(f)
+    return (recorded if os.path.exists(mine) else None), recorded
+
+
+@pytest.fixture(scope="module")
+def recorded():
+    return snapshot()
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("same_numbers")
+    same_numbers.make_data(str(root / "data"))
+    return root
+
+
+CASES = [pytest.param(name, marks=() if name in IN_CI else pytest.mark.slow)
+         for name in same_numbers.CASES]
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_the_numbers_are_the_ones_recorded(recorded, root, name):
+    exact, any_cpu = recorded
+    ours = same_numbers.record(name, str(root))
+    expected = (exact or any_cpu)["cases"][name]
+    assert ours["checkpoint"] == expected["checkpoint"]
+    structure = lambda numbers: {key: value[:2] for key, value in numbers.items()}  # noqa: E731
+    assert structure(ours["numbers"]) == structure(expected["numbers"])
+    assert {tag: len(values) for tag, values in ours["scalars"].items()} == \
+        {tag: len(values) for tag, values in expected["scalars"].items()}
+    if exact is None:
+        print(f"{name}: recorded on another CPU ({any_cpu['fingerprint']['cpu']}); keys, shapes"
+              " and logged tags compared, not the numbers")
+        return
+    assert ours["scalars"] == expected["scalars"]
+    differing = {key: (ours["numbers"][key], value) for key, value in expected["numbers"].items()
+                 if ours["numbers"][key] != value}
+    assert not differing, differing
