@@ -67,7 +67,7 @@ def train_original(dataset, epochs, seed, workdir, log):
             if idx % 100 == 0:
                 log(f"  original epoch {epoch} batch {idx}/{batches}")
     path = graph.save(os.path.join(workdir, "original", "model.b64"), epochs * batches)
-    generator, _ = models.build_models(tf1_checkpoint.infer_model_config(path, 28))
+    generator, _ = carpedm20.build_models(tf1_checkpoint.infer_model_config(path, 28))
     tf1_checkpoint.load_into_models(path, generator)
     return generator
 
@@ -97,7 +97,7 @@ IMPLEMENTATIONS = {
 
 
 def score(generator, dataset, classifier, accuracy, samples, seed):
-    config = models.ModelConfig(28, 28, 1, y_dim=10)
+    config = carpedm20.ModelConfig(28, 28, 1, y_dim=10)
     sample = tf.function(lambda z, y: generator(z, y, training=False))
     generated, labels = generation.generate(sample, config, samples, "uniform_signed", 500, seed)
     return metrics.evaluate(classifier, generated, labels, config.output_range,

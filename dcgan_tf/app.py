@@ -26,7 +26,7 @@ from dcgan_tf import generation
 from dcgan_tf import images
 from dcgan_tf import latent
 from dcgan_tf import metrics
-from dcgan_tf import models
+from dcgan_tf.networks import carpedm20
 from dcgan_tf import precision
 from dcgan_tf import tf1_checkpoint
 from dcgan_tf import training
@@ -115,7 +115,7 @@ def model_config_for(config, training_data):
             model=config.model, image_size=config.output_height, c_dim=int(training_data.c_dim),
             z_dim=config.z_dim, n_classes=config.n_classes if config.conditional else 0,
             loss=config.loss).validate()
-    return models.ModelConfig(
+    return carpedm20.ModelConfig(
         output_height=config.output_height, output_width=config.output_width,
         c_dim=int(training_data.c_dim), y_dim=int(training_data.y_dim), z_dim=config.z_dim,
         gf_dim=config.gf_dim, df_dim=config.df_dim, gfc_dim=config.gfc_dim,
@@ -129,7 +129,7 @@ def _read_model_config(path):
         values = json.load(f)
     if "model" in values:
         return pytorch_gan.FamilyModelConfig(**values)
-    return models.ModelConfig(**values)
+    return carpedm20.ModelConfig(**values)
 
 
 def _model_name(model_config):
@@ -140,7 +140,7 @@ def build_generator(model_config):
     """The generator a run's model.json describes (test mode needs no D)."""
     if _model_name(model_config) != "dcgan":
         return pytorch_gan.build_networks(model_config)[0]
-    return models.build_models(model_config)[0]
+    return carpedm20.build_models(model_config)[0]
 
 
 def original_checkpoint_in(config):
@@ -357,7 +357,7 @@ def load_generator(config, log=print):
                 raise tf1_checkpoint.CheckpointMismatchError(
                     f"{original} was trained with z_dim={model_config.z_dim}, but"
                     f" --z_dim={config.z_dim}; pass --z_dim={model_config.z_dim}.")
-            generator, _ = models.build_models(model_config)
+            generator, _ = carpedm20.build_models(model_config)
             tf1_checkpoint.load_into_models(original, generator)
             log(f" [*] Load SUCCESS: original TF1 checkpoint {original}")
             return generator, model_config, paths, original
@@ -555,7 +555,7 @@ def compare_with_original(config, sample, model_config, paths, log):
                                                               model_config.y_dim):
         raise ValueError(f"The original run ({original_config}) and ours ({model_config}) don't"
                          " make the same kind of images from the same z; compare like with like.")
-    original_generator, _ = models.build_models(original_config)
+    original_generator, _ = carpedm20.build_models(original_config)
     tf1_checkpoint.load_into_models(original, original_generator)
     original_sample = tf.function(lambda z, y: original_generator(z, y, training=False))
     z, y = test_batch(config, model_config)

@@ -15,7 +15,7 @@ import re
 import numpy as np
 import tensorflow as tf
 
-from dcgan_tf import models
+from dcgan_tf.networks import carpedm20
 
 # Which optimizer owns which beta powers in the original graph.
 OPTIMIZER_POWER_NAMES = {"d_optimizer": ("beta1_power", "beta2_power"),
@@ -43,7 +43,7 @@ def _output_size(size_hint, reduced, halvings):
     if size_hint:
         size = size_hint
         for _ in range(halvings):
-            size = models.conv_out_size_same(size)
+            size = carpedm20.conv_out_size_same(size)
         if size == reduced:
             return size_hint
     return reduced * 2 ** halvings
@@ -66,7 +66,7 @@ def infer_model_config(checkpoint_path, output_height=None, output_width=None):
         projection = shapes["generator/g_h1_lin/Matrix"][1] // gf2  # s4h * s4w
         s4h = (output_height // 4) if output_height else int(round(math.sqrt(projection)))
         s4w = projection // max(s4h, 1)
-        return models.ModelConfig(
+        return carpedm20.ModelConfig(
             output_height=4 * s4h, output_width=4 * s4w,
             c_dim=shapes["generator/g_h3/w"][2], y_dim=y_dim, z_dim=z_plus_y - y_dim,
             gf_dim=gf2 // 2, df_dim=shapes["discriminator/d_h1_conv/w"][3] - y_dim,
@@ -77,11 +77,11 @@ def infer_model_config(checkpoint_path, output_height=None, output_width=None):
     if output_height:
         s16h = output_height
         for _ in range(4):
-            s16h = models.conv_out_size_same(s16h)
+            s16h = carpedm20.conv_out_size_same(s16h)
     else:
         s16h = int(round(math.sqrt(projection)))
     s16w = projection // max(s16h, 1)
-    return models.ModelConfig(
+    return carpedm20.ModelConfig(
         output_height=_output_size(output_height, s16h, 4),
         output_width=_output_size(output_width or output_height, s16w, 4),
         c_dim=shapes["generator/g_h4/w"][2], y_dim=0, z_dim=z_dim, gf_dim=gf_dim,
@@ -110,7 +110,7 @@ def load_into_models(checkpoint_path, generator, discriminator=None):
     reader = tf.train.load_checkpoint(checkpoint_path)
     shapes = reader.get_variable_to_shape_map()
     modules = [m for m in (generator, discriminator) if m is not None]
-    _assign_all(reader, shapes, models.variables_by_original_name(*modules), checkpoint_path)
+    _assign_all(reader, shapes, carpedm20.variables_by_original_name(*modules), checkpoint_path)
 
 
 def load_into_trainer(checkpoint_path, trainer):
@@ -120,7 +120,7 @@ def load_into_trainer(checkpoint_path, trainer):
     Returns the iteration."""
     reader = tf.train.load_checkpoint(checkpoint_path)
     shapes = reader.get_variable_to_shape_map()
-    targets = models.variables_by_original_name(trainer.generator, trainer.discriminator)
+    targets = carpedm20.variables_by_original_name(trainer.generator, trainer.discriminator)
     has_optimizer_state = "beta1_power" in shapes
     if has_optimizer_state:
         for attribute, (beta1_name, beta2_name) in OPTIMIZER_POWER_NAMES.items():

@@ -27,7 +27,7 @@ from dcgan_tf import distribute
 from dcgan_tf import images
 from dcgan_tf import latent
 from dcgan_tf import losses
-from dcgan_tf import models
+from dcgan_tf.networks import carpedm20
 from dcgan_tf import objectives
 from dcgan_tf import optim
 from dcgan_tf import systems
@@ -93,7 +93,7 @@ def _save_samples(trainer, path, value_range, write=True):
 
 class GANTrainer:
     """carpedm20's DCGAN as one composition (`systems` names the parts): its
-    networks (models.py), sigmoid cross-entropy on logits (losses.py), D once then
+    networks (carpedm20.py), sigmoid cross-entropy on logits (losses.py), D once then
     G twice on the same z, and TF1's Adam (optim.OriginalAdam). G, D, their
     optimizers, the run's counters and random state, and the tf.function steps
     over them; everything here is in `checkpoint_objects()`."""
@@ -125,8 +125,8 @@ class GANTrainer:
         self.strategy = strategy or tf.distribute.get_strategy()
         self.replicas = self.strategy.num_replicas_in_sync
         with self.strategy.scope():
-            self.generator, self.discriminator = models.build_models(model_config)
-            for batch_norm in models.batch_norms(self.generator, self.discriminator):
+            self.generator, self.discriminator = carpedm20.build_models(model_config)
+            for batch_norm in carpedm20.batch_norms(self.generator, self.discriminator):
                 batch_norm.synchronized = sync_bn
             # The original builds d_optim before g_optim; so do we (TF1 names them
             # beta1_power and beta1_power_1 in that order).
@@ -259,7 +259,7 @@ class GANTrainer:
             fake = self.generator(z, y, training=True)
             with tape.stop_recording():
                 d_results = self._d_update_on(real, y, lambda: fake)
-                for batch_norm in models.batch_norms(self.generator):
+                for batch_norm in carpedm20.batch_norms(self.generator):
                     batch_norm.repeat_last_update()
             g_loss, fake_logits = self._g_loss_on(fake, y)
         self._apply_g_update(tape, g_loss, fake, fake_logits)

@@ -28,7 +28,7 @@ from dcgan_tf import models  # noqa: E402
 from dcgan_tf import training  # noqa: E402
 
 BATCH = 8
-CONFIG = models.ModelConfig(28, 28, 1, y_dim=10, gf_dim=8, df_dim=8, gfc_dim=32, dfc_dim=32)
+CONFIG = carpedm20.ModelConfig(28, 28, 1, y_dim=10, gf_dim=8, df_dim=8, gfc_dim=32, dfc_dim=32)
 
 
 def trainer_on(strategy, sync_bn=False, seed=1):
@@ -47,7 +47,7 @@ def batch(seed):
 def state(trainer):
     """Every variable of the models and optimizers, by name, as numpy (mirrored
     ones read from the first replica; batch-norm moving averages as their mean)."""
-    named = models.variables_by_original_name(trainer.generator, trainer.discriminator)
+    named = carpedm20.variables_by_original_name(trainer.generator, trainer.discriminator)
     for optimizer in (trainer.d_optimizer, trainer.g_optimizer):
         named.update(optimizer.slots_by_original_name)
         named[optimizer.name + "/beta1_power"] = optimizer.beta1_power
@@ -171,7 +171,7 @@ def dcgan_losses(out):
     strategy = distribute.make_strategy("mirrored")
     results = {}
     for loss in ("wgan", "wgan_gp"):
-        config = models.ModelConfig(28, 28, 1, y_dim=10, gf_dim=8, df_dim=8, gfc_dim=32,
+        config = carpedm20.ModelConfig(28, 28, 1, y_dim=10, gf_dim=8, df_dim=8, gfc_dim=32,
                                     dfc_dim=32, critic_norm="layer" if loss == "wgan_gp"
                                     else "batch")
         tf.random.set_seed(1)

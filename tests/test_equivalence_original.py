@@ -22,7 +22,7 @@ from conftest import MNIST_DIR, REFERENCE_DIR, require_shared
 from dcgan_tf import app
 from dcgan_tf import config as config_lib
 from dcgan_tf import data
-from dcgan_tf import models
+from dcgan_tf.networks import carpedm20
 from dcgan_tf import tf1_checkpoint
 from dcgan_tf import training
 from original_graph import LOSSES, OriginalGraph
@@ -42,7 +42,7 @@ OUTPUT_SIZE = {"mnist": 28, "celebA": 64}
 
 def our_variables(trainer):
     """All of our state under the original's names (the TF1 checkpoint keys)."""
-    variables = models.variables_by_original_name(trainer.generator, trainer.discriminator)
+    variables = carpedm20.variables_by_original_name(trainer.generator, trainer.discriminator)
     for attribute, (beta1, beta2) in tf1_checkpoint.OPTIMIZER_POWER_NAMES.items():
         optimizer = getattr(trainer, attribute)
         variables.update(optimizer.slots_by_original_name)

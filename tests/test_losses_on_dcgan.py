@@ -8,8 +8,8 @@ import tensorflow as tf
 import fakes
 from dcgan_tf import app
 from dcgan_tf import config as config_lib
-from dcgan_tf import models
-from dcgan_tf import ops
+from dcgan_tf.networks import carpedm20
+from dcgan_tf.networks import tf1_layers
 from dcgan_tf import optim
 from dcgan_tf import systems
 from dcgan_tf import training
@@ -54,7 +54,7 @@ def batch(seed=0):
 @pytest.mark.parametrize("loss", list(systems.LOSSES))
 def test_every_loss_trains_the_dcgan(loss):
     critic_norm = "layer" if loss == "wgan_gp" else "batch"
-    config = models.ModelConfig(**TINY, critic_norm=critic_norm)
+    config = carpedm20.ModelConfig(**TINY, critic_norm=critic_norm)
     tf.random.set_seed(0)
     trainer = training.GANTrainer(config, 2e-4, 0.5, "uniform_signed", 8, seed=0, loss=loss,
                                   beta2=0.9 if loss == "wgan_gp" else None)
@@ -73,13 +73,13 @@ def test_every_loss_trains_the_dcgan(loss):
                    for v in trainer.discriminator.trainable_variables) <= 0.01
     if loss == "wgan_gp":
         norms = [m for m in trainer.discriminator.submodules
-                 if isinstance(m, (ops.BatchNorm, ops.LayerNorm))]
-        assert norms and all(isinstance(m, ops.LayerNorm) for m in norms)
+                 if isinstance(m, (tf1_layers.BatchNorm, tf1_layers.LayerNorm))]
+        assert norms and all(isinstance(m, tf1_layers.LayerNorm) for m in norms)
         assert "gradient_penalty" in result and trainer.d_optimizer.beta2 == 0.9
 
 
 def test_the_critic_schedule_updates_g_every_n_critic_batches():
-    config = models.ModelConfig(**TINY)
+    config = carpedm20.ModelConfig(**TINY)
     trainer = training.GANTrainer(config, 5e-5, 0.5, "uniform_signed", 8, seed=0, loss="wgan",
                                   n_critic=3)
     g_steps = []
@@ -116,7 +116,7 @@ def test_a_loss_trains_resumes_and_serves_through_main(tmp_path):
 def test_losses_and_the_penalty_stay_float32_under_mixed_precision(loss):
     """--mixed_precision: the steps compute in bfloat16, the objectives (and the
     gradient penalty) in float32; the iteration tracks the float32 one."""
-    config = models.ModelConfig(**TINY, critic_norm="layer" if loss == "wgan_gp" else "batch")
+    config = carpedm20.ModelConfig(**TINY, critic_norm="layer" if loss == "wgan_gp" else "batch")
     results = {}
     for dtype in ("float32", "bfloat16"):
         tf.random.set_seed(0)

@@ -9,12 +9,12 @@ import fakes
 from conftest import cpu_only
 from dcgan_tf import app
 from dcgan_tf import config as config_lib
-from dcgan_tf import models
+from dcgan_tf.networks import carpedm20
 from dcgan_tf import precision
 from dcgan_tf import training
 from test_training import TINY_MODEL
 
-CONFIG = models.ModelConfig(28, 28, 1, y_dim=10, **TINY_MODEL)
+CONFIG = carpedm20.ModelConfig(28, 28, 1, y_dim=10, **TINY_MODEL)
 
 
 def trainer_in(dtype):
@@ -36,7 +36,7 @@ def weights(trainer):
 def test_low_precision_iteration_tracks_float32(dtype):
     reference, mixed = trainer_in("float32"), trainer_in(dtype)
     start = weights(reference)
-    for name, variable in models.variables_by_original_name(
+    for name, variable in carpedm20.variables_by_original_name(
             mixed.generator, mixed.discriminator).items():
         variable.assign(start[name + ":0"])
     expected, result = reference.train_step(*batch()), mixed.train_step(*batch())

@@ -13,7 +13,7 @@ import fakes
 from dcgan_tf import app
 from dcgan_tf import config as config_lib
 from dcgan_tf import export
-from dcgan_tf import models
+from dcgan_tf.networks import carpedm20
 from dcgan_tf import tf1_checkpoint
 from dcgan_tf import training
 from tf1_reference_model import TF1ReferenceDCGAN
@@ -70,8 +70,8 @@ def test_loaded_trainer_matches_the_reference_sampler_and_optimizer_state(refere
 
 def test_a_checkpoint_that_does_not_fit_names_the_variable_and_shapes(reference):
     config = tf1_checkpoint.infer_model_config(reference.path)
-    wrong = models.ModelConfig(**{**config.__dict__, "z_dim": 9})
-    generator, _ = models.build_models(wrong)
+    wrong = carpedm20.ModelConfig(**{**config.__dict__, "z_dim": 9})
+    generator, _ = carpedm20.build_models(wrong)
     before = generator.g_h0_lin.matrix.numpy().copy()
     with pytest.raises(tf1_checkpoint.CheckpointMismatchError,
                        match=r"generator/g_h0_lin/Matrix has shape \[\d+, \d+\], but the model"

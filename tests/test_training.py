@@ -12,7 +12,7 @@ from dcgan_tf import checkpoints
 from dcgan_tf import config as config_lib
 from dcgan_tf import curves
 from dcgan_tf import data
-from dcgan_tf import models
+from dcgan_tf.networks import carpedm20
 from dcgan_tf import training
 
 TINY_MODEL = dict(z_dim=8, gf_dim=4, df_dim=4, gfc_dim=16, dfc_dim=16)
@@ -20,9 +20,9 @@ TINY_MODEL = dict(z_dim=8, gf_dim=4, df_dim=4, gfc_dim=16, dfc_dim=16)
 
 def tiny_trainer(conditional=True, batch_size=8, seed=0):
     if conditional:
-        config = models.ModelConfig(28, 28, 1, y_dim=10, **TINY_MODEL)
+        config = carpedm20.ModelConfig(28, 28, 1, y_dim=10, **TINY_MODEL)
     else:
-        config = models.ModelConfig(16, 16, 3, **TINY_MODEL)
+        config = carpedm20.ModelConfig(16, 16, 3, **TINY_MODEL)
     return training.GANTrainer(config, 2e-4, 0.5, "uniform_signed", batch_size, seed)
 
 
@@ -96,11 +96,11 @@ def test_xla_iteration_computes_the_same_update():
 @pytest.mark.parametrize("z_dist,low,high", [("uniform_signed", -1, 1),
                                              ("uniform_unsigned", 0, 1)])
 def test_z_dist_is_honoured(z_dist, low, high):
-    trainer = training.GANTrainer(models.ModelConfig(16, 16, 3, **TINY_MODEL), 2e-4, 0.5,
+    trainer = training.GANTrainer(carpedm20.ModelConfig(16, 16, 3, **TINY_MODEL), 2e-4, 0.5,
                                   z_dist, 64, seed=0)
     z = trainer.sample_z.numpy()
     assert z.min() >= low and z.max() <= high and z.min() < low + 0.1 and z.max() > high - 0.1
-    normal = training.GANTrainer(models.ModelConfig(16, 16, 3, **TINY_MODEL), 2e-4, 0.5,
+    normal = training.GANTrainer(carpedm20.ModelConfig(16, 16, 3, **TINY_MODEL), 2e-4, 0.5,
                                  "normal01", 64, seed=0).sample_z.numpy()
     assert normal.min() < -1.5 and abs(normal.std() - 1) < 0.1
 
@@ -120,7 +120,7 @@ def mnist_data(tmp_path, n_train=150, n_test=10):
 
 def train_once(tmp_path, config, source):
     tf.random.set_seed(config.seed)  # the weights' initializers, as app.train seeds them
-    model_config = models.ModelConfig(28, 28, 1, y_dim=10, **TINY_MODEL)
+    model_config = carpedm20.ModelConfig(28, 28, 1, y_dim=10, **TINY_MODEL)
     trainer = training.GANTrainer(model_config, config.learning_rate, config.beta1,
                                   config.z_dist, config.batch_size, config.seed)
     lines = []
@@ -197,7 +197,7 @@ def test_checkpoint_round_trip_restores_every_value(tmp_path):
 def test_non_finite_loss_stops_and_keeps_the_last_checkpoint(tmp_path):
     source = mnist_data(tmp_path)
     config = run_config(tmp_path, ckpt_freq=5)
-    trainer = training.GANTrainer(models.ModelConfig(28, 28, 1, y_dim=10, **TINY_MODEL), 2e-4,
+    trainer = training.GANTrainer(carpedm20.ModelConfig(28, 28, 1, y_dim=10, **TINY_MODEL), 2e-4,
                                   0.5, "uniform_signed", 8, 3)
     paths = config_lib.RunPaths.for_run(config)
     clean_epoch = source.epoch_dataset

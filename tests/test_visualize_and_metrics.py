@@ -14,7 +14,7 @@ from dcgan_tf import app
 from dcgan_tf import config as config_lib
 from dcgan_tf import curves
 from dcgan_tf import metrics
-from dcgan_tf import models
+from dcgan_tf.networks import carpedm20
 from dcgan_tf import visualize
 from tf1_reference_model import TF1ReferenceDCGAN
 
@@ -120,7 +120,7 @@ def test_sweeps_honour_z_dist(tmp_path):
         seen.append(z)
         return np.zeros((len(z), 16, 16, 1), np.float32)
 
-    config = models.ModelConfig(16, 16, 1, **TINY)
+    config = carpedm20.ModelConfig(16, 16, 1, **TINY)
     for option in ("0", "1"):
         visualize.Visualizer(sample, config, "uniform_unsigned", 4, str(tmp_path)).run(option)
     assert len(seen) == 1 + config.z_dim

@@ -1,2 +1,3 @@
-"""The networks dcgan-tf trains: carpedm20's DCGAN (`dcgan_tf.models`) and the
-PyTorch-GAN family's (`pytorch_gan`), with PyTorch's layers in `torch_layers`."""
+"""The networks dcgan-tf trains: carpedm20's DCGAN (`carpedm20`, with the
+original's TF1 layers in `tf1_layers`) and the PyTorch-GAN family's
+(`pytorch_gan`, with PyTorch's layers in `torch_layers`)."""

@@ -17,7 +17,7 @@ import math
 
 import tensorflow as tf
 
-from dcgan_tf import ops
+from dcgan_tf.networks import tf1_layers
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,11 +81,11 @@ class ModelConfig:
 def _critic_norm(config, num_features, name):
     """D's normalization layer: batch norm (the original's), or layer norm."""
     if config.critic_norm == "layer":
-        return ops.LayerNorm(num_features, name)
-    return ops.BatchNorm(num_features, name)
+        return tf1_layers.LayerNorm(num_features, name)
+    return tf1_layers.BatchNorm(num_features, name)
 
 
-def conv_out_size_same(size, stride=ops.STRIDE):
+def conv_out_size_same(size, stride=tf1_layers.STRIDE):
     """Output size of a SAME convolution, as the original's helper of that name."""
     return int(math.ceil(float(size) / float(stride)))
 
@@ -103,13 +103,13 @@ class ConditionalGenerator(tf.Module):
         self.s_h4, self.s_w4 = c.output_height // 4, c.output_width // 4
         h1_units = c.gf_dim * 2 * self.s_h4 * self.s_w4
         with self.name_scope:
-            self.g_h0_lin = ops.Linear(c.z_dim + c.y_dim, c.gfc_dim, "g_h0_lin")
-            self.g_bn0 = ops.BatchNorm(c.gfc_dim, "g_bn0")
-            self.g_h1_lin = ops.Linear(c.gfc_dim + c.y_dim, h1_units, "g_h1_lin")
-            self.g_bn1 = ops.BatchNorm(h1_units, "g_bn1")
-            self.g_h2 = ops.Deconv2D(c.gf_dim * 2 + c.y_dim, c.gf_dim * 2, "g_h2")
-            self.g_bn2 = ops.BatchNorm(c.gf_dim * 2, "g_bn2")
-            self.g_h3 = ops.Deconv2D(c.gf_dim * 2 + c.y_dim, c.c_dim, "g_h3")
+            self.g_h0_lin = tf1_layers.Linear(c.z_dim + c.y_dim, c.gfc_dim, "g_h0_lin")
+            self.g_bn0 = tf1_layers.BatchNorm(c.gfc_dim, "g_bn0")
+            self.g_h1_lin = tf1_layers.Linear(c.gfc_dim + c.y_dim, h1_units, "g_h1_lin")
+            self.g_bn1 = tf1_layers.BatchNorm(h1_units, "g_bn1")
+            self.g_h2 = tf1_layers.Deconv2D(c.gf_dim * 2 + c.y_dim, c.gf_dim * 2, "g_h2")
+            self.g_bn2 = tf1_layers.BatchNorm(c.gf_dim * 2, "g_bn2")
+            self.g_h3 = tf1_layers.Deconv2D(c.gf_dim * 2 + c.y_dim, c.c_dim, "g_h3")
 
     def __call__(self, z, y, training):
         c = self.config
@@ -120,9 +120,9 @@ class ConditionalGenerator(tf.Module):
         h = tf.concat([h, y], axis=1)                               # [B, gfc + Y]
         h = tf.nn.relu(self.g_bn1(self.g_h1_lin(h), training))      # [B, 2gf * s4 * s4]
         h = tf.reshape(h, [-1, self.s_h4, self.s_w4, c.gf_dim * 2])  # [B, 7, 7, 2gf]
-        h = ops.conv_cond_concat(h, yb)                             # [B, 7, 7, 2gf + Y]
+        h = tf1_layers.conv_cond_concat(h, yb)                             # [B, 7, 7, 2gf + Y]
         h = tf.nn.relu(self.g_bn2(self.g_h2(h, self.s_h2, self.s_w2), training))  # [B, 14, 14, 2gf]
-        h = ops.conv_cond_concat(h, yb)                             # [B, 14, 14, 2gf + Y]
+        h = tf1_layers.conv_cond_concat(h, yb)                             # [B, 14, 14, 2gf + Y]
         return tf.nn.sigmoid(self.g_h3(h, self.s_h, self.s_w))      # [B, 28, 28, C]
 
 
@@ -138,24 +138,24 @@ class ConditionalDiscriminator(tf.Module):
         h1_units = s_h4 * s_w4 * (c.df_dim + c.y_dim)
         with self.name_scope:
             # The original gives the first conv c_dim + y_dim filters, not df_dim.
-            self.d_h0_conv = ops.Conv2D(c.c_dim + c.y_dim, c.c_dim + c.y_dim, "d_h0_conv")
-            self.d_h1_conv = ops.Conv2D(c.c_dim + 2 * c.y_dim, c.df_dim + c.y_dim, "d_h1_conv")
+            self.d_h0_conv = tf1_layers.Conv2D(c.c_dim + c.y_dim, c.c_dim + c.y_dim, "d_h0_conv")
+            self.d_h1_conv = tf1_layers.Conv2D(c.c_dim + 2 * c.y_dim, c.df_dim + c.y_dim, "d_h1_conv")
             self.d_bn1 = _critic_norm(c, c.df_dim + c.y_dim, "d_bn1")
-            self.d_h2_lin = ops.Linear(h1_units + c.y_dim, c.dfc_dim, "d_h2_lin")
+            self.d_h2_lin = tf1_layers.Linear(h1_units + c.y_dim, c.dfc_dim, "d_h2_lin")
             self.d_bn2 = _critic_norm(c, c.dfc_dim, "d_bn2")
-            self.d_h3_lin = ops.Linear(c.dfc_dim + c.y_dim, 1, "d_h3_lin")
+            self.d_h3_lin = tf1_layers.Linear(c.dfc_dim + c.y_dim, 1, "d_h3_lin")
 
     def __call__(self, images, y, training):
         c = self.config
         y = tf.cast(y, images.dtype)
         yb = tf.reshape(y, [-1, 1, 1, c.y_dim])                      # [B, 1, 1, Y]
-        h = ops.conv_cond_concat(images, yb)                         # [B, 28, 28, C + Y]
-        h = ops.lrelu(self.d_h0_conv(h))                             # [B, 14, 14, C + Y]
-        h = ops.conv_cond_concat(h, yb)                              # [B, 14, 14, C + 2Y]
-        h = ops.lrelu(self.d_bn1(self.d_h1_conv(h), training))       # [B, 7, 7, df + Y]
+        h = tf1_layers.conv_cond_concat(images, yb)                         # [B, 28, 28, C + Y]
+        h = tf1_layers.lrelu(self.d_h0_conv(h))                             # [B, 14, 14, C + Y]
+        h = tf1_layers.conv_cond_concat(h, yb)                              # [B, 14, 14, C + 2Y]
+        h = tf1_layers.lrelu(self.d_bn1(self.d_h1_conv(h), training))       # [B, 7, 7, df + Y]
         h = tf.reshape(h, [tf.shape(h)[0], self.d_h2_lin.matrix.shape[0] - c.y_dim])
         h = tf.concat([h, y], axis=1)                                # [B, 49(df + Y) + Y]
-        h = ops.lrelu(self.d_bn2(self.d_h2_lin(h), training))        # [B, dfc]
+        h = tf1_layers.lrelu(self.d_bn2(self.d_h2_lin(h), training))        # [B, dfc]
         h = tf.concat([h, y], axis=1)                                # [B, dfc + Y]
         return self.d_h3_lin(h)                                      # [B, 1]
 
@@ -173,15 +173,15 @@ class Generator(tf.Module):
             self.sizes.append((conv_out_size_same(h), conv_out_size_same(w)))
         s_h16, s_w16 = self.sizes[4]
         with self.name_scope:
-            self.g_h0_lin = ops.Linear(c.z_dim, c.gf_dim * 8 * s_h16 * s_w16, "g_h0_lin")
-            self.g_bn0 = ops.BatchNorm(c.gf_dim * 8, "g_bn0")
-            self.g_h1 = ops.Deconv2D(c.gf_dim * 8, c.gf_dim * 4, "g_h1")
-            self.g_bn1 = ops.BatchNorm(c.gf_dim * 4, "g_bn1")
-            self.g_h2 = ops.Deconv2D(c.gf_dim * 4, c.gf_dim * 2, "g_h2")
-            self.g_bn2 = ops.BatchNorm(c.gf_dim * 2, "g_bn2")
-            self.g_h3 = ops.Deconv2D(c.gf_dim * 2, c.gf_dim, "g_h3")
-            self.g_bn3 = ops.BatchNorm(c.gf_dim, "g_bn3")
-            self.g_h4 = ops.Deconv2D(c.gf_dim, c.c_dim, "g_h4")
+            self.g_h0_lin = tf1_layers.Linear(c.z_dim, c.gf_dim * 8 * s_h16 * s_w16, "g_h0_lin")
+            self.g_bn0 = tf1_layers.BatchNorm(c.gf_dim * 8, "g_bn0")
+            self.g_h1 = tf1_layers.Deconv2D(c.gf_dim * 8, c.gf_dim * 4, "g_h1")
+            self.g_bn1 = tf1_layers.BatchNorm(c.gf_dim * 4, "g_bn1")
+            self.g_h2 = tf1_layers.Deconv2D(c.gf_dim * 4, c.gf_dim * 2, "g_h2")
+            self.g_bn2 = tf1_layers.BatchNorm(c.gf_dim * 2, "g_bn2")
+            self.g_h3 = tf1_layers.Deconv2D(c.gf_dim * 2, c.gf_dim, "g_h3")
+            self.g_bn3 = tf1_layers.BatchNorm(c.gf_dim, "g_bn3")
+            self.g_h4 = tf1_layers.Deconv2D(c.gf_dim, c.c_dim, "g_h4")
 
     def __call__(self, z, y=None, training=True):
         c = self.config
@@ -205,20 +205,20 @@ class Discriminator(tf.Module):
         for _ in range(4):
             s_h, s_w = conv_out_size_same(s_h), conv_out_size_same(s_w)
         with self.name_scope:
-            self.d_h0_conv = ops.Conv2D(c.c_dim, c.df_dim, "d_h0_conv")
-            self.d_h1_conv = ops.Conv2D(c.df_dim, c.df_dim * 2, "d_h1_conv")
+            self.d_h0_conv = tf1_layers.Conv2D(c.c_dim, c.df_dim, "d_h0_conv")
+            self.d_h1_conv = tf1_layers.Conv2D(c.df_dim, c.df_dim * 2, "d_h1_conv")
             self.d_bn1 = _critic_norm(c, c.df_dim * 2, "d_bn1")
-            self.d_h2_conv = ops.Conv2D(c.df_dim * 2, c.df_dim * 4, "d_h2_conv")
+            self.d_h2_conv = tf1_layers.Conv2D(c.df_dim * 2, c.df_dim * 4, "d_h2_conv")
             self.d_bn2 = _critic_norm(c, c.df_dim * 4, "d_bn2")
-            self.d_h3_conv = ops.Conv2D(c.df_dim * 4, c.df_dim * 8, "d_h3_conv")
+            self.d_h3_conv = tf1_layers.Conv2D(c.df_dim * 4, c.df_dim * 8, "d_h3_conv")
             self.d_bn3 = _critic_norm(c, c.df_dim * 8, "d_bn3")
-            self.d_h4_lin = ops.Linear(s_h * s_w * c.df_dim * 8, 1, "d_h4_lin")
+            self.d_h4_lin = tf1_layers.Linear(s_h * s_w * c.df_dim * 8, 1, "d_h4_lin")
 
     def __call__(self, images, y=None, training=True):
-        h = ops.lrelu(self.d_h0_conv(images))                        # [B, 32, 32, df]
-        h = ops.lrelu(self.d_bn1(self.d_h1_conv(h), training))       # [B, 16, 16, 2df]
-        h = ops.lrelu(self.d_bn2(self.d_h2_conv(h), training))       # [B, 8, 8, 4df]
-        h = ops.lrelu(self.d_bn3(self.d_h3_conv(h), training))       # [B, 4, 4, 8df]
+        h = tf1_layers.lrelu(self.d_h0_conv(images))                        # [B, 32, 32, df]
+        h = tf1_layers.lrelu(self.d_bn1(self.d_h1_conv(h), training))       # [B, 16, 16, 2df]
+        h = tf1_layers.lrelu(self.d_bn2(self.d_h2_conv(h), training))       # [B, 8, 8, 4df]
+        h = tf1_layers.lrelu(self.d_bn3(self.d_h3_conv(h), training))       # [B, 4, 4, 8df]
         h = tf.reshape(h, [tf.shape(h)[0], self.d_h4_lin.matrix.shape[0]])
         return self.d_h4_lin(h)                                      # [B, 1]
 
@@ -233,7 +233,7 @@ def build_models(config):
 
 def batch_norms(*modules):
     """Every batch-norm layer of `modules`, in build order."""
-    return [m for module in modules for m in module.submodules if isinstance(m, ops.BatchNorm)]
+    return [m for module in modules for m in module.submodules if isinstance(m, tf1_layers.BatchNorm)]
 
 
 def variables_by_original_name(*modules):

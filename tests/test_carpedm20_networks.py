@@ -4,15 +4,15 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from dcgan_tf import models
+from dcgan_tf.networks import carpedm20
 
 TINY = dict(z_dim=10, gf_dim=4, df_dim=4, gfc_dim=16, dfc_dim=16)
 
 
 @pytest.mark.parametrize("size,c_dim", [(28, 1), (32, 1), (64, 3)])
 def test_conditional_shapes_and_sigmoid_range(size, c_dim):
-    config = models.ModelConfig(size, size, c_dim, y_dim=10, **TINY)
-    generator, discriminator = models.build_models(config)
+    config = carpedm20.ModelConfig(size, size, c_dim, y_dim=10, **TINY)
+    generator, discriminator = carpedm20.build_models(config)
     z = tf.random.uniform([5, 10], -1, 1)
     y = tf.one_hot([0, 1, 2, 3, 9], 10)
     for training in (True, False):
@@ -27,8 +27,8 @@ def test_conditional_shapes_and_sigmoid_range(size, c_dim):
                          [(28, 28, 1), (32, 32, 3), (48, 48, 3), (64, 64, 3), (96, 96, 3),
                           (108, 108, 3), (128, 128, 3), (64, 48, 1)])
 def test_unconditional_shapes_and_tanh_range(height, width, c_dim):
-    config = models.ModelConfig(height, width, c_dim, **TINY)
-    generator, discriminator = models.build_models(config)
+    config = carpedm20.ModelConfig(height, width, c_dim, **TINY)
+    generator, discriminator = carpedm20.build_models(config)
     images = generator(tf.random.uniform([3, 10], -1, 1), None, training=True).numpy()
     assert images.shape == (3, height, width, c_dim)
     assert images.min() >= -1.0 and images.max() <= 1.0
@@ -37,9 +37,9 @@ def test_unconditional_shapes_and_tanh_range(height, width, c_dim):
 
 
 def test_full_size_mnist_variables_have_the_original_names_and_shapes():
-    generator, discriminator = models.build_models(models.ModelConfig(28, 28, 1, y_dim=10))
+    generator, discriminator = carpedm20.build_models(carpedm20.ModelConfig(28, 28, 1, y_dim=10))
     shapes = {name: tuple(v.shape.as_list()) for name, v in
-              models.variables_by_original_name(generator, discriminator).items()}
+              carpedm20.variables_by_original_name(generator, discriminator).items()}
     assert shapes["generator/g_h0_lin/Matrix"] == (110, 1024)
     assert shapes["generator/g_h1_lin/Matrix"] == (1034, 6272)
     assert shapes["generator/g_h2/w"] == (5, 5, 128, 138)
@@ -53,8 +53,8 @@ def test_full_size_mnist_variables_have_the_original_names_and_shapes():
 
 
 def test_sampler_is_deterministic_and_differs_from_training_mode():
-    config = models.ModelConfig(32, 32, 3, **TINY)
-    generator, _ = models.build_models(config)
+    config = carpedm20.ModelConfig(32, 32, 3, **TINY)
+    generator, _ = carpedm20.build_models(config)
     z = tf.random.uniform([4, 10], -1, 1)
     first = generator(z, None, training=False).numpy()
     np.testing.assert_array_equal(first, generator(z, None, training=False).numpy())
@@ -68,4 +68,4 @@ def test_sampler_is_deterministic_and_differs_from_training_mode():
 ])
 def test_model_config_rejects_shapes_the_original_cannot_build(bad, message):
     with pytest.raises(ValueError, match=message):
-        models.ModelConfig(**bad).validate()
+        carpedm20.ModelConfig(**bad).validate()
