@@ -98,8 +98,9 @@ flags.DEFINE_enum("model", "dcgan", list(systems.MODELS),
                   "dcgan (carpedm20's, the default) or a PyTorch-GAN system: gan, cgan, acgan,"
                   " wgan, wgan_gp, lsgan [dcgan]")
 flags.DEFINE_float("beta2", 0.999, "Adam's beta2 (the family's Adam systems) [0.999]")
-flags.DEFINE_integer("n_critic", 5, "wgan, wgan_gp: G updates when the batch index is a"
-                     " multiple of this [5]")
+flags.DEFINE_integer("n_critic", 1, "D's updates per turn of G: G's turn comes when the batch"
+                     " index is a multiple of this (Goodfellow et al.'s k) [1; the Wasserstein"
+                     " models and losses: 5]")
 flags.DEFINE_float("clip_value", 0.01, "wgan: D's weights clipped to [-c, c] after each"
                    " update [0.01]")
 flags.DEFINE_float("lambda_gp", 10.0, "wgan_gp: weight of the gradient penalty [10]")

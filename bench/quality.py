@@ -6,7 +6,7 @@ samples each), several runs each so that the run-to-run spread is known.
     python bench/quality.py --dataset mnist --epochs 1 --runs 2
     python bench/quality.py --dataset fashion_mnist --epochs 1 --runs 2
 
-Ours trains through main.py's own code path (dcgan_tf.app.train). The original
+Ours trains through main.py's own code path (dcgan_tf.commands.train). The original
 trains in its own graph (../shared/reference/carpedm20-tf1), iterating the same
 seed-547 order of the merged train and test splits with numpy z, one D update,
 two G updates and the three loss evaluations per iteration, as its code does;
@@ -28,13 +28,13 @@ sys.path[:0] = [REPO, os.path.join(REPO, "tests")]
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from dcgan_tf import app  # noqa: E402
 from dcgan_tf import config as config_lib  # noqa: E402
 from dcgan_tf import data  # noqa: E402
 from dcgan_tf import generation  # noqa: E402
 from dcgan_tf import metrics  # noqa: E402
-from dcgan_tf import models  # noqa: E402
+from dcgan_tf.networks import carpedm20  # noqa: E402
 from dcgan_tf import tf1_checkpoint  # noqa: E402
+from dcgan_tf.commands import train  # noqa: E402
 from original_graph import OriginalGraph  # noqa: E402
 
 SHARED = os.path.join(os.path.dirname(REPO), "shared")
@@ -77,7 +77,7 @@ def train_ours(dataset, epochs, seed, workdir, log, out_name="ours", **flags):
                                epoch=epochs, data_dir=DATA_DIRS[dataset], seed=seed,
                                out_dir=os.path.join(workdir, out_name), sample_freq=10**9,
                                ckpt_freq=500, download=False, **flags)
-    return app.train(config.validate(), log=every_100th_iteration(log)).generator
+    return train.run(config.validate(), log=every_100th_iteration(log)).generator
 
 
 def every_100th_iteration(log):

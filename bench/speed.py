@@ -36,8 +36,10 @@ import tensorflow as tf  # noqa: E402
 from dcgan_tf import config as config_lib  # noqa: E402
 from dcgan_tf import data  # noqa: E402
 from dcgan_tf import precision  # noqa: E402
+from dcgan_tf import systems  # noqa: E402
 from dcgan_tf import tf1_checkpoint  # noqa: E402
 from dcgan_tf import training  # noqa: E402
+from dcgan_tf.commands import train  # noqa: E402
 from original_graph import OriginalGraph  # noqa: E402
 
 SHARED = os.path.join(os.path.dirname(REPO), "shared")
@@ -91,15 +93,16 @@ class OurLoop:
 
     def __init__(self, name, log_dir, path, xla=False, original_loss_eval=None,
                  mixed_precision=False):
-        config = tf1_checkpoint.infer_model_config(path, SIZES[name])
+        model_config = tf1_checkpoint.infer_model_config(path, SIZES[name])
         if original_loss_eval is None:
             original_loss_eval = config_lib.Config().original_loss_eval  # main.py's default
-        self.trainer = training.GANTrainer(
-            config, 2e-4, 0.5, "uniform_signed", 64, seed=0, jit_compile=xla,
-            compute_dtype=precision.compute_dtype(mixed_precision))
+        config = config_lib.Config(batch_size=64, seed=0, xla=xla,
+                                   mixed_precision=mixed_precision,
+                                   original_loss_eval=original_loss_eval)
+        self.trainer = train.make_gan(config, systems.compose("dcgan", "", config), model_config)
         writer = tf.summary.create_file_writer(log_dir)
-        self.step = training.make_logged_step(self.trainer, writer, config.output_range, False,
-                                              original_loss_eval)
+        self.step = training.make_logged_step(self.trainer, writer, model_config.output_range,
+                                              False)
 
     def iteration(self, real, y):
         result = self.step(real, y)
@@ -188,7 +191,7 @@ def compare(name, rounds, block, xla, mixed_precision, log):
                                                       mixed_precision=True)
         for label, loop in loops.items():
             if label != "original":
-                tf1_checkpoint.load_into_trainer(path, loop.trainer)
+                tf1_checkpoint.load_into_gan(path, loop.trainer)
         feed = list(batches(name, rounds * block + 2, np.random.default_rng(0)))
         for loop in loops.values():  # warm up: graph building, tracing, compiling
             for real, y in feed[:2]:

@@ -13,7 +13,6 @@ import os
 from dcgan_tf import data
 from dcgan_tf import distribute
 from dcgan_tf import latent
-from dcgan_tf import objectives
 from dcgan_tf import systems
 from dcgan_tf import visualize
 
@@ -72,7 +71,7 @@ class Config:
     # Ours, the family (--model): PyTorch-GAN's scripts' options under their names.
     model: str = "dcgan"
     beta2: float = 0.999
-    n_critic: int = 5
+    n_critic: int = 1
     clip_value: float = 0.01
     lambda_gp: float = 10.0
     n_classes: int = 10
@@ -102,23 +101,11 @@ class Config:
             object.__setattr__(self, "output_width", self.output_height)
 
     @property
-    def family(self):
-        """True for PyTorch-GAN's systems (every --model but dcgan)."""
-        return self.model != "dcgan"
-
-    @property
-    def system(self):
-        return systems.SYSTEMS.get(self.model)
-
-    @property
     def conditional(self):
-        if self.family:
-            return self.system is not None and self.system.conditional
-        return data.is_idx_dataset(self.dataset)
-
-    @property
-    def loss_setting(self):
-        return systems.LOSSES.get(self.loss)
+        """Whether the run's generator takes labels: the family's conditional models,
+        and carpedm20's on a labelled (MNIST-style) data set."""
+        labels = systems.SYSTEMS[self.model].labels if self.model in systems.SYSTEMS else "none"
+        return labels == "required" or (labels == "from_data" and data.is_idx_dataset(self.dataset))
 
     @property
     def ls_targets(self):
@@ -129,10 +116,10 @@ class Config:
         """This config with the --model's script defaults, then the --loss's, wherever
         the command line gave no value (a flag given wins)."""
         defaults = {}
-        if self.family and self.system is not None:
-            defaults.update(self.system.defaults)
-        if self.loss_setting is not None:
-            defaults.update(self.loss_setting.defaults)
+        if self.model in systems.SYSTEMS:
+            defaults.update(systems.SYSTEMS[self.model].defaults)
+        if self.loss in systems.LOSSES:
+            defaults.update(systems.LOSSES[self.loss].defaults)
         defaults = {name: value for name, value in defaults.items()
                     if name not in self.given_flags}
         if not defaults:
@@ -166,17 +153,18 @@ class Config:
         ours names the same run for the same command, so a rerun resumes."""
         if self.out_name:
             return self.out_name
+        system = systems.SYSTEMS[self.model]
+        # The prior, where it is not the recipe's own (the family's runs before
+        # --z_dist applied to them all trained on theirs, and keep their names).
+        prior = "" if self.z_dist == system.defaults.get("z_dist") else f".{self.z_dist}"
         # A --loss other than the model's own names its own run.
-        loss = "" if not self.loss else "." + (f"fgan_{self.divergence}" if self.loss == "fgan"
-                                               else self.loss)
-        if self.family:
-            return (f"{self.dataset}_{self.model}.s{self.output_width}.z{self.z_dim}"
-                    f".b{self.batch_size}{loss}")
-        return (f"{self.dataset}_x{self.input_width}.z{self.z_dim}.{self.z_dist}"
-                f".y{self.output_width}.b{self.batch_size}{loss}")
+        return system.run_name.format(**dict(dataclasses.asdict(self), prior=prior,
+                                             loss=systems.run_name_part(self.loss, self)))
 
     def validate(self):
-        """Raises ValueError naming the fix for any flag value that can't work."""
+        """Raises ValueError naming the fix for any flag value that can't work: the
+        checks every run shares, then the run's system's (systems.check_config)
+        and distribution's (distribute.check_config)."""
         positive = ("epoch", "batch_size", "input_height", "input_width", "output_height",
                     "output_width", "max_to_keep", "sample_freq", "ckpt_freq", "z_dim",
                     "gf_dim", "df_dim", "gfc_dim", "dfc_dim")
@@ -206,100 +194,11 @@ class Config:
                              f" {', '.join(latent.Z_DISTRIBUTIONS)}.")
         if not self.dataset:
             raise ValueError("--dataset is empty; name a folder under --data_dir, or mnist.")
-        if self.model not in systems.MODELS:
-            raise ValueError(f"Unknown --model={self.model!r}; use one of"
-                             f" {', '.join(systems.MODELS)}.")
-        self._validate_model_flags()
-        if self.family:
-            return self._validate_family()
-        if self.conditional and (self.output_height, self.output_width) != (28, 28):
-            raise ValueError(
-                f"{self.dataset} images are 28x28, but --output_height={self.output_height}"
-                f" --output_width={self.output_width}; pass --input_height=28"
-                " --output_height=28, as the original's README does.")
-        if self.conditional and self.crop:
+        if self.crop and data.is_idx_dataset(self.dataset):
             raise ValueError(f"--crop does not apply to {self.dataset} (its digits are 28x28"
                              " already); drop --crop.")
-        if self.conditional:
-            for name in ("output_height", "output_width"):
-                if getattr(self, name) % 4:
-                    raise ValueError(f"--{name} must be a multiple of 4 for the conditional"
-                                     " model.")
-        if self.strategy not in distribute.STRATEGIES:
-            raise ValueError(f"Unknown --strategy={self.strategy!r}; use one of"
-                             f" {', '.join(distribute.STRATEGIES)}.")
-        if self.sync_bn and self.strategy == "default":
-            raise ValueError("--sync_bn synchronizes batch norm over the replicas of --strategy"
-                             " mirrored or multi_worker; with one device it has nothing to do."
-                             " Drop it, or pass --strategy.")
-        if self.xla and self.strategy != "default":
-            raise ValueError(f"--xla compiles one device's iteration and cannot span the"
-                             f" replicas of --strategy {self.strategy}; drop one of them.")
-        if self.logical_cpus < 0:
-            raise ValueError(f"--logical_cpus must be >= 0, got {self.logical_cpus}.")
-        if os.sep in self.run_name() or self.run_name() in (".", ".."):
-            raise ValueError(f"--out_name={self.out_name!r} must be a plain folder name.")
-        return self
-
-    def _validate_model_flags(self):
-        """A flag given that the chosen --model and --loss do not read is an error."""
-        given = set(self.given_flags)
-        if self.loss and self.loss not in systems.LOSSES:
-            raise ValueError(f"Unknown --loss={self.loss!r}; use one of"
-                             f" {', '.join(systems.LOSSES)}.")
-        applicable = systems.applicable_flags(self.model, self.loss)
-        for flag in systems.OPTIONAL_FLAGS:
-            if flag in given and flag not in applicable:
-                chosen = f"--model {self.model}" + (f" --loss {self.loss}" if self.loss else "")
-                raise ValueError(f"--{flag} does not apply to {chosen} (it is read by"
-                                 f" {systems.readers_of(flag)}); drop it.")
-        if self.loss == "lsgan":
-            try:
-                if len(self.ls_targets) != 3:
-                    raise ValueError
-            except ValueError:
-                raise ValueError(f"--ls_abc takes three numbers a,b,c (fake target, real target,"
-                                 f" G's target), e.g. 0,1,1 or -1,1,0; got {self.ls_abc!r}.")
-        if self.loss == "fgan" and self.divergence not in objectives.DIVERGENCES:
-            raise ValueError(f"Unknown --divergence={self.divergence!r}; use one of"
-                             f" {', '.join(objectives.DIVERGENCES)}.")
-        if self.loss and self.original_loss_eval:
-            raise ValueError("--original_loss_eval re-runs the original's own losses; drop it"
-                             " with --loss.")
-        if not self.family:
-            return
-        wrong = [f for f in systems.DCGAN_ONLY_FLAGS if f in given]
-        if wrong:
-            raise ValueError(f"--{wrong[0]} is a flag of carpedm20's DCGAN, which --model"
-                             f" {self.model} does not read; drop it (the family's sizes come"
-                             " from --output_height, its widths from the script).")
-
-    def _validate_family(self):
-        if self.strategy not in distribute.STRATEGIES:
-            raise ValueError(f"Unknown --strategy={self.strategy!r}; use one of"
-                             f" {', '.join(distribute.STRATEGIES)}.")
-        if self.output_height != self.output_width:
-            raise ValueError(f"--model {self.model} makes square images: pass --output_height"
-                             " alone.")
-        if self.system.networks.endswith("conv") and self.output_height % 16:
-            raise ValueError(f"--model {self.model}'s conv nets halve the image 4 times: its"
-                             f" --output_height must be a multiple of 16, got"
-                             f" {self.output_height}.")
-        if self.system.conditional and not data.is_idx_dataset(self.dataset):
-            raise ValueError(f"--model {self.model} is conditional and needs labelled data:"
-                             f" --dataset mnist or fashion_mnist (an image folder such as"
-                             f" {self.dataset!r} has no labels). Use an unconditional model"
-                             " (gan, wgan, wgan_gp, lsgan) for a folder.")
-        if self.system.conditional and self.n_classes != data.IDX_CLASSES:
-            raise ValueError(f"{self.dataset} has {data.IDX_CLASSES} classes; --n_classes must"
-                             f" be {data.IDX_CLASSES}, got {self.n_classes}.")
-        if self.beta2 is not None and not 0 <= self.beta2 < 1:
-            raise ValueError(f"--beta2 must be in [0, 1), got {self.beta2}.")
-        if self.n_critic < 1 or self.clip_value <= 0 or self.lambda_gp < 0:
-            raise ValueError("--n_critic must be >= 1, --clip_value > 0 and --lambda_gp >= 0.")
-        if self.compare_with:
-            raise ValueError("--compare_with compares a run with an original carpedm20 TF1 run;"
-                             " it needs --model dcgan.")
+        systems.check_config(self)
+        distribute.check_config(self)
         if os.sep in self.run_name() or self.run_name() in (".", ".."):
             raise ValueError(f"--out_name={self.out_name!r} must be a plain folder name.")
         return self
@@ -308,70 +207,3 @@ class Config:
         values = dataclasses.asdict(self)
         values["train_size"] = None if math.isinf(self.train_size) else self.train_size
         return json.dumps(values, indent=4, sort_keys=True)
-
-
-@dataclasses.dataclass(frozen=True)
-class RunPaths:
-    """Where one run writes.
-
-    Default (the design card's layout): checkpoints, TensorBoard logs and
-    FLAGS.json in <checkpoint_dir>/<run>/, samples in <sample_dir>/<run>/.
-    With --out_dir, as the original: everything under <out_dir>/<run>/, with
-    <checkpoint_dir>, <sample_dir> and logs/ inside it; an absolute (or `~`)
-    --checkpoint_dir / --sample_dir is used as given, as the original's
-    `os.path.join(out_dir, checkpoint_dir)` does.
-    """
-
-    run_dir: str
-    checkpoint_dir: str
-    sample_dir: str
-    log_dir: str
-
-    @property
-    def flags_json(self):
-        return os.path.join(self.run_dir, "FLAGS.json")
-
-    @property
-    def model_json(self):
-        return os.path.join(self.checkpoint_dir, "model.json")
-
-    @classmethod
-    def for_run(cls, config, run_name=None):
-        run_name = run_name or config.run_name()
-        if config.out_dir:
-            run_dir = os.path.join(expand_path(config.out_dir), run_name)
-            return cls(run_dir=run_dir,
-                       checkpoint_dir=os.path.join(run_dir, expand_path(config.checkpoint_dir)),
-                       sample_dir=os.path.join(run_dir, expand_path(config.sample_dir)),
-                       log_dir=os.path.join(run_dir, "logs"))
-        run_dir = os.path.join(expand_path(config.checkpoint_dir), run_name)
-        return cls(run_dir=run_dir, checkpoint_dir=run_dir,
-                   sample_dir=os.path.join(expand_path(config.sample_dir), run_name),
-                   log_dir=os.path.join(run_dir, "logs"))
-
-    @classmethod
-    def of_folder(cls, config, folder):
-        """A run folder of ours that --checkpoint_dir names directly (test mode);
-        samples go where that run's name would put them."""
-        name = os.path.basename(os.path.normpath(folder))
-        return cls(run_dir=folder, checkpoint_dir=folder,
-                   sample_dir=cls._samples_of(config, name),
-                   log_dir=os.path.join(folder, "logs"))
-
-    @staticmethod
-    def _samples_of(config, name):
-        if config.out_dir:
-            return os.path.join(expand_path(config.out_dir), name, expand_path(config.sample_dir))
-        return os.path.join(expand_path(config.sample_dir), name)
-
-    @classmethod
-    def continuing_original(cls, config, original_dir):
-        """A run that continues an original TF1 checkpoint folder: our files go to
-        its `tf2/` subfolder (never beside the original's, which stay untouched),
-        samples to <sample_dir>/<folder name>."""
-        run_dir = os.path.join(original_dir, "tf2")
-        name = os.path.basename(os.path.normpath(original_dir))
-        return cls(run_dir=run_dir, checkpoint_dir=run_dir,
-                   sample_dir=cls._samples_of(config, name),
-                   log_dir=os.path.join(run_dir, "logs"))
-

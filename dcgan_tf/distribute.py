@@ -71,6 +71,27 @@ def _check_tf_config(text):
             " ({\"type\": \"worker\", \"index\": <this worker's position>}).") from error
 
 
+def check_config(config):
+    """Raises ValueError, naming the fix, for distribution flags that can't work
+    together (before TensorFlow sets up any device)."""
+    if config.strategy not in STRATEGIES:
+        raise ValueError(f"Unknown --strategy={config.strategy!r}; use one of"
+                         f" {', '.join(STRATEGIES)}.")
+    if config.sync_bn and config.strategy == "default":
+        raise ValueError("--sync_bn synchronizes batch norm over the replicas of --strategy"
+                         " mirrored or multi_worker; with one device it has nothing to do."
+                         " Drop it, or pass --strategy.")
+    if config.xla and config.strategy != "default":
+        raise ValueError(f"--xla compiles one device's iteration and cannot span the"
+                         f" replicas of --strategy {config.strategy}; drop one of them.")
+    if config.logical_cpus < 0:
+        raise ValueError(f"--logical_cpus must be >= 0, got {config.logical_cpus}.")
+    if config.logical_cpus and config.strategy == "default":
+        raise ValueError("--logical_cpus splits the CPU into devices for the replicas of"
+                         " --strategy mirrored or multi_worker; with one device it has nothing"
+                         " to do. Drop it, or pass --strategy mirrored.")
+
+
 def is_multi_worker(strategy):
     return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
 
@@ -153,6 +174,20 @@ def run_on_rows(strategy, replica_fn, *tensors):
     return {name: (strategy.reduce(tf.distribute.ReduceOp.MEAN, value, axis=None)
                    if is_scalar(value) else strategy.gather(value, axis=0))
             for name, value in per_replica.items()}
+
+
+def global_batch_moments(x, axes, replica):
+    """(mean, biased variance, count) of `x` over `axes` and over every replica's
+    rows, for batch norm over the global batch (--sync_bn): the mean, then the
+    sum of squared deviations from it, each all-reduced (two passes, as exact
+    as a fused kernel's). Gradients flow back through the all-reduces."""
+    count = tf.cast(tf.reduce_prod(tf.gather(tf.shape(x), axes)), x.dtype)
+    total, count = replica.all_reduce(tf.distribute.ReduceOp.SUM,
+                                      [tf.reduce_sum(x, axes), count])
+    mean = total / count
+    squares = replica.all_reduce(tf.distribute.ReduceOp.SUM,
+                                 tf.reduce_sum(tf.square(x - mean), axes))
+    return mean, squares / count, count
 
 
 def global_batch_gradients(tape, loss, variables, output_gradients=None):

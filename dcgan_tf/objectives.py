@@ -1,15 +1,55 @@
-"""The family's objectives, as pure functions of D's outputs (and, for the
-gradient penalty, of D and the inputs), written as PyTorch-GAN computes them.
+"""Every objective, as pure functions of D's outputs with one signature
+(`Objective`), and WGAN-GP's penalty as a function of the critic and the inputs.
 
-Each returns scalars in float32. carpedm20's sigmoid cross-entropy on logits
-lives in `losses.py`, which the DCGAN's bit-exact tests pin.
+    discriminator(real, fake, real_labels, fake_labels) -> {"d_loss", "d_loss_real",
+                                                            "d_loss_fake"[, "d_accuracy"]}
+    generator(fake, fake_labels) -> g_loss
+
+Both are minimized. `real` and `fake` are D's outputs on x and on G(z): raw
+scores (logits, critic scores, f-GAN's V), the probabilities of a D that ends
+in a sigmoid (the scripts'), or for AC-GAN's two-headed D a tuple (validity,
+class probabilities). Labels are one-hot, or None; only the auxiliary
+classifier reads them. Every loss is computed in float32.
+
+carpedm20's sigmoid cross-entropy on logits is the original's op
+(`tf.nn.sigmoid_cross_entropy_with_logits`), pinned by the equivalence tests;
+PyTorch's BCELoss, MSELoss and CrossEntropyLoss are written as PyTorch computes
+them, pinned by the golden runs of the PyTorch-GAN scripts.
 """
 
+import dataclasses
 import math
+from typing import Callable
 
 import tensorflow as tf
 
-from dcgan_tf import losses
+
+@dataclasses.dataclass(frozen=True)
+class Objective:
+    """D's and G's losses of one objective (see the module's docstring)."""
+
+    discriminator: Callable
+    generator: Callable
+
+
+def _float32(outputs):
+    return tf.cast(outputs, tf.float32)
+
+
+def _parts(d_loss_real, d_loss_fake):
+    return {"d_loss": d_loss_real + d_loss_fake, "d_loss_real": d_loss_real,
+            "d_loss_fake": d_loss_fake}
+
+
+# ------------------------------------------------------------ the losses they are made of
+
+def sigmoid_cross_entropy(logits, label):
+    """The original's loss: the mean sigmoid cross-entropy of `logits` against a
+    constant `label` (1 for real, 0 for fake)."""
+    logits = _float32(logits)
+    labels = tf.fill(tf.shape(logits), tf.constant(label, tf.float32))
+    return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=logits))
+
 
 # torch.nn.BCELoss clamps each log term at -100, so a probability of exactly 0
 # or 1 (a sigmoid saturates in float32 past |logit| ~ 17) gives a finite loss;
@@ -35,31 +75,21 @@ def _bce_terms(p, target):
 
 def binary_cross_entropy(probabilities, target):
     """nn.BCELoss() (mean) of probabilities against a constant target (1 or 0)."""
-    p = tf.cast(probabilities, tf.float32)
+    p = _float32(probabilities)
     return tf.reduce_mean(_bce_terms(p, tf.fill(tf.shape(p), tf.constant(target, tf.float32))))
 
 
 def mean_squared_error(outputs, target):
     """nn.MSELoss() (mean) of D's outputs against a constant target."""
-    return tf.reduce_mean(tf.square(tf.cast(outputs, tf.float32) - target))
+    return tf.reduce_mean(tf.square(_float32(outputs) - target))
 
 
 def cross_entropy(scores, one_hot_labels):
     """nn.CrossEntropyLoss() (mean): log-softmax of `scores`, then the negative
     log-likelihood of the labels. AC-GAN's script feeds it D's softmax output
     (a softmax twice): that is kept, since it is what the script trains."""
-    log_probabilities = tf.nn.log_softmax(tf.cast(scores, tf.float32))
+    log_probabilities = tf.nn.log_softmax(_float32(scores))
     return -tf.reduce_mean(tf.reduce_sum(one_hot_labels * log_probabilities, axis=-1))
-
-
-def wasserstein_critic(real_scores, fake_scores):
-    """WGAN's critic loss: -E[D(x)] + E[D(G(z))]."""
-    return -tf.reduce_mean(real_scores) + tf.reduce_mean(fake_scores)
-
-
-def wasserstein_generator(fake_scores):
-    """WGAN's generator loss: -E[D(G(z))]."""
-    return -tf.reduce_mean(fake_scores)
 
 
 def gradient_penalty(critic, real, fake, alpha, labels=None):
@@ -77,123 +107,24 @@ def gradient_penalty(critic, real, fake, alpha, labels=None):
     return tf.reduce_mean(tf.square(norms - 1.0))
 
 
-# ------------------------------------------------------------ the scripts' objectives
-# Each takes D's outputs (and labels, one-hot, for the conditional systems) and
-# returns what the script backpropagates, with its halves and averages.
-
-
-def _halves(loss, real_outputs, fake_outputs):
-    d_loss_real, d_loss_fake = loss(real_outputs, 1.0), loss(fake_outputs, 0.0)
-    return {"d_loss": (d_loss_real + d_loss_fake) / 2, "d_loss_real": d_loss_real,
-            "d_loss_fake": d_loss_fake}
-
-
-def bce_discriminator(real_outputs, fake_outputs, real_labels=None, fake_labels=None):
-    """gan: (BCE(D(x), 1) + BCE(D(G(z)), 0)) / 2, on D's sigmoid outputs."""
-    return _halves(binary_cross_entropy, real_outputs, fake_outputs)
-
-
-def bce_generator(fake_outputs, fake_labels=None):
-    """gan: BCE(D(G(z)), 1), the non-saturating loss."""
-    return binary_cross_entropy(fake_outputs, 1.0)
-
-
-def mse_discriminator(real_outputs, fake_outputs, real_labels=None, fake_labels=None):
-    """lsgan, cgan: (MSE(D(x), 1) + MSE(D(G(z)), 0)) / 2 (LSGAN's a=0, b=1)."""
-    return _halves(mean_squared_error, real_outputs, fake_outputs)
-
-
-def mse_generator(fake_outputs, fake_labels=None):
-    """lsgan, cgan: MSE(D(G(z)), 1) (LSGAN's c=1)."""
-    return mean_squared_error(fake_outputs, 1.0)
-
-
-def with_auxiliary_classifier(adversarial_discriminator, adversarial_generator):
-    """AC-GAN's objectives (Odena et al. 2017) around an adversarial loss on D's
-    validity output, weighted as PyTorch-GAN's acgan weighs them: D's loss is the
-    mean of its halves, each (adversarial term + class cross-entropy) / 2; G's is
-    (adversarial + cross-entropy of the labels asked for) / 2. D's outputs are
-    (validity, class probabilities); D's log also gets its class accuracy over
-    real and fake. `adversarial_discriminator(real, fake)` returns its real and
-    fake terms (`d_loss_real`, `d_loss_fake`)."""
-
-    def discriminator(real_outputs, fake_outputs, real_labels, fake_labels):
-        (real_validity, real_classes), (fake_validity, fake_classes) = real_outputs, fake_outputs
-        adversarial = adversarial_discriminator(real_validity, fake_validity)
-        d_loss_real = (adversarial["d_loss_real"] + cross_entropy(real_classes, real_labels)) / 2
-        d_loss_fake = (adversarial["d_loss_fake"] + cross_entropy(fake_classes, fake_labels)) / 2
-        predicted = tf.argmax(tf.concat([real_classes, fake_classes], 0), axis=1)
-        truth = tf.argmax(tf.concat([real_labels, fake_labels], 0), axis=1)
-        return {"d_loss": (d_loss_real + d_loss_fake) / 2, "d_loss_real": d_loss_real,
-                "d_loss_fake": d_loss_fake,
-                "d_accuracy": tf.reduce_mean(tf.cast(tf.equal(predicted, truth), tf.float32))}
-
-    def generator(fake_outputs, fake_labels):
-        validity, classes = fake_outputs
-        return 0.5 * (adversarial_generator(validity) + cross_entropy(classes, fake_labels))
-
-    return discriminator, generator
-
-
-def _bce_halves(real_probabilities, fake_probabilities):
-    return {"d_loss_real": binary_cross_entropy(real_probabilities, 1.0),
-            "d_loss_fake": binary_cross_entropy(fake_probabilities, 0.0)}
-
-
-# acgan: BCE on the validity probability, with the class head.
-acgan_discriminator, acgan_generator = with_auxiliary_classifier(
-    _bce_halves, lambda validity: binary_cross_entropy(validity, 1.0))
-
-# Under --loss the adversarial term's weight in acgan's D loss (a quarter, see
-# with_auxiliary_classifier): the gradient penalty, part of that term, is
-# weighed alike so that --lambda_gp keeps its meaning.
-AUXILIARY_CLASSIFIER_ADVERSARIAL_WEIGHT = 0.25
-
-
-def wasserstein_discriminator(real_outputs, fake_outputs, real_labels=None, fake_labels=None):
-    """wgan, wgan_gp (before the penalty): -E[D(x)] + E[D(G(z))]."""
-    return wasserstein_parts(real_outputs, fake_outputs)
-
-
-def wasserstein_generator_loss(fake_outputs, fake_labels=None):
-    return wasserstein_generator(fake_outputs)
-
-
-# name -> (D's objective, G's objective)
-SYSTEM_OBJECTIVES = {
-    "bce": (bce_discriminator, bce_generator),
-    "mse": (mse_discriminator, mse_generator),
-    "acgan": (acgan_discriminator, acgan_generator),
-    "wasserstein": (wasserstein_discriminator, wasserstein_generator_loss),
-    "wasserstein_gp": (wasserstein_discriminator, wasserstein_generator_loss),
-}
-
-
 # ------------------------------------------------------------ objectives on raw D outputs
-# For --loss: each is a pure function of D's raw outputs (logits, critic scores,
-# f-GAN's V), so it fits any network. `discriminator(real, fake)` returns
-# {d_loss, d_loss_real, d_loss_fake} (minimized); `generator(fake)` G's loss.
+# Pure functions of D's raw outputs, so they fit any network (--loss).
 
+def cross_entropy_on_logits(saturating=False):
+    """The original GAN (Goodfellow et al. 2014) on D's logits: D minimizes -log D(x)
+    - log(1 - D(G(z))); G minimizes -log D(G(z)) (the non-saturating form,
+    DCGAN's and carpedm20's), or with `saturating` log(1 - D(G(z))) =
+    -softplus(logit), the paper's minimax form."""
 
-def _parts(d_loss_real, d_loss_fake):
-    return {"d_loss": d_loss_real + d_loss_fake, "d_loss_real": d_loss_real,
-            "d_loss_fake": d_loss_fake}
+    def discriminator(real, fake, real_labels=None, fake_labels=None):
+        return _parts(sigmoid_cross_entropy(real, 1.0), sigmoid_cross_entropy(fake, 0.0))
 
+    def generator(fake, fake_labels=None):
+        if saturating:
+            return -tf.reduce_mean(tf.nn.softplus(_float32(fake)))
+        return sigmoid_cross_entropy(fake, 1.0)
 
-def cross_entropy_discriminator(real_logits, fake_logits):
-    """The original GAN's D (Goodfellow et al. 2014): -log D(x) - log(1 - D(G(z)))."""
-    return _parts(losses.sigmoid_cross_entropy(real_logits, 1.0),
-                  losses.sigmoid_cross_entropy(fake_logits, 0.0))
-
-
-def minimax_generator(fake_logits):
-    """The paper's saturating G: minimize log(1 - D(G(z))) = -softplus(logit)."""
-    return -tf.reduce_mean(tf.nn.softplus(tf.cast(fake_logits, tf.float32)))
-
-
-def nonsaturating_generator(fake_logits):
-    """The non-saturating G (DCGAN's, carpedm20's): minimize -log D(G(z))."""
-    return losses.sigmoid_cross_entropy(fake_logits, 1.0)
+    return Objective(discriminator, generator)
 
 
 def least_squares(a=0.0, b=1.0, c=1.0):
@@ -203,29 +134,39 @@ def least_squares(a=0.0, b=1.0, c=1.0):
     scale-free (its eps), so we follow the script: `--model lsgan --loss lsgan`
     is then the script's own run (tested against its golden run)."""
 
-    def discriminator(real_scores, fake_scores):
-        return _parts(0.5 * tf.reduce_mean(tf.square(tf.cast(real_scores, tf.float32) - b)),
-                      0.5 * tf.reduce_mean(tf.square(tf.cast(fake_scores, tf.float32) - a)))
+    def discriminator(real, fake, real_labels=None, fake_labels=None):
+        return _parts(0.5 * tf.reduce_mean(tf.square(_float32(real) - b)),
+                      0.5 * tf.reduce_mean(tf.square(_float32(fake) - a)))
 
-    def generator(fake_scores):
-        return tf.reduce_mean(tf.square(tf.cast(fake_scores, tf.float32) - c))
+    def generator(fake, fake_labels=None):
+        return tf.reduce_mean(tf.square(_float32(fake) - c))
 
-    return discriminator, generator
-
-
-def wasserstein_parts(real_scores, fake_scores):
-    """WGAN's critic (Arjovsky et al. 2017), with its halves: -E D(x) + E D(G(z))."""
-    real_scores, fake_scores = (tf.cast(real_scores, tf.float32),
-                                tf.cast(fake_scores, tf.float32))
-    return _parts(-tf.reduce_mean(real_scores), tf.reduce_mean(fake_scores))
+    return Objective(discriminator, generator)
 
 
-def hinge_discriminator(real_scores, fake_scores):
-    """Hinge (Lim & Ye 2017; Miyato et al. 2018): E relu(1 - D(x)) + E relu(1 + D(G(z)))."""
-    real_scores, fake_scores = (tf.cast(real_scores, tf.float32),
-                                tf.cast(fake_scores, tf.float32))
-    return _parts(tf.reduce_mean(tf.nn.relu(1.0 - real_scores)),
-                  tf.reduce_mean(tf.nn.relu(1.0 + fake_scores)))
+def wasserstein():
+    """WGAN's (Arjovsky et al. 2017), as its script writes it: the critic minimizes
+    -E D(x) + E D(G(z)), G minimizes -E D(G(z)). WGAN-GP's penalty is added by
+    the step (gan.GAN), which holds the critic and the inputs."""
+
+    def discriminator(real, fake, real_labels=None, fake_labels=None):
+        return _parts(-tf.reduce_mean(_float32(real)), tf.reduce_mean(_float32(fake)))
+
+    def generator(fake, fake_labels=None):
+        return -tf.reduce_mean(_float32(fake))
+
+    return Objective(discriminator, generator)
+
+
+def hinge():
+    """Hinge (Lim & Ye 2017; Miyato et al. 2018): D minimizes E relu(1 - D(x)) +
+    E relu(1 + D(G(z))); G minimizes -E D(G(z))."""
+
+    def discriminator(real, fake, real_labels=None, fake_labels=None):
+        return _parts(tf.reduce_mean(tf.nn.relu(1.0 - _float32(real))),
+                      tf.reduce_mean(tf.nn.relu(1.0 + _float32(fake))))
+
+    return Objective(discriminator, wasserstein().generator)
 
 
 class Divergence:
@@ -278,31 +219,79 @@ def f_gan(divergence):
     V); G takes the paper's alternative step, maximizing E_Q[g_f(V(G(z)))]."""
     chosen = DIVERGENCES[divergence]
 
-    def discriminator(real_scores, fake_scores):
-        real_term = tf.reduce_mean(chosen.activation(tf.cast(real_scores, tf.float32)))
-        fake_term = tf.reduce_mean(chosen.conjugate(chosen.activation(
-            tf.cast(fake_scores, tf.float32))))
+    def discriminator(real, fake, real_labels=None, fake_labels=None):
+        real_term = tf.reduce_mean(chosen.activation(_float32(real)))
+        fake_term = tf.reduce_mean(chosen.conjugate(chosen.activation(_float32(fake))))
         return _parts(-real_term, fake_term)
 
-    def generator(fake_scores):
-        return -tf.reduce_mean(chosen.activation(tf.cast(fake_scores, tf.float32)))
+    def generator(fake, fake_labels=None):
+        return -tf.reduce_mean(chosen.activation(_float32(fake)))
 
-    return discriminator, generator
+    return Objective(discriminator, generator)
 
 
-def for_loss(name, ls_abc=(0.0, 1.0, 1.0), divergence="kl"):
-    """(D's objective, G's objective) of a `--loss` (systems.LOSSES); the gradient
-    penalty of wgan_gp is added by the trainer, which holds D and the inputs."""
-    if name == "minimax":
-        return cross_entropy_discriminator, minimax_generator
-    if name == "nonsaturating":
-        return cross_entropy_discriminator, nonsaturating_generator
-    if name == "lsgan":
-        return least_squares(*ls_abc)
-    if name in ("wgan", "wgan_gp"):
-        return wasserstein_parts, wasserstein_generator
-    if name == "hinge":
-        return hinge_discriminator, wasserstein_generator
-    if name == "fgan":
-        return f_gan(divergence)
-    raise ValueError(f"Unknown loss {name!r}.")
+# ------------------------------------------------------------ the PyTorch-GAN scripts'
+# What each script backpropagates, on its D's outputs (probabilities for gan).
+
+def _halves(loss, real, fake):
+    d_loss_real, d_loss_fake = loss(real, 1.0), loss(fake, 0.0)
+    return {"d_loss": (d_loss_real + d_loss_fake) / 2, "d_loss_real": d_loss_real,
+            "d_loss_fake": d_loss_fake}
+
+
+def binary_cross_entropy_on_probabilities():
+    """gan: D minimizes (BCE(D(x), 1) + BCE(D(G(z)), 0)) / 2 on D's sigmoid outputs;
+    G minimizes BCE(D(G(z)), 1), the non-saturating loss."""
+
+    def discriminator(real, fake, real_labels=None, fake_labels=None):
+        return _halves(binary_cross_entropy, real, fake)
+
+    def generator(fake, fake_labels=None):
+        return binary_cross_entropy(fake, 1.0)
+
+    return Objective(discriminator, generator)
+
+
+def squared_error_to_one_and_zero():
+    """lsgan, cgan: D minimizes (MSE(D(x), 1) + MSE(D(G(z)), 0)) / 2 (LSGAN's a = 0,
+    b = 1); G minimizes MSE(D(G(z)), 1) (c = 1)."""
+
+    def discriminator(real, fake, real_labels=None, fake_labels=None):
+        return _halves(mean_squared_error, real, fake)
+
+    def generator(fake, fake_labels=None):
+        return mean_squared_error(fake, 1.0)
+
+    return Objective(discriminator, generator)
+
+
+# The adversarial term's weight in AC-GAN's D loss (a quarter, see
+# with_auxiliary_classifier): the gradient penalty, part of that term, is
+# weighed alike so that --lambda_gp keeps its meaning.
+AUXILIARY_CLASSIFIER_ADVERSARIAL_WEIGHT = 0.25
+
+
+def with_auxiliary_classifier(adversarial):
+    """AC-GAN's objectives (Odena et al. 2017) around the `adversarial` objective
+    on D's validity output, weighted as PyTorch-GAN's acgan weighs them: D's
+    loss is the mean of its halves, each (adversarial term + class
+    cross-entropy) / 2; G's is (adversarial + cross-entropy of the labels asked
+    for) / 2. D's outputs are (validity, class probabilities); D's log also gets
+    its class accuracy over real and fake."""
+
+    def discriminator(real, fake, real_labels, fake_labels):
+        (real_validity, real_classes), (fake_validity, fake_classes) = real, fake
+        terms = adversarial.discriminator(real_validity, fake_validity)
+        d_loss_real = (terms["d_loss_real"] + cross_entropy(real_classes, real_labels)) / 2
+        d_loss_fake = (terms["d_loss_fake"] + cross_entropy(fake_classes, fake_labels)) / 2
+        predicted = tf.argmax(tf.concat([real_classes, fake_classes], 0), axis=1)
+        truth = tf.argmax(tf.concat([real_labels, fake_labels], 0), axis=1)
+        return {"d_loss": (d_loss_real + d_loss_fake) / 2, "d_loss_real": d_loss_real,
+                "d_loss_fake": d_loss_fake,
+                "d_accuracy": tf.reduce_mean(tf.cast(tf.equal(predicted, truth), tf.float32))}
+
+    def generator(fake, fake_labels):
+        validity, classes = fake
+        return 0.5 * (adversarial.generator(validity) + cross_entropy(classes, fake_labels))
+
+    return Objective(discriminator, generator)

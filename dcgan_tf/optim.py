@@ -141,8 +141,19 @@ def clip_variable(variable, clip_value):
     return variable.assign(tf.clip_by_value(variable, -clip_value, clip_value))
 
 
-def _count_step(step):
-    return step.assign_add(1)
+def _count_step(step, finite=None):
+    if finite is None:
+        return step.assign_add(1)
+    return step.assign_add(tf.cast(finite, step.dtype))
+
+
+def _all_finite(gradients):
+    return tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in gradients])
+
+
+def _kept_unless(finite, new, old):
+    """`new`, or `old` where a float16 step overflowed (finite is False)."""
+    return new if finite is None else tf.where(finite, new, old)
 
 
 class TorchAdam(tf.Module):
@@ -150,16 +161,19 @@ class TorchAdam(tf.Module):
     PyTorch-GAN scripts use it: m <- m + (1 - b1)(g - m); v <- b2 v + (1 - b2) g^2;
     p <- p - lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps). Unlike TF1's
     Adam (OriginalAdam), eps is added after the bias-corrected square root, and
-    the step count is kept instead of the beta powers."""
+    the step count is kept instead of the beta powers. With `loss_scaling`
+    (float16), a step whose gradients overflowed changes nothing but the scale,
+    as OriginalAdam's."""
 
     _TF_MODULE_IGNORED_PROPERTIES = frozenset({"var_list"})
-    loss_scale = None  # no float16 loss scaling (dcgan's TF1 Adam has it)
 
-    def __init__(self, var_list, learning_rate, beta1, beta2, epsilon=1e-8, name="adam"):
+    def __init__(self, var_list, learning_rate, beta1, beta2, epsilon=1e-8, name="adam",
+                 loss_scaling=False):
         super().__init__(name=name)
+        self.loss_scale = DynamicLossScale() if loss_scaling else None
         self.var_list = self._no_dependency(list(var_list))
-        self.learning_rate, self.beta1, self.beta2 = float(learning_rate), float(beta1), float(beta2)
-        self.epsilon = float(epsilon)
+        self.learning_rate, self.beta1 = float(learning_rate), float(beta1)
+        self.beta2, self.epsilon = float(beta2), float(epsilon)
         with self.name_scope:
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
             self.first_moments = [tf.Variable(tf.zeros_like(v), trainable=False, name="exp_avg")
@@ -172,35 +186,42 @@ class TorchAdam(tf.Module):
         all-reduced: every copy takes the same step)."""
         if len(gradients) != len(self.var_list):
             raise ValueError(f"Got {len(gradients)} gradients for {len(self.var_list)} variables.")
+        finite = None if self.loss_scale is None else _all_finite(gradients)
         t = tf.cast(self.step + 1, tf.float64)  # the bias corrections in double, as Python's
         beta1, beta2 = tf.constant(self.beta1, tf.float64), tf.constant(self.beta2, tf.float64)
         step_size = tf.cast(self.learning_rate / (1.0 - tf.pow(beta1, t)), tf.float32)
         correction2_sqrt = tf.cast(tf.sqrt(1.0 - tf.pow(beta2, t)), tf.float32)
         distribute.update_each_copy(
-            [(var, (m, v, grad, step_size, correction2_sqrt)) for var, m, v, grad in
+            [(var, (m, v, grad, step_size, correction2_sqrt, finite)) for var, m, v, grad in
              zip(self.var_list, self.first_moments, self.second_moments, gradients)],
             self._adam)
-        distribute.update_each_copy([(self.step, ())], _count_step)
+        _finish_step(self, finite)
 
-    def _adam(self, var, m, v, grad, step_size, correction2_sqrt):
-        m.assign(m + (1.0 - self.beta1) * (grad - m))
-        v.assign(v * self.beta2 + (1.0 - self.beta2) * grad * grad)
+    def _adam(self, var, m, v, grad, step_size, correction2_sqrt, finite):
+        new_m = m + (1.0 - self.beta1) * (grad - m)
+        new_v = v * self.beta2 + (1.0 - self.beta2) * grad * grad
+        if finite is not None:  # an overflowed float16 step: nothing moves
+            new_m, new_v = _kept_unless(finite, new_m, m), _kept_unless(finite, new_v, v)
+        m.assign(new_m)
+        v.assign(new_v)
         denominator = tf.sqrt(v) / correction2_sqrt + self.epsilon
-        return var.assign_sub(step_size * (m / denominator))
+        return var.assign_sub(_kept_unless(finite, step_size * (m / denominator), 0.0))
 
 
 class TorchRMSprop(tf.Module):
     """torch.optim.RMSprop with its defaults (alpha 0.99, eps 1e-8 outside the
     square root, no momentum, not centered), as the WGAN script uses it:
     v <- alpha v + (1 - alpha) g^2; p <- p - lr g / (sqrt(v) + eps). Keras'
-    RMSprop defaults to rho 0.9 and puts eps elsewhere."""
+    RMSprop defaults to rho 0.9 and puts eps elsewhere. `loss_scaling` as
+    TorchAdam's."""
 
     _TF_MODULE_IGNORED_PROPERTIES = frozenset({"var_list"})
     ALPHA = 0.99
-    loss_scale = None  # no float16 loss scaling
 
-    def __init__(self, var_list, learning_rate, epsilon=1e-8, name="rmsprop"):
+    def __init__(self, var_list, learning_rate, epsilon=1e-8, name="rmsprop",
+                 loss_scaling=False):
         super().__init__(name=name)
+        self.loss_scale = DynamicLossScale() if loss_scaling else None
         self.var_list = self._no_dependency(list(var_list))
         self.learning_rate, self.epsilon = float(learning_rate), float(epsilon)
         with self.name_scope:
@@ -212,12 +233,35 @@ class TorchRMSprop(tf.Module):
         """One step; `gradients` in `var_list` order (all-reduced under tf.distribute)."""
         if len(gradients) != len(self.var_list):
             raise ValueError(f"Got {len(gradients)} gradients for {len(self.var_list)} variables.")
+        finite = None if self.loss_scale is None else _all_finite(gradients)
         distribute.update_each_copy(
-            [(var, (square_average, grad)) for var, square_average, grad in
+            [(var, (square_average, grad, finite)) for var, square_average, grad in
              zip(self.var_list, self.square_averages, gradients)], self._rmsprop)
-        distribute.update_each_copy([(self.step, ())], _count_step)
+        _finish_step(self, finite)
 
-    def _rmsprop(self, var, square_average, grad):
-        square_average.assign(square_average * self.ALPHA + (1.0 - self.ALPHA) * grad * grad)
-        return var.assign_sub(self.learning_rate * (grad / (tf.sqrt(square_average)
-                                                            + self.epsilon)))
+    def _rmsprop(self, var, square_average, grad, finite):
+        square_average.assign(_kept_unless(
+            finite, square_average * self.ALPHA + (1.0 - self.ALPHA) * grad * grad,
+            square_average))
+        return var.assign_sub(_kept_unless(
+            finite, self.learning_rate * (grad / (tf.sqrt(square_average) + self.epsilon)), 0.0))
+
+
+def _finish_step(optimizer, finite):
+    """Counts the step (not a skipped one) and moves the loss scale."""
+    distribute.update_each_copy([(optimizer.step, (finite,))], _count_step)
+    if optimizer.loss_scale is not None:
+        distribute.update_each_copy([(optimizer.loss_scale.scale, (finite,))],
+                                    lambda _, finite: optimizer.loss_scale.update(finite))
+
+
+# The optimizers a system names (systems.System.optimizer, after compose):
+# name -> (variables, learning_rate, beta1, beta2, name, loss_scaling) -> optimizer.
+OPTIMIZERS = {
+    "tf1_adam": lambda variables, learning_rate, beta1, beta2, name, loss_scaling: OriginalAdam(
+        variables, learning_rate, beta1, beta2, name=name, loss_scaling=loss_scaling),
+    "torch_adam": lambda variables, learning_rate, beta1, beta2, name, loss_scaling: TorchAdam(
+        variables, learning_rate, beta1, beta2, name=name, loss_scaling=loss_scaling),
+    "torch_rmsprop": lambda variables, learning_rate, beta1, beta2, name, loss_scaling:
+        TorchRMSprop(variables, learning_rate, name=name, loss_scaling=loss_scaling),
+}

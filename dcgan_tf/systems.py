@@ -1,169 +1,399 @@
-"""The GAN systems `--model` names: each is networks + objective + update
-schedule + optimizers, composed here, in one place, as data.
+"""Every GAN system dcgan-tf trains, as data: networks + objective + schedule +
+optimizer, with the few choices that tell the recipes apart. `compose` is the
+one place where a `--model` and a `--loss` become the system a run trains
+(gan.GAN runs any of them with one step); `check_config` applies the rules
+each part declares for the flags it reads.
 
-`dcgan` is carpedm20's recipe (networks `models.py`, sigmoid cross-entropy on
-logits, D then G twice, TF1's Adam; trained by `training.GANTrainer`, whose
-numbers the original's TF1 graphs pin). The others are PyTorch-GAN's scripts
-at 36d3c77 (implementations/<model>/<model>.py), trained by
-`family_trainer.FamilyTrainer` from the parts named below. Each preset also
-carries its script's defaults; a flag given on the command line wins.
+`dcgan` is carpedm20's recipe (its networks in networks/carpedm20.py, sigmoid
+cross-entropy on logits, D once then G twice on the same z, TF1's Adam), whose
+numbers the original's TF1 graphs pin. The others are PyTorch-GAN's scripts at
+36d3c77 (implementations/<model>/<model>.py), whose golden runs pin theirs.
+Each preset carries its script's defaults; a flag given on the command line wins.
 """
 
 import dataclasses
+from typing import Callable
+
+from dcgan_tf import data
+from dcgan_tf import objectives
 
 
 @dataclasses.dataclass(frozen=True)
 class Schedule:
     """What one iteration does, in order.
 
-    generator_first: the G update first, then the D update on that same G(z),
-      detached (gan, cgan, acgan, lsgan); else the critic's update first, on a
-      detached G(z), and the G update on a new forward pass of the same z
-      (wgan, wgan_gp).
-    n_critic: the G update runs in iterations whose batch index within the
-      epoch is a multiple of it (the scripts test `i % n_critic == 0`).
-    clip_value: after each D update, D's parameters are clipped to [-c, c].
+    first: "discriminator": D's update, then G's turn (carpedm20; wgan, wgan_gp);
+      "generator": G's turn first, then D's update on that same G(z), detached
+      (gan, cgan, acgan, lsgan).
+    generator_updates: G's updates in its turn, on the same z (carpedm20 runs two
+      "to make sure that d_loss does not go to zero").
+    n_critic: G's turn comes in iterations whose batch index within the epoch is a
+      multiple of it (Goodfellow et al.'s k steps of D per step of G; the WGAN
+      scripts test `i % n_critic == 0`); D updates every iteration.
+    clip_value: after each D update, D's weights are clipped to [-c, c] (WGAN).
+    share_fake: D's update and G's first update share one G(z) pass (carpedm20:
+      the same weights and z give the same values; G's batch norms move twice,
+      as the original's two passes move them).
     """
 
-    generator_first: bool
+    first: str = "discriminator"
+    generator_updates: int = 1
     n_critic: int = 1
     clip_value: float = None
+    share_fake: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
 class System:
-    """One `--model`: which networks, objective, schedule and optimizer."""
+    """One `--model` (SYSTEMS), or, from `compose`, a `--model` with a `--loss`
+    and the run's settings: then `objective` is the objectives.Objective, and
+    `flags` every optional flag the composed parts read."""
 
     name: str
     summary: str
-    networks: str            # "mlp", "conditional_mlp", "conv", "conditional_conv"
-    objective: str           # a key of objectives.SYSTEM_OBJECTIVES
+    networks: str              # networks.build's kind: carpedm20, mlp, conditional_mlp, conv, ...
+    objective: Callable        # options -> objectives.Objective (the Objective after compose)
     schedule: Schedule
-    optimizer: str           # "adam" (torch.optim.Adam) or "rmsprop" (torch.optim.RMSprop)
-    normal_init: bool        # the script applies weights_init_normal
-    defaults: dict           # the script's options, under our flag names
-    options: tuple = ()      # the family flags that apply: n_critic, clip_value, ...
-    # The script's sample grid runs G in training mode (moving its batch-norm
-    # averages) every sample interval: cgan and acgan.
-    samples_in_training_mode: bool = False
-
-    @property
-    def conditional(self):
-        return self.networks.startswith("conditional")
-
-    @property
-    def has_penalty(self):
-        return self.objective == "wasserstein_gp"
-
-
-# Every script's shared options: Adam 2e-4 (0.5, 0.999), batch 64, latent 100,
-# 200 epochs, a sample grid every 400 batches.
-_COMMON = dict(learning_rate=0.0002, beta1=0.5, beta2=0.999, batch_size=64, z_dim=100,
-               epoch=200, sample_freq=400, z_dist="normal01")
-
-SYSTEMS = {
-    "gan": System(
-        "gan", "the vanilla GAN (Goodfellow et al. 2014): MLPs, binary cross-entropy",
-        networks="mlp", objective="bce", schedule=Schedule(generator_first=True),
-        optimizer="adam", normal_init=False, defaults=dict(_COMMON, output_height=28),
-        options=("beta2",)),
-    "cgan": System(
-        "cgan", "the conditional GAN (Mirza & Osindero 2014): MLPs with label embeddings,"
-        " trained with MSE as the script does", networks="conditional_mlp", objective="mse",
-        schedule=Schedule(generator_first=True), optimizer="adam", normal_init=False,
-        defaults=dict(_COMMON, output_height=32, n_classes=10), options=("beta2", "n_classes"),
-        samples_in_training_mode=True),
-    "acgan": System(
-        "acgan", "AC-GAN (Odena et al. 2017): conv nets, validity and class heads",
-        networks="conditional_conv", objective="acgan", schedule=Schedule(generator_first=True),
-        optimizer="adam", normal_init=True, defaults=dict(_COMMON, output_height=32, n_classes=10),
-        options=("beta2", "n_classes"), samples_in_training_mode=True),
-    "wgan": System(
-        "wgan", "WGAN (Arjovsky et al. 2017): the gan MLPs as a critic, weight clipping,"
-        " RMSprop", networks="mlp", objective="wasserstein",
-        schedule=Schedule(generator_first=False, n_critic=5, clip_value=0.01),
-        optimizer="rmsprop", normal_init=False,
-        defaults=dict(_COMMON, learning_rate=0.00005, output_height=28, n_critic=5,
-                      clip_value=0.01), options=("n_critic", "clip_value")),
-    "wgan_gp": System(
-        "wgan_gp", "WGAN-GP (Gulrajani et al. 2017): the gan MLPs as a critic, gradient"
-        " penalty", networks="mlp", objective="wasserstein_gp",
-        schedule=Schedule(generator_first=False, n_critic=5), optimizer="adam",
-        normal_init=False, defaults=dict(_COMMON, output_height=28, n_critic=5, lambda_gp=10.0),
-        options=("beta2", "n_critic", "lambda_gp")),
-    "lsgan": System(
-        "lsgan", "LSGAN (Mao et al. 2017): conv nets, least squares to 1 and 0",
-        networks="conv", objective="mse", schedule=Schedule(generator_first=True),
-        optimizer="adam", normal_init=True,
-        defaults=dict(_COMMON, output_height=32, sample_freq=1000), options=("beta2",)),
-}
-
-MODELS = ("dcgan",) + tuple(SYSTEMS)
-# Flags only the family reads, and the carpedm20 flags the family does not.
-FAMILY_FLAGS = ("beta2", "n_critic", "clip_value", "lambda_gp", "n_classes")
-DCGAN_ONLY_FLAGS = ("gf_dim", "df_dim", "gfc_dim", "dfc_dim", "original_loss_eval", "crop",
-                    "input_height", "input_width", "xla", "sync_bn", "mixed_precision")
-
-
-def schedule_of(system, n_critic=None, clip_value=None):
-    """The system's schedule with the run's --n_critic / --clip_value."""
-    changes = {}
-    if n_critic is not None and system.schedule.n_critic != 1:
-        changes["n_critic"] = n_critic
-    if clip_value is not None and system.schedule.clip_value is not None:
-        changes["clip_value"] = clip_value
-    return dataclasses.replace(system.schedule, **changes)
+    optimizer: str             # "adam" or "rmsprop" (after compose: optim.OPTIMIZERS' key)
+    adam: str = "torch_adam"   # which Adam: PyTorch's, or TF1's ("tf1_adam") for carpedm20
+    # The schedule of a --loss that brings none: the family's plain one (the
+    # WGAN scripts' critic schedule belongs to their loss); None: this one.
+    loss_schedule: Schedule = Schedule(first="generator")
+    labels: str = "none"       # "none", "required" (a labelled data set), or "from_data"
+    # The labels G is asked for: "drawn" uniformly, or the "real" batch's.
+    fake_labels: str = "drawn"
+    # The fixed sample batch's labels: 0, 1, ..., 9, 0, ... ("cycle"), or the
+    # "first_batch"'s of the data.
+    sample_labels: str = "cycle"
+    # MNIST-style data as the "scripts" read it, or as the "original" does.
+    data: str = "scripts"
+    raw_scores: bool = True    # D's adversarial output without a sigmoid
+    auxiliary_classifier: bool = False  # D has a class head with its own objective (AC-GAN)
+    critic_norm: str = "batch"  # D's normalization: batch norm, or "layer" norm (the penalty's)
+    penalty: float = None      # WGAN-GP's penalty, as a share of --lambda_gp; None: none
+    penalty_weight: float = None  # after compose: the penalty's weight in D's loss
+    normal_init: bool = False  # the script applies weights_init_normal
+    samples_in_training_mode: bool = False  # the script's sample grid moves G's batch norms
+    d_histograms: bool = False  # D's sigmoid outputs as TensorBoard histograms d, d_
+    original_loss_eval: bool = False  # after compose: the original's three loss evaluations
+    checkpoint_extras: tuple = ()  # what a checkpoint holds beyond networks, optimizers, counters
+    # The recipe's own flag values (a flag given on the command line wins).
+    defaults: dict = dataclasses.field(default_factory=dict)
+    flags: tuple = ()          # optional flags it reads of its own (after compose: all of them)
+    # Its runs' folder name, from the config's fields, `loss` (the --loss's part)
+    # and `prior` (--z_dist where it is not the recipe's own).
+    run_name: str = "{dataset}_{model}.s{output_width}.z{z_dim}.b{batch_size}{loss}{prior}"
 
 
 @dataclasses.dataclass(frozen=True)
 class Loss:
-    """One `--loss`: the objective (objectives.for_loss), the schedule it asks for,
-    its optimizer and defaults, and the flags it reads."""
+    """One `--loss`: its objective (on D's raw outputs), and what it brings."""
 
     name: str
     summary: str
-    critic_schedule: bool = False  # D every iteration, G when batch index % n_critic == 0
-    optimizer: str = None          # None: the model's own; "adam" or "rmsprop"
+    objective: Callable        # options -> objectives.Objective
+    schedule: Schedule = None  # its own schedule (the critic losses'), else the model's
+    optimizer: str = None      # "adam" or "rmsprop"; None: the model's own
+    penalty: bool = False      # WGAN-GP's gradient penalty
+    critic_norm: str = "batch"
+    # A --loss other than the model's own keeps G's last loss in the checkpoint.
+    checkpoint_extras: tuple = ("last_g_loss",)
+    run_name: str = "{name}"   # its part of the run's name
     defaults: dict = dataclasses.field(default_factory=dict)
-    options: tuple = ()
+    flags: tuple = ()
 
+
+# carpedm20's widths, and the flags only its recipe reads.
+CARPEDM20_FLAGS = ("gf_dim", "df_dim", "gfc_dim", "dfc_dim", "original_loss_eval",
+                   "compare_with")
+
+# Every script's shared options: Adam 2e-4 (0.5, 0.999), batch 64, latent 100,
+# 200 epochs, a sample grid every 400 batches; and what their checkpoints hold
+# beyond the networks, optimizers and counters.
+_SCRIPTS = dict(learning_rate=0.0002, beta1=0.5, beta2=0.999, batch_size=64, z_dim=100,
+                epoch=200, sample_freq=400, z_dist="normal01")
+_SCRIPTS_CHECKPOINT = ("last_g_loss", "dropout_rng")
+
+
+def _plain(constructor):
+    """The objective of a script that has no options."""
+    return lambda options: constructor()
+
+
+SYSTEMS = {
+    "dcgan": System(
+        "dcgan", "carpedm20's DCGAN: its networks, sigmoid cross-entropy on logits, D then G"
+        " twice on the same z, TF1's Adam", networks="carpedm20",
+        objective=_plain(objectives.cross_entropy_on_logits),
+        schedule=Schedule(first="discriminator", generator_updates=2, share_fake=True),
+        optimizer="adam", adam="tf1_adam", loss_schedule=None, labels="from_data",
+        fake_labels="real", sample_labels="first_batch", data="original", d_histograms=True,
+        flags=CARPEDM20_FLAGS,
+        run_name="{dataset}_x{input_width}.z{z_dim}.{z_dist}.y{output_width}.b{batch_size}{loss}"),
+    "gan": System(
+        "gan", "the vanilla GAN (Goodfellow et al. 2014): MLPs, binary cross-entropy",
+        networks="mlp", objective=_plain(objectives.binary_cross_entropy_on_probabilities),
+        schedule=Schedule(first="generator"), optimizer="adam", raw_scores=False,
+        checkpoint_extras=_SCRIPTS_CHECKPOINT, defaults=dict(_SCRIPTS, output_height=28)),
+    "cgan": System(
+        "cgan", "the conditional GAN (Mirza & Osindero 2014): MLPs with label embeddings,"
+        " trained with MSE as the script does", networks="conditional_mlp",
+        objective=_plain(objectives.squared_error_to_one_and_zero),
+        schedule=Schedule(first="generator"), optimizer="adam", labels="required",
+        samples_in_training_mode=True, checkpoint_extras=_SCRIPTS_CHECKPOINT,
+        defaults=dict(_SCRIPTS, output_height=32, n_classes=10)),
+    "acgan": System(
+        "acgan", "AC-GAN (Odena et al. 2017): conv nets, validity and class heads",
+        networks="conditional_conv",
+        objective=lambda options: objectives.with_auxiliary_classifier(
+            objectives.binary_cross_entropy_on_probabilities()),
+        schedule=Schedule(first="generator"), optimizer="adam", labels="required",
+        raw_scores=False, auxiliary_classifier=True, normal_init=True,
+        samples_in_training_mode=True, checkpoint_extras=_SCRIPTS_CHECKPOINT,
+        defaults=dict(_SCRIPTS, output_height=32, n_classes=10)),
+    "wgan": System(
+        "wgan", "WGAN (Arjovsky et al. 2017): the gan MLPs as a critic, weight clipping,"
+        " RMSprop", networks="mlp", objective=_plain(objectives.wasserstein),
+        schedule=Schedule(first="discriminator", n_critic=5, clip_value=0.01),
+        optimizer="rmsprop", checkpoint_extras=_SCRIPTS_CHECKPOINT,
+        defaults=dict(_SCRIPTS, learning_rate=0.00005, output_height=28, n_critic=5,
+                      clip_value=0.01)),
+    "wgan_gp": System(
+        "wgan_gp", "WGAN-GP (Gulrajani et al. 2017): the gan MLPs as a critic, gradient"
+        " penalty", networks="mlp", objective=_plain(objectives.wasserstein),
+        schedule=Schedule(first="discriminator", n_critic=5), optimizer="adam", penalty=1.0,
+        checkpoint_extras=_SCRIPTS_CHECKPOINT,
+        defaults=dict(_SCRIPTS, output_height=28, n_critic=5, lambda_gp=10.0)),
+    "lsgan": System(
+        "lsgan", "LSGAN (Mao et al. 2017): conv nets, least squares to 1 and 0",
+        networks="conv", objective=_plain(objectives.squared_error_to_one_and_zero),
+        schedule=Schedule(first="generator"), optimizer="adam", normal_init=True,
+        checkpoint_extras=_SCRIPTS_CHECKPOINT,
+        defaults=dict(_SCRIPTS, output_height=32, sample_freq=1000)),
+}
+MODELS = tuple(SYSTEMS)
+
+# The critic's schedule of the WGAN papers' algorithms and scripts: D first, G's
+# turn every n_critic-th batch, on a new G(z) of the same z.
+_CRITIC = Schedule(first="discriminator", n_critic=5)
 
 LOSSES = {
     "minimax": Loss("minimax", "the original GAN (Goodfellow et al. 2014): D by cross-entropy,"
-                    " G minimizes log(1 - D(G(z))), the saturating form"),
+                    " G minimizes log(1 - D(G(z))), the saturating form",
+                    objective=lambda options: objectives.cross_entropy_on_logits(saturating=True)),
     "nonsaturating": Loss("nonsaturating", "cross-entropy, G minimizes -log D(G(z))"
-                          " (carpedm20's and the GAN paper's practical form)"),
+                          " (carpedm20's and the GAN paper's practical form)",
+                          objective=_plain(objectives.cross_entropy_on_logits),
+                          checkpoint_extras=()),
     "lsgan": Loss("lsgan", "least squares (Mao et al. 2017), targets --ls_abc",
-                  options=("ls_abc",)),
+                  objective=lambda options: objectives.least_squares(*options.ls_targets),
+                  flags=("ls_abc",)),
     "wgan": Loss("wgan", "Wasserstein with weight clipping (Arjovsky et al. 2017)",
-                 critic_schedule=True, optimizer="rmsprop",
-                 defaults=dict(learning_rate=0.00005, n_critic=5, clip_value=0.01),
-                 options=("n_critic", "clip_value")),
+                 objective=_plain(objectives.wasserstein),
+                 schedule=dataclasses.replace(_CRITIC, clip_value=0.01), optimizer="rmsprop",
+                 defaults=dict(learning_rate=0.00005, n_critic=5, clip_value=0.01)),
     "wgan_gp": Loss("wgan_gp", "Wasserstein with a gradient penalty (Gulrajani et al. 2017);"
                     " the critic's batch norms become layer norms",
-                    critic_schedule=True, optimizer="adam",
+                    objective=_plain(objectives.wasserstein), schedule=_CRITIC,
+                    optimizer="adam", penalty=True, critic_norm="layer",
                     defaults=dict(learning_rate=0.0001, beta1=0.5, beta2=0.9, n_critic=5,
-                                  lambda_gp=10.0),
-                    options=("n_critic", "lambda_gp", "beta2")),
+                                  lambda_gp=10.0)),
     "hinge": Loss("hinge", "hinge (Lim & Ye 2017; Miyato et al. 2018): D on"
-                  " relu(1 -+ D), G minimizes -D(G(z))"),
+                  " relu(1 -+ D), G minimizes -D(G(z))", objective=_plain(objectives.hinge)),
     "fgan": Loss("fgan", "f-GAN (Nowozin et al. 2016) for --divergence, the paper's"
-                 " alternative G step", options=("divergence",)),
+                 " alternative G step",
+                 objective=lambda options: objectives.f_gan(options.divergence),
+                 run_name="fgan_{divergence}", flags=("divergence",)),
 }
-# Flags read only by some models or losses: who reads each is checked.
-OPTIONAL_FLAGS = FAMILY_FLAGS + ("ls_abc", "divergence")
+
+# Flags that only some systems read: one given to a system that does not read
+# it is an error naming who does (every other flag applies to every system).
+OPTIONAL_FLAGS = ("beta2", "clip_value", "lambda_gp", "n_classes", "ls_abc",
+                  "divergence") + CARPEDM20_FLAGS
 
 
-def applicable_flags(model, loss):
-    """The optional flags that `--model` with `--loss` (empty: its own) reads."""
-    flags = set(SYSTEMS[model].options) if model in SYSTEMS else set()
-    if loss:
-        flags |= set(LOSSES[loss].options)
-    return flags
+def _with_loss(model, loss):
+    """The model's system with the loss's parts in place of its own (unresolved)."""
+    system = SYSTEMS[model]
+    if not loss:
+        return system
+    chosen = LOSSES[loss]
+    objective = chosen.objective
+    if system.auxiliary_classifier:  # the class head keeps its objective
+        objective = lambda options: objectives.with_auxiliary_classifier(  # noqa: E731
+            chosen.objective(options))
+    penalty = None
+    if chosen.penalty:  # weighed with the adversarial term it is part of
+        penalty = (objectives.AUXILIARY_CLASSIFIER_ADVERSARIAL_WEIGHT
+                   if system.auxiliary_classifier else 1.0)
+    return dataclasses.replace(
+        system, name=f"{system.name} --loss {loss}", objective=objective,
+        schedule=chosen.schedule or system.loss_schedule or system.schedule,
+        optimizer=chosen.optimizer or system.optimizer, raw_scores=True,
+        critic_norm=chosen.critic_norm, penalty=penalty,
+        checkpoint_extras=tuple(dict.fromkeys(system.checkpoint_extras
+                                              + chosen.checkpoint_extras)),
+        flags=system.flags + chosen.flags)
+
+
+def compose(model, loss, options):
+    """The system `--model model --loss loss` trains: the model's networks and
+    data, with the loss's objective and what it brings (its schedule, optimizer,
+    penalty, critic norm) in place of the model's own, every setting resolved
+    from `options` (the run's Config). The only place where a --loss means
+    anything."""
+    system = _with_loss(model, loss)
+    schedule = dataclasses.replace(
+        system.schedule, n_critic=int(options.n_critic),
+        clip_value=None if system.schedule.clip_value is None else float(options.clip_value))
+    extras = system.checkpoint_extras
+    if schedule.n_critic > 1:  # an iteration without G's turn logs G's last loss
+        extras = tuple(dict.fromkeys(extras + ("last_g_loss",)))
+    return dataclasses.replace(
+        system, objective=system.objective(options), schedule=schedule,
+        optimizer=system.adam if system.optimizer == "adam" else "torch_rmsprop",
+        penalty_weight=(None if system.penalty is None
+                        else system.penalty * float(options.lambda_gp)),
+        original_loss_eval=bool(options.original_loss_eval), checkpoint_extras=extras,
+        flags=flags_read(model, loss))
+
+
+def flags_read(model, loss=""):
+    """The optional flags (OPTIONAL_FLAGS) that `--model model --loss loss` reads."""
+    system = _with_loss(model, loss)
+    read = set(system.flags)
+    if system.optimizer == "adam":
+        read.add("beta2")
+    if system.schedule.clip_value is not None:
+        read.add("clip_value")
+    if system.penalty is not None:
+        read.add("lambda_gp")
+    if system.labels == "required":
+        read.add("n_classes")
+    if loss and "original_loss_eval" in read:  # the original's own losses only
+        read.remove("original_loss_eval")
+    return tuple(sorted(read))
 
 
 def readers_of(flag):
-    """Who reads an optional flag, for error messages."""
-    readers = [f"--model {m}" for m, s in SYSTEMS.items() if flag in s.options]
-    readers += [f"--loss {n}" for n, l in LOSSES.items() if flag in l.options]
+    """Who reads an optional flag, for error messages: models with their own
+    loss, and losses that bring it to any model."""
+    readers = [f"--model {model}" for model in SYSTEMS if flag in flags_read(model)]
+    readers += [f"--loss {loss}" for loss in LOSSES
+                if all(flag in flags_read(model, loss) for model in SYSTEMS)]
     return ", ".join(readers)
+
+
+def run_name_part(loss, options):
+    """The loss's part of a run's name ('' for the model's own)."""
+    return "." + LOSSES[loss].run_name.format(name=loss, divergence=options.divergence) \
+        if loss else ""
+
+
+# ------------------------------------------------------------ the flags' rules
+
+def _ls_abc_rule(config):
+    try:
+        if len(config.ls_targets) == 3:
+            return
+    except ValueError:
+        pass
+    raise ValueError(f"--ls_abc takes three numbers a,b,c (fake target, real target, G's"
+                     f" target), e.g. 0,1,1 or -1,1,0; got {config.ls_abc!r}.")
+
+
+def _positive(name, why):
+    def rule(config):
+        if not getattr(config, name) > 0:
+            raise ValueError(f"--{name} must be positive ({why}), got {getattr(config, name)}.")
+    return rule
+
+
+def _rule(check, message):
+    def rule(config):
+        if not check(config):
+            raise ValueError(message.format(c=config))
+    return rule
+
+
+# The value rules of the flags the systems read (checked when a system reads one).
+RULES = {
+    "n_critic": _rule(lambda c: c.n_critic >= 1,
+                      "--n_critic must be at least 1 (G's turn comes every n_critic-th batch;"
+                      " 1: every batch), got {c.n_critic}."),
+    "beta2": _rule(lambda c: 0 <= c.beta2 < 1, "--beta2 must be in [0, 1), got {c.beta2}."),
+    "clip_value": _positive("clip_value", "the critic's weights are clipped to [-c, c] after"
+                                          " each update"),
+    "lambda_gp": _rule(lambda c: c.lambda_gp >= 0,
+                       "--lambda_gp must be at least 0 (the gradient penalty's weight; 0 turns"
+                       " it off), got {c.lambda_gp}."),
+    "ls_abc": _ls_abc_rule,
+    "divergence": _rule(lambda c: c.divergence in objectives.DIVERGENCES,
+                        "Unknown --divergence={c.divergence!r}; use one of "
+                        + ", ".join(objectives.DIVERGENCES) + "."),
+    "n_classes": _rule(lambda c: c.n_classes == data.IDX_CLASSES,
+                       "{c.dataset} has " + str(data.IDX_CLASSES) + " classes; --n_classes"
+                       " must be " + str(data.IDX_CLASSES) + ", got {c.n_classes}."),
+}
+
+
+def _flag_is_set(config, flag):
+    """A flag given on the command line; for the test-mode and boolean flags of
+    carpedm20's recipe also one set in a Config made by hand."""
+    return flag in config.given_flags or (flag in ("original_loss_eval", "compare_with")
+                                          and bool(getattr(config, flag)))
+
+
+def check_config(config):
+    """Raises ValueError, naming the fix, for a --model or --loss that does not
+    exist, a flag given that the run's system does not read, a value the rules
+    of a flag it reads refuse, or images its networks and data cannot make."""
+    if config.model not in SYSTEMS:
+        raise ValueError(f"Unknown --model={config.model!r}; use one of {', '.join(MODELS)}.")
+    if config.loss and config.loss not in LOSSES:
+        raise ValueError(f"Unknown --loss={config.loss!r}; use one of {', '.join(LOSSES)}.")
+    system, read = _with_loss(config.model, config.loss), flags_read(config.model, config.loss)
+    if config.loss and config.original_loss_eval:
+        raise ValueError("--original_loss_eval re-runs the original's own losses; drop it"
+                         " with --loss.")
+    if config.compare_with and "compare_with" not in read:
+        raise ValueError("--compare_with compares a run with an original carpedm20 TF1 run;"
+                         " it needs --model dcgan.")
+    chosen = f"--model {config.model}" + (f" --loss {config.loss}" if config.loss else "")
+    for flag in OPTIONAL_FLAGS:
+        if not _flag_is_set(config, flag) or flag in read:
+            continue
+        if flag in CARPEDM20_FLAGS:
+            raise ValueError(f"--{flag} is a flag of carpedm20's DCGAN, which --model"
+                             f" {config.model} does not read; drop it (the family's sizes come"
+                             " from --output_height, its widths from the script).")
+        raise ValueError(f"--{flag} does not apply to {chosen} (it is read by"
+                         f" {readers_of(flag)}); drop it.")
+    for flag in ("n_critic",) + read:
+        if flag in RULES:
+            RULES[flag](config)
+    _check_images(config, system)
+
+
+def _check_images(config, system):
+    """What the system's networks and data can make."""
+    labelled = data.is_idx_dataset(config.dataset)
+    if system.labels == "required" and not labelled:
+        raise ValueError(f"--model {config.model} is conditional and needs labelled data:"
+                         f" --dataset mnist or fashion_mnist (an image folder such as"
+                         f" {config.dataset!r} has no labels). Use an unconditional model"
+                         " (gan, wgan, wgan_gp, lsgan) for a folder.")
+    if system.networks == "carpedm20":
+        if labelled and (config.output_height, config.output_width) != (28, 28):
+            raise ValueError(
+                f"{config.dataset} images are 28x28, but --output_height={config.output_height}"
+                f" --output_width={config.output_width}; pass --input_height=28"
+                " --output_height=28, as the original's README does.")
+        return
+    if config.output_height != config.output_width:
+        raise ValueError(f"--model {config.model} makes square images: pass --output_height"
+                         " alone.")
+    if system.networks.endswith("conv") and config.output_height % 16:
+        raise ValueError(f"--model {config.model}'s conv nets halve the image 4 times: its"
+                         f" --output_height must be a multiple of 16, got"
+                         f" {config.output_height}.")

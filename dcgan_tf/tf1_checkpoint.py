@@ -113,22 +113,22 @@ def load_into_models(checkpoint_path, generator, discriminator=None):
     _assign_all(reader, shapes, carpedm20.variables_by_original_name(*modules), checkpoint_path)
 
 
-def load_into_trainer(checkpoint_path, trainer):
-    """Copies everything an original checkpoint holds into a GANTrainer: weights,
+def load_into_gan(checkpoint_path, gan):
+    """Copies everything an original checkpoint holds into carpedm20's gan.GAN: weights,
     moving averages, both Adams' slots and beta powers, and the iteration counter
     (from the file name), so training continues where the original stopped.
     Returns the iteration."""
     reader = tf.train.load_checkpoint(checkpoint_path)
     shapes = reader.get_variable_to_shape_map()
-    targets = carpedm20.variables_by_original_name(trainer.generator, trainer.discriminator)
+    targets = carpedm20.variables_by_original_name(gan.generator, gan.discriminator)
     has_optimizer_state = "beta1_power" in shapes
     if has_optimizer_state:
         for attribute, (beta1_name, beta2_name) in OPTIMIZER_POWER_NAMES.items():
-            optimizer = getattr(trainer, attribute)
+            optimizer = getattr(gan, attribute)
             targets.update(optimizer.slots_by_original_name)
             targets[beta1_name] = optimizer.beta1_power
             targets[beta2_name] = optimizer.beta2_power
     _assign_all(reader, shapes, targets, checkpoint_path)
     iteration = iteration_of(checkpoint_path)
-    trainer.iteration.assign(iteration)
+    gan.iteration.assign(iteration)
     return iteration

@@ -18,23 +18,24 @@ import os
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path[:0] = [os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                os.path.dirname(os.path.abspath(__file__))]
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+import make  # noqa: E402
+
 from dcgan_tf import distribute  # noqa: E402
-from dcgan_tf import models  # noqa: E402
-from dcgan_tf import training  # noqa: E402
+from dcgan_tf import gan as gan_lib  # noqa: E402
+from dcgan_tf.networks import carpedm20  # noqa: E402
 
 BATCH = 8
 CONFIG = carpedm20.ModelConfig(28, 28, 1, y_dim=10, gf_dim=8, df_dim=8, gfc_dim=32, dfc_dim=32)
 
 
-def trainer_on(strategy, sync_bn=False, seed=1):
-    tf.random.set_seed(seed)
-    return training.GANTrainer(CONFIG, 0.0002, 0.5, "uniform_signed", BATCH, seed,
-                               strategy=strategy, sync_bn=sync_bn)
+def gan_on(strategy, sync_bn=False, seed=1):
+    return make.gan(CONFIG, batch_size=BATCH, seed=seed, strategy=strategy, sync_bn=sync_bn)
 
 
 def batch(seed):
@@ -44,11 +45,11 @@ def batch(seed):
     return tf.constant(real), tf.constant(y)
 
 
-def state(trainer):
+def state(gan):
     """Every variable of the models and optimizers, by name, as numpy (mirrored
     ones read from the first replica; batch-norm moving averages as their mean)."""
-    named = carpedm20.variables_by_original_name(trainer.generator, trainer.discriminator)
-    for optimizer in (trainer.d_optimizer, trainer.g_optimizer):
+    named = carpedm20.variables_by_original_name(gan.generator, gan.discriminator)
+    for optimizer in (gan.d_optimizer, gan.g_optimizer):
         named.update(optimizer.slots_by_original_name)
         named[optimizer.name + "/beta1_power"] = optimizer.beta1_power
         named[optimizer.name + "/beta2_power"] = optimizer.beta2_power
@@ -57,23 +58,23 @@ def state(trainer):
 
 def replicas(out):
     strategy = distribute.make_strategy("mirrored")
-    trainer = trainer_on(strategy)
+    gan = gan_on(strategy)
     losses = []
     for step in range(3):
-        result = trainer.train_step(*batch(step))
+        result = gan.train_step(*batch(step))
         losses.append([float(result["d_loss"]), float(result["g_loss"])])
     differences = {}
-    for name, variable in state(trainer).items():
+    for name, variable in state(gan).items():
         copies = [v.numpy() for v in variable.values]
         differences[name] = max(float(np.abs(c - copies[0]).max()) for c in copies)
-    json.dump({"replicas": trainer.replicas, "losses": losses,
-               "iteration": int(trainer.iteration), "copy_differences": differences,
-               "devices": [v.device for v in trainer.generator.trainable_variables[0].values]},
+    json.dump({"replicas": gan.replicas, "losses": losses,
+               "iteration": int(gan.iteration), "copy_differences": differences,
+               "devices": [v.device for v in gan.generator.trainable_variables[0].values]},
               open(out, "w"), indent=1)
 
 
 def sync_bn(out):
-    single = trainer_on(tf.distribute.get_strategy())
+    single = gan_on(tf.distribute.get_strategy())
     initial = {name: v.numpy() for name, v in state(single).items()}
     real, y = batch(0)
     single.train_step(real, y)
@@ -81,27 +82,27 @@ def sync_bn(out):
     results = {"replicas": None}
     strategy = distribute.make_strategy("mirrored")
     for synchronized in (True, False):
-        trainer = trainer_on(strategy, sync_bn=synchronized, seed=1)
-        for name, variable in state(trainer).items():  # the single device's start
+        gan = gan_on(strategy, sync_bn=synchronized, seed=1)
+        for name, variable in state(gan).items():  # the single device's start
             variable.assign(initial[name])
-        trainer.train_step(real, y)
-        results["replicas"] = trainer.replicas
+        gan.train_step(real, y)
+        results["replicas"] = gan.replicas
         results["sync" if synchronized else "per_replica"] = {
             name: float(np.abs(variable.numpy() - expected[name]).max())
-            for name, variable in state(trainer).items()}
+            for name, variable in state(gan).items()}
     results["moved"] = {name: float(np.abs(expected[name] - initial[name]).max())
                         for name in expected}
     json.dump(results, open(out, "w"), indent=1)
 
 
-def family_state(trainer):
-    """Every variable of a family trainer's networks and optimizers, by name."""
+def family_state(gan):
+    """Every variable of a family gan's networks and optimizers, by name."""
     from dcgan_tf.networks import torch_layers  # noqa: PLC0415
 
-    named = {f"G/{k}": v for k, (v, _, _) in torch_layers.torch_state(trainer.generator).items()}
+    named = {f"G/{k}": v for k, (v, _, _) in torch_layers.torch_state(gan.generator).items()}
     named.update({f"D/{k}": v for k, (v, _, _) in
-                  torch_layers.torch_state(trainer.discriminator).items()})
-    for optimizer in (trainer.g_optimizer, trainer.d_optimizer):
+                  torch_layers.torch_state(gan.discriminator).items()})
+    for optimizer in (gan.g_optimizer, gan.d_optimizer):
         for i, variable in enumerate(optimizer.variables):
             named[f"{optimizer.name}/{i}/{variable.name}"] = variable
     return named
@@ -112,7 +113,6 @@ def family(out):
     clipping, RMSprop) and wgan_gp (the penalty): two iterations on one device,
     and the same on 2 replicas, on a batch whose two halves are equal, so that
     each replica's batch norm sees what the single device sees."""
-    from dcgan_tf import family_trainer  # noqa: PLC0415
     from dcgan_tf.networks import pytorch_gan  # noqa: PLC0415
 
     strategy = distribute.make_strategy("mirrored")
@@ -134,22 +134,21 @@ def family(out):
         finals, copies = [], {}
         initial = None
         for on in (tf.distribute.get_strategy(), strategy):
-            tf.random.set_seed(1)
-            trainer = family_trainer.FamilyTrainer(config, 2e-4, 0.5, 0.999, BATCH, 1,
-                                                   n_critic=5, clip_value=0.01, strategy=on)
-            trainer.set_dropout(False)
-            state_now = family_state(trainer)
+            gan = make.without_dropout(make.gan(
+                config, model, learning_rate=2e-4, beta2=0.999, batch_size=BATCH, seed=1,
+                strategy=on))
+            state_now = family_state(gan)
             if initial is None:
                 initial = {n: v.numpy() for n, v in state_now.items()}
             for name, variable in state_now.items():
                 variable.assign(initial[name])
             for real, y, z, fake_labels, alpha, index in draws:
-                trainer.step_with_draws(real, y, z, fake_labels, alpha, index)
-            finals.append({n: v.numpy() for n, v in family_state(trainer).items()})
+                gan.step(real, y, gan_lib.Draws(z, fake_labels, alpha), index)
+            finals.append({n: v.numpy() for n, v in family_state(gan).items()})
             if on is strategy:
                 copies = {n: max(float(np.abs(c.numpy() - v.values[0].numpy()).max())
                                  for c in v.values)
-                          for n, v in family_state(trainer).items()
+                          for n, v in family_state(gan).items()
                           if hasattr(v, "values") and "running" not in n}
         single, mirrored = finals
         results[model] = {
@@ -174,37 +173,36 @@ def dcgan_losses(out):
         config = carpedm20.ModelConfig(28, 28, 1, y_dim=10, gf_dim=8, df_dim=8, gfc_dim=32,
                                     dfc_dim=32, critic_norm="layer" if loss == "wgan_gp"
                                     else "batch")
-        tf.random.set_seed(1)
-        trainer = training.GANTrainer(config, 1e-4, 0.5, "uniform_signed", BATCH, 1,
-                                      strategy=strategy, loss=loss, n_critic=2)
+        gan = make.gan(config, loss=loss, learning_rate=1e-4, batch_size=BATCH, seed=1,
+                           n_critic=2, strategy=strategy)
         losses = [[float(v) for v in (r["d_loss"], r["g_loss"])]
-                  for r in (trainer.train_step(*batch(step)) for step in range(3))]
-        variables = (list(trainer.generator.trainable_variables)
-                     + list(trainer.discriminator.trainable_variables)
-                     + list(trainer.d_optimizer.variables) + list(trainer.g_optimizer.variables))
+                  for r in (gan.train_step(*batch(step)) for step in range(3))]
+        variables = (list(gan.generator.trainable_variables)
+                     + list(gan.discriminator.trainable_variables)
+                     + list(gan.d_optimizer.variables) + list(gan.g_optimizer.variables))
         results[loss] = {
             "losses": losses,
             # RMSprop counts its steps; TF1's Adam keeps beta1^(steps + 1).
-            "g_steps": (int(trainer.g_optimizer.step.numpy())
-                        if hasattr(trainer.g_optimizer, "step") else
-                        round(np.log(trainer.g_optimizer.beta1_power.numpy()) / np.log(0.5)) - 1),
+            "g_steps": (int(gan.g_optimizer.step.numpy())
+                        if hasattr(gan.g_optimizer, "step") else
+                        round(np.log(gan.g_optimizer.beta1_power.numpy()) / np.log(0.5)) - 1),
             "copy_differences": max(max(float(np.abs(c.numpy() - v.values[0].numpy()).max())
                                         for c in v.values) for v in variables
                                     if hasattr(v, "values")),
             "largest_d_weight": max(float(np.abs(v.numpy()).max())
-                                    for v in trainer.discriminator.trainable_variables)}
+                                    for v in gan.discriminator.trainable_variables)}
     json.dump(results, open(out, "w"), indent=1)
 
 
 def worker(out, *argv):
     import main  # noqa: PLC0415 (defines main.py's flags)
-    from dcgan_tf import app  # noqa: PLC0415
+    from dcgan_tf.commands import train  # noqa: PLC0415
 
     main.FLAGS(["main.py", *argv])
-    trainer = app.train(main.config_from_flags().validate())
+    gan = train.run(main.config_from_flags().validate())
     # Batch-norm moving averages read as a checkpoint stores them: their mean
     # over all replicas (a collective, so every worker reads them in one order).
-    np.savez(out, **{name: v.numpy() for name, v in state(trainer).items()})
+    np.savez(out, **{name: v.numpy() for name, v in state(gan).items()})
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """The family against golden runs of PyTorch-GAN's own scripts
 (../shared/reference/pytorch-gan: read its README). Each test loads a script's
 initial weights into our networks, replays its recorded batches and random
-draws through our trainer, and compares every loss the script backpropagated
+draws through our GAN's step, and compares every loss the script backpropagated
 and every weight and batch-norm statistic it ended with.
 
 Tolerances. Losses: rtol 1e-5. Weights and statistics: float rounding
@@ -12,9 +12,11 @@ rounding noise, and the two runs then differ there by up to a step per update.
 That happens everywhere a batch norm cancels what comes before it: the biases
 right before one (exactly: zero gradient), D's conv biases before LeakyReLU and
 a batch norm (nearly), and the running means right after them; and, less
-often, anywhere. So every element is held to two steps per update of its
-network, and every tensor's share of elements beyond rounding to
-BULK_SHARE, the named ones excepted. That these are rounding and not a port's
+often, anywhere. So every element is held to twice the largest distance its
+network's optimizer steps can move it (tests/adam_bounds.py: Adam's t-th step
+is at most 1 lr, 1.054 lr, 1.133 lr, ... at betas 0.5, 0.999; RMSprop's 10 lr),
+and every tensor's share of elements beyond rounding to BULK_SHARE, the named
+ones excepted. That these are rounding and not a port's
 error was measured: our own run with TensorFlow's Eigen kernels instead of
 oneDNN's (TF_ENABLE_ONEDNN_OPTS=0; only summation orders change) differs from
 our default run in the same tensors, by the same amounts and shares.
@@ -25,9 +27,12 @@ import os
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
+import adam_bounds
+import make
 from conftest import SHARED_DIR, require_shared
-from dcgan_tf import family_trainer
+from dcgan_tf import gan as gan_lib
 from dcgan_tf import systems
 from dcgan_tf.networks import pytorch_gan
 from dcgan_tf.networks import torch_layers
@@ -52,9 +57,14 @@ NEAR_ZERO_GRADIENT = {
 }
 for _mlp in ("cgan", "wgan", "wgan_gp"):
     NEAR_ZERO_GRADIENT[_mlp] = NEAR_ZERO_GRADIENT["gan"]
-# The largest step one update can take, in learning rates: Adam's is about 1;
-# RMSprop's first is 1 / sqrt(1 - alpha) = 10.
-LARGEST_STEP = {"adam": 1.05, "rmsprop": 10.0}
+
+
+def largest_travel(optimizer, updates, beta1, beta2):
+    """How far `updates` steps of the optimizer from its start can move a weight,
+    in learning rates (tests/adam_bounds.py)."""
+    if optimizer == "torch_rmsprop":
+        return updates * adam_bounds.largest_rmsprop_step(0.99)
+    return adam_bounds.largest_adam_travel(1, updates, beta1, beta2)
 
 
 def golden(name):
@@ -70,32 +80,33 @@ def state(npz, prefix):
     return {key[len(prefix):]: npz[key] for key in npz.files if key.startswith(prefix)}
 
 
-def trainer_for(name, record, model=None, loss=""):
-    """The trainer of golden run `name`'s options: its own --model, or another
+def gan_for(name, record, model=None, loss=""):
+    """The GAN of golden run `name`'s options: its own --model, or another
     --model with a --loss that composes the same system."""
     options = record["options"]
     model = model or name
-    system = systems.SYSTEMS[model]
+    conditional = systems.SYSTEMS[model].labels == "required"
     config = pytorch_gan.FamilyModelConfig(
         model, options["img_size"], options["channels"], options["latent_dim"],
-        options.get("n_classes", 0) if system.conditional else 0, loss=loss)
-    trainer = family_trainer.FamilyTrainer(
-        config, options["lr"], options.get("b1", 0.5), options.get("b2", 0.999),
-        options["batch_size"], seed=0, n_critic=options.get("n_critic"),
-        clip_value=options.get("clip_value"), sample_interval=options["sample_interval"])
-    trainer.set_dropout(False)  # the golden runs made dropout an identity
-    return trainer
+        options.get("n_classes", 0) if conditional else 0, loss=loss)
+    flags = dict(learning_rate=options["lr"], beta1=options.get("b1", 0.5),
+                 beta2=options.get("b2", 0.999), batch_size=options["batch_size"],
+                 sample_freq=options["sample_interval"], loss=loss)
+    for flag, option in (("n_critic", "n_critic"), ("clip_value", "clip_value")):
+        if option in options:
+            flags[flag] = options[option]
+    return make.without_dropout(make.gan(config, model, **flags))
 
 
 def replay(name, model=None, loss=""):
-    """Runs the golden iterations through our trainer; returns (our losses in
+    """Runs the golden iterations through our GAN's step; returns (our losses in
     backward() order, our final state as {'G/<key>': array, 'D/<key>': array})."""
     record, inputs, _ = golden(name)
-    trainer = trainer_for(name, record, model, loss)
-    torch_layers.load_torch_state(trainer.generator, state(inputs, "init/G/"))
-    torch_layers.load_torch_state(trainer.discriminator, state(inputs, "init/D/"))
+    gan = gan_for(name, record, model, loss)
+    torch_layers.load_torch_state(gan.generator, state(inputs, "init/G/"))
+    torch_layers.load_torch_state(gan.discriminator, state(inputs, "init/D/"))
     batch = record["options"]["batch_size"]
-    classes = trainer.model_config.n_classes
+    classes = gan.model_config.n_classes
     images = np.transpose(inputs["batches/images"], (0, 2, 3, 1))  # NCHW -> NHWC
     labels = inputs["batches/labels"]
     draws = [(key.split("_", 1)[1], inputs[key]) for key in sorted(inputs.files)
@@ -108,24 +119,25 @@ def replay(name, model=None, loss=""):
         fake_labels = alpha = None
         if classes:
             fake_labels = np.eye(classes, dtype=np.float32)[draws.pop(0)[1]]
-        if trainer.penalty:
+        if gan.system.penalty_weight is not None:
             alpha = draws.pop(0)[1].astype(np.float32)
-        result = trainer.step_with_draws(images[rows], y, z, fake_labels, alpha, i)
-        if trainer.schedule.generator_first:
+        result = gan.step(images[rows], y, gan_lib.Draws(z, fake_labels, alpha),
+                          tf.constant(i, tf.int64))
+        if gan.schedule.first == "generator":
             losses += [float(result["g_loss"]), float(result["d_loss"])]
         else:
             losses.append(float(result["d_loss"]))
-            if i % trainer.schedule.n_critic == 0:
+            if i % gan.schedule.n_critic == 0:
                 losses.append(float(result["g_loss"]))
-        if trainer.system.samples_in_training_mode and i % record["options"][
+        if gan.system.samples_in_training_mode and i % record["options"][
                 "sample_interval"] == 0:
             kind, sample_z = draws.pop(0)  # the script's sample_image draw, 10 x 10 noise
-            assert kind == "normal" and sample_z.shape == (100, trainer.model_config.z_dim)
-            trainer.script_sample_pass(sample_z.astype(np.float32))
+            assert kind == "normal" and sample_z.shape == (100, gan.model_config.z_dim)
+            gan.script_sample_pass(sample_z.astype(np.float32))
     assert draws == []  # every recorded draw was used, in order
-    ours = {f"G/{k}": v for k, v in torch_layers.to_torch_state(trainer.generator).items()}
-    ours.update({f"D/{k}": v for k, v in torch_layers.to_torch_state(trainer.discriminator).items()})
-    return np.array(losses), ours, trainer
+    ours = {f"G/{k}": v for k, v in torch_layers.to_torch_state(gan.generator).items()}
+    ours.update({f"D/{k}": v for k, v in torch_layers.to_torch_state(gan.discriminator).items()})
+    return np.array(losses), ours, gan
 
 
 # (golden run, --model, --loss): the --loss rows that compose a script's system
@@ -134,26 +146,32 @@ LOSS_ROWS = [("wgan", "gan", "wgan"), ("wgan_gp", "gan", "wgan_gp"), ("lsgan", "
              ("acgan", "acgan", "nonsaturating")]
 
 
-@pytest.mark.parametrize("name,model,loss", [(name, name, "") for name in systems.SYSTEMS]
-                         + LOSS_ROWS)
+# The six scripts, each with its golden run.
+SCRIPTS = ("gan", "cgan", "acgan", "wgan", "wgan_gp", "lsgan")
+
+
+@pytest.mark.parametrize("name,model,loss", [(name, name, "") for name in SCRIPTS] + LOSS_ROWS)
 def test_family_model_reproduces_its_script(name, model, loss):
     record, _, final = golden(name)
-    losses, ours, trainer = replay(name, model, loss)
+    losses, ours, gan = replay(name, model, loss)
     assert len(losses) == record["losses_backpropagated"]
     np.testing.assert_allclose(losses, final["losses"], rtol=RTOL, atol=ATOL)
     theirs = state(final, "final/")
     assert sorted(ours) == sorted(theirs)
-    lr = record["options"]["lr"]
+    options = record["options"]
     updates = {"D": record["iterations"],
-               "G": sum(1 for i in range(record["iterations"]) if i % trainer.schedule.n_critic == 0)}
-    step = LARGEST_STEP[trainer.system.optimizer] * lr
+               "G": sum(1 for i in range(record["iterations"]) if i % gan.schedule.n_critic == 0)}
+    travel = {network: options["lr"] * largest_travel(gan.system.optimizer, count,
+                                                      options.get("b1", 0.5),
+                                                      options.get("b2", 0.999))
+              for network, count in updates.items()}
     shares = {}
     for key, expected in theirs.items():
         gap = np.abs(ours[key].astype(np.float64) - expected)
         if "num_batches_tracked" in key:
             assert gap.max() == 0, key
             continue
-        flip_bound = 2 * step * updates[key[0]]
+        flip_bound = 2 * travel[key[0]]
         assert gap.max() <= flip_bound + RTOL * np.abs(expected).max(), (key, gap.max())
         shares[key] = float(np.mean(gap > ATOL + RTOL * np.abs(expected)))
         if key not in NEAR_ZERO_GRADIENT[name]:

@@ -8,8 +8,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from dcgan_tf import family_trainer
+import make
+from dcgan_tf import gan as gan_lib
+from dcgan_tf import networks
 from dcgan_tf import objectives
+from dcgan_tf import systems
 from dcgan_tf.networks import pytorch_gan
 from dcgan_tf.networks import torch_layers
 
@@ -35,12 +38,12 @@ def test_dropout2d_drops_whole_channels():
 
 def test_family_dropout_is_off_when_sampling():
     config = pytorch_gan.FamilyModelConfig("cgan", 8, 1, 4, 3)
-    trainer = family_trainer.FamilyTrainer(config, 2e-4, 0.5, 0.999, 4, seed=0)
+    discriminator = make.gan(config, "cgan", batch_size=4, n_classes=3).discriminator
     images, labels = tf.random.normal([4, 8, 8, 1]), tf.one_hot([0, 1, 2, 0], 3)
-    first = trainer.discriminator(images, labels, training=False)
-    np.testing.assert_array_equal(first, trainer.discriminator(images, labels, training=False))
-    assert not np.array_equal(trainer.discriminator(images, labels, training=True),
-                              trainer.discriminator(images, labels, training=True))
+    first = discriminator(images, labels, training=False)
+    np.testing.assert_array_equal(first, discriminator(images, labels, training=False))
+    assert not np.array_equal(discriminator(images, labels, training=True),
+                              discriminator(images, labels, training=True))
 
 
 def uniform_fits(values, bound):
@@ -63,8 +66,8 @@ def test_initializers_follow_pytorchs_distributions():
     embedding = torch_layers.Embedding(10, 1000, "embedding", "embedding")
     assert abs(np.std(embedding.table) - 1.0) < 0.02 and abs(np.mean(embedding.table)) < 0.02
     # acgan / lsgan: weights_init_normal on top of the defaults
-    generator, discriminator = pytorch_gan.build_networks(
-        pytorch_gan.FamilyModelConfig("lsgan", 32, 1, 100))
+    generator, discriminator = networks.build(
+        "conv", pytorch_gan.FamilyModelConfig("lsgan", 32, 1, 100), normal_init=True)
     kernel = generator.conv1.kernel.numpy()
     assert abs(kernel.std() - 0.02) < 0.001 and abs(kernel.mean()) < 0.001
     gamma = discriminator.blocks[1][2].gamma.numpy()
@@ -83,10 +86,12 @@ def test_objectives_against_numbers_by_hand():
     scores, labels = tf.constant([[2.0, 0.0], [0.0, 1.0]]), tf.constant([[1.0, 0.0], [0.0, 1.0]])
     expected = -(2 - math.log(math.exp(2) + 1) + 1 - math.log(1 + math.e)) / 2
     assert float(objectives.cross_entropy(scores, labels)) == pytest.approx(expected, rel=1e-6)
-    d = objectives.wasserstein_discriminator(tf.constant([[1.0], [3.0]]), tf.constant([[0.5]]))
+    wasserstein = objectives.wasserstein()
+    d = wasserstein.discriminator(tf.constant([[1.0], [3.0]]), tf.constant([[0.5]]))
     assert float(d["d_loss"]) == pytest.approx(-2.0 + 0.5)
-    assert float(objectives.wasserstein_generator_loss(tf.constant([[0.5], [1.5]]))) == -1.0
-    halves = objectives.mse_discriminator(tf.constant([[1.0]]), tf.constant([[1.0]]))
+    assert float(wasserstein.generator(tf.constant([[0.5], [1.5]]))) == -1.0
+    halves = objectives.squared_error_to_one_and_zero().discriminator(tf.constant([[1.0]]),
+                                                                      tf.constant([[1.0]]))
     assert (float(halves["d_loss_real"]), float(halves["d_loss_fake"]),
             float(halves["d_loss"])) == (0.0, 1.0, 0.5)
 
@@ -105,20 +110,21 @@ def test_wgan_clips_the_critic_after_its_update():
     """One critic update on a tiny wgan, checked against the update done by hand:
     RMSprop's first step, p - lr g / (sqrt(0.01 g^2) + 1e-8), then clipping."""
     config = pytorch_gan.FamilyModelConfig("wgan", 4, 1, 3)
-    trainer = family_trainer.FamilyTrainer(config, 5e-5, 0.5, 0.999, 6, seed=0, n_critic=5,
-                                           clip_value=0.01)
+    gan = make.gan(config, "wgan", batch_size=6)
+    assert (gan.schedule.n_critic, gan.schedule.clip_value) == (5, 0.01)  # the script's
     rng = np.random.default_rng(0)
-    for variable in trainer.discriminator.trainable_variables:  # near the clip edges
+    for variable in gan.discriminator.trainable_variables:  # near the clip edges
         variable.assign(rng.uniform(-0.0102, 0.0102, variable.shape).astype(np.float32))
     real = rng.uniform(-1, 1, (6, 4, 4, 1)).astype(np.float32)
     z = rng.normal(size=(6, 3)).astype(np.float32)
-    fake = trainer.generator(z, training=True)  # as the step's own G pass computes it
+    fake = gan.generator(z, training=True)  # as the step's own G pass computes it
     with tf.GradientTape() as tape:
-        loss = objectives.wasserstein_critic(trainer.discriminator(real), trainer.discriminator(fake))
-    variables = trainer.d_optimizer.var_list
+        loss = objectives.wasserstein().discriminator(gan.discriminator(real),
+                                                      gan.discriminator(fake))["d_loss"]
+    variables = gan.d_optimizer.var_list
     before = [v.numpy() for v in variables]
     gradients = [g.numpy() for g in tape.gradient(loss, variables)]
-    trainer.step_with_draws(real, None, z, None, None, 1)  # batch 1: no G update
+    gan.step(real, None, gan_lib.Draws(z), 1)  # batch 1: no G update
     clipped = 0
     for value, gradient, variable in zip(before, gradients, variables):
         stepped = value - 5e-5 * gradient / (np.sqrt(0.01 * gradient ** 2) + 1e-8)
@@ -163,7 +169,10 @@ def test_conv_critics_swap_batch_norm_for_layer_norm_under_wgan_gp():
     for model in ("lsgan", "acgan"):
         config = pytorch_gan.FamilyModelConfig(model, 16, 1, 4, 10 if model == "acgan" else 0,
                                                loss="wgan_gp")
-        generator, discriminator = pytorch_gan.build_networks(config)
+        system = systems.compose(model, "wgan_gp", make.config(model, loss="wgan_gp"))
+        generator, discriminator = networks.build(
+            system.networks, config, raw_scores=system.raw_scores,
+            critic_norm=system.critic_norm, normal_init=system.normal_init)
         norms = [norm for _, _, norm in discriminator.blocks if norm is not None]
         assert len(norms) == 3 and all(isinstance(n, torch_layers.LayerNorm) for n in norms)
         np.testing.assert_array_equal(norms[0].gamma, 1.0)  # weights_init_normal skips it
@@ -178,25 +187,28 @@ def test_acgan_objective_around_another_loss():
     classes_real = tf.constant([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8]])
     classes_fake = tf.constant([[0.3, 0.3, 0.4], [0.6, 0.3, 0.1]])
     labels_real, labels_fake = tf.one_hot([0, 1], 3), tf.one_hot([2, 0], 3)
-    discriminator, generator = objectives.with_auxiliary_classifier(
-        *objectives.for_loss("nonsaturating"))
+    ours = objectives.with_auxiliary_classifier(objectives.cross_entropy_on_logits())
+    acgan = objectives.with_auxiliary_classifier(
+        objectives.binary_cross_entropy_on_probabilities())
+    discriminator, generator = ours.discriminator, ours.generator
     ours = discriminator((logits_real, classes_real), (logits_fake, classes_fake), labels_real,
                          labels_fake)
-    script = objectives.acgan_discriminator(
+    script = acgan.discriminator(
         (tf.sigmoid(logits_real), classes_real), (tf.sigmoid(logits_fake), classes_fake),
         labels_real, labels_fake)
     for key in ("d_loss", "d_loss_real", "d_loss_fake", "d_accuracy"):
         assert float(ours[key]) == pytest.approx(float(script[key]), rel=1e-6), key
     assert float(ours["d_accuracy"]) == 0.75  # wrong only on the second real (2 for 1)
     assert float(generator((logits_fake, classes_fake), labels_fake)) == pytest.approx(
-        float(objectives.acgan_generator((tf.sigmoid(logits_fake), classes_fake), labels_fake)),
+        float(acgan.generator((tf.sigmoid(logits_fake), classes_fake), labels_fake)),
         rel=1e-6)
 
     def ce(p, k):  # CrossEntropyLoss of probabilities p (the script's softmax twice)
         return -math.log(math.exp(p[k]) / sum(math.exp(v) for v in p))
     ce_real = (ce([0.7, 0.2, 0.1], 0) + ce([0.1, 0.1, 0.8], 1)) / 2
     ce_fake = (ce([0.3, 0.3, 0.4], 2) + ce([0.6, 0.3, 0.1], 0)) / 2
-    discriminator, generator = objectives.with_auxiliary_classifier(*objectives.for_loss("wgan"))
+    wgan_objective = objectives.with_auxiliary_classifier(objectives.wasserstein())
+    discriminator, generator = wgan_objective.discriminator, wgan_objective.generator
     wgan = discriminator((logits_real, classes_real), (logits_fake, classes_fake), labels_real,
                          labels_fake)
     assert float(wgan["d_loss"]) == pytest.approx(
@@ -210,21 +222,20 @@ def test_acgan_under_wgan_gp_weighs_the_penalty_with_the_adversarial_term():
     plus lambda / 4 times the penalty on the validity head alone (the adversarial
     term counts a quarter in acgan's D loss, so --lambda_gp keeps its meaning)."""
     config = pytorch_gan.FamilyModelConfig("acgan", 16, 1, 4, 10, loss="wgan_gp")
-    trainer = family_trainer.FamilyTrainer(config, 1e-4, 0.5, 0.9, 6, seed=0, n_critic=5,
-                                           lambda_gp=10.0)
-    trainer.set_dropout(False)
+    gan = make.without_dropout(make.gan(config, "acgan", loss="wgan_gp", batch_size=6))
+    assert (gan.schedule.n_critic, gan.d_optimizer.beta2) == (5, 0.9)  # the loss's defaults
     rng = np.random.default_rng(1)
     real = tf.constant(rng.uniform(-1, 1, (6, 16, 16, 1)).astype(np.float32))
     y, fake_labels = tf.one_hot(rng.integers(0, 10, 6), 10), tf.one_hot(rng.integers(0, 10, 6), 10)
     z = tf.constant(rng.normal(size=(6, 4)).astype(np.float32))
     alpha = tf.constant(rng.uniform(size=(6, 1, 1, 1)).astype(np.float32))
-    fake = trainer.generator(z, fake_labels, training=True)
-    d = trainer.discriminator
-    parts = objectives.with_auxiliary_classifier(*objectives.for_loss("wgan_gp"))[0](
+    fake = gan.generator(z, fake_labels, training=True)
+    d = gan.discriminator
+    parts = objectives.with_auxiliary_classifier(objectives.wasserstein()).discriminator(
         d(real, y), d(fake, fake_labels), y, fake_labels)
     penalty = objectives.gradient_penalty(lambda x, labels, training: d(x)[0], real, fake, alpha)
-    result = trainer.step_with_draws(real, y, z, fake_labels, alpha, 1)  # batch 1: no G update
+    result = gan.step(real, y, gan_lib.Draws(z, fake_labels, alpha), 1)  # batch 1: no G update
     assert float(result["gradient_penalty"]) == pytest.approx(float(penalty), rel=1e-5)
     assert float(result["d_loss"]) == pytest.approx(
         float(parts["d_loss"]) + 2.5 * float(penalty), rel=1e-5)
-    assert int(trainer.g_optimizer.step) == 0 and int(trainer.d_optimizer.step) == 1
+    assert int(gan.g_optimizer.step) == 0 and int(gan.d_optimizer.step) == 1

@@ -1,10 +1,10 @@
-"""Losses against golden values; OriginalAdam against TF1's Adam formula."""
+"""The original's losses against golden values; OriginalAdam against TF1's Adam formula."""
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from dcgan_tf import losses
+from dcgan_tf import objectives
 from dcgan_tf import optim
 
 LOGITS = np.array([[-2.0], [0.0], [3.0]], np.float32)
@@ -12,10 +12,12 @@ LOGITS = np.array([[-2.0], [0.0], [3.0]], np.float32)
 
 def test_losses_golden_values():
     # mean(log(1 + exp(-x))) for label 1, mean(log(1 + exp(x))) for label 0
-    d_real, d_fake = losses.discriminator_losses(LOGITS, LOGITS)
-    assert float(d_real) == pytest.approx(0.9562209, rel=1e-6)
-    assert float(d_fake) == pytest.approx(1.2895542, rel=1e-6)
-    assert float(losses.generator_loss(LOGITS)) == pytest.approx(float(d_real), rel=1e-7)
+    original = objectives.cross_entropy_on_logits()
+    d = original.discriminator(LOGITS, LOGITS)
+    assert float(d["d_loss_real"]) == pytest.approx(0.9562209, rel=1e-6)
+    assert float(d["d_loss_fake"]) == pytest.approx(1.2895542, rel=1e-6)
+    assert float(d["d_loss"]) == pytest.approx(0.9562209 + 1.2895542, rel=1e-6)
+    assert float(original.generator(LOGITS)) == pytest.approx(float(d["d_loss_real"]), rel=1e-7)
 
 
 def tf1_adam_reference(value, gradients, lr=2e-4, beta1=0.5, beta2=0.999, eps=1e-8):

@@ -20,33 +20,34 @@ def softplus(x):
 
 
 def test_cross_entropy_minimax_and_nonsaturating_by_hand():
-    d = objectives.cross_entropy_discriminator(LOGITS_REAL, LOGITS_FAKE)
+    d = objectives.cross_entropy_on_logits().discriminator(LOGITS_REAL, LOGITS_FAKE)
     # -log sigmoid(x) = softplus(-x); -log(1 - sigmoid(x)) = softplus(x)
     real = (softplus(-2.0) + softplus(1.0)) / 2
     fake = (softplus(0.5) + softplus(-3.0)) / 2
     assert float(d["d_loss_real"]) == pytest.approx(real, rel=1e-6)
     assert float(d["d_loss"]) == pytest.approx(real + fake, rel=1e-6)
-    assert float(objectives.minimax_generator(LOGITS_FAKE)) == pytest.approx(
+    assert float(objectives.cross_entropy_on_logits(saturating=True).generator(LOGITS_FAKE)) \
+        == pytest.approx(
         -(softplus(0.5) + softplus(-3.0)) / 2, rel=1e-6)  # log(1 - D) = -softplus(logit)
-    assert float(objectives.nonsaturating_generator(LOGITS_FAKE)) == pytest.approx(
+    assert float(objectives.cross_entropy_on_logits().generator(LOGITS_FAKE)) == pytest.approx(
         (softplus(-0.5) + softplus(3.0)) / 2, rel=1e-6)
 
 
 @pytest.mark.parametrize("abc", [(0.0, 1.0, 1.0), (-1.0, 1.0, 0.0)])
 def test_least_squares_by_hand(abc):
     a, b, c = abc
-    discriminator, generator = objectives.least_squares(a, b, c)
-    d = discriminator(LOGITS_REAL, LOGITS_FAKE)
+    objective = objectives.least_squares(a, b, c)
+    d = objective.discriminator(LOGITS_REAL, LOGITS_FAKE)
     expected = 0.5 * ((2 - b) ** 2 + (-1 - b) ** 2) / 2 + 0.5 * ((0.5 - a) ** 2 + (-3 - a) ** 2) / 2
     assert float(d["d_loss"]) == pytest.approx(expected, rel=1e-6)
-    assert float(generator(LOGITS_FAKE)) == pytest.approx(
+    assert float(objective.generator(LOGITS_FAKE)) == pytest.approx(
         ((0.5 - c) ** 2 + (-3 - c) ** 2) / 2, rel=1e-6)
 
 
 def test_wasserstein_and_hinge_by_hand():
-    w = objectives.wasserstein_parts(LOGITS_REAL, LOGITS_FAKE)
+    w = objectives.wasserstein().discriminator(LOGITS_REAL, LOGITS_FAKE)
     assert float(w["d_loss"]) == pytest.approx(-(2 - 1) / 2 + (0.5 - 3) / 2)
-    h = objectives.hinge_discriminator(LOGITS_REAL, LOGITS_FAKE)
+    h = objectives.hinge().discriminator(LOGITS_REAL, LOGITS_FAKE)
     # relu(1 - 2) = 0, relu(1 + 1) = 2; relu(1 + 0.5) = 1.5, relu(1 - 3) = 0
     assert (float(h["d_loss_real"]), float(h["d_loss_fake"])) == (1.0, 0.75)
 
@@ -84,7 +85,7 @@ def test_the_optimal_critic_gives_the_true_f_divergence(name):
         ratio = gaussian_density(x, *P) / gaussian_density(x, *Q)
         return divergence.activation_inverse(divergence.f_prime(tf.constant(ratio, tf.float64)))
 
-    discriminator, _ = objectives.f_gan(name)
+    discriminator = objectives.f_gan(name).discriminator
     x_p, x_q = quantile_points(*P), quantile_points(*Q)
     # Our objective computes in float32; the quadrature above in float64.
     d_loss = discriminator(tf.cast(optimal_v(x_p), tf.float32),
@@ -102,7 +103,7 @@ def test_a_critic_trained_with_our_objective_approaches_the_divergence(name):
     tf.random.set_seed(0)
     critic = tf.keras.Sequential([tf.keras.Input((1,)), tf.keras.layers.Dense(32, "tanh"),
                                   tf.keras.layers.Dense(32, "tanh"), tf.keras.layers.Dense(1)])
-    discriminator, _ = objectives.f_gan(name)
+    discriminator = objectives.f_gan(name).discriminator
     optimizer = tf.keras.optimizers.Adam(0.01)
     rng = tf.random.Generator.from_seed(1)
 

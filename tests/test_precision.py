@@ -6,20 +6,19 @@ import pytest
 import tensorflow as tf
 
 import fakes
+import make
 from conftest import cpu_only
 from dcgan_tf import app
 from dcgan_tf import config as config_lib
-from dcgan_tf.networks import carpedm20
 from dcgan_tf import precision
-from dcgan_tf import training
+from dcgan_tf.networks import carpedm20
 from test_training import TINY_MODEL
 
 CONFIG = carpedm20.ModelConfig(28, 28, 1, y_dim=10, **TINY_MODEL)
 
 
-def trainer_in(dtype):
-    tf.random.set_seed(3)
-    return training.GANTrainer(CONFIG, 2e-4, 0.5, "uniform_signed", 8, 3, compute_dtype=dtype)
+def gan_in(dtype):
+    return make.gan(CONFIG, batch_size=8, seed=3, compute_dtype=dtype)
 
 
 def batch():
@@ -28,13 +27,13 @@ def batch():
             tf.one_hot(tf.range(8) % 10, 10))
 
 
-def weights(trainer):
-    return {v.name: v.numpy() for v in trainer.generator.variables + trainer.discriminator.variables}
+def weights(gan):
+    return {v.name: v.numpy() for v in gan.generator.variables + gan.discriminator.variables}
 
 
 @pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
 def test_low_precision_iteration_tracks_float32(dtype):
-    reference, mixed = trainer_in("float32"), trainer_in(dtype)
+    reference, mixed = gan_in("float32"), gan_in(dtype)
     start = weights(reference)
     for name, variable in carpedm20.variables_by_original_name(
             mixed.generator, mixed.discriminator).items():
@@ -56,36 +55,36 @@ def test_low_precision_iteration_tracks_float32(dtype):
 
 
 def test_float16_overflow_skips_the_step_and_halves_the_scale():
-    trainer = trainer_in("float16")
-    assert trainer.g_optimizer.loss_scale is not None
-    trainer.d_optimizer.loss_scale.scale.assign(2.0 ** 100)  # float16 gradients overflow
-    d_weights = [v.numpy() for v in trainer.d_optimizer.var_list]
-    result = trainer.train_step(*batch())
+    gan = gan_in("float16")
+    assert gan.g_optimizer.loss_scale is not None
+    gan.d_optimizer.loss_scale.scale.assign(2.0 ** 100)  # float16 gradients overflow
+    d_weights = [v.numpy() for v in gan.d_optimizer.var_list]
+    result = gan.train_step(*batch())
     assert np.isfinite(float(result["d_loss"]))
-    for variable, before in zip(trainer.d_optimizer.var_list, d_weights):
+    for variable, before in zip(gan.d_optimizer.var_list, d_weights):
         np.testing.assert_array_equal(variable.numpy(), before, err_msg=variable.name)
-    assert float(trainer.d_optimizer.beta1_power) == 0.5  # the skipped step is not counted
-    assert float(trainer.d_optimizer.loss_scale.scale) == 2.0 ** 99
-    assert int(trainer.d_optimizer.loss_scale.good_steps) == 0
+    assert float(gan.d_optimizer.beta1_power) == 0.5  # the skipped step is not counted
+    assert float(gan.d_optimizer.loss_scale.scale) == 2.0 ** 99
+    assert int(gan.d_optimizer.loss_scale.good_steps) == 0
     # G's scale was fine: both its steps were taken.
-    assert float(trainer.g_optimizer.beta1_power) == 0.5 ** 3
-    assert int(trainer.g_optimizer.loss_scale.good_steps) == 2
+    assert float(gan.g_optimizer.beta1_power) == 0.5 ** 3
+    assert int(gan.g_optimizer.loss_scale.good_steps) == 2
 
 
 def test_loss_scale_doubles_after_enough_good_steps():
-    trainer = trainer_in("float16")
-    scale = trainer.g_optimizer.loss_scale
+    gan = gan_in("float16")
+    scale = gan.g_optimizer.loss_scale
     scale.growth_interval = 4  # G takes 2 steps per iteration
     start = float(scale.scale)
-    trainer.train_step(*batch())
+    gan.train_step(*batch())
     assert float(scale.scale) == start and int(scale.good_steps) == 2
-    trainer.train_step(*batch())
+    gan.train_step(*batch())
     assert float(scale.scale) == 2 * start and int(scale.good_steps) == 0
 
 
 def test_float32_has_no_loss_scale():
-    trainer = trainer_in("float32")
-    assert trainer.d_optimizer.loss_scale is None and trainer.g_optimizer.loss_scale is None
+    gan = gan_in("float32")
+    assert gan.d_optimizer.loss_scale is None and gan.g_optimizer.loss_scale is None
 
 
 def test_bfloat16_on_cpus_without_it_is_detected(tmp_path):
@@ -112,7 +111,7 @@ def test_main_trains_with_mixed_precision(tmp_path):
         data_dir=str(tmp_path / "data"), out_dir=str(tmp_path / "runs"), sample_freq=100,
         mixed_precision=True, seed=1, **TINY_MODEL).validate()
     lines = []
-    trainer = app.train(config, log=lines.append)
+    gan = app.run(config, log=lines.append)
     assert " [*] Mixed precision: the steps compute in bfloat16" in lines
-    assert int(trainer.iteration) == 6
+    assert int(gan.iteration) == 6
     assert any(line.startswith(" [*] Training done: 6 iterations") for line in lines)

@@ -17,6 +17,7 @@ from dcgan_tf import app
 from dcgan_tf import checkpoints
 from dcgan_tf import config as config_lib
 from dcgan_tf import training
+from dcgan_tf.commands import train
 
 TINY = dict(z_dim=4, gf_dim=2, df_dim=2, gfc_dim=8, dfc_dim=8)
 TINY_FLAGS = ["--z_dim=4", "--gf_dim=2", "--df_dim=2", "--gfc_dim=8", "--dfc_dim=8"]
@@ -163,10 +164,10 @@ def test_a_failed_checkpoint_write_keeps_the_last_one(tmp_path, monkeypatch):
     monkeypatch.setattr(checkpoints.CheckpointKeeper, "save", save_until_the_disk_fills)
     with pytest.raises(training.OutputWriteError, match=r"No space left on device.*the last"
                        r" complete checkpoint \(.*model\.b8-5\) is intact"):
-        app.train(config, log=lambda line: None)
+        train.run(config, log=lambda line: None)
     monkeypatch.setattr(checkpoints.CheckpointKeeper, "save", real_save)
     lines = []
-    trainer = app.train(config, log=lines.append)
+    trainer = train.run(config, log=lines.append)
     iterations = [int(line[1:9]) for line in lines if " Epoch:" in line]
     assert iterations == list(range(6, 21))  # resumed right after checkpoint 5
     assert int(trainer.iteration) == 20
@@ -242,7 +243,7 @@ def test_batches_are_counted_and_resumed_by_what_is_delivered(tmp_path, monkeypa
                  data_dir=str(tmp_path / "data"), input_height=16, output_height=16, seed=0,
                  epoch=2, ckpt_freq=5, sample_freq=1000, **TINY)
     whole = []
-    app.train(config_lib.Config(out_dir=str(tmp_path / "whole"), **flags), log=whole.append)
+    train.run(config_lib.Config(out_dir=str(tmp_path / "whole"), **flags), log=whole.append)
     epoch_lines = [line for line in whole if " Epoch:" in line]
     assert len(epoch_lines) == 26
     assert all("/  13] time" in line for line in epoch_lines[13:])  # exact once all were read
@@ -258,10 +259,10 @@ def test_batches_are_counted_and_resumed_by_what_is_delivered(tmp_path, monkeypa
     monkeypatch.setattr(checkpoints.CheckpointKeeper, "save", disk_full_after_5)
     stopped = config_lib.Config(out_dir=str(tmp_path / "stopped"), **flags)
     with pytest.raises(training.OutputWriteError):
-        app.train(stopped, log=lambda line: None)
+        train.run(stopped, log=lambda line: None)
     monkeypatch.setattr(checkpoints.CheckpointKeeper, "save", real_save)
     resumed = []
-    app.train(stopped, log=resumed.append)
+    train.run(stopped, log=resumed.append)
     resumed_lines = [line for line in resumed if " Epoch:" in line]
     losses = lambda line: line.split("d_loss")[1]  # noqa: E731
     assert resumed_lines[0].startswith("[       6 Epoch:[ 0/ 2] [   5/")
@@ -273,9 +274,9 @@ def test_resuming_with_other_flags_keeps_the_runs_flags_and_says_what_changed(tm
     flags = dict(dataset="mnist", input_height=28, output_height=28, train=True, batch_size=8,
                  data_dir=str(tmp_path / "data"), out_dir=str(tmp_path / "out"), seed=0,
                  **TINY)
-    app.train(config_lib.Config(epoch=1, **flags), log=lambda line: None)
+    train.run(config_lib.Config(epoch=1, **flags), log=lambda line: None)
     lines = []
-    app.train(config_lib.Config(epoch=2, learning_rate=1e-4, **flags), log=lines.append)
+    train.run(config_lib.Config(epoch=2, learning_rate=1e-4, **flags), log=lines.append)
     assert (" [*] Resuming after iteration 5 with flags that differ from the run's (FLAGS.json):"
             " --epoch 1 -> 2, --learning_rate 0.0002 -> 0.0001") in lines
     run = tmp_path / "out" / "mnist_x28.z4.uniform_signed.y28.b8"

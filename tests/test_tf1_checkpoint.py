@@ -13,9 +13,9 @@ import fakes
 from dcgan_tf import app
 from dcgan_tf import config as config_lib
 from dcgan_tf import export
-from dcgan_tf.networks import carpedm20
+import make
 from dcgan_tf import tf1_checkpoint
-from dcgan_tf import training
+from dcgan_tf.networks import carpedm20
 from tf1_reference_model import TF1ReferenceDCGAN
 
 CONDITIONAL = dict(output_height=28, output_width=28, c_dim=1, y_dim=10, z_dim=6, gf_dim=4,
@@ -55,17 +55,17 @@ def test_model_shape_is_read_off_the_checkpoint(reference):
 
 def test_loaded_trainer_matches_the_reference_sampler_and_optimizer_state(reference):
     config = tf1_checkpoint.infer_model_config(reference.path)
-    trainer = training.GANTrainer(config, 2e-4, 0.5, "uniform_signed", 8, seed=0)
-    assert tf1_checkpoint.load_into_trainer(reference.path, trainer) == 3
+    gan = make.gan(config, batch_size=8)
+    assert tf1_checkpoint.load_into_gan(reference.path, gan) == 3
     z, y = inputs(reference)
-    np.testing.assert_allclose(trainer.sampler(z, y), reference.sample(z, y), atol=1e-6)
+    np.testing.assert_allclose(gan.sample(z, y), reference.sample(z, y), atol=1e-6)
     saved = reference.values()
-    assert float(trainer.d_optimizer.beta1_power) == pytest.approx(saved["beta1_power"])
-    assert float(trainer.g_optimizer.beta1_power) == pytest.approx(saved["beta1_power_1"])
+    assert float(gan.d_optimizer.beta1_power) == pytest.approx(saved["beta1_power"])
+    assert float(gan.g_optimizer.beta1_power) == pytest.approx(saved["beta1_power_1"])
     assert saved["beta1_power_1"] == pytest.approx(0.5 ** 7)  # G stepped twice as often
-    for name, slot in trainer.g_optimizer.slots_by_original_name.items():
+    for name, slot in gan.g_optimizer.slots_by_original_name.items():
         np.testing.assert_array_equal(slot.numpy(), saved[name])
-    assert int(trainer.iteration) == 3
+    assert int(gan.iteration) == 3
 
 
 def test_a_checkpoint_that_does_not_fit_names_the_variable_and_shapes(reference):
@@ -134,10 +134,10 @@ def test_training_continues_an_original_checkpoint_without_touching_it(reference
         gf_dim=4, df_dim=4, gfc_dim=16, dfc_dim=16, seed=0, sample_freq=100, ckpt_freq=100,
         **data_flags)
     lines = []
-    trainer = app.run(config, log=lines.append)
+    gan = app.run(config, log=lines.append)
     assert any("Loaded the original TF1 checkpoint" in line for line in lines)
     first = next(line for line in lines if "Epoch:" in line)
     assert first.startswith("[       4 Epoch:[ 0/ 1] [   3/  10]")  # after the original's 3
-    assert int(trainer.iteration) == 10
+    assert int(gan.iteration) == 10
     assert sorted(os.listdir(folder)) == sorted(original_files + ["tf2"])
     assert os.path.exists(os.path.join(folder, "tf2", "model.b8-10.index"))

@@ -8,22 +8,27 @@ import pytest
 import tensorflow as tf
 
 import fakes
+import make
 from dcgan_tf import checkpoints
 from dcgan_tf import config as config_lib
 from dcgan_tf import curves
 from dcgan_tf import data
-from dcgan_tf.networks import carpedm20
+from dcgan_tf import gan as gan_lib
+from dcgan_tf import runs
+from dcgan_tf import systems
 from dcgan_tf import training
+from dcgan_tf.commands import train
+from dcgan_tf.networks import carpedm20
 
 TINY_MODEL = dict(z_dim=8, gf_dim=4, df_dim=4, gfc_dim=16, dfc_dim=16)
 
 
-def tiny_trainer(conditional=True, batch_size=8, seed=0):
+def tiny_gan(conditional=True, batch_size=8, seed=0, **flags):
     if conditional:
         config = carpedm20.ModelConfig(28, 28, 1, y_dim=10, **TINY_MODEL)
     else:
         config = carpedm20.ModelConfig(16, 16, 3, **TINY_MODEL)
-    return training.GANTrainer(config, 2e-4, 0.5, "uniform_signed", batch_size, seed)
+    return make.gan(config, batch_size=batch_size, seed=seed, **flags)
 
 
 def values(variables):
@@ -32,52 +37,45 @@ def values(variables):
 
 @pytest.mark.parametrize("conditional", [True, False])
 def test_one_iteration_updates_everything_and_reports_finite_losses(conditional):
-    trainer = tiny_trainer(conditional)
+    gan = tiny_gan(conditional)
     shape = (8, 28, 28, 1) if conditional else (8, 16, 16, 3)
     real = tf.random.uniform(shape)
     y = tf.one_hot(tf.range(8) % 10, 10) if conditional else None
-    everything = trainer.generator.variables + trainer.discriminator.variables
+    everything = gan.generator.variables + gan.discriminator.variables
     before = values(everything)
-    result = trainer.train_step(real, y)
+    result = gan.train_step(real, y)
     assert np.isfinite(float(result["d_loss"])) and np.isfinite(float(result["g_loss"]))
     np.testing.assert_allclose(float(result["d_loss"]),
                                float(result["d_loss_real"] + result["d_loss_fake"]), rtol=1e-6)
     unchanged = [v.name for v, old in zip(everything, before) if np.array_equal(v.numpy(), old)]
     assert unchanged == []  # weights, gammas, betas and every moving average moved
-    assert int(trainer.iteration) == 1
+    assert int(gan.iteration) == 1
     # D once, G twice: each Adam counts its own steps in its beta1 power.
-    assert float(trainer.d_optimizer.beta1_power) == pytest.approx(0.5 ** 2)
-    assert float(trainer.g_optimizer.beta1_power) == pytest.approx(0.5 ** 3)
+    assert float(gan.d_optimizer.beta1_power) == pytest.approx(0.5 ** 2)
+    assert float(gan.g_optimizer.beta1_power) == pytest.approx(0.5 ** 3)
 
 
 def test_steps_trace_once():
-    trainer = tiny_trainer(conditional=False)
+    gan = tiny_gan(conditional=False)
     for _ in range(3):
-        trainer.train_step(tf.random.uniform((8, 16, 16, 3)), None)
-    assert trainer.train_step.experimental_get_tracing_count() == 1
+        gan.train_step(tf.random.uniform((8, 16, 16, 3)), None)
+    assert gan.train_step.experimental_get_tracing_count() == 1
 
 
 def test_xla_iteration_computes_the_same_update():
-    """D, G, G compiled by XLA against the same updates run op by op, on the same z
-    (XLA draws its own random numbers). XLA fuses and reorders float ops, so they
-    agree to float rounding, not to the bit."""
-    plain, compiled = tiny_trainer(seed=4), tiny_trainer(seed=5)
+    """The step compiled by XLA (--xla) against the same step run op by op, on the
+    same z (XLA draws its own random numbers). XLA fuses and reorders float ops,
+    so they agree to float rounding, not to the bit."""
+    plain, compiled = tiny_gan(seed=4), tiny_gan(seed=5, xla=True)
     for mine, theirs in zip(compiled.generator.variables + compiled.discriminator.variables,
                             plain.generator.variables + plain.discriminator.variables):
         mine.assign(theirs)  # the same start
-
-    def iteration(trainer):
-        def run(real, z, y):
-            d = trainer.d_update(real, z, y)
-            trainer.g_update(z, y)
-            return d["d_loss"], trainer.g_update(z, y)["g_loss"]
-        return run
-
     real, y = tf.random.uniform((8, 28, 28, 1), seed=1), tf.one_hot(tf.range(8), 10)
-    z = tf.random.uniform((8, 8), -1, 1, seed=2)
-    expected = tf.function(iteration(plain))(real, z, y)
-    got = tf.function(iteration(compiled), jit_compile=True)(real, z, y)
-    np.testing.assert_allclose(np.array(got), np.array(expected), rtol=1e-4)
+    draws = gan_lib.Draws(tf.random.uniform((8, 8), -1, 1, seed=2))
+    expected = plain.step(real, y, draws, 0)
+    got = compiled.step(real, y, draws, 0)
+    np.testing.assert_allclose([float(got["d_loss"]), float(got["g_loss"])],
+                               [float(expected["d_loss"]), float(expected["g_loss"])], rtol=1e-4)
     # A bias right before a batch norm has a true gradient of exactly 0: Adam turns
     # its float noise into +-lr steps, so any reordering of float ops moves it
     # arbitrarily. Every other variable must agree.
@@ -96,12 +94,9 @@ def test_xla_iteration_computes_the_same_update():
 @pytest.mark.parametrize("z_dist,low,high", [("uniform_signed", -1, 1),
                                              ("uniform_unsigned", 0, 1)])
 def test_z_dist_is_honoured(z_dist, low, high):
-    trainer = training.GANTrainer(carpedm20.ModelConfig(16, 16, 3, **TINY_MODEL), 2e-4, 0.5,
-                                  z_dist, 64, seed=0)
-    z = trainer.sample_z.numpy()
+    z = tiny_gan(False, batch_size=64, z_dist=z_dist).sample_z.numpy()
     assert z.min() >= low and z.max() <= high and z.min() < low + 0.1 and z.max() > high - 0.1
-    normal = training.GANTrainer(carpedm20.ModelConfig(16, 16, 3, **TINY_MODEL), 2e-4, 0.5,
-                                 "normal01", 64, seed=0).sample_z.numpy()
+    normal = tiny_gan(False, batch_size=64, z_dist="normal01").sample_z.numpy()
     assert normal.min() < -1.5 and abs(normal.std() - 1) < 0.1
 
 
@@ -119,20 +114,19 @@ def mnist_data(tmp_path, n_train=150, n_test=10):
 
 
 def train_once(tmp_path, config, source):
-    tf.random.set_seed(config.seed)  # the weights' initializers, as app.train seeds them
+    """The training loop on the GAN train mode makes of `config` (its seed included)."""
     model_config = carpedm20.ModelConfig(28, 28, 1, y_dim=10, **TINY_MODEL)
-    trainer = training.GANTrainer(model_config, config.learning_rate, config.beta1,
-                                  config.z_dist, config.batch_size, config.seed)
+    gan = train.make_gan(config, systems.compose(config.model, config.loss, config), model_config)
     lines = []
-    training.train(trainer, source, config, config_lib.RunPaths.for_run(config), lines.append)
-    return trainer, lines
+    training.train(gan, source, config, runs.RunPaths.for_run(config), lines.append)
+    return gan, lines
 
 
 def test_smoke_train_writes_samples_checkpoints_and_resumes(tmp_path):
     source = mnist_data(tmp_path)               # 160 images -> 20 batches of 8
     config = run_config(tmp_path)
-    paths = config_lib.RunPaths.for_run(config)
-    trainer, lines = train_once(tmp_path, config, source)
+    paths = runs.RunPaths.for_run(config)
+    gan, lines = train_once(tmp_path, config, source)
     log = [line for line in lines if line.startswith("[") and "Epoch" in line]
     assert len(log) == 20
     assert log[0].startswith("[       1 Epoch:[ 0/ 1] [   0/  20] time: ")
@@ -140,7 +134,7 @@ def test_smoke_train_writes_samples_checkpoints_and_resumes(tmp_path):
     assert sorted(os.listdir(paths.sample_dir)) == [f"train_{i:08d}.png" for i in (5, 10, 15, 20)]
     assert checkpoints.latest_checkpoint(paths.checkpoint_dir).endswith("model.b8-20")
     assert len([f for f in os.listdir(paths.checkpoint_dir) if f.endswith(".index")]) == 2
-    assert trainer.logged_step.experimental_get_tracing_count() == 1  # no retracing
+    assert not [line for line in lines if "was traced" in line]  # no retracing
     scalars = curves.read_scalars(paths.log_dir, ("d_loss", "g_loss", "d_loss_real",
                                                   "d_loss_fake"))
     for tag, (steps, values) in scalars.items():  # the original's names, every iteration
@@ -158,7 +152,7 @@ def test_resume_mid_epoch_continues_at_the_saved_batch(tmp_path):
     source = mnist_data(tmp_path)
     config = run_config(tmp_path, train_size=80, ckpt_freq=3, max_to_keep=10)  # 10 batches
     train_once(tmp_path, config, source)
-    paths = config_lib.RunPaths.for_run(config)
+    paths = runs.RunPaths.for_run(config)
     # As if killed after iteration 9: the run's latest checkpoint is model.b8-9.
     tf.compat.v1.train.update_checkpoint_state(
         paths.checkpoint_dir, os.path.join(paths.checkpoint_dir, "model.b8-9"))
@@ -168,11 +162,11 @@ def test_resume_mid_epoch_continues_at_the_saved_batch(tmp_path):
 
 
 def test_checkpoint_round_trip_restores_every_value(tmp_path):
-    trainer = tiny_trainer()
-    trainer.train_step(tf.random.uniform((8, 28, 28, 1)), tf.one_hot(tf.range(8), 10))
-    keeper = checkpoints.CheckpointKeeper(trainer.checkpoint_objects(), str(tmp_path), 1, 8)
+    gan = tiny_gan()
+    gan.train_step(tf.random.uniform((8, 28, 28, 1)), tf.one_hot(tf.range(8), 10))
+    keeper = checkpoints.CheckpointKeeper(gan.checkpoint_objects(), str(tmp_path), 1, 8)
     keeper.save(1)
-    fresh = tiny_trainer(seed=99)
+    fresh = tiny_gan(seed=99)
     restored = checkpoints.CheckpointKeeper(fresh.checkpoint_objects(), str(tmp_path), 1, 8)
     assert restored.restore_latest()
     saved = {name for name, _ in tf.train.list_variables(keeper.latest)}
@@ -181,7 +175,7 @@ def test_checkpoint_round_trip_restores_every_value(tmp_path):
             return [obj.state]
         return obj.variables if isinstance(obj, tf.Module) else [obj]
 
-    for name, obj in trainer.checkpoint_objects().items():
+    for name, obj in gan.checkpoint_objects().items():
         theirs = state(fresh.checkpoint_objects()[name])
         assert len(state(obj)) == len(theirs)
         for a, b in zip(state(obj), theirs):
@@ -191,15 +185,14 @@ def test_checkpoint_round_trip_restores_every_value(tmp_path):
     # iteration, epoch, epoch_batch, rng state, sample_z, sample_y, and TF's own 2.
     assert len(saved) == 92 + 6 + 2
     # The generator's random state came back: both draw the same next z.
-    np.testing.assert_array_equal(trainer.rng.normal([3]), fresh.rng.normal([3]))
+    np.testing.assert_array_equal(gan.rng.normal([3]), fresh.rng.normal([3]))
 
 
 def test_non_finite_loss_stops_and_keeps_the_last_checkpoint(tmp_path):
     source = mnist_data(tmp_path)
     config = run_config(tmp_path, ckpt_freq=5)
-    trainer = training.GANTrainer(carpedm20.ModelConfig(28, 28, 1, y_dim=10, **TINY_MODEL), 2e-4,
-                                  0.5, "uniform_signed", 8, 3)
-    paths = config_lib.RunPaths.for_run(config)
+    gan = tiny_gan(seed=3)
+    paths = runs.RunPaths.for_run(config)
     clean_epoch = source.epoch_dataset
 
     def epoch_with_a_nan_batch(*args, **kwargs):  # batch 8 holds a NaN pixel
@@ -208,7 +201,7 @@ def test_non_finite_loss_stops_and_keeps_the_last_checkpoint(tmp_path):
 
     source.epoch_dataset = epoch_with_a_nan_batch
     with pytest.raises(training.NonFiniteLossError, match="d_loss became nan at iteration 8"):
-        training.train(trainer, source, config, paths, lambda line: None)
+        training.train(gan, source, config, paths, lambda line: None)
     assert checkpoints.latest_checkpoint(paths.checkpoint_dir).endswith("model.b8-5")
 
 

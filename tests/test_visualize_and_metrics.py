@@ -11,7 +11,10 @@ from PIL import Image
 
 import fakes
 from dcgan_tf import app
+from dcgan_tf.commands import evaluate
+from dcgan_tf.commands import sample as sample_command
 from dcgan_tf import config as config_lib
+from dcgan_tf import runs as run_folders
 from dcgan_tf import curves
 from dcgan_tf import metrics
 from dcgan_tf.networks import carpedm20
@@ -43,7 +46,7 @@ def runs(tmp_path_factory):
 
 def test_training_writes_its_loss_curves(runs):
     config = runs["conditional"]
-    paths = config_lib.RunPaths.for_run(config)
+    paths = run_folders.RunPaths.for_run(config)
     scalars = curves.read_scalars(paths.log_dir)
     steps, values = scalars["d_loss"]
     np.testing.assert_array_equal(steps, np.arange(1, 24))  # 140 // 6 iterations
@@ -73,12 +76,12 @@ EXPECTED_FILES = {
 def test_every_visualization_option_writes_what_it_says(runs, kind, option, tmp_path):
     config = runs[kind]
     if option in ("class_grid", "label_interpolation") and kind == "unconditional":
-        generator, model_config, _, _ = app.load_generator(config, log=lambda line: None)
+        generator, model_config, _, _ = sample_command.load_generator(config, log=lambda line: None)
         with pytest.raises(ValueError, match="needs a conditional model"):
             visualize.Visualizer(lambda z, y: generator(z, y, False), model_config,
                                  config.z_dist, 6, str(tmp_path)).run(option)
         return
-    generator, model_config, _, _ = app.load_generator(config, log=lambda line: None)
+    generator, model_config, _, _ = sample_command.load_generator(config, log=lambda line: None)
     seen_labels = []
 
     def sample(z, y):
@@ -134,7 +137,7 @@ def test_main_visualize_generate_and_evaluate(runs):
         generate_png=True, evaluate=True, metrics_samples=50)
     lines = []
     app.run(config, log=lines.append)
-    samples = config_lib.RunPaths.for_run(config).sample_dir
+    samples = run_folders.RunPaths.for_run(config).sample_dir
     assert os.path.exists(os.path.join(samples, "class_grid.png"))
     with np.load(os.path.join(samples, "generated_25.npz")) as arrays:
         assert arrays["images"].shape == (25, 28, 28, 1)
@@ -204,7 +207,7 @@ def test_accuracy_by_class_names_the_weak_label_and_its_confusion():
     assert [r["accuracy"] for r in rows] == [1.0, 1.0, 0.25, None]
     assert [r["count"] for r in rows] == [4, 2, 4, 0]
     assert [r["most_often_taken_for"] for r in rows] == [None, None, 7, None]
-    assert app._weakest({"label_accuracy_by_class": rows}) == "2: 0.2500 (as 7)"
+    assert evaluate._weakest({"label_accuracy_by_class": rows}) == "2: 0.2500 (as 7)"
 
 
 def test_losses_are_read_from_tf1_events(tmp_path):
@@ -241,7 +244,7 @@ def test_compare_with_an_original_run(runs, tmp_path):
                                             compare_with=str(tmp_path / "old" / "checkpoint"))
     lines = []
     app.run(config, log=lines.append)
-    samples = config_lib.RunPaths.for_run(config).sample_dir
+    samples = run_folders.RunPaths.for_run(config).sample_dir
     side_by_side = Image.open(os.path.join(samples, "compare_samples.png"))
     assert side_by_side.size == (2 * 3 * 28 + 8, 2 * 28)  # 2x3 grids of batch 6, both sides
     assert os.path.exists(os.path.join(samples, "compare_losses.png"))

@@ -139,7 +139,8 @@ class ConditionalDiscriminator(tf.Module):
         with self.name_scope:
             # The original gives the first conv c_dim + y_dim filters, not df_dim.
             self.d_h0_conv = tf1_layers.Conv2D(c.c_dim + c.y_dim, c.c_dim + c.y_dim, "d_h0_conv")
-            self.d_h1_conv = tf1_layers.Conv2D(c.c_dim + 2 * c.y_dim, c.df_dim + c.y_dim, "d_h1_conv")
+            self.d_h1_conv = tf1_layers.Conv2D(c.c_dim + 2 * c.y_dim, c.df_dim + c.y_dim,
+                                               "d_h1_conv")
             self.d_bn1 = _critic_norm(c, c.df_dim + c.y_dim, "d_bn1")
             self.d_h2_lin = tf1_layers.Linear(h1_units + c.y_dim, c.dfc_dim, "d_h2_lin")
             self.d_bn2 = _critic_norm(c, c.dfc_dim, "d_bn2")
@@ -229,11 +230,6 @@ def build_models(config):
     if config.conditional:
         return ConditionalGenerator(config), ConditionalDiscriminator(config)
     return Generator(config), Discriminator(config)
-
-
-def batch_norms(*modules):
-    """Every batch-norm layer of `modules`, in build order."""
-    return [m for module in modules for m in module.submodules if isinstance(m, tf1_layers.BatchNorm)]
 
 
 def variables_by_original_name(*modules):

@@ -273,44 +273,44 @@ class FamilyModelConfig:
         return (-1.0, 1.0)  # every family generator ends in tanh
 
     def validate(self):
-        from dcgan_tf import systems  # noqa: PLC0415 (systems names the networks)
-        if self.model not in systems.SYSTEMS:
-            raise ValueError(f"Unknown family model {self.model!r}.")
+        """Raises ValueError for sizes no family network can build."""
         for name in ("image_size", "c_dim", "z_dim"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}.")
-        system = systems.SYSTEMS[self.model]
-        if system.conditional and self.n_classes < 2:
+        if self.n_classes < 0 or self.n_classes == 1:
             raise ValueError(f"--model {self.model} is conditional: --n_classes must be at least"
                              f" 2, got {self.n_classes}.")
-        if system.networks.endswith("conv"):
-            check_image_size(self.image_size)
         return self
 
     def to_json(self):
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
 
 
-def build_networks(config, rng=None):
-    """(generator, discriminator) of a family model; `rng` feeds D's dropout."""
-    from dcgan_tf import systems  # noqa: PLC0415
+def build_networks(kind, config, rng, raw_scores, layer_norm, normal_init):
+    """(generator, discriminator) of one kind of the scripts' networks: "mlp"
+    (gan, wgan, wgan_gp), "conditional_mlp" (cgan), "conv" (lsgan) or
+    "conditional_conv" (acgan). `rng` feeds D's dropout; `raw_scores` leaves
+    out the sigmoid of D's validity output; `layer_norm` puts layer norms in a
+    conv D's batch norms' place; `normal_init` applies weights_init_normal."""
     config.validate()
-    rng = rng or tf.random.Generator.from_seed(0)
-    system = systems.SYSTEMS[config.model]
     shape, classes = config.image_shape, config.n_classes
-    if system.networks == "mlp":
+    if kind.endswith("conv"):
+        check_image_size(config.image_size)
+    if kind == "mlp":
         networks = (MLPGenerator(config.z_dim, shape),
-                    MLPDiscriminator(shape, sigmoid=system.objective == "bce" and not config.loss))
-    elif system.networks == "conditional_mlp":
+                    MLPDiscriminator(shape, sigmoid=not raw_scores))
+    elif kind == "conditional_mlp":
         networks = (MLPGenerator(config.z_dim, shape, classes),
                     ConditionalMLPDiscriminator(shape, classes, rng))
-    elif system.networks == "conv":
+    elif kind == "conv":
         networks = (ConvGenerator(config.z_dim, shape),
-                    ConvDiscriminator(shape, rng, layer_norm=config.loss == "wgan_gp"))
-    else:
+                    ConvDiscriminator(shape, rng, layer_norm=layer_norm))
+    elif kind == "conditional_conv":
         networks = (ConvGenerator(config.z_dim, shape, classes),
-                    ConvDiscriminator(shape, rng, classes, raw_validity=bool(config.loss),
-                                      layer_norm=config.loss == "wgan_gp"))
-    if system.normal_init:
+                    ConvDiscriminator(shape, rng, classes, raw_validity=raw_scores,
+                                      layer_norm=layer_norm))
+    else:
+        raise ValueError(f"Unknown kind of network {kind!r}.")
+    if normal_init:
         weights_init_normal(*networks)
     return networks

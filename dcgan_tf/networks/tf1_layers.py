@@ -7,6 +7,8 @@ default, and every variable is created under the original's scope and name, so
 
 import tensorflow as tf
 
+from dcgan_tf import distribute
+
 # Initializer scale of conv2d, deconv2d and linear (ops.py `stddev=0.02`).
 WEIGHT_STDDEV = 0.02
 # Batch norm: the original asks for 1e-5, but tf.contrib's fused batch norm
@@ -143,18 +145,9 @@ class BatchNorm(tf.Module):
         return tf.reshape(y, tf.shape(x)) if is_dense else y
 
     def _normalize_with_global_batch(self, x4, replica):
-        """Training-mode batch norm over all replicas' rows: mean, then the sum of
-        squared deviations from it, each all-reduced (two passes, as exact as the
-        fused kernel's). Gradients flow back through the all-reduces."""
-        axes = [0, 1, 2]
+        """Training-mode batch norm over all replicas' rows (distribute.global_batch_moments)."""
         x32 = tf.cast(x4, tf.float32)  # statistics in float32, also under mixed precision
-        count = tf.cast(tf.reduce_prod(tf.shape(x32)[:3]), tf.float32)
-        total, count = replica.all_reduce(
-            tf.distribute.ReduceOp.SUM, [tf.reduce_sum(x32, axes), count])
-        mean = total / count
-        squares = replica.all_reduce(
-            tf.distribute.ReduceOp.SUM, tf.reduce_sum(tf.square(x32 - mean), axes))
-        variance = squares / count
+        mean, variance, count = distribute.global_batch_moments(x32, [0, 1, 2], replica)
         y = tf.nn.batch_normalization(x32, mean, variance, self.beta, self.gamma,
                                       BATCH_NORM_EPSILON)
         # The moving variance takes the Bessel-corrected variance, as the fused kernel's.

@@ -5,12 +5,18 @@ Each layer keeps TensorFlow's layouts for its variables (a Linear's kernel is
 PyTorch `state_dict` entries, so a PyTorch checkpoint maps onto it and back
 (`torch_state` / `load_torch_state`). Every constant is PyTorch's, written out
 where it is used: the scripts rely on them (BatchNorm1d(n, 0.8) is eps 0.8).
+
+Layers compute in their input's dtype (--mixed_precision: bfloat16 / float16)
+with float32 variables, normalizations in float32; in float32 every cast is
+a no-op.
 """
 
 import math
 
 import numpy as np
 import tensorflow as tf
+
+from dcgan_tf import distribute
 
 # nn.BatchNorm*d(n, momentum=0.1): running = (1 - 0.1) * running + 0.1 * batch.
 BATCH_NORM_MOMENTUM = 0.1
@@ -43,7 +49,7 @@ class Linear(tf.Module):
             self.bias = tf.Variable(_uniform([out_features], bound), name="bias")
 
     def __call__(self, x):
-        return tf.matmul(x, self.kernel) + self.bias
+        return tf.matmul(x, tf.cast(self.kernel, x.dtype)) + tf.cast(self.bias, x.dtype)
 
     def torch_state(self):
         """{state_dict key: (variable, TF -> torch layout, torch -> TF layout)}."""
@@ -71,8 +77,9 @@ class Conv2d(tf.Module):
             self.bias = tf.Variable(_uniform([out_channels], bound), name="bias")
 
     def __call__(self, x):
-        y = tf.nn.conv2d(x, self.kernel, strides=self.stride, padding=self.padding)
-        return tf.nn.bias_add(y, self.bias)
+        y = tf.nn.conv2d(x, tf.cast(self.kernel, x.dtype), strides=self.stride,
+                         padding=self.padding)
+        return tf.nn.bias_add(y, tf.cast(self.bias, x.dtype))
 
     def torch_state(self):
         to_torch = lambda a: np.transpose(a, (3, 2, 0, 1))  # noqa: E731  HWIO -> OIHW
@@ -86,12 +93,19 @@ class BatchNorm(tf.Module):
     training mode normalizes with the batch mean and *biased* variance over every
     axis but the channels, and moves the running averages by momentum 0.1 towards
     the batch mean and the *unbiased* variance; every training-mode call counts
-    in `num_batches_tracked`. Inference mode uses the running averages."""
+    in `num_batches_tracked`. Inference mode uses the running averages.
+
+    Under a tf.distribute strategy each replica normalizes with its own rows and
+    keeps its own running averages (read back as their mean), as DataParallel
+    does; with `synchronized` (--sync_bn) the statistics are the global batch's,
+    all-reduced over the replicas (nn.SyncBatchNorm's: the running variance
+    takes the unbiased variance of the global batch)."""
 
     def __init__(self, num_features, eps, name, torch_name):
         super().__init__(name=name)
         self.torch_name = torch_name
         self.eps = float(eps)
+        self.synchronized = False
         with self.name_scope:
             self.gamma = tf.Variable(tf.ones([num_features]), name="gamma")
             self.beta = tf.Variable(tf.zeros([num_features]), name="beta")
@@ -108,19 +122,25 @@ class BatchNorm(tf.Module):
                 aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA, **per_replica)
 
     def __call__(self, x, training):
+        x32 = tf.cast(x, tf.float32)  # statistics in float32, also under mixed precision
         if not training:
-            return tf.nn.batch_normalization(x, self.moving_mean, self.moving_variance,
-                                             self.beta, self.gamma, self.eps)
+            return tf.cast(tf.nn.batch_normalization(x32, self.moving_mean, self.moving_variance,
+                                                     self.beta, self.gamma, self.eps), x.dtype)
         axes = list(range(x.shape.rank - 1))
-        mean, variance = tf.nn.moments(x, axes)
-        count = tf.cast(tf.reduce_prod(tf.shape(x)[:-1]), x.dtype)
+        replica = tf.distribute.get_replica_context()
+        if self.synchronized and replica and replica.num_replicas_in_sync > 1:
+            mean, variance, count = distribute.global_batch_moments(x32, axes, replica)
+        else:
+            mean, variance = tf.nn.moments(x32, axes)
+            count = tf.cast(tf.reduce_prod(tf.shape(x32)[:-1]), x32.dtype)
         unbiased = variance * count / (count - 1.0)
         self.moving_mean.assign((1.0 - BATCH_NORM_MOMENTUM) * self.moving_mean
                                 + BATCH_NORM_MOMENTUM * tf.stop_gradient(mean))
         self.moving_variance.assign((1.0 - BATCH_NORM_MOMENTUM) * self.moving_variance
                                     + BATCH_NORM_MOMENTUM * tf.stop_gradient(unbiased))
         self.num_batches_tracked.assign_add(1)
-        return tf.nn.batch_normalization(x, mean, variance, self.beta, self.gamma, self.eps)
+        return tf.cast(tf.nn.batch_normalization(x32, mean, variance, self.beta, self.gamma,
+                                                 self.eps), x.dtype)
 
     def torch_state(self):
         name = self.torch_name
@@ -146,9 +166,10 @@ class LayerNorm(tf.Module):
             self.beta = tf.Variable(tf.zeros([num_features]), name="beta")
 
     def __call__(self, x, training=None):
-        mean, variance = tf.nn.moments(x, list(range(1, x.shape.rank)), keepdims=True)
-        return tf.nn.batch_normalization(x, mean, variance, self.beta, self.gamma,
-                                         LAYER_NORM_EPSILON)
+        x32 = tf.cast(x, tf.float32)
+        mean, variance = tf.nn.moments(x32, list(range(1, x.shape.rank)), keepdims=True)
+        return tf.cast(tf.nn.batch_normalization(x32, mean, variance, self.beta, self.gamma,
+                                                 LAYER_NORM_EPSILON), x.dtype)
 
     def torch_state(self):
         return {f"{self.torch_name}.weight": (self.gamma, None, None),
@@ -167,7 +188,7 @@ class Embedding(tf.Module):
                                      name="table")
 
     def __call__(self, one_hot):
-        return tf.matmul(tf.cast(one_hot, self.table.dtype), self.table)
+        return tf.matmul(one_hot, tf.cast(self.table, one_hot.dtype))
 
     def torch_state(self):
         return {f"{self.torch_name}.weight": (self.table, None, None)}

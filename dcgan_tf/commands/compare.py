@@ -1,0 +1,74 @@
+"""--compare_with: our run beside an original TF1 run: both generators on the
+same z and labels, both runs' losses on one plot, both runs' metrics in one table."""
+
+import json
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from dcgan_tf import checkpoints
+from dcgan_tf import config as config_lib
+from dcgan_tf import curves
+from dcgan_tf import images
+from dcgan_tf import runs
+from dcgan_tf import tf1_checkpoint
+from dcgan_tf.commands import evaluate
+from dcgan_tf.commands import sample as sample_command
+from dcgan_tf.networks import carpedm20
+
+
+def _original_logs(config):
+    if config.compare_logs:
+        return config_lib.expand_path(config.compare_logs)
+    folder = os.path.normpath(config_lib.expand_path(config.compare_with))
+    for candidate in (os.path.join(folder, "logs"), os.path.join(os.path.dirname(folder), "logs"),
+                      "logs"):
+        if os.path.isdir(candidate):
+            return candidate
+    return None
+
+
+def compare_with_original(config, sample, model_config, paths, log):
+    """Our run beside an original TF1 run: both generators on the same z and labels,
+    both runs' losses on one plot, both runs' metrics in one table."""
+    original = checkpoints.latest_checkpoint(config_lib.expand_path(config.compare_with))
+    if original is None or not tf1_checkpoint.is_tf1_checkpoint(original):
+        raise FileNotFoundError(f"--compare_with={config.compare_with} holds no checkpoint of"
+                                " the original TF1 code.")
+    original_config = tf1_checkpoint.infer_model_config(
+        original, model_config.output_height, model_config.output_width)
+    if original_config.image_shape != model_config.image_shape or (
+            original_config.z_dim, original_config.y_dim) != (model_config.z_dim,
+                                                              model_config.y_dim):
+        raise ValueError(f"The original run ({original_config}) and ours ({model_config}) don't"
+                         " make the same kind of images from the same z; compare like with like.")
+    original_generator, _ = carpedm20.build_models(original_config)
+    tf1_checkpoint.load_into_models(original, original_generator)
+    original_sample = tf.function(lambda z, y: original_generator(z, y, training=False))
+    z, y = sample_command.test_batch(config, model_config)
+    ours = images.merge(images.to_uint8(sample(z, y).numpy(), model_config.output_range),
+                        *images.grid_shape(config.batch_size))
+    theirs = images.merge(images.to_uint8(original_sample(z, y).numpy(),
+                                          original_config.output_range),
+                          *images.grid_shape(config.batch_size))
+    gap = np.full((ours.shape[0], 8, ours.shape[2]), 255, np.uint8)
+    side_by_side = os.path.join(paths.sample_dir, "compare_samples.png")
+    images.save_grid(np.concatenate([ours, gap, theirs], axis=1)[None], side_by_side,
+                     (0, 255), shape=(1, 1))
+    log(f" [*] Ours (left) and the original (right), same z and labels: {side_by_side}")
+    losses = {"dcgan-tf": curves.read_scalars(paths.log_dir)}
+    logs = _original_logs(config)
+    if logs:
+        losses["original"] = curves.read_scalars(logs)
+    plot = curves.plot_losses(losses, os.path.join(paths.sample_dir, "compare_losses.png"),
+                              "dcgan-tf vs the original")
+    log(f" [*] Losses of both runs{'' if logs else ' (no original logs/ found)'}: {plot}")
+    if config.conditional and model_config.image_shape == (28, 28, 1):
+        results = {"dcgan-tf": evaluate.score(config, sample, model_config, log),
+                   "original": evaluate.score(config, original_sample, original_config, log)}
+        path = os.path.join(paths.sample_dir, "compare_metrics.json")
+        runs.write_atomically(path, json.dumps(results, indent=2, sort_keys=True))
+        for line in evaluate.format_metrics(results).splitlines():
+            log(line)
+        log(f" [*] Metrics of both: {path}")

@@ -1,0 +1,163 @@
+"""Train mode: the run's system composed from its config, its data, the GAN,
+and the training loop, resuming the run's checkpoint or continuing an original
+TF1 checkpoint that --checkpoint_dir names."""
+
+import contextlib
+import dataclasses
+import os
+
+import tensorflow as tf
+from tensorflow.python.framework import config as tf_config
+
+from dcgan_tf import checkpoints
+from dcgan_tf import curves
+from dcgan_tf import datasets
+from dcgan_tf import distribute
+from dcgan_tf import gan as gan_lib
+from dcgan_tf import precision
+from dcgan_tf import runs
+from dcgan_tf import systems
+from dcgan_tf import tf1_checkpoint
+from dcgan_tf import training
+from dcgan_tf.networks import carpedm20
+from dcgan_tf.networks import pytorch_gan
+
+
+def model_config_for(config, system, training_data):
+    """What fixes the shapes of the run's networks (written to model.json)."""
+    if system.networks == "carpedm20":
+        return carpedm20.ModelConfig(
+            output_height=config.output_height, output_width=config.output_width,
+            c_dim=int(training_data.c_dim), y_dim=int(training_data.y_dim), z_dim=config.z_dim,
+            gf_dim=config.gf_dim, df_dim=config.df_dim, gfc_dim=config.gfc_dim,
+            dfc_dim=config.dfc_dim, critic_norm=system.critic_norm).validate()
+    return pytorch_gan.FamilyModelConfig(
+        model=config.model, image_size=config.output_height, c_dim=int(training_data.c_dim),
+        z_dim=config.z_dim, n_classes=config.n_classes if system.labels == "required" else 0,
+        loss=config.loss).validate()
+
+
+def make_gan(config, system, model_config, strategy=None):
+    """The GAN of a composed system with the run's settings."""
+    return gan_lib.GAN(
+        system, model_config, learning_rate=config.learning_rate, beta1=config.beta1,
+        beta2=config.beta2, batch_size=config.batch_size, seed=config.seed, z_dist=config.z_dist,
+        strategy=strategy, compute_dtype=precision.compute_dtype(config.mixed_precision),
+        jit_compile=config.xla, sync_bn=config.sync_bn, sample_interval=config.sample_freq)
+
+
+@contextlib.contextmanager
+def _deterministic_ops(enabled):
+    """TensorFlow's op determinism for one run only: it is process-wide, and makes
+    any unseeded random op raise, so it must not outlive the run."""
+    if not enabled or tf_config.is_op_determinism_enabled():
+        yield
+        return
+    tf.config.experimental.enable_op_determinism()
+    try:
+        yield
+    finally:
+        tf_config.disable_op_determinism()
+
+
+def _check_continues(paths, config, model_config):
+    """A run folder that holds a run resumes only with the flags that trained it."""
+    if os.path.exists(paths.flags_json):
+        trained_loss = runs.read_flags(paths.flags_json).get("loss", "")
+        if trained_loss != config.loss:
+            said = lambda loss: f"--loss {loss}" if loss else "no --loss"  # noqa: E731
+            raise ValueError(
+                f"The run in {paths.run_dir} was trained with {said(trained_loss)}; these flags"
+                f" ask for {said(config.loss)}. Pass {said(trained_loss)} to resume it, or"
+                " --out_name to start a new run.")
+    if not os.path.exists(paths.model_json):
+        return
+    trained = runs.read_model_config(paths.model_json)
+    if trained == model_config:
+        return
+    if runs.model_name(trained) != config.model:
+        raise ValueError(
+            f"The run in {paths.checkpoint_dir} was trained with --model"
+            f" {runs.model_name(trained)}; these flags ask for --model {config.model}. Pass"
+            f" --model {runs.model_name(trained)} to resume it, or --out_name to start a new run.")
+    raise ValueError(
+        f"The run in {paths.checkpoint_dir} holds a different model ({trained}) than these"
+        f" flags build ({model_config}). Pass --out_name to start a new run, or the flags that"
+        " run was trained with.")
+
+
+def _check_can_continue_original(system, config):
+    """The original's checkpoint carries TF1 Adam's state and batch-norm critics."""
+    if system.optimizer != "tf1_adam" or system.critic_norm != "batch":
+        raise ValueError(
+            f"--checkpoint_dir {config.checkpoint_dir} holds an original TF1 run, whose"
+            " discriminator has batch norms and whose optimizers are TF1's Adam; --loss"
+            f" {config.loss} trains {'with RMSprop' if system.optimizer != 'tf1_adam' else 'a'}"
+            f"{' critic with layer norms' if system.critic_norm != 'batch' else ''}, which"
+            " cannot take that state over. Continue it with its own loss (drop --loss), or"
+            " with one that keeps TF1's Adam and batch norm (minimax, lsgan, hinge, fgan).")
+
+
+def run(config, log=print):
+    """Train mode: writes FLAGS.json and model.json, then trains; returns the GAN."""
+    # First: a multi-worker strategy and logical devices must be set up before
+    # TensorFlow runs anything.
+    strategy = distribute.make_strategy(config.strategy, config.logical_cpus)
+    distribute.check_batch_divides(strategy, config.batch_size)
+    original = runs.original_checkpoint_in(config)
+    if original:
+        paths = runs.RunPaths.continuing_original(config, os.path.dirname(original))
+    else:
+        paths = runs.RunPaths.for_run(config)
+    seeded = config.seed is not None
+    config = runs.with_run_seed(config, paths)
+    if distribute.is_multi_worker(strategy):
+        # Every worker must read the data in one order: all take the chief's seed.
+        chief_seed = distribute.all_workers_max(
+            strategy, config.seed if distribute.is_chief(strategy) else -1)
+        config = dataclasses.replace(config, seed=chief_seed)
+    system = systems.compose(config.model, config.loss, config)
+    if original:
+        _check_can_continue_original(system, config)
+    training_data = datasets.load_training_data(config, system, log)
+    model_config = model_config_for(config, system, training_data)
+    _check_continues(paths, config, model_config)
+    # With --seed: same command, same machine, the same checkpoints, bit for bit.
+    with _deterministic_ops(seeded):
+        return _train(config, paths, training_data, system, model_config, original, strategy,
+                      log)
+
+
+def _train(config, paths, training_data, system, model_config, original, strategy, log):
+    gan = make_gan(config, system, model_config, strategy)
+    if config.mixed_precision:
+        log(f" [*] Mixed precision: the steps compute in {gan.compute_dtype.name}")
+        if gan.compute_dtype == tf.bfloat16 and not precision.cpu_has_native_bf16():
+            log(" [!] This CPU has no native bfloat16 (no AVX-512 BF16 / AMX): TensorFlow"
+                " emulates it, so --mixed_precision trains slower here, not faster.")
+    if original and checkpoints.latest_checkpoint(paths.checkpoint_dir) is None:
+        iteration = tf1_checkpoint.load_into_gan(original, gan)
+        batches = datasets.examples_per_epoch(config, training_data) // config.batch_size
+        gan.epoch.assign(iteration // batches)
+        gan.epoch_batch.assign(iteration % batches)
+        log(f" [*] Loaded the original TF1 checkpoint {original} (iteration {iteration},"
+            f" optimizer state included); continuing in {paths.checkpoint_dir}")
+    chief = distribute.is_chief(strategy)
+    if chief:
+        runs.make_output_dirs(paths)
+        runs.record_flags(config, paths, log)
+        runs.write_atomically(paths.model_json, model_config.to_json())
+        log(f" [*] Run folder {paths.run_dir}; samples in {paths.sample_dir}")
+    else:
+        log(f" [*] {distribute.worker_name(strategy)}: training with the chief, which writes"
+            f" the run folder {paths.run_dir}")
+    if gan.replicas > 1:
+        log(f" [*] {gan.replicas} replicas, {config.batch_size // gan.replicas} rows of"
+            f" each batch of {config.batch_size} per replica;"
+            f" batch norm {'over the global batch' if config.sync_bn else 'per replica'}")
+    training.train(gan, training_data, config, paths, log)
+    if chief:
+        plot = curves.plot_losses({config.run_name(): curves.read_scalars(paths.log_dir)},
+                                  os.path.join(paths.run_dir, "training_curves.png"))
+        log(f" [*] Loss curves: {plot}")
+    return gan

@@ -1,0 +1,83 @@
+"""The data set a run's config names: found (a missing MNIST / Fashion-MNIST
+downloaded, as keras.datasets does), loaded the way its system reads it, and
+checked before anything is written; everything missing is an error naming the fix."""
+
+import os
+
+from dcgan_tf import config as config_lib
+from dcgan_tf import data
+from dcgan_tf import download
+
+
+def idx_dataset_directory(config, log=print):
+    """The folder of an MNIST-style data set's IDX files; a missing one is
+    downloaded (when --download), as keras.datasets does."""
+    directory = data.idx_dataset_dir(config_lib.expand_path(config.data_dir), config.dataset)
+    missing = data.find_idx_files(directory)[1]
+    if not missing:
+        return directory
+    how = f"python download.py {config.dataset} --data_dir {config.data_dir}"
+    if not config.download:
+        raise data.DataError(
+            f"{config.dataset} not found: {directory} lacks {', '.join(missing)}."
+            f" Run `{how}`, or put the IDX files (plain or .gz) there.")
+    log(f" [*] {config.dataset} not found in {directory}; downloading it (as `{how}`)")
+    try:
+        return download.download_idx(config.dataset, config_lib.expand_path(config.data_dir))
+    except download.DownloadError as error:
+        raise data.DataError(f"{config.dataset} not found in {directory}, and the"
+                             f" download failed. {error}") from error
+
+
+def load_training_data(config, system, log=print):
+    """The data set named by the config, read as the run's system reads it (its
+    `data`), checked before anything is written."""
+    if data.is_idx_dataset(config.dataset):
+        directory = idx_dataset_directory(config, log)
+        try:
+            if system.data == "scripts":  # the training split only, resized, in [-1, 1]
+                images_u8, labels = data.load_idx_split(directory, "train")
+                training_data = data.ScriptIdxData(
+                    data.resize_like_torchvision(images_u8, config.output_height), labels,
+                    seed=config.seed)
+            else:  # the original's: train + test merged, shuffled once
+                training_data = data.IdxData(*data.load_idx_dataset(directory))
+        except data.DataError as error:
+            raise data.DataError(
+                f"{error} `python download.py {config.dataset} --data_dir {config.data_dir}`"
+                " fetches it again (a file whose checksum is wrong is replaced).") from error
+        log(f" [*] {config.dataset}: {training_data.num_examples} images from {directory}")
+    else:
+        directory = os.path.join(config_lib.expand_path(config.data_dir), config.dataset)
+        files = data.list_image_files(directory, config.input_fname_pattern)
+        if not files:
+            hint = {"mnist": " (MNIST is --dataset mnist)",
+                    "celeba": f" (`python download.py celebA --data_dir {config.data_dir}`"
+                              " fetches celebA)",
+                    "lsun": f" (`python download.py lsun --data_dir {config.data_dir}` fetches"
+                            " LSUN bedrooms)"}.get(config.dataset.lower(), "")
+            raise data.DataError(
+                f"No files match {os.path.join(directory, config.input_fname_pattern)!r}."
+                f" Put images there, or point --data_dir/--dataset/--input_fname_pattern at"
+                f" them{hint}.")
+        c_dim, failures = data.probe_image_folder(
+            files, config.crop, config.input_height, config.input_width,
+            needed=min(config.batch_size, config.train_examples_limit or len(files)))
+        for path, reason in failures.items():
+            log(f" [!] skipping {path}: {reason}")
+        training_data = data.ImageFolderData(
+            files, c_dim, config.crop, config.input_height, config.input_width,
+            config.output_height, config.output_width, seed=config.seed)
+        training_data.mark_unusable(failures)
+        log(f" [*] {config.dataset}: {len(files)} files in {directory}, c_dim={c_dim}")
+    if examples_per_epoch(config, training_data) < config.batch_size:
+        raise data.DataError(
+            f"The data set has {examples_per_epoch(config, training_data)} images (after"
+            f" --train_size), fewer than --batch_size={config.batch_size}; pass a smaller"
+            " --batch_size or add images.")
+    return training_data
+
+
+def examples_per_epoch(config, training_data):
+    return min(training_data.num_examples,
+               config.train_examples_limit or training_data.num_examples)
