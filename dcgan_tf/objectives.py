@@ -89,7 +89,7 @@ def cross_entropy(scores, one_hot_labels):
     log-likelihood of the labels. AC-GAN's script feeds it D's softmax output
     (a softmax twice): that is kept, since it is what the script trains."""
     log_probabilities = tf.nn.log_softmax(_float32(scores))
-    return -tf.reduce_mean(tf.reduce_sum(one_hot_labels * log_probabilities, axis=-1))
+    return -tf.reduce_mean(tf.reduce_sum(_float32(one_hot_labels) * log_probabilities, axis=-1))
 
 
 def gradient_penalty(critic, real, fake, alpha, labels=None):

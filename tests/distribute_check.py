@@ -112,17 +112,23 @@ def family(out):
     """For each of acgan (G first, conv, batch norm, two heads), wgan (critic first,
     clipping, RMSprop) and wgan_gp (the penalty): two iterations on one device,
     and the same on 2 replicas, on a batch whose two halves are equal, so that
-    each replica's batch norm sees what the single device sees."""
+    each replica's batch norm sees what the single device sees. And gan (its G
+    has batch norms) on a batch of 8 different rows, on 2 replicas with --sync_bn
+    ("gan_sync_bn") and without ("gan_per_replica")."""
     from dcgan_tf.networks import pytorch_gan  # noqa: PLC0415
 
     strategy = distribute.make_strategy("mirrored")
     results = {}
-    for model, size in (("acgan", 16), ("wgan", 8), ("wgan_gp", 8)):
+    cases = (("acgan", "acgan", 16, True, False), ("wgan", "wgan", 8, True, False),
+             ("wgan_gp", "wgan_gp", 8, True, False), ("gan_sync_bn", "gan", 8, False, True),
+             ("gan_per_replica", "gan", 8, False, False))
+    for label, model, size, halves, sync_bn in cases:
         config = pytorch_gan.FamilyModelConfig(model, size, 1, 4,
                                                10 if model == "acgan" else 0)
         rng = np.random.default_rng(0)
-        half = lambda *shape: np.concatenate([rng.normal(size=shape)] * 2).astype(  # noqa: E731
-            np.float32)
+        half = lambda *shape: (np.concatenate([rng.normal(size=shape)] * 2) if halves  # noqa: E731
+                               else rng.normal(size=(2 * shape[0],) + shape[1:])).astype(
+                                   np.float32)
         labels = np.eye(10, dtype=np.float32)[np.tile(rng.integers(0, 10, BATCH // 2), 2)]
         draws = []
         for index in range(2):
@@ -136,14 +142,15 @@ def family(out):
         for on in (tf.distribute.get_strategy(), strategy):
             gan = make.without_dropout(make.gan(
                 config, model, learning_rate=2e-4, beta2=0.999, batch_size=BATCH, seed=1,
-                strategy=on))
+                strategy=on, sync_bn=sync_bn and on is strategy))
             state_now = family_state(gan)
             if initial is None:
                 initial = {n: v.numpy() for n, v in state_now.items()}
             for name, variable in state_now.items():
                 variable.assign(initial[name])
             for real, y, z, fake_labels, alpha, index in draws:
-                gan.step(real, y, gan_lib.Draws(z, fake_labels, alpha), index)
+                gan.step(real, y, gan_lib.Draws(z, fake_labels, alpha),
+                         tf.constant(index, tf.int64))
             finals.append({n: v.numpy() for n, v in family_state(gan).items()})
             if on is strategy:
                 copies = {n: max(float(np.abs(c.numpy() - v.values[0].numpy()).max())
@@ -151,7 +158,7 @@ def family(out):
                           for n, v in family_state(gan).items()
                           if hasattr(v, "values") and "running" not in n}
         single, mirrored = finals
-        results[model] = {
+        results[label] = {
             "replicas": strategy.num_replicas_in_sync,
             "gaps": {n: float(np.abs(mirrored[n] - single[n]).max()) for n in single},
             "median": float(np.median(np.concatenate(

@@ -10,8 +10,10 @@ import make
 from conftest import cpu_only
 from dcgan_tf import app
 from dcgan_tf import config as config_lib
+from dcgan_tf import gan as gan_lib
 from dcgan_tf import precision
 from dcgan_tf.networks import carpedm20
+from dcgan_tf.networks import pytorch_gan
 from test_training import TINY_MODEL
 
 CONFIG = carpedm20.ModelConfig(28, 28, 1, y_dim=10, **TINY_MODEL)
@@ -115,3 +117,48 @@ def test_main_trains_with_mixed_precision(tmp_path):
     assert " [*] Mixed precision: the steps compute in bfloat16" in lines
     assert int(gan.iteration) == 6
     assert any(line.startswith(" [*] Training done: 6 iterations") for line in lines)
+
+
+@pytest.mark.parametrize("model,size,classes", [("gan", 28, 0), ("acgan", 32, 10)])
+def test_a_family_model_in_bfloat16_tracks_float32(model, size, classes):
+    """The family's layers compute in bfloat16 under --mixed_precision (batch norms
+    and losses in float32): one iteration on the same draws as float32's."""
+    config = pytorch_gan.FamilyModelConfig(model, size, 1, 8, classes)
+    reference, mixed = (make.without_dropout(make.gan(config, model, batch_size=8, seed=3,
+                                                      compute_dtype=dtype))
+                        for dtype in ("float32", "bfloat16"))
+    start = {v.name: v.numpy() for v in reference.generator.variables
+             + reference.discriminator.variables}
+    rng = np.random.default_rng(0)
+    real = rng.uniform(-1, 1, (8, size, size, 1)).astype(np.float32)
+    y = np.eye(10, dtype=np.float32)[rng.integers(0, 10, 8)] if classes else None
+    draws = gan_lib.Draws(rng.normal(size=(8, 8)).astype(np.float32),
+                          np.eye(10, dtype=np.float32)[rng.integers(0, 10, 8)] if classes else None)
+    expected, result = reference.step(real, y, draws, 0), mixed.step(real, y, draws, 0)
+    for name in ("d_loss", "g_loss"):
+        assert result[name].dtype == tf.float32
+        assert float(result[name]) == pytest.approx(float(expected[name]), abs=0.02), name
+    after = {v.name: v for v in mixed.generator.variables + mixed.discriminator.variables}
+    moved = {v.name: v.numpy() for v in reference.generator.variables
+             + reference.discriminator.variables}
+    assert not [v.name for v in after.values() if v.dtype in (tf.bfloat16, tf.float16)]
+    same_direction = np.mean(np.concatenate([
+        (np.sign(after[n].numpy() - start[n]) == np.sign(moved[n] - start[n])).ravel()
+        for n in after if "running" not in n and "moving" not in n and "num_batches" not in n]))
+    assert same_direction > 0.9
+
+
+def test_float16_overflow_skips_a_torch_adam_step_and_halves_the_scale():
+    """PyTorch's Adam under float16 (--mixed_precision on a GPU): an overflowing
+    step changes nothing but the loss scale, as TF1's Adam's does."""
+    gan = make.gan(pytorch_gan.FamilyModelConfig("gan", 8, 1, 4), "gan", batch_size=6,
+                   compute_dtype="float16")
+    gan.d_optimizer.loss_scale.scale.assign(2.0 ** 100)  # float16 gradients overflow
+    weights = [v.numpy() for v in gan.d_optimizer.var_list]
+    result = gan.step(np.zeros((6, 8, 8, 1), np.float32), None,
+                      gan_lib.Draws(np.ones((6, 4), np.float32)), 0)
+    assert np.isfinite(float(result["d_loss"]))
+    for variable, before in zip(gan.d_optimizer.var_list, weights):
+        np.testing.assert_array_equal(variable.numpy(), before, err_msg=variable.name)
+    assert int(gan.d_optimizer.step) == 0 and float(gan.d_optimizer.loss_scale.scale) == 2.0 ** 99
+    assert int(gan.g_optimizer.step) == 1  # G's scale was fine: its step was taken

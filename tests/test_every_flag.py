@@ -1,0 +1,173 @@
+"""Every flag on every model it means something for, through main.py's flags:
+the combinations that used to fail or be refused train, resume and sample; the
+values that used to train garbage, or end in a traceback, are refused naming
+the flag and the fix (issue 19's list, each case as a user hit it)."""
+
+import os
+import shutil
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import fakes
+from conftest import cpu_only
+from dcgan_tf import app
+from dcgan_tf import curves
+from tf1_reference_model import TF1ReferenceDCGAN
+
+MNIST = ["--dataset", "mnist", "--input_height=28", "--output_height=28"]
+TINY = ["--z_dim=4", "--gf_dim=2", "--df_dim=2", "--gfc_dim=8", "--dfc_dim=8"]
+
+
+@pytest.mark.parametrize("argv,message", [
+    (MNIST + ["--loss", "wgan", "--clip_value", "-1"],
+     "--clip_value must be positive (the critic's weights are clipped to [-c, c] after each"
+     " update), got -1.0."),
+    (MNIST + ["--loss", "wgan_gp", "--lambda_gp", "-10"],
+     "--lambda_gp must be at least 0 (the gradient penalty's weight; 0 turns it off), got -10.0."),
+    (MNIST + ["--loss", "wgan", "--n_critic", "0"],
+     "--n_critic must be at least 1 (G's turn comes every n_critic-th batch; 1: every batch),"
+     " got 0."),
+    (MNIST + ["--loss", "wgan_gp", "--beta2", "1.5"], "--beta2 must be in [0, 1), got 1.5."),
+    (["--dataset", "mnist", "--model", "wgan", "--n_critic", "0"], "--n_critic must be at least 1"),
+    (["--dataset", "mnist", "--model", "wgan", "--clip_value", "0"], "--clip_value must be positive"),
+    (["--dataset", "mnist", "--model", "gan", "--strategy", "mirrored", "--logical_cpus", "-3"],
+     "--logical_cpus must be >= 0, got -3."),
+    (["--dataset", "mnist", "--model", "gan", "--logical_cpus", "2"],
+     "--logical_cpus splits the CPU into devices for the replicas of --strategy mirrored or"
+     " multi_worker; with one device it has nothing to do. Drop it, or pass --strategy mirrored."),
+    (MNIST + ["--logical_cpus", "2"], "--logical_cpus splits the CPU into devices"),
+])
+def test_a_value_that_cannot_work_is_refused_naming_its_flag(parsed_flags, argv, message):
+    with pytest.raises(ValueError) as error:
+        parsed_flags(*argv).validate()
+    assert message in str(error.value)
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    """16 training digits (the family's 2 batches of 8) and 16 test digits (with
+    them, carpedm20's 4)."""
+    root = tmp_path_factory.mktemp("data")
+    fakes.make_mnist(str(root / "mnist"), n_train=16, n_test=16)
+    return root
+
+
+def run(parsed_flags, data_dir, out_dir, *argv):
+    """main.py's Config of `argv`, run as main.py runs it; returns (result, log)."""
+    lines = []
+    config = parsed_flags(*argv, "--batch_size=8", "--seed=0", f"--data_dir={data_dir}",
+                          f"--out_dir={out_dir}").validate()
+    return app.run(config, log=lines.append), lines
+
+
+def train_resume_and_sample(parsed_flags, data_dir, out_dir, *argv):
+    """An epoch, a second one resumed from the first's checkpoint, then test mode's
+    --generate; returns (the GAN of each epoch, their logs)."""
+    first, first_lines = run(parsed_flags, data_dir, out_dir, *argv, "--train", "--epoch=1")
+    second, second_lines = run(parsed_flags, data_dir, out_dir, *argv, "--train", "--epoch=2")
+    per_epoch = sum(" Epoch:" in line for line in first_lines)
+    assert per_epoch > 0 and any(f"resuming after iteration {per_epoch}" in line
+                                 for line in second_lines), second_lines
+    assert [int(line[1:9]) for line in second_lines if " Epoch:" in line] == list(
+        range(per_epoch + 1, 2 * per_epoch + 1))
+    run(parsed_flags, data_dir, out_dir, *argv, "--generate=5")
+    generated = next(os.path.join(root, name) for root, _, files in os.walk(out_dir)
+                     for name in files if name == "generated_5.npz")
+    with np.load(generated) as arrays:
+        assert arrays["images"].shape[0] == 5 and np.all(np.isfinite(arrays["images"]))
+    return (first, second), (first_lines, second_lines)
+
+
+@cpu_only
+def test_acgan_trains_resumes_and_samples_with_mixed_precision(parsed_flags, data_dir, tmp_path):
+    (gan, _), (lines, _) = train_resume_and_sample(
+        parsed_flags, data_dir, tmp_path, "--dataset", "mnist", "--model", "acgan",
+        "--mixed_precision")
+    assert " [*] Mixed precision: the steps compute in bfloat16" in lines
+    assert gan.compute_dtype == tf.bfloat16
+    sixteen_bit = (tf.bfloat16, tf.float16)  # variables and statistics stay float32
+    assert not [v.name for v in gan.generator.variables + gan.discriminator.variables
+                if v.dtype in sixteen_bit]
+
+
+def test_lsgan_trains_resumes_and_samples_with_xla(parsed_flags, data_dir, tmp_path):
+    (gan, _), _ = train_resume_and_sample(parsed_flags, data_dir, tmp_path, "--dataset", "mnist",
+                                          "--model", "lsgan", "--xla")
+    assert gan.train_step._jit_compile  # noqa: SLF001 (the compiled function main.py trains)
+
+
+def test_gan_trains_and_samples_from_the_prior_it_is_given(parsed_flags, data_dir, tmp_path):
+    """--z_dist reaches the family's training draws, its sample batch, test mode
+    and its run's name (the recipe's own N(0, 1) keeps the old names)."""
+    argv = ("--dataset", "mnist", "--model", "gan", "--z_dist", "uniform_signed")
+    assert parsed_flags(*argv).validate().run_name() == "mnist_gan.s28.z100.b64.uniform_signed"
+    assert parsed_flags("--dataset", "mnist", "--model", "gan").validate().run_name() == \
+        "mnist_gan.s28.z100.b64"
+    (gan, _), _ = train_resume_and_sample(parsed_flags, data_dir, tmp_path, *argv)
+    z = gan.train_step(tf.zeros([8, 28, 28, 1]))["z"].numpy()
+    for values in (z, gan.sample_z.numpy()):
+        assert values.min() >= -1 and values.max() <= 1 and values.max() - values.min() > 1.5
+    assert os.path.isdir(tmp_path / "mnist_gan.s28.z100.b8.uniform_signed")
+
+
+def test_a_critic_loss_writes_g_images_to_tensorboard(parsed_flags, data_dir, tmp_path):
+    """--loss wgan --G_img_sum: the critic's schedule returns G's images too."""
+    train_resume_and_sample(parsed_flags, data_dir, tmp_path, *MNIST, *TINY, "--loss", "wgan",
+                            "--G_img_sum")
+    run_dir = tmp_path / "mnist_x28.z4.uniform_signed.y28.b8.wgan"
+    images = []
+    for name in os.listdir(run_dir / "logs"):
+        for record in tf.data.TFRecordDataset(str(run_dir / "logs" / name)):
+            event = tf.compat.v1.Event.FromString(record.numpy())
+            images += [event.step for value in event.summary.value if value.tag == "G"]
+    assert sorted(images) == list(range(1, 9))  # every iteration of both epochs
+    assert len(curves.read_scalars(str(run_dir / "logs"))["d_loss"][0]) == 8
+
+
+def test_hinge_with_n_critic_3_gives_g_its_two_updates_every_third_batch(parsed_flags, data_dir,
+                                                                         tmp_path):
+    """Goodfellow's k on carpedm20's recipe: D every batch, G's turn (its two
+    updates) at batch indices 0 and 3 of each 4-batch epoch."""
+    (first, second), (lines, _) = train_resume_and_sample(
+        parsed_flags, data_dir, tmp_path, *MNIST, *TINY, "--loss", "hinge", "--n_critic", "3")
+    # TF1's Adam keeps beta1^(steps + 1): D 4 steps an epoch, G 2 turns x 2 updates.
+    steps = lambda optimizer: round(np.log(float(optimizer.beta1_power)) / np.log(0.5)) - 1  # noqa: E731
+    assert (steps(first.d_optimizer), steps(first.g_optimizer)) == (4, 4)
+    assert (steps(second.d_optimizer), steps(second.g_optimizer)) == (8, 8)
+    g_losses = [line.split("g_loss: ")[1] for line in lines if " Epoch:" in line]
+    assert g_losses[1] == g_losses[2] == g_losses[0] != g_losses[3]  # kept between turns
+
+
+def test_resuming_a_run_with_another_loss_names_the_loss(parsed_flags, data_dir, tmp_path,
+                                                         capsys):
+    run(parsed_flags, data_dir, tmp_path, *MNIST, *TINY, "--out_name=mine", "--train",
+        "--epoch=1")
+    with pytest.raises(SystemExit):
+        run(parsed_flags, data_dir, tmp_path, *MNIST, *TINY, "--out_name=mine", "--train",
+            "--epoch=2", "--loss", "wgan")
+    err = capsys.readouterr().err
+    assert ("was trained with no --loss; these flags ask for --loss wgan. Pass no --loss to resume"
+            " it, or --out_name to start a new run.") in err
+    assert "Traceback" not in err and len(err.splitlines()) == 1
+
+
+def test_continuing_an_original_run_with_rmsprop_is_refused_before_anything_is_written(
+        parsed_flags, data_dir, tmp_path, capsys):
+    model = TF1ReferenceDCGAN(y_dim=10)
+    model.train_iterations(1)
+    folder = tmp_path / "original"
+    os.makedirs(folder)
+    model.save(str(folder / "model.b8"), step=1)
+    before = sorted(os.listdir(folder))
+    for loss, reason in (("wgan", "trains with RMSprop"),
+                         ("wgan_gp", "trains a critic with layer norms")):
+        with pytest.raises(SystemExit):
+            run(parsed_flags, data_dir, tmp_path / "out", *MNIST, "--z_dim=6", "--gf_dim=4",
+                "--df_dim=4", "--gfc_dim=16", "--dfc_dim=16", f"--checkpoint_dir={folder}",
+                "--train", "--loss", loss)
+        err = capsys.readouterr().err
+        assert "holds an original TF1 run" in err and reason in err and "Traceback" not in err
+    assert sorted(os.listdir(folder)) == before
+    shutil.rmtree(folder)
