@@ -32,6 +32,37 @@ def seeded_meta_graph(path, seed):
     return meta
 
 
+def ordered_batch_norm_updates(meta):
+    """Orders the original's batch-norm updates within one D update; returns the
+    gates added (tensor name -> the variable whose value it passes on).
+
+    D(real) ("discriminator/") and D(fake) ("discriminator_1/") update the same
+    moving averages (tf.contrib's batch_norm with updates_collections=None), and
+    nothing in the original's graph orders the two: each process's executor
+    picks an order (measured: the moving means of one iteration differ by ~1e-3
+    between processes). Ours updates for the real batch first, so D(fake)'s
+    update reads the moving average through a gate that passes on D(real)'s
+    updated value. A run without real images (G's updates run D(fake) only)
+    feeds each gate the variable's current value instead, which is what the
+    original reads there."""
+    nodes = {node.name: node for node in meta.graph_def.node}
+    gates = {}
+    for name, node in sorted(nodes.items()):
+        if not (name.startswith("discriminator_1/") and name.endswith("/sub")
+                and "/AssignMovingAvg" in name):
+            continue
+        real_update = "discriminator/" + name[len("discriminator_1/"):-len("/sub")]
+        variable_read = node.input[0]
+        assert real_update in nodes and variable_read.endswith("/read"), name
+        gate = meta.graph_def.node.add()
+        gate.name, gate.op = name + "_gate", "Identity"
+        gate.input.append(real_update)
+        gate.attr["T"].CopyFrom(nodes[real_update].attr["T"])
+        node.input[0] = gate.name
+        gates[gate.name + ":0"] = variable_read[:-len("/read")]
+    return gates
+
+
 class OriginalGraph:
     """One imported original graph in its own session; `seed` fixes the initial
     weights its own initializers draw."""
@@ -40,9 +71,11 @@ class OriginalGraph:
         meta, self.g_output, self.sampler_output, self.real_logits, self.fake_logits = GRAPHS[name]
         self.graph = tf.Graph()
         with self.graph.as_default():
-            self.saver = tf.compat.v1.train.import_meta_graph(
-                seeded_meta_graph(os.path.join(reference_dir, meta), seed))
+            meta_graph = seeded_meta_graph(os.path.join(reference_dir, meta), seed)
+            gates = ordered_batch_norm_updates(meta_graph)
+            self.saver = tf.compat.v1.train.import_meta_graph(meta_graph)
             self.variables = {v.name[:-2]: v for v in tf.compat.v1.global_variables()}
+            self.gates = {gate: self.variables[variable] for gate, variable in gates.items()}
             self.init = tf.compat.v1.variables_initializer(list(self.variables.values()))
             # The original's own saver (from the .meta) may leave out Adam's state
             # (its Saver predates the optimizers); this one holds every variable.
@@ -77,6 +110,8 @@ class OriginalGraph:
             feed["y:0"] = y
         if real is not None:
             feed["real_images:0"] = real
+        else:  # no D(real) update to wait for: the gates pass on the current values
+            feed.update(zip(self.gates, self.session.run(list(self.gates.values()))))
         return feed
 
     def run(self, fetches, **inputs):
