@@ -94,7 +94,7 @@ def make_logged_step(gan, writer, value_range, with_images):
     """One training iteration (gan.train_step), then the TensorBoard summaries: all
     in one tf.function, one call per iteration."""
 
-    @tf.function
+    @tf.function(autograph=False)  # plain Python over Python values: nothing to convert
     def logged_step(real, y=None):
         result = gan.train_step(real, y)  # summary ops stay outside any XLA program
         write_summaries(writer, gan.iteration, result, value_range, with_images)

@@ -3,6 +3,11 @@
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# The suite runs on two workers, one per core: each one's ops would otherwise
+# run their independent parts side by side on both cores, oversubscribing them.
+# (Inter-op threads order nothing a result depends on; intra-op threads would:
+# oneDNN's reductions split their sums per thread, so those stay as they are.)
+os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
 
 import sys  # noqa: E402
 

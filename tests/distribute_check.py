@@ -1,16 +1,17 @@
 """Runs in its own process (TensorFlow's logical devices are fixed once it
 starts): trains on 2 logical CPU devices and writes what the tests compare.
 
-    python tests/distribute_check.py replicas OUT.json
-        MirroredStrategy, 2 replicas, a few iterations; for every mirrored
-        variable, the largest difference between its two copies.
+    python tests/distribute_check.py checks OUT.json [NAME...]
+        the checks named (all by default), each result under its name:
+        replicas: MirroredStrategy, 2 replicas, a few iterations; for every
+        mirrored variable, the largest difference between its two copies;
+        sync_bn: one iteration on one device, and the same iteration (same initial
+        weights, batch and z) on 2 replicas with --sync_bn; for each variable,
+        the largest difference from the single-device result;
+        family, dcgan_losses: see their docstrings.
     python tests/distribute_check.py worker OUT.npz MAIN_PY_FLAGS...
         main.py's training with those flags (--strategy multi_worker: TF_CONFIG
         names this worker), then every variable of this worker, by name.
-    python tests/distribute_check.py sync_bn OUT.json
-        one iteration on one device, and the same iteration (same initial
-        weights, batch and z) on 2 replicas with --sync_bn and without; for each
-        variable, the largest difference from the single-device result.
 """
 
 import json
@@ -56,8 +57,7 @@ def state(gan):
     return named
 
 
-def replicas(out):
-    strategy = distribute.make_strategy("mirrored")
+def replicas(strategy):
     gan = gan_on(strategy)
     losses = []
     for step in range(3):
@@ -67,32 +67,26 @@ def replicas(out):
     for name, variable in state(gan).items():
         copies = [v.numpy() for v in variable.values]
         differences[name] = max(float(np.abs(c - copies[0]).max()) for c in copies)
-    json.dump({"replicas": gan.replicas, "losses": losses,
-               "iteration": int(gan.iteration), "copy_differences": differences,
-               "devices": [v.device for v in gan.generator.trainable_variables[0].values]},
-              open(out, "w"), indent=1)
+    return {"replicas": gan.replicas, "losses": losses,
+            "iteration": int(gan.iteration), "copy_differences": differences,
+            "devices": [v.device for v in gan.generator.trainable_variables[0].values]}
 
 
-def sync_bn(out):
+def sync_bn(strategy):
     single = gan_on(tf.distribute.get_strategy())
     initial = {name: v.numpy() for name, v in state(single).items()}
     real, y = batch(0)
     single.train_step(real, y)
     expected = {name: v.numpy() for name, v in state(single).items()}
-    results = {"replicas": None}
-    strategy = distribute.make_strategy("mirrored")
-    for synchronized in (True, False):
-        gan = gan_on(strategy, sync_bn=synchronized, seed=1)
-        for name, variable in state(gan).items():  # the single device's start
-            variable.assign(initial[name])
-        gan.train_step(real, y)
-        results["replicas"] = gan.replicas
-        results["sync" if synchronized else "per_replica"] = {
-            name: float(np.abs(variable.numpy() - expected[name]).max())
-            for name, variable in state(gan).items()}
-    results["moved"] = {name: float(np.abs(expected[name] - initial[name]).max())
-                        for name in expected}
-    json.dump(results, open(out, "w"), indent=1)
+    gan = gan_on(strategy, sync_bn=True, seed=1)
+    for name, variable in state(gan).items():  # the single device's start
+        variable.assign(initial[name])
+    gan.train_step(real, y)
+    return {"replicas": gan.replicas,
+            "sync": {name: float(np.abs(variable.numpy() - expected[name]).max())
+                     for name, variable in state(gan).items()},
+            "moved": {name: float(np.abs(expected[name] - initial[name]).max())
+                      for name in expected}}
 
 
 def family_state(gan):
@@ -108,20 +102,18 @@ def family_state(gan):
     return named
 
 
-def family(out):
+def family(strategy):
     """For each of acgan (G first, conv, batch norm, two heads), wgan (critic first,
     clipping, RMSprop) and wgan_gp (the penalty): two iterations on one device,
     and the same on 2 replicas, on a batch whose two halves are equal, so that
     each replica's batch norm sees what the single device sees. And gan (its G
     has batch norms) on a batch of 8 different rows, on 2 replicas with --sync_bn
-    ("gan_sync_bn") and without ("gan_per_replica")."""
+    ("gan_sync_bn")."""
     from dcgan_tf.networks import pytorch_gan  # noqa: PLC0415
 
-    strategy = distribute.make_strategy("mirrored")
     results = {}
     cases = (("acgan", "acgan", 16, True, False), ("wgan", "wgan", 8, True, False),
-             ("wgan_gp", "wgan_gp", 8, True, False), ("gan_sync_bn", "gan", 8, False, True),
-             ("gan_per_replica", "gan", 8, False, False))
+             ("wgan_gp", "wgan_gp", 8, True, False), ("gan_sync_bn", "gan", 8, False, True))
     for label, model, size, halves, sync_bn in cases:
         config = pytorch_gan.FamilyModelConfig(model, size, 1, 4,
                                                10 if model == "acgan" else 0)
@@ -166,15 +158,14 @@ def family(out):
                  if "running_var" not in n]))),
             "moved": {n: float(np.abs(single[n] - initial[n]).max()) for n in single},
             "copy_differences": copies}
-    json.dump(results, open(out, "w"), indent=1)
+    return results
 
 
-def dcgan_losses(out):
+def dcgan_losses(strategy):
     """The DCGAN with --loss wgan and wgan_gp (the critic schedule, clipping, the
     penalty) on 2 replicas, three iterations (G at batch 0 and 2 of n_critic 2):
     for every mirrored variable, the largest difference between its copies;
     the losses; D's largest weight."""
-    strategy = distribute.make_strategy("mirrored")
     results = {}
     for loss in ("wgan", "wgan_gp"):
         config = carpedm20.ModelConfig(28, 28, 1, y_dim=10, gf_dim=8, df_dim=8, gfc_dim=32,
@@ -198,7 +189,7 @@ def dcgan_losses(out):
                                     if hasattr(v, "values")),
             "largest_d_weight": max(float(np.abs(v.numpy()).max())
                                     for v in gan.discriminator.trainable_variables)}
-    json.dump(results, open(out, "w"), indent=1)
+    return results
 
 
 def worker(out, *argv):
@@ -216,7 +207,11 @@ if __name__ == "__main__":
     mode, out = sys.argv[1], sys.argv[2]
     if mode == "worker":
         worker(out, *sys.argv[3:])
-    else:
+    else:  # all the checks, in one process (each start costs seconds)
         distribute.split_cpu(2)
-        {"replicas": replicas, "sync_bn": sync_bn, "family": family,
-         "dcgan_losses": dcgan_losses}[mode](out)
+        checks = {"replicas": replicas, "sync_bn": sync_bn, "family": family,
+                  "dcgan_losses": dcgan_losses}
+        checks = {name: checks[name] for name in sys.argv[3:] or checks}
+        strategy = distribute.make_strategy("mirrored")  # one per process: they share collectives
+        with open(out, "w") as f:
+            json.dump({name: check(strategy) for name, check in checks.items()}, f, indent=1)

@@ -134,7 +134,8 @@ def record(name, root):
 
 def cpu_fingerprint():
     """What decides the kernels' rounding: the CPU model, its vector extensions,
-    and TensorFlow's version."""
+    the threads an op splits its work over (oneDNN's reductions sum per thread:
+    one thread gives other numbers than two), and TensorFlow's version."""
     model, flags = platform.processor(), set()
     try:
         with open("/proc/cpuinfo") as f:
@@ -146,7 +147,9 @@ def cpu_fingerprint():
     except OSError:
         pass
     extensions = sorted(f for f in flags if f.startswith(("avx512", "amx", "avx2", "fma")))
-    return {"cpu": model, "extensions": extensions, "tensorflow": tf.__version__}
+    threads = tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count()
+    return {"cpu": model, "extensions": extensions, "threads": threads,
+            "tensorflow": tf.__version__}
 
 
 def fingerprint_name(fingerprint):

@@ -119,8 +119,16 @@ def test_main_trains_then_test_mode_finds_the_run_without_data(tmp_path):
     assert (tmp_path / "samples" / run / "test_00000005.png").exists()
 
 
-def test_start_up_shows_where_it_computes_and_no_runtime_notices(tmp_path):
-    done = main_py(tmp_path, "--dataset", "mnist", "--input_height=28", "--output_height=28")
+@pytest.fixture(scope="module")
+def test_mode_without_a_run(tmp_path_factory):
+    """main.py's test mode where there is no run: its whole output."""
+    return main_py(tmp_path_factory.mktemp("empty"), "--dataset", "mnist", "--input_height=28",
+                   "--output_height=28")
+
+
+@pytest.mark.xdist_group("test_mode_without_a_run")
+def test_start_up_shows_where_it_computes_and_no_runtime_notices(test_mode_without_a_run):
+    done = test_mode_without_a_run
     assert done.returncode == 1
     assert done.stdout.splitlines()[0].startswith(" [*] Devices: ")
     for notice in ("cuInit", "cudart_stub", "absl::InitializeLog", "oneDNN"):
@@ -128,9 +136,10 @@ def test_start_up_shows_where_it_computes_and_no_runtime_notices(tmp_path):
     assert done.stderr.strip().startswith("[!] No trained run for --dataset=mnist")
 
 
+@pytest.mark.xdist_group("test_mode_without_a_run")
 @cpu_only
-def test_start_up_names_the_cpu(tmp_path):
-    done = main_py(tmp_path, "--dataset", "mnist", "--input_height=28", "--output_height=28")
+def test_start_up_names_the_cpu(test_mode_without_a_run):
+    done = test_mode_without_a_run
     threads = tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count()
     assert done.stdout.startswith(f" [*] Devices: CPU ({threads} threads)\n")
 

@@ -31,6 +31,9 @@ from dcgan_tf import tf1_checkpoint
 from dcgan_tf.networks import carpedm20
 from original_graph import LOSSES, OriginalGraph
 
+# Its tests share an expensive module fixture: one worker runs them all.
+pytestmark = pytest.mark.xdist_group("equivalence_original")
+
 OUTPUT_TOLERANCE = 1e-5
 ONE_ITERATION_TOLERANCE = 1e-6
 # Losses computed after a G update: G's state differs beyond rounding at 64x64

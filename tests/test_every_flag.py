@@ -84,7 +84,7 @@ def train_resume_and_sample(parsed_flags, data_dir, out_dir, *argv):
 def test_acgan_trains_resumes_and_samples_with_mixed_precision(parsed_flags, data_dir, tmp_path):
     (gan, _), (lines, _) = train_resume_and_sample(
         parsed_flags, data_dir, tmp_path, "--dataset", "mnist", "--model", "acgan",
-        "--mixed_precision")
+        "--output_height=16", "--mixed_precision")
     assert " [*] Mixed precision: the steps compute in bfloat16" in lines
     assert gan.compute_dtype == tf.bfloat16
     sixteen_bit = (tf.bfloat16, tf.float16)  # variables and statistics stay float32
@@ -94,7 +94,7 @@ def test_acgan_trains_resumes_and_samples_with_mixed_precision(parsed_flags, dat
 
 def test_lsgan_trains_resumes_and_samples_with_xla(parsed_flags, data_dir, tmp_path):
     (gan, _), _ = train_resume_and_sample(parsed_flags, data_dir, tmp_path, "--dataset", "mnist",
-                                          "--model", "lsgan", "--xla")
+                                          "--model", "lsgan", "--output_height=16", "--xla")
     assert gan.train_step._jit_compile  # noqa: SLF001 (the compiled function main.py trains)
 
 

@@ -98,9 +98,13 @@ def tiny_mnist(tmp_path_factory):
 
 
 FAMILY = [model for model in systems.SYSTEMS if model != "dcgan"]
+# CI: an MLP and the conv model with labels, a class head and the scripts'
+# sample pass; every model with -m slow (their numbers are in the golden runs).
+IN_CI = ("gan", "acgan")
 
 
-@pytest.mark.parametrize("model", FAMILY)
+@pytest.mark.parametrize("model", [pytest.param(m, marks=() if m in IN_CI else pytest.mark.slow)
+                                   for m in FAMILY])
 def test_every_model_trains_resumes_samples_exports_and_generates(tiny_mnist, model):
     """20 digits, batches of 8 (the last one 4, as the scripts keep it): 3 iterations
     an epoch; one epoch, then a second resumed from the first's checkpoint."""
@@ -161,13 +165,12 @@ def test_an_unconditional_model_trains_on_an_image_folder(tmp_path):
     assert int(trainer.iteration) == 2
 
 
-def test_a_loss_on_a_family_model_trains_and_names_its_run(tiny_mnist):
+def test_a_loss_on_a_family_model_names_its_run(tiny_mnist):
+    """(cgan with --loss fgan trains in CI in test_same_numbers, to its numbers.)"""
     values = family_flags(tiny_mnist, "cgan", loss="fgan", divergence="js", epoch=1, train=True,
                           given_flags=("model", "batch_size", "epoch", "loss", "divergence"))
     config = config_lib.Config(**values).with_model_defaults().validate()
     assert config.run_name() == "mnist_cgan.s32.z100.b8.fgan_js"
-    trainer = app.run(config, log=lambda line: None)
-    assert int(trainer.iteration) == 3 and trainer.model_config.loss == "fgan"
 
 
 def test_acgan_trains_under_another_loss_and_keeps_it_in_test_mode(tiny_mnist):

@@ -87,6 +87,9 @@ def test_the_critic_schedule_updates_g_every_n_critic_batches():
     assert int(gan.d_optimizer.step.numpy()) == 7
 
 
+# CI trains, resumes and serves --loss wgan and --loss hinge runs through
+# main.py's flags in test_every_flag.py.
+@pytest.mark.slow
 def test_a_loss_trains_resumes_and_serves_through_main(tmp_path):
     fakes.make_mnist(str(tmp_path / "data" / "mnist"), n_train=30, n_test=10)
     flags = dict(dataset="mnist", input_height=28, output_height=28, batch_size=8, seed=0,

@@ -33,7 +33,8 @@ def weights(gan):
     return {v.name: v.numpy() for v in gan.generator.variables + gan.discriminator.variables}
 
 
-@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+# float16 runs emulated on a CPU (slow): CI runs its loss-scaling tests below.
+@pytest.mark.parametrize("dtype", ["bfloat16", pytest.param("float16", marks=pytest.mark.slow)])
 def test_low_precision_iteration_tracks_float32(dtype):
     reference, mixed = gan_in("float32"), gan_in(dtype)
     start = weights(reference)
@@ -105,6 +106,8 @@ def test_mixed_precision_is_bfloat16_without_a_gpu():
     assert precision.compute_dtype(True) == "bfloat16"
 
 
+# CI trains --mixed_precision through main.py's flags in test_every_flag.py.
+@pytest.mark.slow
 @cpu_only
 def test_main_trains_with_mixed_precision(tmp_path):
     fakes.make_mnist(str(tmp_path / "data" / "mnist"), n_train=40, n_test=8)

@@ -21,6 +21,9 @@ from dcgan_tf.networks import carpedm20
 from dcgan_tf import visualize
 from tf1_reference_model import TF1ReferenceDCGAN
 
+# Its tests share an expensive module fixture: one worker runs them all.
+pytestmark = pytest.mark.xdist_group("visualize_runs")
+
 TINY = dict(z_dim=6, gf_dim=4, df_dim=4, gfc_dim=16, dfc_dim=16)
 
 
