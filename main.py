@@ -145,8 +145,11 @@ def config_from_flags():
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
+    if len(argv) > 1:  # one line, not absl's usage text, which would bury it
+        print(f"[!] Unexpected arguments: {' '.join(argv[1:])}. Every setting is a flag"
+              " (--name=value); a value with spaces needs quotes. (python main.py --helpshort"
+              " lists the flags)", file=sys.stderr)
+        raise SystemExit(1)
     if not FLAGS["verbosity"].present:  # warnings and up, unless --verbosity says
         # TensorFlow logs both through absl and through its own Python logger.
         absl_logging.set_verbosity(absl_logging.WARNING)

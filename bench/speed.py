@@ -144,7 +144,7 @@ def pipeline_images_per_second(count=768):
         for i in range(count):
             array = rng.integers(0, 256, (218, 178, 3), dtype=np.uint8)
             Image.fromarray(array).save(f"{folder}/{i:05d}.jpg", quality=90)
-        files = data.list_image_files(folder, "*.jpg")
+        files, _ = data.list_image_files(folder, "*.jpg")
         source = data.ImageFolderData(files, 3, True, 108, 108, 64, 64, seed=0)
         for _ in source.epoch_dataset(0, 128, 64):  # warm up
             pass

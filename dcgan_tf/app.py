@@ -6,6 +6,8 @@ import sys
 
 import tensorflow as tf
 
+from dcgan_tf import files
+from dcgan_tf import interrupts
 from dcgan_tf import training
 from dcgan_tf.commands import compare
 from dcgan_tf.commands import evaluate
@@ -19,6 +21,7 @@ def test(config, log=print):
     if config.evaluate_npz:
         return evaluate.evaluate_npz(config, log)
     generator, model_config, paths, latest = sample.load_generator(config, log)
+    sample.check_actions_apply(config, model_config)
     sampler = tf.function(lambda z, y: generator(z, y, training=False))
     sample.export_sampler(config, generator, model_config, latest, log)
     path = sample.write_grid(config, sampler, model_config, paths, latest)
@@ -42,11 +45,11 @@ def run(config, log=print):
     config.validate()
     try:
         return train.run(config, log) if config.train else test(config, log)
-    except training.TrainingInterrupted as interrupted:
+    except interrupts.Interrupted as interrupted:
         print(f" [*] {interrupted}", file=sys.stderr)
         raise SystemExit(128 + interrupted.signum) from interrupted
     except (ValueError, FileNotFoundError, training.NonFiniteLossError,
-            training.OutputWriteError) as error:
+            files.OutputWriteError) as error:
         print(f"[!] {error}", file=sys.stderr)
         raise SystemExit(1) from error
     except PermissionError as error:  # e.g. test mode writing into a read-only samples folder

@@ -1,16 +1,28 @@
 """Native checkpoints: one tf.train.Checkpoint with everything needed to resume.
 
-Files are named as the original names its own (`model.b64-1200.index`), with
-`max_to_keep` kept. TensorFlow writes a checkpoint's files before it updates
-the `checkpoint` index file, so a run killed mid-save still points at the last
-complete checkpoint.
+Files are named as the original names its own (`model.b64-1200.index`). A new
+checkpoint is read back whole before any older one is deleted, so an intact
+one always exists (the cost: one checkpoint more on disk while a save is
+verified). Reading finds the newest checkpoint that reads back whole; a
+damaged one is skipped with a warning naming its files, and set aside (its
+files renamed `*.damaged`, never deleted) by the training that holds the run.
 """
 
 import glob
 import os
 import re
+import shutil
 
 import tensorflow as tf
+
+from dcgan_tf import files
+
+DAMAGED_SUFFIX = ".damaged"
+STAGING = ".saving-"  # a save in progress: <run>/.saving-<iteration>/
+
+
+class DamagedCheckpointsError(ValueError):
+    """A folder holds checkpoint files, but none of them reads back whole."""
 
 
 def checkpoint_prefix(batch_size):
@@ -18,38 +30,146 @@ def checkpoint_prefix(batch_size):
     return f"model.b{batch_size}"
 
 
+def iteration_of(prefix):
+    match = re.search(r"-(\d+)$", prefix)
+    return int(match.group(1)) if match else -1
+
+
+def files_of(prefix):
+    """The files a checkpoint is made of: its index and its data shards."""
+    return sorted(glob.glob(glob.escape(prefix) + ".index")
+                  + glob.glob(glob.escape(prefix) + ".data-?????-of-?????"))
+
+
+def damage(prefix):
+    """Why the checkpoint at `prefix` does not read back whole, or None: every
+    tensor is read (the bundle's checksums are checked on each read)."""
+    if not os.path.exists(prefix + ".index"):
+        return "its .index file is missing"
+    try:
+        reader = tf.train.load_checkpoint(prefix)
+        for name in reader.get_variable_to_shape_map():
+            reader.get_tensor(name)
+    except (tf.errors.OpError, ValueError, OSError, IndexError) as error:
+        return getattr(error, "message", str(error)).splitlines()[0]
+    return None
+
+
+def _prefixes_in(directory):
+    """Every checkpoint prefix with a file in `directory`, newest first."""
+    names = set()
+    for path in glob.glob(os.path.join(glob.escape(directory), "*")):
+        match = re.match(r"(.+?)\.(index|data-\d{5}-of-\d{5})$", os.path.basename(path))
+        if match:
+            names.add(os.path.join(directory, match.group(1)))
+    return sorted(names, key=lambda p: (iteration_of(p), p), reverse=True)
+
+
+def set_aside(prefix):
+    """Renames a checkpoint's files to `*.damaged`; returns the new names."""
+    moved = []
+    for path in files_of(prefix):
+        os.replace(path, path + DAMAGED_SUFFIX)
+        moved.append(path + DAMAGED_SUFFIX)
+    return moved
+
+
+def newest_intact(directory, warn, set_aside_damaged=False):
+    """The newest checkpoint in `directory` that reads back whole, or None when
+    the folder holds no checkpoint at all. Damaged ones are skipped with a
+    warning (and set aside with `set_aside_damaged`, for the training that
+    holds the run); a folder whose checkpoint files are all damaged is an
+    error, never a new start over them."""
+    damaged = []
+    for prefix in _prefixes_in(directory):
+        reason = damage(prefix)
+        if reason is None:
+            if damaged and set_aside_damaged:
+                _record_state(directory, prefix, [prefix])
+            return prefix
+        if not files_of(prefix):
+            continue  # deleted while read (a training dropped its oldest): not damage
+        names = ", ".join(os.path.basename(p) for p in files_of(prefix))
+        if set_aside_damaged and os.path.exists(prefix + ".index"):
+            moved = set_aside(prefix)
+            warn(f" [!] Checkpoint {prefix} is damaged ({reason}): set aside as"
+                 f" {', '.join(os.path.basename(p) for p in moved)}; trying an older one.")
+        else:
+            warn(f" [!] Checkpoint {prefix} is damaged ({reason}; files {names}): using an"
+                 " older one.")
+        damaged.append(prefix)
+    left = sorted(glob.glob(os.path.join(glob.escape(directory), "*" + DAMAGED_SUFFIX)))
+    if damaged or left:
+        raise DamagedCheckpointsError(
+            f"{directory} holds checkpoint files but none reads back whole"
+            f" ({', '.join(os.path.basename(p) for p in (damaged or left))}): the run cannot"
+            " resume from them, and starting over would train in their place. Restore an"
+            " intact copy from a backup, or move the damaged files away, or pass --out_name"
+            " to start a new run.")
+    return None
+
+
+def _record_state(directory, newest, kept):
+    """The `checkpoint` file TensorFlow's tools read: the newest and those kept."""
+    tf.compat.v1.train.update_checkpoint_state(
+        directory, os.path.basename(newest), [os.path.basename(p) for p in kept])
+
+
 class CheckpointKeeper:
-    """Saves and restores one run's checkpoints in `directory`."""
+    """Saves and restores one run's checkpoints in `directory`: each new one is
+    read back whole before the oldest beyond `max_to_keep` is deleted."""
 
     def __init__(self, objects, directory, max_to_keep, batch_size):
         self.checkpoint = tf.train.Checkpoint(**objects)
-        self.manager = tf.train.CheckpointManager(
-            self.checkpoint, directory, max_to_keep=max_to_keep,
-            checkpoint_name=checkpoint_prefix(batch_size))
-
-    @property
-    def latest(self):
-        return self.manager.latest_checkpoint
-
-    def restore_latest(self):
-        """Restores the newest checkpoint; False when there is none. Every value in the
-        checkpoint must find its variable, or this raises (a different model)."""
-        if self.latest is None:
-            return False
-        self.restore(self.latest)
-        return True
+        self.directory, self.max_to_keep = directory, max_to_keep
+        self.name = checkpoint_prefix(batch_size)
+        self.latest = None
 
     def restore(self, path):
         """Restores the checkpoint at `path` (another folder's, for a worker that saves
         elsewhere); every value in it must find its variable."""
         self.checkpoint.restore(path).assert_consumed()
+        self.latest = path
 
     def save(self, iteration):
-        return self.manager.save(checkpoint_number=iteration)
+        """Writes the checkpoint of `iteration` into a staging folder, reads it
+        back whole, moves it into the run folder (data first, index last), then
+        drops the oldest of this run's beyond max_to_keep. On any failure the
+        staging folder is removed (no debris on a full disk) and nothing older
+        is touched. Returns its path."""
+        prefix = os.path.join(self.directory, f"{self.name}-{iteration}")
+        staging = os.path.join(self.directory, f"{STAGING}{iteration}")
+        staged = os.path.join(staging, os.path.basename(prefix))
+        try:
+            os.makedirs(staging, exist_ok=True)
+            self.checkpoint.save_counter.assign_add(1)  # counted as CheckpointManager counts
+            self.checkpoint.write(staged)
+            reason = damage(staged)
+            if reason is not None:
+                raise OSError(f"the checkpoint written does not read back whole ({reason})")
+            for path in files_of(staged):
+                os.replace(path, os.path.join(self.directory, os.path.basename(path)))
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        ours = [p for p in _prefixes_in(self.directory)
+                if os.path.basename(p).startswith(self.name + "-")]
+        _record_state(self.directory, prefix, list(reversed(ours[:self.max_to_keep])))
+        for old in ours[self.max_to_keep:]:
+            for path in reversed(files_of(old)):  # the index first: readers skip it whole
+                files.remove(path)
+        self.latest = prefix
+        return prefix
+
+
+def remove_staging_debris(directory):
+    """Staging folders a killed save left behind (never a complete checkpoint:
+    that is moved out before its folder goes)."""
+    for path in glob.glob(os.path.join(glob.escape(directory), STAGING + "*")):
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def latest_checkpoint(directory):
-    """The newest checkpoint in `directory`, or None.
+    """The newest checkpoint in `directory`, or None, without reading it.
 
     Also finds the original's: TF1's Saver wrote absolute paths into the
     `checkpoint` index file, which break once a run folder is moved or copied

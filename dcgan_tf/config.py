@@ -173,6 +173,9 @@ class Config:
                 raise ValueError(f"--{name} must be at least 1, got {getattr(self, name)}.")
         if not self.train_size >= 1:
             raise ValueError(f"--train_size must be at least 1, got {self.train_size}.")
+        if self.seed is not None and not 0 <= self.seed < 2**32:
+            raise ValueError(f"--seed must be in [0, 2**32), got {self.seed}; omit it to draw one"
+                             " (recorded in the run's FLAGS.json).")
         if self.learning_rate <= 0:
             raise ValueError(f"--learning_rate must be positive, got {self.learning_rate}.")
         if not 0 <= self.beta1 < 1:
@@ -194,6 +197,10 @@ class Config:
                              f" {', '.join(latent.Z_DISTRIBUTIONS)}.")
         if not self.dataset:
             raise ValueError("--dataset is empty; name a folder under --data_dir, or mnist.")
+        if os.sep in self.dataset.strip(os.sep):
+            parent, name = os.path.split(os.path.normpath(self.dataset))
+            raise ValueError(f"--dataset={self.dataset} is a path; --dataset names a folder under"
+                             f" --data_dir: pass --data_dir={parent} --dataset={name}.")
         if self.crop and data.is_idx_dataset(self.dataset):
             raise ValueError(f"--crop does not apply to {self.dataset} (its digits are 28x28"
                              " already); drop --crop.")

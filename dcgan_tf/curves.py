@@ -7,16 +7,18 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from dcgan_tf import files
+
 LOSS_TAGS = ("d_loss", "g_loss")
 
 
 def read_scalars(log_dir, tags=LOSS_TAGS):
     """{tag: (steps, values)} from every event file in `log_dir`, sorted by step.
-    Handles TF1's `simple_value` and TF2's tensor summaries alike."""
+    Handles TF1's `simple_value` and TF2's tensor summaries alike; an event file
+    cut short (a killed run, a full disk) gives the records before the cut."""
     points = {tag: {} for tag in tags}
     for path in sorted(glob.glob(os.path.join(log_dir, "events.out.tfevents.*"))):
-        for record in tf.data.TFRecordDataset(path):
-            event = tf.compat.v1.Event.FromString(record.numpy())
+        for event in _events_of(path):
             for value in event.summary.value:
                 if value.tag not in points:
                     continue
@@ -27,6 +29,16 @@ def read_scalars(log_dir, tags=LOSS_TAGS):
                 points[value.tag][event.step] = number
     return {tag: (np.array(sorted(found)), np.array([found[s] for s in sorted(found)]))
             for tag, found in points.items()}
+
+
+def _events_of(path):
+    records = iter(tf.data.TFRecordDataset(path))
+    while True:
+        try:
+            record = next(records)
+        except (StopIteration, tf.errors.DataLossError):
+            return
+        yield tf.compat.v1.Event.FromString(record.numpy())
 
 
 def plot_losses(runs, path, title="Training losses"):
@@ -50,7 +62,7 @@ def plot_losses(runs, path, title="Training losses"):
             axis.legend()
     figure.suptitle(title)
     figure.tight_layout()
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    figure.savefig(path, dpi=100)
+    with files.written_whole(path) as partial:
+        figure.savefig(partial, dpi=100, format="png")
     pyplot.close(figure)
     return path

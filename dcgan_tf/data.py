@@ -228,9 +228,21 @@ GRAYSCALE_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"}
 
 
 def list_image_files(directory, pattern):
-    """Sorted files under `directory` matching the glob `pattern` (which may hold '**')."""
-    return sorted(p for p in glob.glob(os.path.join(directory, pattern), recursive=True)
-                  if os.path.isfile(p))
+    """Sorted files under `directory` matching the glob `pattern` (which may hold
+    '**'), each file once: '**' follows symlinked folders, so a link to a parent
+    reaches the same files again through ever longer paths (until the OS's limit
+    of 40 links). Returns (files, how many paths were left out as repeats)."""
+    found, seen, repeats = [], set(), 0
+    for path in sorted(glob.glob(os.path.join(directory, pattern), recursive=True)):
+        if not os.path.isfile(path):
+            continue
+        real = os.path.realpath(path)
+        if real in seen:
+            repeats += 1
+            continue
+        seen.add(real)
+        found.append(path)
+    return found, repeats
 
 
 def _to_channels(image, c_dim):
@@ -273,7 +285,7 @@ def channels_of(path):
     try:
         with Image.open(path) as image:
             return 1 if image.mode in GRAYSCALE_MODES else 3
-    except (OSError, ValueError, SyntaxError) as error:
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
         raise UnusableImage(f"not a readable image ({error})") from error
 
 

@@ -49,7 +49,10 @@ def load_training_data(config, system, log=print):
         log(f" [*] {config.dataset}: {training_data.num_examples} images from {directory}")
     else:
         directory = os.path.join(config_lib.expand_path(config.data_dir), config.dataset)
-        files = data.list_image_files(directory, config.input_fname_pattern)
+        files, repeats = data.list_image_files(directory, config.input_fname_pattern)
+        if repeats:
+            log(f" [!] {repeats} paths matching {config.input_fname_pattern!r} reach files"
+                " already listed (through symlinked folders): each image is used once.")
         if not files:
             hint = {"mnist": " (MNIST is --dataset mnist)",
                     "celeba": f" (`python download.py celebA --data_dir {config.data_dir}`"

@@ -7,10 +7,10 @@ come out in the generator's own range: [0, 1] for sigmoid (conditional)
 models, [-1, 1] for tanh ones. Loading either needs TensorFlow only.
 """
 
-import os
-
 import tensorflow as tf
 from tensorflow.python.framework import convert_to_constants
+
+from dcgan_tf import files
 
 
 class ServingSampler(tf.Module):
@@ -36,7 +36,8 @@ class ServingSampler(tf.Module):
 def export_saved_model(generator, model_config, directory):
     """Writes a SavedModel of the sampler to `directory`; returns it."""
     module = ServingSampler(generator, model_config)
-    tf.saved_model.save(module, directory, signatures={"serving_default": module.serve})
+    with files.written_whole(directory) as partial:  # a whole SavedModel, or none
+        tf.saved_model.save(module, partial, signatures={"serving_default": module.serve})
     return directory
 
 
@@ -47,9 +48,9 @@ def export_frozen_graph(generator, model_config, path):
     frozen = convert_to_constants.convert_variables_to_constants_v2(
         module.serve.get_concrete_function())
     graph_def = frozen.graph.as_graph_def()
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tf.io.write_graph(graph_def, os.path.dirname(os.path.abspath(path)),
-                      os.path.basename(path), as_text=False)
+    with files.written_whole(path) as partial:
+        with open(partial, "wb") as f:
+            f.write(graph_def.SerializeToString())
     return path
 
 

@@ -6,11 +6,11 @@ into washed-out grey [0.5, 1]; and its grid asserted a square batch size.
 """
 
 import math
-import os
 
 import numpy as np
 from PIL import Image
 
+from dcgan_tf import files
 
 def grid_shape(num_images):
     """(rows, cols) for `num_images`: the original's floor/ceil of sqrt when that
@@ -47,8 +47,6 @@ def save_grid(images, path, value_range, shape=None):
     grid = merge(to_uint8(images, value_range), rows, cols)
     if grid.shape[-1] == 1:
         grid = grid[..., 0]
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    partial = path + ".part"  # a killed run never leaves a half-written PNG
-    Image.fromarray(grid).save(partial, format="PNG")
-    os.replace(partial, path)
+    with files.written_whole(path) as partial:  # a killed run never leaves half a PNG
+        Image.fromarray(grid).save(partial, format="PNG")
     return path

@@ -20,6 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 from dcgan_tf import data
+from dcgan_tf import files
 
 CLASSIFIER_VERSION = 3
 DEFAULT_CACHE_DIR = os.path.join(os.path.expanduser("~"), ".cache", "dcgan-tf")
@@ -76,9 +77,16 @@ def load_or_train_classifier(dataset_dir, cache_dir=DEFAULT_CACHE_DIR, epochs=15
     path = os.path.join(cache_dir, f"classifier_{key}.weights.h5")
     model = build_classifier(width)
     if os.path.exists(path):
-        model.load_weights(path)
-        log(f" [*] Classifier from the cache: {path}")
-    else:
+        try:
+            model.load_weights(path)
+            log(f" [*] Classifier from the cache: {path}")
+        except Exception as error:  # noqa: BLE001 (h5py and Keras raise many kinds)
+            os.replace(path, path + ".damaged")
+            log(f" [!] The classifier cache {path} is damaged ({type(error).__name__}: "
+                f"{str(error).splitlines()[0] if str(error) else ''}): set aside as"
+                f" {path}.damaged; training the classifier again.")
+            model = build_classifier(width)
+    if not os.path.exists(path):
         keras.utils.set_random_seed(seed)
         trainer = keras.Model(model.input, model.output[0])
         # Decayed to zero over the run: at a constant rate the classifier stayed
@@ -90,8 +98,8 @@ def load_or_train_classifier(dataset_dir, cache_dir=DEFAULT_CACHE_DIR, epochs=15
                         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
         trainer.fit(train_x.astype(np.float32) / 255.0, train_y.astype(np.int64), batch_size=128,
                     epochs=epochs, verbose=0)
-        os.makedirs(cache_dir, exist_ok=True)
-        model.save_weights(path)
+        with files.written_whole(path, suffix=".weights.h5") as partial:
+            model.save_weights(partial)
         log(f" [*] Trained the classifier on {len(train_x)} real images; cached in {path}")
     probabilities, _ = classify(model, test_x.astype(np.float32) / 255.0)
     return model, float(np.mean(probabilities.argmax(1) == test_y))
@@ -175,14 +183,22 @@ def evaluate(model, images, labels, value_range, real_dir, real_count=None, test
     """Scores images [N, 28, 28, 1] (in `value_range`) with optional labels [N],
     beside the same figures for real training images against the real test
     split; returns a JSON-ready dict."""
+    probabilities, features = classify(model, to_unit_range(images, value_range))
+    return evaluate_classified(model, probabilities, features, labels, real_dir, real_count,
+                               test_accuracy)
+
+
+def evaluate_classified(model, probabilities, features, labels, real_dir, real_count=None,
+                        test_accuracy=None):
+    """`evaluate` from the classifier's outputs for the images (probabilities
+    [N, 10], features [N, 128]): what a stream of batches keeps of them."""
     test_x, _ = load_split(real_dir, "test")
     train_x, train_y = load_split(real_dir, "train")
-    count = real_count or len(images)
+    count = real_count or len(probabilities)
     real_probabilities, real_features = classify(model, train_x[:count].astype(np.float32) / 255)
     _, test_features = classify(model, test_x.astype(np.float32) / 255.0)
-    probabilities, features = classify(model, to_unit_range(images, value_range))
     results = {
-        "num_images": int(len(images)),
+        "num_images": int(len(probabilities)),
         "classifier_score": classifier_score(probabilities),
         "frechet_distance": frechet_distance(features, test_features),
         "real": {"num_images": int(count),

@@ -12,8 +12,8 @@ import time
 
 from dcgan_tf import checkpoints
 from dcgan_tf import config as config_lib
+from dcgan_tf import files
 from dcgan_tf import tf1_checkpoint
-from dcgan_tf import training
 from dcgan_tf.networks import carpedm20
 from dcgan_tf.networks import pytorch_gan
 
@@ -86,32 +86,44 @@ class RunPaths:
                    log_dir=os.path.join(run_dir, "logs"))
 
 
-def write_atomically(path, text):
-    """Writes `path` whole or not at all (a killed run leaves the old file)."""
-    partial = path + ".part"
-    with open(partial, "w") as f:
-        f.write(text)
-    os.replace(partial, path)
-
-
 def make_output_dirs(paths):
     for directory in (paths.checkpoint_dir, paths.sample_dir, paths.log_dir):
         try:
             os.makedirs(directory, exist_ok=True)
         except OSError as error:
-            raise training.OutputWriteError(
+            raise files.OutputWriteError(
                 f"Cannot create the output folder {directory}: {error.strerror}. Pass a"
                 " writable --checkpoint_dir/--sample_dir/--out_dir.") from error
         if not os.access(directory, os.W_OK):
-            raise training.OutputWriteError(
+            raise files.OutputWriteError(
                 f"The output folder {directory} is not writable. Pass a writable"
                 " --checkpoint_dir/--sample_dir/--out_dir.")
 
 
+class DamagedRunFileError(ValueError):
+    """A file this program wrote into a run folder no longer reads back."""
+
+
+def read_json_object(path, what):
+    """A JSON object of ours (FLAGS.json, model.json); a damaged one is an error
+    naming the file, what it holds and how to get it back."""
+    try:
+        with open(path, "rb") as f:
+            values = json.loads(f.read().decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as error:
+        values = error
+    if not isinstance(values, dict):
+        cause = values if isinstance(values, Exception) else f"a JSON {type(values).__name__}"
+        raise DamagedRunFileError(
+            f"{path} is damaged ({cause}; it should hold {what} as one JSON object). Restore it"
+            " from a backup or from another copy of the run, or move the run folder away and"
+            " pass --out_name to start a new run.")
+    return values
+
+
 def read_flags(path):
     """The flags a run was started with (its FLAGS.json)."""
-    with open(path) as f:
-        return json.load(f)
+    return read_json_object(path, "the flags the run was started with")
 
 
 def with_run_seed(config, paths):
@@ -121,6 +133,10 @@ def with_run_seed(config, paths):
     if os.path.exists(paths.flags_json):
         seed = read_flags(paths.flags_json).get("seed")
         if seed is not None:
+            if not isinstance(seed, int) or not 0 <= seed < 2**32:
+                raise DamagedRunFileError(
+                    f"{paths.flags_json} records \"seed\": {seed!r}, which no run can have"
+                    " (--seed is in [0, 2**32)). Pass the run's --seed, or fix the file.")
             return dataclasses.replace(config, seed=seed)
     return dataclasses.replace(config, seed=random.SystemRandom().randrange(2**31))
 
@@ -144,20 +160,24 @@ def record_flags(config, paths, log):
                 f" (FLAGS.json): " + ", ".join(f"--{name} {old!r} -> {new!r}"
                                                for name, (old, new) in changed.items()))
     else:
-        write_atomically(paths.flags_json, config.to_json())
+        files.write_text(paths.flags_json, config.to_json())
     entry = {"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "start_iteration": start,
              "changed_from_FLAGS.json": changed, "flags": flags}
-    with open(os.path.join(paths.run_dir, "flags_history.jsonl"), "a") as f:
-        f.write(json.dumps(entry, sort_keys=True) + "\n")
+    files.append_line(os.path.join(paths.run_dir, "flags_history.jsonl"),
+                      json.dumps(entry, sort_keys=True))
 
 
 def read_model_config(path):
     """The model.json of a run: carpedm20's ModelConfig, or a family model's."""
-    with open(path) as f:
-        values = json.load(f)
-    if "model" in values:
-        return pytorch_gan.FamilyModelConfig(**values)
-    return carpedm20.ModelConfig(**values)
+    values = read_json_object(path, "the shapes of the run's networks")
+    try:
+        if "model" in values:
+            return pytorch_gan.FamilyModelConfig(**values)
+        return carpedm20.ModelConfig(**values)
+    except TypeError as error:
+        raise DamagedRunFileError(
+            f"{path} does not describe a model of this program ({error}). Restore it from a"
+            " backup or another copy of the run.") from error
 
 
 def model_name(model_config):
@@ -187,6 +207,13 @@ def find_run(config):
     paths = RunPaths.for_run(config)
     if os.path.exists(paths.model_json):
         return paths
+    if checkpoints.latest_checkpoint(paths.checkpoint_dir):
+        raise DamagedRunFileError(
+            f"{paths.checkpoint_dir} holds checkpoints but no model.json (it says which"
+            " networks they hold; training writes it when it starts). Restore it from a"
+            " backup, or rerun this run's training command (its flags are in"
+            f" {paths.flags_json}) with --epoch at the epoch it reached: that rewrites"
+            " model.json and trains no further.")
     root = os.path.dirname(paths.run_dir)
     candidates = sorted(
         name for name in (os.listdir(root) if os.path.isdir(root) else [])

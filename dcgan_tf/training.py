@@ -20,52 +20,30 @@ import tensorflow as tf
 
 from dcgan_tf import checkpoints
 from dcgan_tf import distribute
+from dcgan_tf import files
 from dcgan_tf import images
+from dcgan_tf import interrupts
 
 
 class NonFiniteLossError(RuntimeError):
     """A loss became NaN or infinite; training stopped before saving that state."""
 
 
-class OutputWriteError(RuntimeError):
-    """A checkpoint or sample could not be written (full disk, unwritable folder)."""
-
-
-class TrainingInterrupted(Exception):
+class TrainingInterrupted(interrupts.Interrupted):
     """SIGINT or SIGTERM arrived; a checkpoint was saved first."""
-
-    def __init__(self, signum, message):
-        super().__init__(message)
-        self.signum = signum
-
-
-@contextlib.contextmanager
-def _stop_requests():
-    """Turns SIGINT / SIGTERM into a request the loop honours between iterations,
-    so a checkpoint is saved before exiting (only in the main thread, where
-    Python can install signal handlers)."""
-    received = []
-    handler = lambda signum, frame: received.append(signum)  # noqa: E731
-    previous = {}
-    with contextlib.suppress(ValueError):  # not the main thread: leave signals alone
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            previous[signum] = signal.signal(signum, handler)
-    try:
-        yield received
-    finally:
-        for signum, old in previous.items():
-            signal.signal(signum, old)
 
 
 def _save_checkpoint(keeper, iteration):
     try:
         return keeper.save(iteration)
     except (OSError, tf.errors.OpError) as error:
-        raise OutputWriteError(
+        cause = getattr(error, "strerror", None) or getattr(error, "message", error)
+        raise files.OutputWriteError(
             f"Could not write the checkpoint of iteration {iteration} to"
-            f" {keeper.manager.directory}: {getattr(error, 'message', error)}. Free disk space"
-            " or pass another --checkpoint_dir/--out_dir, then rerun the same command; the"
-            f" last complete checkpoint ({keeper.latest}) is intact.") from error
+            f" {keeper.directory}: {cause}. Free disk space or pass another --checkpoint_dir/--out_dir, then rerun the same"
+            " command; " + (f"the last complete checkpoint ({keeper.latest}) is intact."
+                            if keeper.latest else "this run had no complete checkpoint yet.")
+        ) from error
 
 
 def _save_samples(gan, path, value_range, write=True):
@@ -77,7 +55,7 @@ def _save_samples(gan, path, value_range, write=True):
     try:
         return images.save_grid(samples, path, value_range)
     except OSError as error:
-        raise OutputWriteError(f"Could not write the sample grid {path}: {error}. Free disk"
+        raise files.OutputWriteError(f"Could not write the sample grid {path}: {error}. Free disk"
                                " space or pass another --sample_dir/--out_dir.") from error
 
 
@@ -144,17 +122,27 @@ def train(gan, training_data, config, paths, log=print):
                            config.train_examples_limit or training_data.num_examples)
         writer = (tf.summary.create_file_writer(paths.log_dir) if chief
                   else tf.summary.create_noop_writer())
-        with _stop_requests() as stop_requests:
-            last_sampled = _train_epochs(gan, training_data, config, paths, keeper, writer,
-                                         stop_requests, num_examples, chief, log)
-        final = int(gan.iteration)
-        if last_sampled != final:  # the end of training always gets a grid
-            path = _save_samples(gan, f"{paths.sample_dir}/train_{final:08d}.png",
-                                 gan.model_config.output_range, write=chief)
-            if chief:
-                log(f"[Sample] {path}")
-        _save_checkpoint(keeper, final)  # also records the finished epoch
-        writer.flush()
+        try:
+            with interrupts.stop_requests() as stop_requests:
+                last_sampled = _train_epochs(gan, training_data, config, paths, keeper, writer,
+                                             stop_requests, num_examples, chief, log)
+            final = int(gan.iteration)
+            if last_sampled != final:  # the end of training always gets a grid
+                path = _save_samples(gan, f"{paths.sample_dir}/train_{final:08d}.png",
+                                     gan.model_config.output_range, write=chief)
+                if chief:
+                    log(f"[Sample] {path}")
+            _save_checkpoint(keeper, final)  # also records the finished epoch
+            writer.flush()
+        except tf.errors.OpError as error:  # TensorBoard's event file: a full disk
+            if "No space left on device" not in error.message:
+                raise
+            raise files.OutputWriteError(
+                f"Could not write TensorBoard's log in {paths.log_dir}: No space left on device."
+                " Free disk space or pass another --checkpoint_dir/--out_dir, then rerun the"
+                " same command; " + (f"the last complete checkpoint ({keeper.latest}) is intact."
+                                     if keeper.latest else "this run had no checkpoint yet.")
+            ) from None
     if chief:
         log(f" [*] Training done: {final} iterations; checkpoint {keeper.latest}")
     return gan
@@ -163,7 +151,10 @@ def train(gan, training_data, config, paths, log=print):
 def _restore(gan, keeper, training_data, config, paths, log):
     """Restores the run's latest checkpoint (every worker reads the chief's, from
     the shared run folder), or sets up a new run."""
-    latest = checkpoints.latest_checkpoint(paths.checkpoint_dir)
+    chief = distribute.is_chief(gan.strategy)
+    if chief:  # the chief holds the run's lock: it alone tidies the run folder
+        checkpoints.remove_staging_debris(paths.checkpoint_dir)
+    latest = checkpoints.newest_intact(paths.checkpoint_dir, log, set_aside_damaged=chief)
     if latest:
         keeper.restore(latest)
         log(f" [*] Load SUCCESS: {latest}; resuming after iteration"

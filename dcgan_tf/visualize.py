@@ -23,10 +23,12 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
+from dcgan_tf import files
 from dcgan_tf import images
 from dcgan_tf import latent
 
 OPTIONS = ("0", "1", "2", "3", "4", "class_grid", "label_interpolation")
+CONDITIONAL_OPTIONS = ("class_grid", "label_interpolation")  # they need labels
 
 
 def frame_ms(total_ms, frames):
@@ -55,11 +57,9 @@ def save_gif(frames, path, value_range, frame_time_ms=GIF_FRAME_MS):
     """Writes images [T, H, W, C] (or grids) in `value_range` as a looping GIF."""
     pictures = [Image.fromarray(frame[..., 0] if frame.shape[-1] == 1 else frame)
                 for frame in images.to_uint8(np.asarray(frames), value_range)]
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    partial = path + ".part"
-    pictures[0].save(partial, format="GIF", save_all=True, append_images=pictures[1:],
-                     duration=frame_time_ms, loop=0)
-    os.replace(partial, path)
+    with files.written_whole(path) as partial:
+        pictures[0].save(partial, format="GIF", save_all=True, append_images=pictures[1:],
+                         duration=frame_time_ms, loop=0)
     return path
 
 

@@ -64,7 +64,7 @@ def folder(tmp_path, **kwargs):
     options = dict(crop=False, input_height=20, input_width=20, output_height=16,
                    output_width=16, seed=0)
     options.update(kwargs)
-    files = data.list_image_files(str(tmp_path), "*")
+    files, _ = data.list_image_files(str(tmp_path), "*")
     c_dim, _ = data.probe_image_folder(files, options["crop"], options["input_height"],
                                        options["input_width"])
     return data.ImageFolderData(files, c_dim, **options)
@@ -93,7 +93,7 @@ def test_grayscale_rgb_and_rgba_are_handled_on_purpose(tmp_path):
     fakes.write_image(str(tmp_path / "a_gray.png"), np.full((20, 20), 255))
     fakes.write_image(str(tmp_path / "b_rgb.png"), np.zeros((20, 20, 3)))
     fakes.write_image(str(tmp_path / "c_rgba.png"), np.full((20, 20, 4), 255), "RGBA")
-    files = data.list_image_files(str(tmp_path), "*.png")
+    files, _ = data.list_image_files(str(tmp_path), "*.png")
     assert data.probe_image_folder(files, False, 20, 20)[0] == 1  # first image is grayscale
     gray = next(iter(folder(tmp_path).epoch_dataset(0, 3, 3))).numpy()
     assert gray.shape == (3, 16, 16, 1)
@@ -128,7 +128,7 @@ def test_unusable_folders_fail_before_training_with_the_reason(tmp_path):
     mixed = fakes.make_image_folder(str(tmp_path / "mixed"), count=5, size=(20, 20))
     for i in range(9):
         (tmp_path / "mixed" / f"a_junk_{i}.png").write_bytes(b"junk")  # sorted first
-    files = data.list_image_files(str(tmp_path / "mixed"), "*")
+    files, _ = data.list_image_files(str(tmp_path / "mixed"), "*")
     with pytest.raises(data.DataError, match=r"Only 5 of the 14 files .* fewer than one batch"
                        r" of 8; 9 are not"):
         data.probe_image_folder(files, False, 20, 20, needed=8)

@@ -188,5 +188,5 @@ def test_lsun_lmdb_is_exported_to_an_image_folder(server, tmp_path):
                                      url=server.url + "/bedroom.zip")
     assert sorted(os.listdir(target)) == ["key0.webp", "key1.jpg"]
     assert sorted(os.listdir(tmp_path / "data" / "lsun")) == ["bedroom"]
-    files = data.list_image_files(str(tmp_path / "data" / "lsun"), "bedroom/*")
+    files, _ = data.list_image_files(str(tmp_path / "data" / "lsun"), "bedroom/*")
     assert [data.load_image_file(f, 3, False, 0, 0, 8, 8).shape for f in files] == [(8, 8, 3)] * 2

@@ -16,7 +16,7 @@ from conftest import REPO_DIR
 from dcgan_tf import app
 from dcgan_tf import checkpoints
 from dcgan_tf import config as config_lib
-from dcgan_tf import training
+from dcgan_tf import files
 from dcgan_tf.commands import train
 
 TINY = dict(z_dim=4, gf_dim=2, df_dim=2, gfc_dim=8, dfc_dim=8)
@@ -165,7 +165,7 @@ def test_a_failed_checkpoint_write_keeps_the_last_one(tmp_path, monkeypatch):
         return real_save(self, iteration)
 
     monkeypatch.setattr(checkpoints.CheckpointKeeper, "save", save_until_the_disk_fills)
-    with pytest.raises(training.OutputWriteError, match=r"No space left on device.*the last"
+    with pytest.raises(files.OutputWriteError, match=r"No space left on device.*the last"
                        r" complete checkpoint \(.*model\.b8-5\) is intact"):
         train.run(config, log=lambda line: None)
     monkeypatch.setattr(checkpoints.CheckpointKeeper, "save", real_save)
@@ -266,7 +266,7 @@ def test_batches_are_counted_and_resumed_by_what_is_delivered(tmp_path, monkeypa
 
     monkeypatch.setattr(checkpoints.CheckpointKeeper, "save", disk_full_after_5)
     stopped = config_lib.Config(out_dir=str(tmp_path / "stopped"), **flags)
-    with pytest.raises(training.OutputWriteError):
+    with pytest.raises(files.OutputWriteError):
         train.run(stopped, log=lambda line: None)
     monkeypatch.setattr(checkpoints.CheckpointKeeper, "save", real_save)
     resumed = []
@@ -334,7 +334,7 @@ def test_unwritable_samples_in_test_mode_and_a_truncated_mnist(tmp_path, capsys,
         app.run(config_lib.Config(**flags), log=lambda line: None)
     err = capsys.readouterr().err
     assert exited.value.code == 1 and "Traceback" not in err
-    assert "Cannot write" in err and "samples/test_00000005.png.part: Permission denied" in err
+    assert "Could not write" in err and "samples/test_00000005.png: Permission denied" in err
     monkeypatch.undo()
 
     gz = tmp_path / "data" / "mnist" / "train-images-idx3-ubyte.gz"

@@ -10,8 +10,8 @@ import tensorflow as tf
 from dcgan_tf import checkpoints
 from dcgan_tf import config as config_lib
 from dcgan_tf import curves
+from dcgan_tf import files
 from dcgan_tf import images
-from dcgan_tf import runs
 from dcgan_tf import tf1_checkpoint
 from dcgan_tf.commands import evaluate
 from dcgan_tf.commands import sample as sample_command
@@ -68,7 +68,7 @@ def compare_with_original(config, sample, model_config, paths, log):
         results = {"dcgan-tf": evaluate.score(config, sample, model_config, log),
                    "original": evaluate.score(config, original_sample, original_config, log)}
         path = os.path.join(paths.sample_dir, "compare_metrics.json")
-        runs.write_atomically(path, json.dumps(results, indent=2, sort_keys=True))
+        files.write_text(path, json.dumps(results, indent=2, sort_keys=True))
         for line in evaluate.format_metrics(results).splitlines():
             log(line)
         log(f" [*] Metrics of both: {path}")

@@ -3,15 +3,17 @@
 
 import json
 import os
+import sys
 import zipfile
 
 import numpy as np
+import tqdm
 
 from dcgan_tf import config as config_lib
 from dcgan_tf import datasets
+from dcgan_tf import files
 from dcgan_tf import generation
 from dcgan_tf import metrics
-from dcgan_tf import runs
 
 
 def _classifier(config, log):
@@ -30,11 +32,22 @@ def score(config, sample, model_config, log):
     if model_config.c_dim != 1:
         raise ValueError("--evaluate scores grayscale MNIST-style models.")
     classifier, accuracy, directory = _classifier(config, log)
-    generated, labels = generation.generate(sample, model_config, config.metrics_samples,
-                                            config.z_dist, config.batch_size, config.seed or 0)
-    generated = metrics.to_classifier_size(generated)
-    return metrics.evaluate(classifier, generated, labels, model_config.output_range, directory,
-                            test_accuracy=accuracy)
+    # Batch by batch: only the classifier's outputs are kept (138 floats an image).
+    probabilities, features = [], []
+    batches = generation.generated_batches(sample, model_config, config.metrics_samples,
+                                           config.z_dist, config.batch_size, config.seed or 0)
+    with tqdm.tqdm(total=config.metrics_samples, unit="img", desc="evaluate", file=sys.stderr,
+                   mininterval=1.0) as bar:
+        for generated, _ in batches:
+            p, f = metrics.classify(classifier, metrics.to_unit_range(
+                metrics.to_classifier_size(generated), model_config.output_range))
+            probabilities.append(p)
+            features.append(f)
+            bar.update(len(generated))
+    return metrics.evaluate_classified(
+        classifier, np.concatenate(probabilities), np.concatenate(features),
+        generation.labels_of(model_config, config.metrics_samples, config.seed or 0), directory,
+        test_accuracy=accuracy)
 
 
 def evaluate_npz(config, log):
@@ -70,7 +83,7 @@ def evaluate_npz(config, log):
 
 def write_results(results, path, log):
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    runs.write_atomically(path, json.dumps(results, indent=2, sort_keys=True))
+    files.write_text(path, json.dumps(results, indent=2, sort_keys=True))
     for line in format_metrics({"images": results}).splitlines():
         log(line)
     log(f" [*] Metrics written to {path}")

@@ -8,6 +8,7 @@ import tensorflow as tf
 
 from dcgan_tf import checkpoints
 from dcgan_tf import export
+from dcgan_tf import files
 from dcgan_tf import generation
 from dcgan_tf import images
 from dcgan_tf import latent
@@ -51,12 +52,20 @@ def load_generator(config, log=print):
     else:
         paths = runs.find_run(config)
     model_config = runs.read_model_config(paths.model_json)
-    latest = checkpoints.latest_checkpoint(paths.checkpoint_dir)
-    if latest is None:
-        raise FileNotFoundError(f"{paths.checkpoint_dir} has no checkpoint; train first.")
     generator = build_generator(model_config, config)
-    tf.train.Checkpoint(generator=generator).restore(latest).expect_partial() \
-        .assert_existing_objects_matched()
+    for attempt in range(3):
+        # Test mode only reads (a training may hold the run): damaged checkpoints
+        # are skipped, not set aside.
+        latest = checkpoints.newest_intact(paths.checkpoint_dir, log)
+        if latest is None:
+            raise FileNotFoundError(f"{paths.checkpoint_dir} has no checkpoint; train first.")
+        try:
+            tf.train.Checkpoint(generator=generator).restore(latest).expect_partial() \
+                .assert_existing_objects_matched()
+            break
+        except tf.errors.NotFoundError:  # a training dropped it meanwhile: a newer one is there
+            if attempt == 2:
+                raise
     log(f" [*] Load SUCCESS: {latest}")
     return generator, model_config, paths, latest
 
@@ -97,6 +106,17 @@ def export_sampler(config, generator, model_config, latest, log):
         log(f" [*] Frozen sampler graph: {path}")
 
 
+def check_actions_apply(config, model_config):
+    """Test mode's requests that cannot apply to this run's model, refused
+    before anything is written."""
+    if config.visualize and config.visualize_option in visualize.CONDITIONAL_OPTIONS \
+            and not model_config.conditional:
+        raise ValueError(
+            f"--visualize_option {config.visualize_option} draws one row per label, and this"
+            " run's model is unconditional (it takes no labels). Pass another option (0-4) or"
+            " all (which runs those that apply).")
+
+
 def run_visualizations(config, sample, model_config, paths, log):
     """--visualize: --visualize_option's visualizations (all: those that apply)."""
     visualizer = visualize.Visualizer(sample, model_config, config.z_dist, config.batch_size,
@@ -104,7 +124,7 @@ def run_visualizations(config, sample, model_config, paths, log):
     chosen = visualize.OPTIONS if config.visualize_option == "all" else [
         config.visualize_option]
     for option in chosen:
-        if option in ("class_grid", "label_interpolation") and not model_config.conditional:
+        if option in visualize.CONDITIONAL_OPTIONS and not model_config.conditional:
             continue
         written = visualizer.run(option)
         log(f" [*] Visualization {option}: {len(written)} files in {paths.sample_dir}")
@@ -112,14 +132,15 @@ def run_visualizations(config, sample, model_config, paths, log):
 
 def write_generated(config, sample, model_config, paths, log):
     """--generate N (and --generate_png): N images with balanced labels."""
-    generated, labels = generation.generate(sample, model_config, config.generate,
-                                            config.z_dist, config.batch_size, config.seed or 0)
-    npz = generation.save_npz(
-        os.path.join(paths.sample_dir, f"generated_{config.generate}.npz"), generated,
-        labels, model_config.output_range)
+    npz = os.path.join(paths.sample_dir, f"generated_{config.generate}.npz")
+    png_dir = (os.path.join(paths.sample_dir, f"generated_{config.generate}")
+               if config.generate_png else None)
+    files.check_free_space(
+        paths.sample_dir, generation.bytes_needed(model_config, config.generate, png_dir),
+        f"--generate {config.generate}{' --generate_png' if png_dir else ''}",
+        "free disk space, pass a smaller --generate, or another --sample_dir / --out_dir.")
+    generation.write(sample, model_config, config.generate, config.z_dist, config.batch_size,
+                     config.seed or 0, npz, png_dir)
     log(f" [*] Generated {config.generate} images: {npz}")
-    if config.generate_png:
-        directory = generation.save_pngs(
-            os.path.join(paths.sample_dir, f"generated_{config.generate}"), generated,
-            labels, model_config.output_range)
-        log(f" [*] ... and as PNG files in {directory}")
+    if png_dir:
+        log(f" [*] ... and as PNG files in {png_dir}")

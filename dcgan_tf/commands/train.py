@@ -13,8 +13,10 @@ from dcgan_tf import checkpoints
 from dcgan_tf import curves
 from dcgan_tf import datasets
 from dcgan_tf import distribute
+from dcgan_tf import files
 from dcgan_tf import gan as gan_lib
 from dcgan_tf import precision
+from dcgan_tf import run_lock
 from dcgan_tf import runs
 from dcgan_tf import systems
 from dcgan_tf import tf1_checkpoint
@@ -109,6 +111,18 @@ def run(config, log=print):
         paths = runs.RunPaths.continuing_original(config, os.path.dirname(original))
     else:
         paths = runs.RunPaths.for_run(config)
+    system = systems.compose(config.model, config.loss, config)
+    if original:
+        _check_can_continue_original(system, config)
+    # One training per run: the chief locks the run folder before anything is
+    # read from it or written to it (two unseeded starts would draw two seeds).
+    lock = (run_lock.held(paths.run_dir, log) if distribute.is_chief(strategy)
+            else contextlib.nullcontext())
+    with lock:
+        return _prepare_and_train(config, paths, system, original, strategy, log)
+
+
+def _prepare_and_train(config, paths, system, original, strategy, log):
     seeded = config.seed is not None
     config = runs.with_run_seed(config, paths)
     if distribute.is_multi_worker(strategy):
@@ -116,9 +130,6 @@ def run(config, log=print):
         chief_seed = distribute.all_workers_max(
             strategy, config.seed if distribute.is_chief(strategy) else -1)
         config = dataclasses.replace(config, seed=chief_seed)
-    system = systems.compose(config.model, config.loss, config)
-    if original:
-        _check_can_continue_original(system, config)
     training_data = datasets.load_training_data(config, system, log)
     model_config = model_config_for(config, system, training_data)
     _check_continues(paths, config, model_config)
@@ -146,7 +157,7 @@ def _train(config, paths, training_data, system, model_config, original, strateg
     if chief:
         runs.make_output_dirs(paths)
         runs.record_flags(config, paths, log)
-        runs.write_atomically(paths.model_json, model_config.to_json())
+        files.write_text(paths.model_json, model_config.to_json())
         log(f" [*] Run folder {paths.run_dir}; samples in {paths.sample_dir}")
     else:
         log(f" [*] {distribute.worker_name(strategy)}: training with the chief, which writes"

@@ -1,0 +1,84 @@
+"""Every file of ours is written whole or not at all: under a temporary name in
+its own folder, renamed over the target once complete, removed on any failure
+(a full disk keeps no debris). Write failures become OutputWriteError, whose
+message names the file, the cause and the fix."""
+
+import contextlib
+import os
+import shutil
+
+
+class OutputWriteError(RuntimeError):
+    """A file could not be written (full disk, unwritable folder); what was
+    there before is unchanged."""
+
+
+def _partial_name(path, suffix):
+    head, tail = os.path.split(path)
+    return os.path.join(head, f".{tail}.partial-{os.getpid()}{suffix}")
+
+
+def _cannot_write(path, error):
+    return OutputWriteError(
+        f"Could not write {path}: {error.strerror or error}. Free disk space or pass another"
+        " --checkpoint_dir/--sample_dir/--out_dir, then rerun the same command; nothing"
+        " written before was changed.")
+
+
+def remove(path):
+    """Removes a file or folder of ours that is debris; never fails."""
+    with contextlib.suppress(OSError):
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path)
+        else:
+            os.remove(path)
+
+
+@contextlib.contextmanager
+def written_whole(path, suffix=""):
+    """Yields a temporary path beside `path` to write to (a file or a folder;
+    ending in `suffix`, for writers that insist on one); renames it to `path`
+    when the block ends normally, removes it on any exception (SIGTERM's
+    included, as the caller raises it)."""
+    partial = _partial_name(path, suffix)
+    try:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        yield partial
+        if os.path.isdir(partial) and os.path.isdir(path):
+            shutil.rmtree(path)  # a folder replaces the old one whole
+        os.replace(partial, path)
+    except OSError as error:
+        remove(partial)
+        raise _cannot_write(path, error) from error
+    except BaseException:
+        remove(partial)
+        raise
+
+
+def write_text(path, text):
+    """Writes `path` whole or not at all."""
+    with written_whole(path) as partial:
+        with open(partial, "w") as f:
+            f.write(text)
+
+
+def append_line(path, line):
+    """Appends one line to a log of ours; a failure names the file."""
+    try:
+        with open(path, "a") as f:
+            f.write(line + "\n")
+    except OSError as error:
+        raise _cannot_write(path, error) from error
+
+
+def check_free_space(directory, needed, what, fix):
+    """Refuses, before anything is written, work that needs more than the free
+    space of `directory` (or its nearest existing parent)."""
+    existing = os.path.abspath(directory)
+    while not os.path.isdir(existing):
+        existing = os.path.dirname(existing)
+    free = shutil.disk_usage(existing).free
+    if needed > free:
+        raise OutputWriteError(
+            f"{what} needs up to {needed / 1e9:.3g} GB, and {existing} has {free / 1e9:.3g} GB"
+            f" free: {fix}")

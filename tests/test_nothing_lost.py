@@ -1,0 +1,413 @@
+"""Nothing lost, ever (issue 20): one training per run, damaged checkpoints
+survived, bounded memory for --generate, every write whole or not at all, and
+bad input refused before anything is written. Real processes where the case
+is about processes, real damaged files, a real full filesystem (tmpfs)."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import tracemalloc
+import types
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import fakes
+from conftest import REPO_DIR
+from dcgan_tf import app
+from dcgan_tf import checkpoints
+from dcgan_tf import data
+from dcgan_tf import files
+from dcgan_tf import generation
+from dcgan_tf import metrics
+from test_robustness import main_py, mnist_flags, wait_for_iteration
+
+RUN = "mnist_x28.z4.uniform_signed.y28.b8"  # the run mnist_flags trains
+
+
+def run_dir(tmp_path):
+    return tmp_path / "out" / RUN
+
+
+def train_in_process(parsed_flags, tmp_path, *extra):
+    lines = []
+    app.run(parsed_flags(*mnist_flags(tmp_path, *extra)), log=lines.append)
+    return lines
+
+
+def in_test_mode(parsed_flags, tmp_path, *extra):
+    """Test mode on the run mnist_flags trains: its flags without --train."""
+    argv = [a for a in mnist_flags(tmp_path, *extra) if a != "--train"]
+    lines = []
+    app.run(parsed_flags(*argv), log=lines.append)
+    return lines
+
+
+# 1. One training per run.
+
+def test_a_second_training_of_a_run_is_refused_while_test_mode_works(tmp_path, parsed_flags):
+    """The same command twice: the second refuses at once, naming the holder;
+    test mode still works on the run; once the holder is SIGKILLed, the next
+    start takes its lock over with a message and resumes."""
+    first = main_py(*mnist_flags(tmp_path, "--epoch=50", "--ckpt_freq=2"))
+    wait_for_iteration(first, 4)
+    second = subprocess.run(
+        [sys.executable, os.path.join(REPO_DIR, "main.py"),
+         *mnist_flags(tmp_path, "--epoch=50", "--ckpt_freq=2")],
+        capture_output=True, text=True, timeout=120,
+        env=dict(os.environ, PYTHONPATH=REPO_DIR, TF_CPP_MIN_LOG_LEVEL="2"))
+    assert second.returncode == 1, second.stderr
+    assert f"is being trained by process {first.pid} on " in second.stderr
+    assert f"kill {first.pid}" in second.stderr and "Traceback" not in second.stderr
+    assert "Epoch:" not in second.stdout  # it trained nothing
+    lines = in_test_mode(parsed_flags, tmp_path, "--generate=3")  # reads while it trains
+    assert any("Generated 3 images" in line for line in lines)
+    first.kill()
+    first.wait(timeout=60)
+    lines = train_in_process(parsed_flags, tmp_path, "--epoch=1")
+    assert any(f"Took over the lock of process {first.pid} on " in line
+               and "no longer running" in line for line in lines), lines
+    assert any("resuming after iteration" in line for line in lines)
+
+
+def test_two_unseeded_starts_at_once_train_one_run(tmp_path):
+    """Two unseeded starts would draw two seeds into one folder: one trains,
+    the other refuses, and FLAGS.json records the seed that trained."""
+    flags = [a for a in mnist_flags(tmp_path, "--epoch=1") if a != "--seed=1"]
+    processes = [main_py(*flags), main_py(*flags)]
+    results = [p.communicate(timeout=300) for p in processes]
+    codes = sorted(p.returncode for p in processes)
+    assert codes == [0, 1], [r[1][-2000:] for r in results]
+    refused = next(err for p, (_, err) in zip(processes, results) if p.returncode == 1)
+    assert "is being trained by process" in refused
+    trained = next(out for p, (out, _) in zip(processes, results) if p.returncode == 0)
+    recorded = json.loads((run_dir(tmp_path) / "FLAGS.json").read_text())["seed"]
+    history = [json.loads(line) for line in
+               (run_dir(tmp_path) / "flags_history.jsonl").read_text().splitlines()]
+    assert [entry["flags"]["seed"] for entry in history] == [recorded]
+    assert "Training done" in trained
+
+
+# 2. Checkpoints that survive damage.
+
+def damage_truncated(path):
+    with open(path, "r+b") as f:
+        f.truncate(os.path.getsize(path) // 2)
+
+
+def damage_flipped(path):
+    with open(path, "r+b") as f:
+        f.seek(os.path.getsize(path) // 2)
+        byte = f.read(1)
+        f.seek(-1, os.SEEK_CUR)
+        f.write(bytes([byte[0] ^ 0xFF]))
+
+
+@pytest.mark.parametrize("damage", [damage_truncated, damage_flipped, os.remove],
+                         ids=["truncated", "byte-flipped", "missing"])
+def test_a_damaged_newest_checkpoint_is_skipped_then_set_aside(tmp_path, parsed_flags, damage):
+    train_in_process(parsed_flags, tmp_path, "--epoch=1", "--ckpt_freq=5", "--max_to_keep=2")
+    folder = run_dir(tmp_path) / "checkpoints"
+    newest = checkpoints.latest_checkpoint(str(folder))
+    assert newest.endswith("-20")  # 160 digits (train and test merged) // 8; 15 kept too
+    data_file = newest + ".data-00000-of-00001"
+    damage(data_file)
+    # Test mode reads the older one and renames nothing (a training may hold the run).
+    lines = in_test_mode(parsed_flags, tmp_path)
+    assert any(f"Checkpoint {newest} is damaged" in line and "using an older one" in line
+               for line in lines), lines
+    assert any("Load SUCCESS" in line and line.endswith("model.b8-15") for line in lines)
+    assert os.path.exists(newest + ".index")
+    # Training sets it aside (renamed, not deleted) and resumes from the older one.
+    lines = train_in_process(parsed_flags, tmp_path, "--epoch=2", "--ckpt_freq=5",
+                             "--max_to_keep=2")
+    assert any(f"Checkpoint {newest} is damaged" in line and "set aside as" in line
+               for line in lines), lines
+    assert os.path.exists(newest + ".index.damaged") and not os.path.exists(newest + ".index")
+    if damage is not os.remove:
+        assert os.path.exists(data_file + ".damaged")
+    assert [int(line[1:9]) for line in lines if " Epoch:" in line][0] == 16
+
+
+def test_data_files_without_an_index_are_never_trained_over(tmp_path, parsed_flags, capsys):
+    train_in_process(parsed_flags, tmp_path, "--epoch=1", "--ckpt_freq=5", "--max_to_keep=2")
+    folder = run_dir(tmp_path) / "checkpoints"
+    for index in folder.glob("*.index"):
+        index.unlink()
+    before = sorted(p.name for p in folder.iterdir())
+    with pytest.raises(SystemExit) as exited:
+        train_in_process(parsed_flags, tmp_path, "--epoch=2")
+    err = capsys.readouterr().err
+    assert exited.value.code == 1 and "Traceback" not in err
+    assert "holds checkpoint files but none reads back whole (model.b8-20, model.b8-15)" in err
+    assert "pass --out_name to start a new run" in err
+    assert sorted(p.name for p in folder.iterdir()) == before
+
+
+# 3. A full disk.
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 3 MB tmpfs at tmp_path/out (root and mount(8) needed, else skip)."""
+    out = tmp_path / "out"
+    out.mkdir()
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("mounting a small tmpfs needs root and mount(8)")
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(out)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    yield out
+    subprocess.run(["umount", "-l", str(out)], check=False)
+
+
+def fill(directory, leave):
+    """Fills the filesystem of `directory` but for `leave` bytes."""
+    filler = os.path.join(directory, "filler")
+    free = shutil.disk_usage(directory).free
+    with open(filler, "ab") as f:
+        f.write(b"\0" * max(0, free - leave))
+    return filler
+
+
+def test_a_full_disk_leaves_no_debris_and_a_rerun_says_so(tmp_path, parsed_flags, capsys,
+                                                           small_disk):
+    train_in_process(parsed_flags, tmp_path, "--epoch=1", "--max_to_keep=1")
+    folder = run_dir(tmp_path) / "checkpoints"
+    intact = checkpoints.latest_checkpoint(str(folder))
+    size = sum(os.path.getsize(p) for p in checkpoints.files_of(intact))
+    filler = fill(str(small_disk), size // 3)  # no room for another checkpoint
+    for attempt in range(2):  # the failed save, then a rerun on the still-full disk
+        with pytest.raises(SystemExit) as exited:
+            train_in_process(parsed_flags, tmp_path, "--epoch=2", "--sample_freq=1000")
+        err = capsys.readouterr().err
+        assert exited.value.code == 1 and "Traceback" not in err, err
+        assert "No space left on device" in err and "Free disk space" in err, err
+        assert checkpoints.damage(intact) is None  # the last checkpoint is whole
+        debris = [p for p in os.listdir(folder) if p.startswith(".")]
+        assert debris == [], debris
+    # Room for one checkpoint more: the run goes on, and keeps one.
+    os.truncate(filler, max(0, os.path.getsize(filler) - 3 * size - 200_000))
+    train_in_process(parsed_flags, tmp_path, "--epoch=2", "--sample_freq=1000", "--max_to_keep=1")
+    assert checkpoints.latest_checkpoint(str(folder)).endswith("-40")
+    assert len(list(folder.glob("*.index"))) == 1
+
+
+# 4. and 11. Flag errors before anything is written; words that name the problem.
+
+def test_a_bad_seed_writes_nothing(tmp_path, parsed_flags, capsys):
+    fakes.make_image_folder(str(tmp_path / "data" / "faces"), count=8)
+    argv = ["--dataset", "faces", f"--data_dir={tmp_path / 'data'}", "--train",
+            f"--out_dir={tmp_path / 'out'}", "--seed=-1"]
+    with pytest.raises(ValueError, match=r"--seed must be in \[0, 2\*\*32\), got -1"):
+        parsed_flags(*argv).validate()
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_recorded_seed_no_run_can_have_names_the_file(tmp_path, parsed_flags, capsys):
+    flags = [a for a in mnist_flags(tmp_path, "--epoch=1") if a != "--seed=1"]
+    run_dir(tmp_path).mkdir(parents=True)
+    (run_dir(tmp_path) / "FLAGS.json").write_text('{"seed": -1}')
+    with pytest.raises(SystemExit):
+        app.run(parsed_flags(*flags), log=lambda line: None)
+    err = capsys.readouterr().err
+    assert f"{run_dir(tmp_path) / 'FLAGS.json'} records \"seed\": -1" in err
+    assert "Pass the run's --seed, or fix the file." in err
+
+
+def test_a_failed_first_start_leaves_no_folder(tmp_path, parsed_flags, capsys):
+    (tmp_path / "data" / "empty").mkdir(parents=True)
+    with pytest.raises(SystemExit):
+        app.run(parsed_flags("--dataset", "empty", f"--data_dir={tmp_path / 'data'}", "--train",
+                             f"--out_dir={tmp_path / 'out'}", "--seed=0"), log=lambda line: None)
+    assert "No files match" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_words_that_name_the_problem(tmp_path, parsed_flags, capsys, monkeypatch):
+    with pytest.raises(ValueError, match=r"--dataset=data/faces is a path; --dataset names a"
+                                         r" folder under --data_dir: pass --data_dir=data"
+                                         r" --dataset=faces\."):
+        parsed_flags("--dataset", "data/faces").validate()
+    stray = subprocess.run([sys.executable, os.path.join(REPO_DIR, "main.py"), "--dataset",
+                            "mnist", "train"], capture_output=True, text=True, timeout=120,
+                           env=dict(os.environ, PYTHONPATH=REPO_DIR, TF_CPP_MIN_LOG_LEVEL="3"))
+    assert stray.returncode == 1
+    assert "[!] Unexpected arguments: train." in stray.stderr
+    assert len([line for line in stray.stderr.splitlines() if line.startswith("  --")]) == 0
+    # A first save that fails says there was no complete checkpoint yet, not "(None)".
+    monkeypatch.setattr(checkpoints.CheckpointKeeper, "save",
+                        lambda self, i: (_ for _ in ()).throw(OSError(28, "No space left")))
+    with pytest.raises(SystemExit):
+        train_in_process(parsed_flags, tmp_path, "--epoch=1")
+    err = capsys.readouterr().err
+    assert "this run had no complete checkpoint yet" in err and "(None)" not in err
+
+
+def test_a_conditional_visualization_of_an_unconditional_model_is_refused(tmp_path,
+                                                                          parsed_flags, capsys):
+    fakes.make_image_folder(str(tmp_path / "data" / "faces"), count=8)
+    argv = ["--dataset", "faces", f"--data_dir={tmp_path / 'data'}", "--input_height=16",
+            "--input_fname_pattern=*.png",
+            "--output_height=16", "--batch_size=4", f"--out_dir={tmp_path / 'out'}", "--seed=0",
+            "--z_dim=4", "--gf_dim=2", "--df_dim=2"]
+    app.run(parsed_flags(*argv, "--train", "--epoch=1"), log=lambda line: None)
+    samples = next((tmp_path / "out").iterdir()) / "samples"
+    before = sorted(os.listdir(samples))
+    with pytest.raises(SystemExit) as exited:
+        app.run(parsed_flags(*argv, "--visualize", "--visualize_option=class_grid"),
+                log=lambda line: None)
+    assert exited.value.code == 1
+    assert "--visualize_option class_grid draws one row per label, and this run's model is" \
+           " unconditional" in capsys.readouterr().err
+    assert sorted(os.listdir(samples)) == before  # refused before the test grid
+
+
+# 5. and 6. --generate: streamed, checked, and whole or not at all.
+
+TINY_MODEL = types.SimpleNamespace(output_height=28, output_width=28, c_dim=1, z_dim=4,
+                                   conditional=True, y_dim=10, output_range=(0.0, 1.0))
+
+
+def fake_sampler(z, y):
+    """Images [n, 28, 28, 1] that show their z and label."""
+    z, y = np.asarray(z), np.asarray(y)
+    return np.broadcast_to((z[:, :1] + y.argmax(1)[:, None])[:, :, None, None],
+                           (len(z), 28, 28, 1)).astype(np.float32)
+
+
+def test_generate_streams_what_it_held_in_memory(tmp_path):
+    """The streamed .npz holds what the in-memory generator made (same z, same
+    balanced labels), and the peak memory does not grow with N."""
+    path = str(tmp_path / "generated.npz")
+    generation.write(fake_sampler, TINY_MODEL, 1000, "uniform_signed", 64, 3, path, progress=False)
+    expected, labels = generation.generate(fake_sampler, TINY_MODEL, 1000, "uniform_signed", 64, 3)
+    with np.load(path) as arrays:
+        np.testing.assert_array_equal(arrays["images"], expected)
+        np.testing.assert_array_equal(arrays["labels"], labels)
+        assert tuple(arrays["value_range"]) == (0.0, 1.0)
+    assert sorted(np.bincount(labels)) == [100] * 10
+    peaks = []
+    for count in (2_000, 20_000):  # 6 MB and 63 MB of images if they were held
+        tracemalloc.start()
+        generation.write(fake_sampler, TINY_MODEL, count, "uniform_signed", 64, 3,
+                         str(tmp_path / f"g{count}.npz"), progress=False)
+        peaks.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+    assert peaks[1] < 4 * 2**20 and peaks[1] < 2 * peaks[0], peaks
+    labels = generation.labels_of(TINY_MODEL, 20_001)  # blocks of 10,000, balanced overall
+    assert sorted(np.bincount(labels)) == [2000] * 9 + [2001]
+
+
+def test_generate_refuses_what_the_disk_cannot_hold_and_shows_progress(tmp_path, parsed_flags,
+                                                                       capsys):
+    train_in_process(parsed_flags, tmp_path, "--epoch=1")
+    with pytest.raises(SystemExit) as exited:
+        in_test_mode(parsed_flags, tmp_path, "--generate=50000000")
+    err = capsys.readouterr().err
+    assert exited.value.code == 1
+    assert "--generate 50000000 needs up to 157 GB" in err and "pass a smaller --generate" in err
+    assert not list((run_dir(tmp_path) / "samples").glob("*generated*"))
+    in_test_mode(parsed_flags, tmp_path, "--generate=300", "--generate_png")
+    err = capsys.readouterr().err
+    assert "generate: 100%" in err and "300/300" in err and "img/s" in err
+    assert len(os.listdir(run_dir(tmp_path) / "samples" / "generated_300")) == 300
+
+
+def test_sigterm_while_writing_pngs_keeps_nothing_half_written(tmp_path, parsed_flags):
+    train_in_process(parsed_flags, tmp_path, "--epoch=1")
+    samples = run_dir(tmp_path) / "samples"
+    argv = [a for a in mnist_flags(tmp_path) if a != "--train"]
+    process = main_py(*argv, "--generate=200000", "--generate_png")
+    deadline = time.time() + 120
+    while not any(p.name.startswith(".generated_200000.partial") and p.is_dir()
+                  and len(os.listdir(p)) > 100 for p in samples.iterdir()):
+        assert time.time() < deadline and process.poll() is None
+        time.sleep(0.2)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 128 + signal.SIGTERM, err
+    assert "SIGTERM received: stopped writing 200000 generated images; nothing half-written" \
+           " was kept" in err and "Traceback" not in err
+    assert not [p.name for p in samples.iterdir() if "generated" in p.name]
+
+
+# 7.-10. Files that stop a run: an image bomb, a symlink loop, a damaged cache,
+# damaged files of ours.
+
+def test_an_oversized_image_sorted_first_is_skipped(tmp_path, monkeypatch):
+    for name in ("a_huge.png", "b.png", "c.png"):
+        size = (64, 64) if name == "a_huge.png" else (8, 8)
+        fakes.write_image(str(tmp_path / name), np.zeros(size + (3,), np.uint8))
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # 64 x 64 is over twice the limit
+    found, _ = data.list_image_files(str(tmp_path), "*.png")
+    c_dim, failures = data.probe_image_folder(found, False, 8, 8, needed=2)
+    assert c_dim == 3 and list(failures) == [str(tmp_path / "a_huge.png")]
+    assert "decompression bomb" in failures[str(tmp_path / "a_huge.png")]
+
+
+def test_a_symlink_loop_lists_each_image_once(tmp_path):
+    for i in range(40):
+        fakes.write_image(str(tmp_path / "faces" / f"{i:02d}.png"), np.zeros((4, 4, 3), np.uint8))
+    os.symlink(str(tmp_path / "faces"), str(tmp_path / "faces" / "loop"))
+    found, repeats = data.list_image_files(str(tmp_path / "faces"), "**/*.png")
+    assert len(found) == 40 and repeats > 0
+    assert found == sorted(str(tmp_path / "faces" / f"{i:02d}.png") for i in range(40))
+
+
+def test_a_damaged_classifier_cache_is_set_aside_and_rebuilt(tmp_path):
+    fakes.make_mnist(str(tmp_path / "mnist"), n_train=64, n_test=32)
+    cache = tmp_path / "cache"
+    metrics.load_or_train_classifier(str(tmp_path / "mnist"), str(cache), epochs=1,
+                                     log=lambda line: None)
+    [path] = cache.glob("*.weights.h5")
+    path.write_bytes(b"garbage" * 100)
+    lines = []
+    metrics.load_or_train_classifier(str(tmp_path / "mnist"), str(cache), epochs=1,
+                                     log=lines.append)
+    assert any(f"The classifier cache {path} is damaged" in line and "training the classifier"
+               " again" in line for line in lines), lines
+    assert (cache / (path.name + ".damaged")).exists()
+    lines = []
+    metrics.load_or_train_classifier(str(tmp_path / "mnist"), str(cache), epochs=1,
+                                     log=lines.append)
+    assert lines[0] == f" [*] Classifier from the cache: {path}"
+
+
+@pytest.mark.parametrize("name,content,message", [
+    ("FLAGS.json", b"\xff\xfe garbage", "is damaged ('utf-8' codec can't decode"),
+    ("FLAGS.json", b"[1, 2]", "is damaged (a JSON list; it should hold the flags the run was"
+                              " started with as one JSON object)"),
+    ("model.json", b"{not json", "is damaged (Expecting property name"),
+    ("model.json", None, "holds checkpoints but no model.json"),
+])
+def test_damaged_files_of_ours_are_named(tmp_path, parsed_flags, capsys, name, content, message):
+    train_in_process(parsed_flags, tmp_path, "--epoch=1")
+    path = run_dir(tmp_path) / ("checkpoints" if name == "model.json" else "") / name
+    if content is None:
+        path.unlink()
+    else:
+        path.write_bytes(content)
+    action = train_in_process if name == "FLAGS.json" else in_test_mode
+    extra = ["--epoch=2"] if name == "FLAGS.json" else []
+    with pytest.raises(SystemExit) as exited:
+        action(parsed_flags, tmp_path, *extra)
+    err = capsys.readouterr().err
+    assert exited.value.code == 1 and "Traceback" not in err
+    assert message in err and (str(path) in err or str(path.parent) in err), err
+
+
+def test_files_written_whole_leave_nothing_on_failure(tmp_path):
+    target = tmp_path / "metrics.json"
+    target.write_text("old")
+    with pytest.raises(RuntimeError):
+        with files.written_whole(str(target)) as partial:
+            with open(partial, "w") as f:
+                f.write("half")
+            raise RuntimeError("killed")
+    assert target.read_text() == "old" and os.listdir(tmp_path) == ["metrics.json"]
