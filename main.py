@@ -91,6 +91,9 @@ flags.DEFINE_boolean("mixed_precision", False, "Train in bfloat16 (CPU) or float
                      " scaling (GPU); variables, batch norm and Adam stay float32 [False]")
 flags.DEFINE_integer("logical_cpus", 0, "Split the CPU into this many logical devices, for"
                      " --strategy mirrored without GPUs [0: leave as is]")
+flags.DEFINE_integer("intra_op_threads", 0, "CPU threads each op splits its work over [0:"
+                     " TensorFlow's (one per core), but 1 for the family's MLP networks, whose"
+                     " small ops run faster one per core at a time]")
 # Ours, the family: --model picks a system; each brings its script's defaults
 # (learning rate, betas, batch size, z_dim, epochs, image size, sample cadence),
 # and a flag given here wins. The scripts' own names where the original has none.

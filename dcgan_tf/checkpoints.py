@@ -14,6 +14,7 @@ import re
 import shutil
 
 import tensorflow as tf
+from tensorflow.python.util import deprecation
 
 from dcgan_tf import files
 
@@ -110,9 +111,13 @@ def newest_intact(directory, warn, set_aside_damaged=False):
 
 
 def _record_state(directory, newest, kept):
-    """The `checkpoint` file TensorFlow's tools read: the newest and those kept."""
-    tf.compat.v1.train.update_checkpoint_state(
-        directory, os.path.basename(newest), [os.path.basename(p) for p in kept])
+    """The `checkpoint` file TensorFlow's tools read: the newest and those kept.
+    (TensorFlow's one writer of it is marked deprecated in favour of
+    CheckpointManager, which cannot stage and verify; its warning is for us,
+    not for the user's console.)"""
+    with deprecation.silence():
+        tf.compat.v1.train.update_checkpoint_state(
+            directory, os.path.basename(newest), [os.path.basename(p) for p in kept])
 
 
 class CheckpointKeeper:

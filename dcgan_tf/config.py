@@ -67,6 +67,7 @@ class Config:
     strategy: str = "default"
     sync_bn: bool = False
     logical_cpus: int = 0
+    intra_op_threads: int = 0
     mixed_precision: bool = False
     # Ours, the family (--model): PyTorch-GAN's scripts' options under their names.
     model: str = "dcgan"

@@ -32,6 +32,32 @@ def split_cpu(logical_cpus):
                 f" this process ({error}). Pass --logical_cpus on a fresh process.") from error
 
 
+def set_op_threads(threads, small_ops):
+    """The CPU threads each op splits its work over (intra-op), set before
+    TensorFlow runs anything: `threads`, or with 0 TensorFlow's own choice (one
+    per core), except for networks of small ops (the family's MLPs: matmuls of
+    64 rows by at most 1,024), where splitting each op costs more than it
+    gains, and one thread per op, the cores running independent ops at once
+    (inter-op), is faster (bench/RESULTS.md). Returns what was set, or None.
+    Once TensorFlow has started in this process (a second run in it) the count
+    cannot change: a --intra_op_threads that differs is refused, the automatic
+    choice keeps what there is."""
+    wanted = threads or (1 if small_ops and not tf.config.list_physical_devices("GPU") else 0)
+    current = tf.config.threading.get_intra_op_parallelism_threads()
+    if not wanted or current == wanted:
+        return wanted or None
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(wanted)
+    except RuntimeError:
+        if threads:
+            raise ValueError(
+                f"--intra_op_threads {threads}: TensorFlow has already started in this process"
+                f" with {current or 'its default of one per core'}; the count is set before it"
+                " starts. Run the command in a new process.") from None
+        return None
+    return wanted
+
+
 def make_strategy(name, logical_cpus=0):
     """The tf.distribute.Strategy that --strategy names.
 
@@ -86,6 +112,9 @@ def check_config(config):
                          f" replicas of --strategy {config.strategy}; drop one of them.")
     if config.logical_cpus < 0:
         raise ValueError(f"--logical_cpus must be >= 0, got {config.logical_cpus}.")
+    if config.intra_op_threads < 0:
+        raise ValueError(f"--intra_op_threads must be >= 0 (0: the automatic choice), got"
+                         f" {config.intra_op_threads}.")
     if config.logical_cpus and config.strategy == "default":
         raise ValueError("--logical_cpus splits the CPU into devices for the replicas of"
                          " --strategy mirrored or multi_worker; with one device it has nothing"

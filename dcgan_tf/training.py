@@ -59,11 +59,11 @@ def _save_samples(gan, path, value_range, write=True):
                                " space or pass another --sample_dir/--out_dir.") from error
 
 
-def _check_finite(result, counter):
+def _check_finite(logged, counter):
     for name in ("d_loss", "g_loss"):
-        if not math.isfinite(float(result[name])):
+        if not math.isfinite(logged[name]):
             raise NonFiniteLossError(
-                f"{name} became {float(result[name])} at iteration {counter}. Training stopped;"
+                f"{name} became {logged[name]} at iteration {counter}. Training stopped;"
                 " the last checkpoint (saved before this) is kept unchanged. Try a lower"
                 " --learning_rate, or resume from that checkpoint.")
 
@@ -189,16 +189,19 @@ def _train_epochs(gan, training_data, config, paths, keeper, writer, stop_reques
             real, y = batch if isinstance(batch, tuple) else (batch, None)
             batch_shapes.add(tuple(real.shape))
             result = step(real, y if conditional else None)
+            # Read once each: every read of a tensor is a copy to the host.
+            logged = {name: float(result[name]) for name in ("d_loss", "g_loss", "d_accuracy")
+                      if name in result}
             counter = int(gan.iteration)
-            _check_finite(result, counter)
+            _check_finite(logged, counter)
             # Batches this epoch delivers: files less the unusable ones found so far.
             batches_per_epoch = training_data.batches_in_epoch(epoch, num_examples,
                                                                config.batch_size)
             log("[%8d Epoch:[%2d/%2d] [%4d/%4d] time: %4.4f, d_loss: %.8f, g_loss: %.8f"
                 % (counter, epoch, config.epoch, idx, batches_per_epoch,
-                   time.time() - start_time, result["d_loss"], result["g_loss"])
-                + (", acc: %3d%%" % (100 * float(result["d_accuracy"]))
-                   if "d_accuracy" in result else ""))
+                   time.time() - start_time, logged["d_loss"], logged["g_loss"])
+                + (", acc: %3d%%" % (100 * logged["d_accuracy"])
+                   if "d_accuracy" in logged else ""))
 
             if counter % config.sample_freq == 0:
                 path = _save_samples(gan, f"{paths.sample_dir}/train_{counter:08d}.png",

@@ -5,6 +5,8 @@ the flag and the fix (issue 19's list, each case as a user hit it)."""
 
 import os
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -38,6 +40,8 @@ TINY = ["--z_dim=4", "--gf_dim=2", "--df_dim=2", "--gfc_dim=8", "--dfc_dim=8"]
      "--logical_cpus splits the CPU into devices for the replicas of --strategy mirrored or"
      " multi_worker; with one device it has nothing to do. Drop it, or pass --strategy mirrored."),
     (MNIST + ["--logical_cpus", "2"], "--logical_cpus splits the CPU into devices"),
+    (["--dataset", "mnist", "--model", "gan", "--intra_op_threads", "-2"],
+     "--intra_op_threads must be >= 0 (0: the automatic choice), got -2."),
 ])
 def test_a_value_that_cannot_work_is_refused_naming_its_flag(parsed_flags, argv, message):
     with pytest.raises(ValueError) as error:
@@ -171,3 +175,33 @@ def test_continuing_an_original_run_with_rmsprop_is_refused_before_anything_is_w
         assert "holds an original TF1 run" in err and reason in err and "Traceback" not in err
     assert sorted(os.listdir(folder)) == before
     shutil.rmtree(folder)
+
+
+def test_the_mlp_models_train_one_thread_per_op_unless_told(data_dir, tmp_path):
+    """The threads per op are set before TensorFlow starts, so in main.py's own
+    process: one for the family's MLPs (their small ops run faster one per
+    core at a time: bench/RESULTS.md), or what --intra_op_threads says."""
+    main_py = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "main.py")
+    for extra, expected in (([], " [*] CPU: 1 thread per op"),
+                            (["--intra_op_threads=2"], " [*] CPU: 2 threads per op")):
+        done = subprocess.run(
+            [sys.executable, main_py, "--dataset=mnist", "--model=gan", "--train", "--epoch=1",
+             "--batch_size=8", "--seed=0", f"--data_dir={data_dir}", f"--out_dir={tmp_path}",
+             f"--out_name=run{len(extra)}", *extra],
+            capture_output=True, text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert expected in done.stdout.splitlines(), done.stdout[-2000:]
+
+
+def test_threads_asked_after_tensorflow_started_are_refused_before_anything_is_written(
+        parsed_flags, data_dir, tmp_path, capsys):
+    tf.zeros([1]).numpy()  # TensorFlow has started in this process (as in any test after another)
+    current = tf.config.threading.get_intra_op_parallelism_threads()
+    with pytest.raises(SystemExit):
+        run(parsed_flags, data_dir, tmp_path / "out", "--dataset=mnist", "--model=gan", "--train",
+            f"--intra_op_threads={current + 3}")
+    err = capsys.readouterr().err
+    assert (f"--intra_op_threads {current + 3}: TensorFlow has already started in this process"
+            in err and "Run the command in a new process." in err), err
+    assert not (tmp_path / "out").exists()
+    assert tf.config.threading.get_intra_op_parallelism_threads() == current

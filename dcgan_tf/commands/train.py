@@ -25,6 +25,11 @@ from dcgan_tf.networks import carpedm20
 from dcgan_tf.networks import pytorch_gan
 
 
+# The networks whose ops are small enough that one thread per op is faster
+# (distribute.set_op_threads).
+SMALL_OP_NETWORKS = ("mlp", "conditional_mlp")
+
+
 def model_config_for(config, system, training_data):
     """What fixes the shapes of the run's networks (written to model.json)."""
     if system.networks == "carpedm20":
@@ -102,8 +107,14 @@ def _check_can_continue_original(system, config):
 
 def run(config, log=print):
     """Train mode: writes FLAGS.json and model.json, then trains; returns the GAN."""
-    # First: a multi-worker strategy and logical devices must be set up before
-    # TensorFlow runs anything.
+    # First: threads, a multi-worker strategy and logical devices must be set up
+    # before TensorFlow runs anything.
+    system = systems.compose(config.model, config.loss, config)
+    threads = distribute.set_op_threads(config.intra_op_threads,
+                                        small_ops=system.networks in SMALL_OP_NETWORKS)
+    if threads:
+        threads = tf.config.threading.get_intra_op_parallelism_threads()
+        log(f" [*] CPU: {threads} thread{'s' if threads > 1 else ''} per op")
     strategy = distribute.make_strategy(config.strategy, config.logical_cpus)
     distribute.check_batch_divides(strategy, config.batch_size)
     original = runs.original_checkpoint_in(config)
@@ -111,7 +122,6 @@ def run(config, log=print):
         paths = runs.RunPaths.continuing_original(config, os.path.dirname(original))
     else:
         paths = runs.RunPaths.for_run(config)
-    system = systems.compose(config.model, config.loss, config)
     if original:
         _check_can_continue_original(system, config)
     # One training per run: the chief locks the run folder before anything is
