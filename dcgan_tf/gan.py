@@ -161,7 +161,7 @@ class GAN:
                     self._script_sample_pass_with_draws, tf.no_op)
         self.iteration.assign_add(1)
         self.epoch_batch.assign_add(1)
-        return {**result, "z": draws.z}
+        return {**result, "z": draws.z} if self.system.histograms else result
 
     def _step(self, real, y, draws, batch_index):
         """One iteration of the system's schedule on given draws; `batch_index` is
@@ -280,7 +280,7 @@ class GAN:
                 result["gradient_penalty"] = penalty
                 result["d_loss"] = result["d_loss"] + self.system.penalty_weight * penalty
         self.d_optimizer.apply_gradients(self._gradients(tape, result["d_loss"], self.d_optimizer))
-        if self.system.d_histograms:
+        if self.system.histograms:
             result.update(d=tf.sigmoid(real_outputs), d_=tf.sigmoid(fake_outputs))
         return result
 

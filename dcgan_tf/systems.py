@@ -74,7 +74,10 @@ class System:
     penalty_weight: float = None  # after compose: the penalty's weight in D's loss
     normal_init: bool = False  # the script applies weights_init_normal
     samples_in_training_mode: bool = False  # the script's sample grid moves G's batch norms
-    d_histograms: bool = False  # D's sigmoid outputs as TensorBoard histograms d, d_
+    # The original's TensorBoard histograms, each iteration: z, and D's sigmoid
+    # outputs d, d_. (The scripts write no TensorBoard; a histogram of the prior's
+    # draws costs the MLPs 5-8% of an iteration: bench/RESULTS.md.)
+    histograms: bool = False
     original_loss_eval: bool = False  # after compose: the original's three loss evaluations
     checkpoint_extras: tuple = ()  # what a checkpoint holds beyond networks, optimizers, counters
     # The recipe's own flag values (a flag given on the command line wins).
@@ -127,7 +130,7 @@ SYSTEMS = {
         objective=_plain(objectives.cross_entropy_on_logits),
         schedule=Schedule(first="discriminator", generator_updates=2, share_fake=True),
         optimizer="adam", adam="tf1_adam", loss_schedule=None, labels="from_data",
-        fake_labels="real", sample_labels="first_batch", data="original", d_histograms=True,
+        fake_labels="real", sample_labels="first_batch", data="original", histograms=True,
         flags=CARPEDM20_FLAGS,
         run_name="{dataset}_x{input_width}.z{z_dim}.{z_dist}.y{output_width}.b{batch_size}{loss}"),
     "gan": System(

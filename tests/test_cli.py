@@ -161,18 +161,30 @@ def test_a_flag_error_is_its_message_and_where_help_is(tmp_path):
 
 
 def test_ctrl_c_while_starting_exits_130_without_a_traceback(tmp_path):
-    """SIGINT half a second in lands while TensorFlow is being imported."""
-    env = dict(os.environ, PYTHONPATH=REPO_DIR, TF_CPP_MIN_LOG_LEVEL="2")
+    """SIGINT while TensorFlow is being imported. The child imports a stand-in
+    `tensorflow` that says when its import began and then takes a minute, so the
+    signal lands in the import however fast the machine starts (half a second
+    in was once enough; on a fast CPU start-up was over by then)."""
+    stub, run_dir, marker = tmp_path / "stub" / "tensorflow", tmp_path / "run", tmp_path / "began"
+    stub.mkdir(parents=True)
+    run_dir.mkdir()
+    (stub / "__init__.py").write_text(
+        "import os, time\nopen(os.environ['IMPORT_BEGAN'], 'w').close()\ntime.sleep(60)\n")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(stub.parent), REPO_DIR]),
+               TF_CPP_MIN_LOG_LEVEL="2", IMPORT_BEGAN=str(marker))
     process = subprocess.Popen([sys.executable, "-u", os.path.join(REPO_DIR, "main.py"),
                                 "--dataset", "mnist", "--input_height=28", "--output_height=28"],
-                               cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                               cwd=run_dir, env=env, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
-    time.sleep(0.5)
+    deadline = time.time() + 30
+    while not marker.exists() and time.time() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    assert marker.exists(), process.communicate(timeout=60)[1]
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=60)
     assert process.returncode == 130, err
     assert "Traceback" not in err and "Interrupted" in err
-    assert os.listdir(tmp_path) == []
+    assert os.listdir(run_dir) == []
 
 
 def test_importing_main_runs_no_tensorflow_op():

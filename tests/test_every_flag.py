@@ -110,7 +110,7 @@ def test_gan_trains_and_samples_from_the_prior_it_is_given(parsed_flags, data_di
     assert parsed_flags("--dataset", "mnist", "--model", "gan").validate().run_name() == \
         "mnist_gan.s28.z100.b64"
     (gan, _), _ = train_resume_and_sample(parsed_flags, data_dir, tmp_path, *argv)
-    z = gan.train_step(tf.zeros([8, 28, 28, 1]))["z"].numpy()
+    z = gan.draw(8).z.numpy()  # the training iteration's draws (train_step takes them here)
     for values in (z, gan.sample_z.numpy()):
         assert values.min() >= -1 and values.max() <= 1 and values.max() - values.min() > 1.5
     assert os.path.isdir(tmp_path / "mnist_gan.s28.z100.b8.uniform_signed")
@@ -128,6 +128,33 @@ def test_a_critic_loss_writes_g_images_to_tensorboard(parsed_flags, data_dir, tm
             images += [event.step for value in event.summary.value if value.tag == "G"]
     assert sorted(images) == list(range(1, 9))  # every iteration of both epochs
     assert len(curves.read_scalars(str(run_dir / "logs"))["d_loss"][0]) == 8
+
+
+def histogram_steps(log_dir):
+    """{tag: [steps]} of the histograms TensorBoard's log holds."""
+    steps = {}
+    for name in os.listdir(log_dir):
+        for record in tf.data.TFRecordDataset(str(log_dir / name)):
+            event = tf.compat.v1.Event.FromString(record.numpy())
+            for value in event.summary.value:
+                if value.metadata.plugin_data.plugin_name == "histograms":
+                    steps.setdefault(value.tag, []).append(event.step)
+    return {tag: sorted(values) for tag, values in steps.items()}
+
+
+def test_histograms_are_the_originals_every_iteration_and_the_family_writes_none(
+        parsed_flags, data_dir, tmp_path):
+    """carpedm20's z_sum, d_sum, d__sum each iteration; the scripts write no
+    TensorBoard, and a histogram of the prior's draws costs an MLP 5-8% of its
+    iteration (bench/RESULTS.md), so the family's log holds the scalars only."""
+    run(parsed_flags, data_dir, tmp_path, *MNIST, *TINY, "--train", "--epoch=1")
+    original = histogram_steps(tmp_path / "mnist_x28.z4.uniform_signed.y28.b8" / "logs")
+    assert original == {tag: [1, 2, 3, 4] for tag in ("z", "d", "d_")}
+    run(parsed_flags, data_dir, tmp_path, "--dataset", "mnist", "--model", "gan", "--train",
+        "--epoch=1")
+    logs = tmp_path / "mnist_gan.s28.z100.b8" / "logs"
+    assert histogram_steps(logs) == {}
+    assert len(curves.read_scalars(str(logs))["d_loss"][0]) == 2
 
 
 def test_hinge_with_n_critic_3_gives_g_its_two_updates_every_third_batch(parsed_flags, data_dir,
