@@ -15,6 +15,7 @@ from dcgan_tf import datasets
 from dcgan_tf import distribute
 from dcgan_tf import files
 from dcgan_tf import gan as gan_lib
+from dcgan_tf import networks
 from dcgan_tf import precision
 from dcgan_tf import run_lock
 from dcgan_tf import runs
@@ -23,11 +24,6 @@ from dcgan_tf import tf1_checkpoint
 from dcgan_tf import training
 from dcgan_tf.networks import carpedm20
 from dcgan_tf.networks import pytorch_gan
-
-
-# The networks whose ops are small enough that one thread per op is faster
-# (distribute.set_op_threads).
-SMALL_OP_NETWORKS = ("mlp", "conditional_mlp")
 
 
 def model_config_for(config, system, training_data):
@@ -111,9 +107,8 @@ def run(config, log=print):
     # before TensorFlow runs anything.
     system = systems.compose(config.model, config.loss, config)
     threads = distribute.set_op_threads(config.intra_op_threads,
-                                        small_ops=system.networks in SMALL_OP_NETWORKS)
+                                        small_ops=system.networks in networks.SMALL_OP_KINDS)
     if threads:
-        threads = tf.config.threading.get_intra_op_parallelism_threads()
         log(f" [*] CPU: {threads} thread{'s' if threads > 1 else ''} per op")
     strategy = distribute.make_strategy(config.strategy, config.logical_cpus)
     distribute.check_batch_divides(strategy, config.batch_size)

@@ -21,6 +21,9 @@ from dcgan_tf.networks import tf1_layers
 from dcgan_tf.networks import torch_layers
 
 KINDS = ("carpedm20", "mlp", "conditional_mlp", "conv", "conditional_conv")
+# The kinds whose ops (matmuls of a batch's rows by at most 1,024) are small
+# enough that one CPU thread per op trains faster (distribute.set_op_threads).
+SMALL_OP_KINDS = ("mlp", "conditional_mlp")
 
 
 def build(kind, model_config, dropout_rng=None, raw_scores=True, critic_norm="batch",

@@ -74,10 +74,10 @@ class Conv2d(tf.Module):
         super().__init__(name=name)
         self.torch_name = torch_name
         self.stride = stride
-        self.zeros = [[0, 0], [padding, padding], [padding, padding], [0, 0]]
-        self.padding = "SAME" if stride == 1 and kernel_size == 2 * padding + 1 else "VALID"
-        if self.padding == "SAME" or padding == 0:
-            self.zeros = None
+        same = stride == 1 and kernel_size == 2 * padding + 1
+        self.padding = "SAME" if same else "VALID"
+        self.zeros = (None if same or padding == 0
+                      else [[0, 0], [padding, padding], [padding, padding], [0, 0]])
         bound = 1.0 / math.sqrt(in_channels * kernel_size * kernel_size)
         with self.name_scope:
             self.kernel = tf.Variable(
