@@ -13,6 +13,12 @@ class OutputWriteError(RuntimeError):
     there before is unchanged."""
 
 
+def folder_not_created(directory, error):
+    """The error for an output folder that could not be made (`error`: the OSError)."""
+    return OutputWriteError(f"Cannot create the output folder {directory}: {error.strerror}."
+                            " Pass a writable --checkpoint_dir/--sample_dir/--out_dir.")
+
+
 def _partial_name(path, suffix):
     head, tail = os.path.split(path)
     return os.path.join(head, f".{tail}.partial-{os.getpid()}{suffix}")

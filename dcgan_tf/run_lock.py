@@ -55,9 +55,7 @@ def held(run_dir, log=print):
             os.makedirs(run_dir, exist_ok=True)
             handle = open(path, "a+")
         except OSError as error:
-            raise files.OutputWriteError(
-                f"Cannot create the output folder {run_dir}: {error.strerror}. Pass a writable"
-                " --checkpoint_dir/--sample_dir/--out_dir.") from error
+            raise files.folder_not_created(run_dir, error) from error
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -91,9 +91,7 @@ def make_output_dirs(paths):
         try:
             os.makedirs(directory, exist_ok=True)
         except OSError as error:
-            raise files.OutputWriteError(
-                f"Cannot create the output folder {directory}: {error.strerror}. Pass a"
-                " writable --checkpoint_dir/--sample_dir/--out_dir.") from error
+            raise files.folder_not_created(directory, error) from error
         if not os.access(directory, os.W_OK):
             raise files.OutputWriteError(
                 f"The output folder {directory} is not writable. Pass a writable"
