@@ -16,10 +16,15 @@ often, anywhere. So every element is held to twice the largest distance its
 network's optimizer steps can move it (tests/adam_bounds.py: Adam's t-th step
 is at most 1 lr, 1.054 lr, 1.133 lr, ... at betas 0.5, 0.999; RMSprop's 10 lr),
 and every tensor's share of elements beyond rounding to BULK_SHARE, the named
-ones excepted. That these are rounding and not a port's
-error was measured: our own run with TensorFlow's Eigen kernels instead of
-oneDNN's (TF_ENABLE_ONEDNN_OPTS=0; only summation orders change) differs from
-our default run in the same tensors, by the same amounts and shares.
+ones excepted. That these are rounding and not a port's error was measured:
+our own run with TensorFlow's Eigen kernels instead of oneDNN's
+(TF_ENABLE_ONEDNN_OPTS=0; only summation orders change) differs from our
+default run in the same tensors, by the same amounts and shares. Which kernels
+run depends on the CPU: TensorFlow turns oneDNN on by default only where the
+CPU has AVX-512, and PyTorch (the golden runs) uses oneDNN everywhere; so on an
+AVX2-only CPU our default run is Eigen's and more elements are decided by
+rounding (lsgan's G/conv_blocks.1.weight: 18.8% with Eigen, 2.2% with oneDNN
+forced on, on a 2-core AMD EPYC with AVX2).
 """
 
 import json
@@ -40,14 +45,20 @@ from dcgan_tf.networks import torch_layers
 GOLDEN_DIR = os.path.join(SHARED_DIR, "reference", "pytorch-gan")
 RTOL, ATOL = 1e-5, 1e-6
 # Largest share of a tensor's elements beyond rounding, outside the named
-# tensors (measured: 9.4%, acgan's G/conv_blocks.7.bias, 6 of 64; a wrong or
-# missing update moves nearly all).
-BULK_SHARE = 0.15
+# tensors. Rounding, measured (every case, both kernel families): at most 9.4%
+# with oneDNN (acgan's G/conv_blocks.7.bias, 6 of 64), 18.8% with Eigen (lsgan's
+# G/conv_blocks.1.weight; 0.15 failed there). A port's error moves most elements
+# of a tensor it touches, measured by breaking ours on purpose: a learning rate
+# 2% off, 93% (median tensor); batch-norm momentum 0.11 for 0.1, 100% of the
+# running averages; beta2 0.998 for 0.999, 95% (lsgan) and 74% (wgan_gp) of the
+# worst tensor. Half lies between the two with a margin each way.
+BULK_SHARE = 0.5
 # Where a batch norm cancels the gradient (PyTorch state_dict names): the
 # biases right before one, D's conv biases before LeakyReLU + BatchNorm2d, and
 # the running means right after them.
 NEAR_ZERO_GRADIENT = {
-    "gan": ("G/model.2.bias", "G/model.5.bias", "G/model.8.bias", "G/model.9.running_mean"),
+    "gan": ("G/model.2.bias", "G/model.5.bias", "G/model.8.bias", "G/model.3.running_mean",
+            "G/model.6.running_mean", "G/model.9.running_mean"),
     "acgan": ("G/conv_blocks.2.bias", "G/conv_blocks.6.bias", "D/conv_blocks.3.bias",
               "D/conv_blocks.7.bias", "D/conv_blocks.11.bias", "D/conv_blocks.6.running_mean",
               "D/conv_blocks.10.running_mean", "D/conv_blocks.14.running_mean"),
