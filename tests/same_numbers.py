@@ -14,7 +14,10 @@ nothing else, re-records the cases it moves, once the equivalence tests (the
 original's graphs, the golden runs) pass at their tolerances: the family's
 convolutional cases were re-recorded when their padding moved from the
 convolution to tf.pad / SAME (issue 21: oneDNN's gradient kernels instead of
-Eigen's; the same zeros, other sums).
+Eigen's; the same zeros, other sums). A CPU of another kind gets its own
+file, recorded from code whose numbers the files already there pin (the
+2-core AMD EPYC with AVX2 only, whose TensorFlow runs Eigen's kernels: at
+0b3f7c1).
 
     python tests/same_numbers.py record tests/data/same_numbers          # this CPU's file
     python tests/same_numbers.py record tests/data/same_numbers acgan    # only these cases

@@ -11,6 +11,10 @@ The protocol every network keeps, and all that gan.GAN relies on:
 - a training-mode call (training=True) normalizes with the batch's statistics
   and moves the batch norms' moving averages, as both originals do on every
   training-mode pass; an inference-mode call uses the averages;
+- discriminator.layer_outputs(images, y, training, wrap_activation=None) ->
+  its hidden layers' outputs after their activations ([B, H, W, C] or [B, F]),
+  from the input side; `wrap_activation(activation)` replaces each activation
+  (guided backpropagation's); D's output is its head on the last of them;
 - every batch norm has `synchronized` (--sync_bn: statistics of the global
   batch over the replicas of a tf.distribute strategy).
 """

@@ -146,18 +146,26 @@ class ConditionalDiscriminator(tf.Module):
             self.d_bn2 = _critic_norm(c, c.dfc_dim, "d_bn2")
             self.d_h3_lin = tf1_layers.Linear(c.dfc_dim + c.y_dim, 1, "d_h3_lin")
 
-    def __call__(self, images, y, training):
+    def layer_outputs(self, images, y, training, wrap_activation=None):
+        """The hidden layers' outputs, after their activations (before the labels
+        are appended to them): [h0, h1, h2]. `wrap_activation` replaces lrelu with
+        wrap_activation(lrelu) (guided backpropagation's)."""
         c = self.config
+        lrelu = wrap_activation(tf1_layers.lrelu) if wrap_activation else tf1_layers.lrelu
         y = tf.cast(y, images.dtype)
         yb = tf.reshape(y, [-1, 1, 1, c.y_dim])                      # [B, 1, 1, Y]
         h = tf1_layers.conv_cond_concat(images, yb)                         # [B, 28, 28, C + Y]
-        h = tf1_layers.lrelu(self.d_h0_conv(h))                             # [B, 14, 14, C + Y]
-        h = tf1_layers.conv_cond_concat(h, yb)                              # [B, 14, 14, C + 2Y]
-        h = tf1_layers.lrelu(self.d_bn1(self.d_h1_conv(h), training))       # [B, 7, 7, df + Y]
-        h = tf.reshape(h, [tf.shape(h)[0], self.d_h2_lin.matrix.shape[0] - c.y_dim])
+        h0 = lrelu(self.d_h0_conv(h))                                       # [B, 14, 14, C + Y]
+        h = tf1_layers.conv_cond_concat(h0, yb)                             # [B, 14, 14, C + 2Y]
+        h1 = lrelu(self.d_bn1(self.d_h1_conv(h), training))                 # [B, 7, 7, df + Y]
+        h = tf.reshape(h1, [tf.shape(h1)[0], self.d_h2_lin.matrix.shape[0] - c.y_dim])
         h = tf.concat([h, y], axis=1)                                # [B, 49(df + Y) + Y]
-        h = tf1_layers.lrelu(self.d_bn2(self.d_h2_lin(h), training))        # [B, dfc]
-        h = tf.concat([h, y], axis=1)                                # [B, dfc + Y]
+        h2 = lrelu(self.d_bn2(self.d_h2_lin(h), training))                  # [B, dfc]
+        return [h0, h1, h2]
+
+    def __call__(self, images, y, training):
+        h = self.layer_outputs(images, y, training)[-1]
+        h = tf.concat([h, tf.cast(y, h.dtype)], axis=1)              # [B, dfc + Y]
         return self.d_h3_lin(h)                                      # [B, 1]
 
 
@@ -215,11 +223,18 @@ class Discriminator(tf.Module):
             self.d_bn3 = _critic_norm(c, c.df_dim * 8, "d_bn3")
             self.d_h4_lin = tf1_layers.Linear(s_h * s_w * c.df_dim * 8, 1, "d_h4_lin")
 
+    def layer_outputs(self, images, y=None, training=True, wrap_activation=None):
+        """The four conv layers' outputs, after their activations. `wrap_activation`
+        replaces lrelu with wrap_activation(lrelu) (guided backpropagation's)."""
+        lrelu = wrap_activation(tf1_layers.lrelu) if wrap_activation else tf1_layers.lrelu
+        h0 = lrelu(self.d_h0_conv(images))                                  # [B, 32, 32, df]
+        h1 = lrelu(self.d_bn1(self.d_h1_conv(h0), training))                # [B, 16, 16, 2df]
+        h2 = lrelu(self.d_bn2(self.d_h2_conv(h1), training))                # [B, 8, 8, 4df]
+        h3 = lrelu(self.d_bn3(self.d_h3_conv(h2), training))                # [B, 4, 4, 8df]
+        return [h0, h1, h2, h3]
+
     def __call__(self, images, y=None, training=True):
-        h = tf1_layers.lrelu(self.d_h0_conv(images))                        # [B, 32, 32, df]
-        h = tf1_layers.lrelu(self.d_bn1(self.d_h1_conv(h), training))       # [B, 16, 16, 2df]
-        h = tf1_layers.lrelu(self.d_bn2(self.d_h2_conv(h), training))       # [B, 8, 8, 4df]
-        h = tf1_layers.lrelu(self.d_bn3(self.d_h3_conv(h), training))       # [B, 4, 4, 8df]
+        h = self.layer_outputs(images, y, training)[-1]
         h = tf.reshape(h, [tf.shape(h)[0], self.d_h4_lin.matrix.shape[0]])
         return self.d_h4_lin(h)                                      # [B, 1]
 

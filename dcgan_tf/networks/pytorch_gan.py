@@ -17,6 +17,11 @@ import tensorflow as tf
 from dcgan_tf.networks import torch_layers as layers
 
 
+def _activation(wrap_activation):
+    """The scripts' LeakyReLU(0.2), or what `wrap_activation` makes of it."""
+    return wrap_activation(layers.leaky_relu) if wrap_activation else layers.leaky_relu
+
+
 def _mlp_block(in_features, out_features, index, normalize):
     """The scripts' `block()`: Linear, [BatchNorm1d(out, 0.8)], LeakyReLU(0.2).
     Returns its layers and the index of the next Sequential entry."""
@@ -75,11 +80,19 @@ class MLPDiscriminator(tf.Module):
                            layers.Linear(512, 256, "model_2", "model.2")]
             self.output_layer = layers.Linear(256, 1, "model_4", "model.4")
 
-    def __call__(self, images, y=None, training=True):
+    def layer_outputs(self, images, y=None, training=True, wrap_activation=None):
+        """The hidden layers' outputs ([B, 512], [B, 256]), after their LeakyReLUs
+        (wrapped by `wrap_activation`, if given)."""
+        activation = _activation(wrap_activation)
         h = tf.reshape(layers.to_channels_first(images), [tf.shape(images)[0], -1])
+        outputs = []
         for linear in self.hidden:
-            h = layers.leaky_relu(linear(h))
-        out = self.output_layer(h)                                  # [B, 1]
+            h = activation(linear(h))
+            outputs.append(h)
+        return outputs
+
+    def __call__(self, images, y=None, training=True):
+        out = self.output_layer(self.layer_outputs(images, y, training)[-1])  # [B, 1]
         return tf.sigmoid(out) if self.sigmoid else out
 
 
@@ -101,13 +114,19 @@ class ConditionalMLPDiscriminator(tf.Module):
                            for i in (2, 5)]
             self.output_layer = layers.Linear(512, 1, "model_8", "model.8")
 
-    def __call__(self, images, y, training=True):
+    def layer_outputs(self, images, y, training=True, wrap_activation=None):
+        """The three hidden layers' outputs ([B, 512] each), after their LeakyReLUs
+        (wrapped by `wrap_activation`, if given)."""
+        activation = _activation(wrap_activation)
         flat = tf.reshape(layers.to_channels_first(images), [tf.shape(images)[0], -1])
         h = tf.concat([flat, self.label_embedding(y)], axis=-1)     # [B, C*H*W + classes]
-        h = layers.leaky_relu(self.input_layer(h))
+        outputs = [activation(self.input_layer(h))]
         for linear, dropout in self.hidden:
-            h = layers.leaky_relu(dropout(linear(h), training))
-        return self.output_layer(h)                                 # [B, 1]
+            outputs.append(activation(dropout(linear(outputs[-1]), training)))
+        return outputs
+
+    def __call__(self, images, y, training=True):
+        return self.output_layer(self.layer_outputs(images, y, training)[-1])  # [B, 1]
 
 
 class ConvGenerator(tf.Module):
@@ -197,12 +216,20 @@ class ConvDiscriminator(tf.Module):
             else:
                 self.adv_layer = layers.Linear(features, 1, "adv_layer", "adv_layer")
 
-    def __call__(self, images, y=None, training=True):
-        h = images
+    def layer_outputs(self, images, y=None, training=True, wrap_activation=None):
+        """The four blocks' outputs ([B, S/2, S/2, 16] ... [B, S/16, S/16, 128]): conv,
+        LeakyReLU (wrapped by `wrap_activation`, if given), dropout, [norm]."""
+        activation = _activation(wrap_activation)
+        outputs, h = [], images
         for conv, dropout, norm in self.blocks:
-            h = dropout(layers.leaky_relu(conv(h)), training)
+            h = dropout(activation(conv(h)), training)
             if norm is not None:
                 h = norm(h, training)
+            outputs.append(h)
+        return outputs
+
+    def __call__(self, images, y=None, training=True):
+        h = self.layer_outputs(images, y, training)[-1]
         h = tf.reshape(layers.to_channels_first(h), [tf.shape(images)[0], -1])  # [B, 128 * ds^2]
         if not self.n_classes:
             return self.adv_layer(h)                                  # [B, 1]
