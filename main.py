@@ -33,6 +33,7 @@ try:
         from dcgan_tf import objectives
         from dcgan_tf import systems
         from dcgan_tf import visualize
+        from dcgan_tf.experiments import latent_space
 except KeyboardInterrupt:
     print(" [*] Interrupted while starting: nothing was written.", file=sys.stderr)
     raise SystemExit(130) from None
@@ -119,7 +120,8 @@ flags.DEFINE_enum("divergence", "kl", list(objectives.DIVERGENCES),
 # Ours, test mode.
 flags.DEFINE_enum("visualize_option", "1", list(visualize.OPTIONS) + ["all"],
                   "Which of the original's visualizations --visualize runs (it hard-coded 1),"
-                  " or class_grid / label_interpolation for conditional models, or all [1]")
+                  " or class_grid / label_interpolation for conditional models, or the DCGAN"
+                  " paper's walk / arithmetic / guided_backprop, or all [1]")
 flags.DEFINE_integer("generate", 0, "Write this many generated images (and balanced labels)"
                      " to <samples>/generated_<N>.npz [0: off]")
 flags.DEFINE_boolean("generate_png", False, "With --generate, also write one PNG per image")
@@ -133,6 +135,26 @@ flags.DEFINE_string("compare_with", "", "An original TF1 run's checkpoint folder
                     " generators side by side, both runs' losses, and both runs' metrics")
 flags.DEFINE_string("compare_logs", "", "The original run's TensorBoard logs/ folder"
                     " [found beside --compare_with]")
+
+# Ours, test mode: the DCGAN paper's experiments on a trained run.
+flags.DEFINE_integer("walk_points", 9, "--visualize_option walk: the random points of z each"
+                     " walk passes through [9, the paper's]")
+flags.DEFINE_enum("walk_interpolation", "auto", list(latent_space.INTERPOLATIONS),
+                  "--visualize_option walk: linear, or spherical (normal priors only) [auto:"
+                  " spherical for --z_dist normal01, else linear]")
+flags.DEFINE_string("arithmetic", "", "--visualize_option arithmetic: "
+                    + latent_space.ARITHMETIC_HELP + " [empty: only the numbered grid]")
+flags.DEFINE_boolean("linear_probe", False, "The paper's classification with D's features: a"
+                     " linear L2-SVM on each D layer max-pooled to 4x4, beside raw pixels, D's"
+                     " initial weights and a supervised net of D's architecture [False]")
+flags.DEFINE_string("probe_labels", "10,100,1000", "--linear_probe: labelled training images"
+                    " per class, each count a probe (or all) [10,100,1000]")
+flags.DEFINE_string("probe_dataset", "", "--linear_probe: the labelled data: mnist,"
+                    " fashion_mnist, or a folder under --data_dir of train/<class>/ and"
+                    " test/<class>/ images [the run's --dataset, if labelled]")
+flags.DEFINE_integer("nearest_neighbours", 0, "Memorisation: this many samples with their"
+                     " nearest training images (pixels; the classifier's features), against"
+                     " unseen real images' distances [0: off]")
 
 FLAGS = flags.FLAGS
 

@@ -11,23 +11,27 @@ from dcgan_tf import interrupts
 from dcgan_tf import training
 from dcgan_tf.commands import compare
 from dcgan_tf.commands import evaluate
+from dcgan_tf.commands import experiments
 from dcgan_tf.commands import sample
 from dcgan_tf.commands import train
 
 
 def test(config, log=print):
     """Test mode: restores the run's generator and writes a sample grid; then, as
-    asked, exports, visualizes, generates, scores and compares. Returns the grid."""
+    asked, exports, visualizes, generates, scores, compares, probes D's features and
+    looks for memorisation. Returns the grid."""
     if config.evaluate_npz:
         return evaluate.evaluate_npz(config, log)
     generator, model_config, paths, latest = sample.load_generator(config, log)
+    run = experiments.TrainedRun(generator, model_config, paths, latest)
     sample.check_actions_apply(config, model_config)
+    experiments.check_applies(config, run)
     sampler = tf.function(lambda z, y: generator(z, y, training=False))
     sample.export_sampler(config, generator, model_config, latest, log)
     path = sample.write_grid(config, sampler, model_config, paths, latest)
     log(f" [*] Wrote {path}")
     if config.visualize:
-        sample.run_visualizations(config, sampler, model_config, paths, log)
+        sample.run_visualizations(config, sampler, run, log)
     if config.generate:
         sample.write_generated(config, sampler, model_config, paths, log)
     if config.evaluate:
@@ -35,6 +39,10 @@ def test(config, log=print):
                                os.path.join(paths.sample_dir, "metrics.json"), log)
     if config.compare_with:
         compare.compare_with_original(config, sampler, model_config, paths, log)
+    if config.linear_probe:
+        experiments.linear_probe(config, run, log)
+    if config.nearest_neighbours:
+        experiments.nearest_neighbours(config, run, sampler, log)
     return path
 
 

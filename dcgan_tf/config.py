@@ -15,6 +15,8 @@ from dcgan_tf import distribute
 from dcgan_tf import latent
 from dcgan_tf import systems
 from dcgan_tf import visualize
+from dcgan_tf.experiments import latent_space
+from dcgan_tf.experiments import linear_probe
 
 
 def expand_path(path):
@@ -93,6 +95,14 @@ class Config:
     classifier_cache: str = ""
     compare_with: str = ""
     compare_logs: str = ""
+    # Ours, test mode: the DCGAN paper's experiments (experiments/).
+    walk_points: int = 9
+    walk_interpolation: str = "auto"
+    arithmetic: str = ""
+    linear_probe: bool = False
+    probe_labels: str = "10,100,1000"
+    probe_dataset: str = ""
+    nearest_neighbours: int = 0
 
     def __post_init__(self):
         # The original's "None means the same as height" defaults.
@@ -190,9 +200,12 @@ class Config:
             raise ValueError("--evaluate scores MNIST-style models (--dataset mnist or"
                              " fashion_mnist): its classifier is trained on that data set.")
         if self.train and (self.visualize or self.generate or self.evaluate or self.export
-                           or self.freeze or self.compare_with or self.evaluate_npz):
-            raise ValueError("--visualize, --generate, --evaluate, --compare_with, --export and"
-                             " --freeze are test-mode actions: run them without --train.")
+                           or self.freeze or self.compare_with or self.evaluate_npz
+                           or self.linear_probe or self.nearest_neighbours):
+            raise ValueError("--visualize, --generate, --evaluate, --compare_with, --export,"
+                             " --freeze, --linear_probe and --nearest_neighbours are test-mode"
+                             " actions: run them without --train.")
+        self._validate_experiments()
         if self.z_dist not in latent.Z_DISTRIBUTIONS:
             raise ValueError(f"Unknown --z_dist={self.z_dist!r}; use one of"
                              f" {', '.join(latent.Z_DISTRIBUTIONS)}.")
@@ -210,6 +223,44 @@ class Config:
         if os.sep in self.run_name() or self.run_name() in (".", ".."):
             raise ValueError(f"--out_name={self.out_name!r} must be a plain folder name.")
         return self
+
+    def visualizes(self, option):
+        """Whether --visualize runs `option` (asked by name, or by all)."""
+        return self.visualize and self.visualize_option in (option, "all")
+
+    def _validate_experiments(self):
+        """The paper's experiments' flags: their values, and each given only with
+        the action that reads it."""
+        readers = {"walk_points": ("--visualize --visualize_option walk", self.visualizes("walk")),
+                   "walk_interpolation": ("--visualize --visualize_option walk",
+                                          self.visualizes("walk")),
+                   "arithmetic": ("--visualize --visualize_option arithmetic",
+                                  self.visualizes("arithmetic")),
+                   "probe_labels": ("--linear_probe", self.linear_probe),
+                   "probe_dataset": ("--linear_probe", self.linear_probe)}
+        for flag, (action, running) in readers.items():
+            if (flag in self.given_flags or (flag == "arithmetic" and self.arithmetic)) \
+                    and not running:
+                raise ValueError(f"--{flag} is read by {action}, which this command does not"
+                                 f" run; add it, or drop --{flag}.")
+        if self.walk_points < 2:
+            raise ValueError(f"--walk_points must be at least 2 (a walk goes from point to"
+                             f" point), got {self.walk_points}.")
+        if self.visualizes("walk"):
+            latent_space.interpolation_for(self.walk_interpolation, self.z_dist)
+        if self.arithmetic:
+            latent_space.parse_arithmetic(self.arithmetic, visualize.ARITHMETIC_POOL)
+        if self.linear_probe:
+            linear_probe.parse_labels_per_class(self.probe_labels)
+            if not (self.probe_dataset or data.is_idx_dataset(self.dataset)):
+                raise ValueError(
+                    f"--linear_probe needs labelled images, and --dataset {self.dataset} is an"
+                    " image folder without labels: pass --probe_dataset mnist (or"
+                    " fashion_mnist, or a folder under --data_dir holding train/<class>/ and"
+                    " test/<class>/ images).")
+        if self.nearest_neighbours < 0:
+            raise ValueError(f"--nearest_neighbours must be at least 0 (the samples compared;"
+                             f" 0: off), got {self.nearest_neighbours}.")
 
     def to_json(self):
         values = dataclasses.asdict(self)

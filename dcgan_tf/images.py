@@ -50,3 +50,60 @@ def save_grid(images, path, value_range, shape=None):
     with files.written_whole(path) as partial:  # a killed run never leaves half a PNG
         Image.fromarray(grid).save(partial, format="PNG")
     return path
+
+
+def _font():
+    from PIL import ImageFont  # noqa: PLC0415
+
+    return ImageFont.load_default()
+
+
+def numbered_grid(images, path, value_range, shape=None):
+    """A grid like save_grid's with each image's index written in its corner (a
+    dark box under light text), so a user can name images by number."""
+    from PIL import ImageDraw  # noqa: PLC0415
+
+    rows, cols = shape or grid_shape(len(images))
+    tiles = to_uint8(images, value_range)
+    height, width = tiles.shape[1:3]
+    grid = merge(tiles, rows, cols)
+    picture = Image.fromarray(grid[..., 0] if grid.shape[-1] == 1 else grid).convert("RGB")
+    draw, font = ImageDraw.Draw(picture), _font()
+    for index in range(len(tiles)):
+        row, col = divmod(index, cols)
+        left, top = col * width, row * height
+        box = draw.textbbox((left + 1, top), str(index), font=font)
+        draw.rectangle(box, fill=(0, 0, 0))
+        draw.text((left + 1, top), str(index), fill=(255, 255, 0), font=font)
+    with files.written_whole(path) as partial:
+        picture.save(partial, format="PNG")
+    return path
+
+
+def captioned_rows(rows, captions, value_range, path, gap=2, caption_width=None):
+    """Rows of images (each a list of [H, W, C] arrays in `value_range`, None for an
+    empty cell) drawn one under another on a grey ground, each with its caption
+    at the left; written as a PNG. Returns the path."""
+    from PIL import ImageDraw  # noqa: PLC0415
+
+    font = _font()
+    cells = [cell for row in rows for cell in row if cell is not None]
+    height, width = np.asarray(cells[0]).shape[:2]
+    if caption_width is None:
+        caption_width = 6 + max((int(font.getlength(text)) for text in captions), default=0)
+    columns = max(len(row) for row in rows)
+    canvas = Image.new("RGB", (caption_width + columns * (width + gap),
+                               len(rows) * (height + gap)), (96, 96, 96))
+    draw = ImageDraw.Draw(canvas)
+    for r, (row, caption) in enumerate(zip(rows, captions)):
+        top = r * (height + gap)
+        draw.text((3, top + height // 2 - 5), caption, fill=(255, 255, 255), font=font)
+        for c, cell in enumerate(row):
+            if cell is None:
+                continue
+            tile = to_uint8(np.asarray(cell), value_range)
+            tile = Image.fromarray(tile[..., 0] if tile.shape[-1] == 1 else tile).convert("RGB")
+            canvas.paste(tile, (caption_width + c * (width + gap), top))
+    with files.written_whole(path) as partial:
+        canvas.save(partial, format="PNG")
+    return path

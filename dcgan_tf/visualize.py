@@ -14,6 +14,14 @@ fixed [0, 1).
   4  option 3 plus one GIF of all dimensions at once  test_gif_merged.gif
   class_grid            one row per label, the same z down each column
   label_interpolation   one-hot y moving smoothly 0 -> 1 -> ... -> 9 -> 0 at fixed z
+
+and the DCGAN paper's (experiments/):
+  walk                  rows of walks through --walk_points random z    walk.png, walk.gif
+  arithmetic            a numbered grid of samples to pick exemplars from
+                        (arithmetic_samples.png); with --arithmetic, the
+                        concepts' means, A - B + C and its neighbours    arithmetic.png
+  guided_backprop       what D's last conv features see in real images
+                        (needs D and the data: commands/experiments.py)  guided_backprop.png
 """
 
 import os
@@ -26,9 +34,24 @@ from PIL import Image
 from dcgan_tf import files
 from dcgan_tf import images
 from dcgan_tf import latent
+from dcgan_tf.experiments import latent_space
 
-OPTIONS = ("0", "1", "2", "3", "4", "class_grid", "label_interpolation")
+# The options drawn from G alone (Visualizer), then those that read D too.
+GENERATOR_OPTIONS = ("0", "1", "2", "3", "4", "class_grid", "label_interpolation", "walk",
+                     "arithmetic")
+DISCRIMINATOR_OPTIONS = ("guided_backprop",)
+OPTIONS = GENERATOR_OPTIONS + DISCRIMINATOR_OPTIONS
 CONDITIONAL_OPTIONS = ("class_grid", "label_interpolation")  # they need labels
+# walk: this many walks (one per label for conditional models), each leg drawn
+# in WALK_PNG_STEPS steps in the picture and WALK_GIF_STEPS frames in the GIF.
+WALK_ROWS = 10
+WALK_PNG_STEPS = 4
+WALK_GIF_STEPS = 16
+WALK_FRAME_MS = 60
+# arithmetic: the numbered samples exemplars are picked from, and the result's
+# neighbours (the paper's eight).
+ARITHMETIC_POOL = 100
+ARITHMETIC_NEIGHBOURS = 8
 
 
 def frame_ms(total_ms, frames):
@@ -69,7 +92,8 @@ class Visualizer:
     `sample(z, y)` returns images [N, H, W, C] in `model_config.output_range`;
     y is None for unconditional models."""
 
-    def __init__(self, sample, model_config, z_dist, batch_size, directory, seed=0):
+    def __init__(self, sample, model_config, z_dist, batch_size, directory, seed=0, *,
+                 walk_points=9, walk_interpolation="auto", arithmetic="", run_seed=None):
         self.sample = sample
         self.config = model_config
         self.z_dist = z_dist
@@ -77,6 +101,11 @@ class Visualizer:
         self.directory = directory
         self.rng = np.random.default_rng(seed)                # labels, dimensions
         self.z_rng = tf.random.Generator.from_seed(seed)     # z
+        self.walk_points = walk_points
+        self.walk_interpolation = walk_interpolation
+        self.arithmetic_text = arithmetic
+        # The numbered samples of `arithmetic` stay the same for a run: its seed.
+        self.run_seed = seed if run_seed is None else run_seed
 
     def _labels(self, count, label=None):
         if not self.config.conditional:
@@ -178,10 +207,96 @@ class Visualizer:
         return [save_gif(frames, self._path("label_interpolation.gif"), self.config.output_range,
                          frame_time_ms=80)]
 
+    def _decode(self, z, labels=None):
+        """G's images of z [N, Z] (labels int [N] for conditional models), in
+        batches of batch_size (the last one padded: one traced shape)."""
+        z = np.asarray(z, np.float32)
+        outputs = []
+        for start in range(0, len(z), self.batch_size):
+            rows = z[start:start + self.batch_size]
+            pad = self.batch_size - len(rows)
+            padded = np.concatenate([rows, np.zeros((pad, rows.shape[1]), np.float32)])
+            y = None
+            if self.config.conditional:
+                chunk = np.concatenate([labels[start:start + self.batch_size],
+                                        np.zeros(pad, np.int64)])
+                y = np.eye(self.config.y_dim, dtype=np.float32)[chunk]
+            outputs.append(self._sample(padded, y)[:len(rows)])
+        return np.concatenate(outputs)
+
+    def _row_labels(self, rows):
+        return np.arange(rows) % max(self.config.y_dim, 1)
+
+    def walk(self):
+        """WALK_ROWS walks, each through walk_points random z (for conditional models
+        row r keeps label r): walk.png, a row per walk with every point and the
+        steps between; walk.gif, all walks at once, looping back to the start."""
+        kind = latent_space.interpolation_for(self.walk_interpolation, self.z_dist)
+        points = sample_prior(self.z_rng, self.z_dist, WALK_ROWS * self.walk_points,
+                              self.config.z_dim).reshape(WALK_ROWS, self.walk_points, -1)
+        labels = self._row_labels(WALK_ROWS)
+        paths = np.stack([latent_space.walk(p, WALK_PNG_STEPS, kind) for p in points])
+        columns = paths.shape[1]
+        grid = self._decode(paths.reshape(-1, paths.shape[-1]), np.repeat(labels, columns))
+        png = images.save_grid(grid, self._path("walk.png"), self.config.output_range,
+                               shape=(WALK_ROWS, columns))
+        loops = np.stack([latent_space.walk(p, WALK_GIF_STEPS, kind, closed=True)
+                          for p in points])                       # [rows, frames, Z]
+        frames_count = loops.shape[1]
+        decoded = self._decode(loops.reshape(-1, loops.shape[-1]),
+                               np.repeat(labels, frames_count))
+        decoded = decoded.reshape(WALK_ROWS, frames_count, *decoded.shape[1:])
+        rows, cols = (2, WALK_ROWS // 2)
+        frames = [images.merge(decoded[:, t], rows, cols) for t in range(frames_count)]
+        gif = save_gif(frames, self._path("walk.gif"), self.config.output_range,
+                       frame_time_ms=WALK_FRAME_MS)
+        return [png, gif]
+
+    def arithmetic_pool(self):
+        """The numbered samples: z [ARITHMETIC_POOL, Z] from the run's seed, and their
+        labels (0, 1, ..., 9, 0, ... for conditional models, else None)."""
+        rng = tf.random.Generator.from_seed(self.run_seed)
+        z = sample_prior(rng, self.z_dist, ARITHMETIC_POOL, self.config.z_dim)
+        return z, (self._row_labels(ARITHMETIC_POOL) if self.config.conditional else None)
+
+    def arithmetic(self):
+        """arithmetic_samples.png (the numbered samples); with an expression,
+        arithmetic.png: each concept's exemplars and the decoded mean of their z,
+        then the result of the signed sum and its eight neighbours."""
+        z_pool, pool_labels = self.arithmetic_pool()
+        pool = self._decode(z_pool, pool_labels)
+        written = [images.numbered_grid(pool, self._path("arithmetic_samples.png"),
+                                        self.config.output_range, shape=(10, 10))]
+        if not self.arithmetic_text:
+            return written
+        expression = latent_space.parse_arithmetic(self.arithmetic_text, ARITHMETIC_POOL)
+        means, result = latent_space.evaluate(z_pool, expression)
+        first = [term.exemplars[0] for term in expression.terms]
+        mean_labels = pool_labels[first] if self.config.conditional else None
+        result_label = None
+        if self.config.conditional:
+            chosen = expression.label if expression.label is not None else pool_labels[first[0]]
+            result_label = np.full(1 + ARITHMETIC_NEIGHBOURS, chosen)
+        near = latent_space.neighbours(result, ARITHMETIC_NEIGHBOURS,
+                                       np.random.default_rng(self.run_seed))
+        decoded_means = self._decode(means, mean_labels)
+        decoded_results = self._decode(np.concatenate([result[None], near]), result_label)
+        rows, captions = [], []
+        for index, (term, mean) in enumerate(zip(expression.terms, decoded_means)):
+            rows.append([pool[n] for n in term.exemplars] + [None, mean])
+            sign = "-" if term.sign < 0 else ("+" if index else " ")
+            captions.append(f"{sign} {chr(ord('A') + index)}")
+        rows.append(list(decoded_results[:1]) + [None] + list(decoded_results[1:]))
+        captions.append("=")
+        written.append(images.captioned_rows(rows, captions, self.config.output_range,
+                                             self._path("arithmetic.png")))
+        return written
+
     def run(self, option):
-        """Runs one option (see OPTIONS); returns the files written."""
-        if option not in OPTIONS:
-            raise ValueError(f"Unknown --visualize_option={option!r}; use one of"
-                             f" {', '.join(OPTIONS)}.")
+        """Runs one option drawn from G alone (GENERATOR_OPTIONS); returns the files
+        written."""
+        if option not in GENERATOR_OPTIONS:
+            raise ValueError(f"Unknown --visualize_option={option!r} for the generator; use"
+                             f" one of {', '.join(GENERATOR_OPTIONS)}.")
         method = getattr(self, option if not option.isdigit() else f"option_{option}")
         return method()

@@ -71,11 +71,12 @@ def gif_duration_ms(path):
 EXPECTED_FILES = {
     "0": lambda z: 1, "1": lambda z: z, "2": lambda z: None, "3": lambda z: z,
     "4": lambda z: z + 1, "class_grid": lambda z: 1, "label_interpolation": lambda z: 1,
+    "walk": lambda z: 2, "arithmetic": lambda z: 1,  # (the numbered grid, no expression)
 }
 
 
 @pytest.mark.parametrize("kind", ["conditional", "unconditional"])
-@pytest.mark.parametrize("option", visualize.OPTIONS)
+@pytest.mark.parametrize("option", visualize.GENERATOR_OPTIONS)
 def test_every_visualization_option_writes_what_it_says(runs, kind, option, tmp_path):
     config = runs[kind]
     if option in ("class_grid", "label_interpolation") and kind == "unconditional":
@@ -103,6 +104,11 @@ def test_every_visualization_option_writes_what_it_says(runs, kind, option, tmp_
     first = Image.open(written[0])
     if option == "class_grid":
         assert first.size == (10 * 28, 10 * 28)  # 10 labels x 10 columns
+    if option == "walk":  # 10 walks through 9 points, 4 steps a leg; the GIF loops back
+        assert first.size == (33 * 28, 10 * 28) if model_config.conditional else (
+            33 * 16, 10 * 16)
+        assert gif_duration_ms(written[1]) == 9 * 16 * visualize.WALK_FRAME_MS
+        return
     if written[0].endswith(".gif"):  # one frame per image of the sweep
         frames = {"label_interpolation": 80}.get(option, 6)
         frame_ms = 80 if option == "label_interpolation" else visualize.GIF_FRAME_MS

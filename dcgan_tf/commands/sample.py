@@ -17,6 +17,8 @@ from dcgan_tf import runs
 from dcgan_tf import systems
 from dcgan_tf import tf1_checkpoint
 from dcgan_tf import visualize
+from dcgan_tf.commands import experiments
+from dcgan_tf.experiments import latent_space
 from dcgan_tf.networks import carpedm20
 
 
@@ -115,19 +117,38 @@ def check_actions_apply(config, model_config):
             f"--visualize_option {config.visualize_option} draws one row per label, and this"
             " run's model is unconditional (it takes no labels). Pass another option (0-4) or"
             " all (which runs those that apply).")
+    if config.arithmetic:
+        label = latent_space.parse_arithmetic(config.arithmetic, visualize.ARITHMETIC_POOL).label
+        if label is not None and not model_config.conditional:
+            raise ValueError(f"--arithmetic={config.arithmetic!r} gives a label (@{label}), and"
+                             " this run's model is unconditional (it takes none); drop it.")
+        if label is not None and label >= model_config.y_dim:
+            raise ValueError(f"--arithmetic={config.arithmetic!r}: label {label} is not one of"
+                             f" the model's classes 0 to {model_config.y_dim - 1}.")
 
 
-def run_visualizations(config, sample, model_config, paths, log):
-    """--visualize: --visualize_option's visualizations (all: those that apply)."""
-    visualizer = visualize.Visualizer(sample, model_config, config.z_dist, config.batch_size,
-                                      paths.sample_dir, config.seed or 0)
+def run_visualizations(config, sample, run, log):
+    """--visualize: --visualize_option's visualizations (all: those that apply);
+    guided_backprop reads D and real images (commands/experiments.py)."""
+    model_config, directory = run.model_config, run.paths.sample_dir
+    visualizer = visualize.Visualizer(
+        sample, model_config, config.z_dist, config.batch_size, directory, config.seed or 0,
+        walk_points=config.walk_points, walk_interpolation=config.walk_interpolation,
+        arithmetic=config.arithmetic, run_seed=run.recorded_seed())
     chosen = visualize.OPTIONS if config.visualize_option == "all" else [
         config.visualize_option]
     for option in chosen:
         if option in visualize.CONDITIONAL_OPTIONS and not model_config.conditional:
             continue
+        if option in visualize.DISCRIMINATOR_OPTIONS:
+            experiments.guided_backprop(config, run, log)
+            continue
         written = visualizer.run(option)
-        log(f" [*] Visualization {option}: {len(written)} files in {paths.sample_dir}")
+        log(f" [*] Visualization {option}: {len(written)} files in {directory}")
+        if option == "arithmetic" and not config.arithmetic:
+            log(f" [*] Pick exemplars by number in {written[0]} and pass them, e.g."
+                " --arithmetic '3,17,42 - 5,9,11 + 8,21,30' (the paper's A - B + C, each"
+                " concept the mean of its exemplars' z)")
 
 
 def write_generated(config, sample, model_config, paths, log):

@@ -1,0 +1,339 @@
+"""Test mode's experiments of the DCGAN paper that read D or real images:
+--linear_probe, --visualize_option guided_backprop and --nearest_neighbours
+(the walks and the arithmetic need G alone: visualize.py). Each refuses, before
+anything is written, a run where it cannot mean anything, saying why."""
+
+import dataclasses
+import json
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from dcgan_tf import config as config_lib
+from dcgan_tf import data
+from dcgan_tf import datasets
+from dcgan_tf import files
+from dcgan_tf import generation
+from dcgan_tf import images
+from dcgan_tf import metrics
+from dcgan_tf import networks
+from dcgan_tf import runs
+from dcgan_tf import systems
+from dcgan_tf import tf1_checkpoint
+from dcgan_tf.commands import train
+from dcgan_tf.experiments import features as features_lib
+from dcgan_tf.experiments import guided_backprop as guided_lib
+from dcgan_tf.experiments import linear_probe as probe_lib
+from dcgan_tf.experiments import memorisation
+from dcgan_tf.experiments import real_images
+
+# Real images guided backpropagation chooses its features and images from.
+GUIDED_POOL = 512
+# Samples shown with their neighbours in nearest_neighbours.png.
+NEIGHBOUR_ROWS = 10
+
+
+@dataclasses.dataclass
+class TrainedRun:
+    """What test mode restored: the generator, the model's shape, where the run
+    lives, and the checkpoint it was restored from."""
+
+    generator: object
+    model_config: object
+    paths: object
+    checkpoint: str
+
+    @property
+    def system_name(self):
+        return runs.model_name(self.model_config)
+
+    @property
+    def system(self):
+        return systems.SYSTEMS[self.system_name]
+
+    def recorded_seed(self):
+        """The seed the run trained with (FLAGS.json), None where it is not known
+        (an original TF1 run)."""
+        if not os.path.exists(self.paths.flags_json):
+            return None
+        return runs.read_flags(self.paths.flags_json).get("seed")
+
+
+def probe_dataset(config):
+    """The labelled data the probe reads: --probe_dataset, or the run's own
+    MNIST-style data set."""
+    return config.probe_dataset or (config.dataset if data.is_idx_dataset(config.dataset)
+                                    else "")
+
+
+def discriminator_reads_labels(run):
+    return run.model_config.conditional and not run.system.auxiliary_classifier
+
+
+def check_applies(config, run):
+    """Refusals that depend on the run's model, before anything is written."""
+    if config.linear_probe and discriminator_reads_labels(run):
+        raise ValueError(
+            f"--linear_probe cannot score this run's D honestly: it is conditional"
+            f" ({run.system_name}), so it reads the label the probe would ask it to predict."
+            " Probe an unconditional model: carpedm20's DCGAN on an image folder (MNIST or"
+            " Fashion-MNIST written out as PNG files; see the README), or gan, wgan, wgan_gp,"
+            " lsgan.")
+
+
+# ------------------------------------------------------------------ D
+
+def _discriminator(run, config):
+    """The run's D, restored from the checkpoint the generator came from."""
+    system = systems.compose(run.system_name, runs.model_loss(run.model_config), config)
+    _, discriminator = networks.build(system.networks, run.model_config,
+                                      raw_scores=system.raw_scores,
+                                      critic_norm=system.critic_norm)
+    if tf1_checkpoint.is_tf1_checkpoint(run.checkpoint):
+        tf1_checkpoint.load_into_models(run.checkpoint, None, discriminator)
+    else:
+        tf.train.Checkpoint(discriminator=discriminator).restore(run.checkpoint) \
+            .expect_partial().assert_existing_objects_matched()
+    return discriminator
+
+
+def _initial_discriminator(run, config, log):
+    """D at the weights the run started from: its recorded seed rebuilds them, as
+    training built them (commands.train.make_gan). An original TF1 run's are not
+    known: a fresh initialisation stands in, said."""
+    seed = run.recorded_seed()
+    if seed is None:
+        seed = config.seed or 0
+        log(f" [*] The run's initial weights are not known (no FLAGS.json); D's initial"
+            f" weights drawn with seed {seed} stand in for them")
+    run_config = dataclasses.replace(config, seed=seed, model=run.system_name,
+                                     loss=runs.model_loss(run.model_config),
+                                     mixed_precision=False, xla=False)
+    system = systems.compose(run_config.model, run_config.loss, run_config)
+    return train.make_gan(run_config, system, run.model_config).discriminator
+
+
+def _layer_shapes(discriminator, model_config):
+    y = (tf.zeros([1, model_config.y_dim]) if model_config.conditional else None)
+    layers = discriminator.layer_outputs(tf.zeros([1, *model_config.image_shape]), y,
+                                         training=False)
+    return [tuple(layer.shape[1:]) for layer in layers]
+
+
+# ------------------------------------------------------------------ the linear probe
+
+def _labelled_splits(config, model_config, log):
+    name = probe_dataset(config)
+    if data.is_idx_dataset(name):
+        directory = datasets.idx_dataset_directory(dataclasses.replace(config, dataset=name), log)
+        return name, real_images.labelled_idx(directory)
+    directory = os.path.join(config_lib.expand_path(config.data_dir), name)
+    if not os.path.isdir(directory):
+        raise data.DataError(f"--probe_dataset {name}: {directory} does not exist. Pass mnist,"
+                             " fashion_mnist, or a folder under --data_dir holding"
+                             " train/<class>/ and test/<class>/ images.")
+    return name, real_images.labelled_folder(directory, model_config.image_shape)
+
+
+def linear_probe(config, run, log):
+    """--linear_probe: writes <samples>/linear_probe.json and prints the table."""
+    counts = probe_lib.parse_labels_per_class(config.probe_labels)
+    name, splits = _labelled_splits(config, run.model_config, log)
+    seed = config.seed or 0
+    subsets = {count: probe_lib.labelled_subset(splits.train_labels, count, seed)
+               for count in counts}
+    used = np.unique(np.concatenate(list(subsets.values())))
+    position = {index: i for i, index in enumerate(used)}
+    train_inputs = real_images.to_model_input(splits.train_images[used], run.model_config)
+    test_inputs = real_images.to_model_input(splits.test_images, run.model_config)
+    log(f" [*] Linear probe on {name}: {len(used)} labelled training images, "
+        f"{len(test_inputs)} test images, {len(splits.classes)} classes")
+    trained = _discriminator(run, config)
+    sources = {
+        "raw pixels": lambda x: x.reshape(len(x), -1),
+        "D, initial weights": lambda x, d=_initial_discriminator(run, config, log):
+            features_lib.discriminator_features(d, x),
+        "D, trained": lambda x: features_lib.discriminator_features(trained, x),
+    }
+    results = {"dataset": name, "labels_per_class": [c or "all" for c in counts],
+               "test_images": int(len(test_inputs)), "classes": splits.classes, "seed": seed,
+               "model": run.system_name, "checkpoint": run.checkpoint,
+               "grid": features_lib.GRID, "c_grid": list(probe_lib.C_GRID), "sources": []}
+    if run.system.auxiliary_classifier:
+        results["note"] = ("AC-GAN's D was trained with labels (its class head): its features"
+                           " are not unsupervised.")
+    for source, extract in sources.items():
+        train_features, test_features = extract(train_inputs), extract(test_inputs)
+        row = {"name": source, "dims": int(train_features.shape[1]), "by_labels": {}}
+        for count, subset in subsets.items():
+            rows = [position[i] for i in subset]
+            row["by_labels"][str(count or "all")] = probe_lib.svm_probe(
+                train_features[rows], splits.train_labels[subset], test_features,
+                splits.test_labels, seed)
+            log(f" [*] {source}, {count or 'all'} per class:"
+                f" {row['by_labels'][str(count or 'all')]['accuracy']:.2%}")
+        results["sources"].append(row)
+    supervised = {"name": "supervised D architecture", "dims": None, "by_labels": {}}
+    for count, subset in subsets.items():
+        network = probe_lib.SupervisedNetwork(_initial_discriminator(run, config, lambda _: None),
+                                              run.model_config.image_shape,
+                                              len(splits.classes), seed)
+        supervised["dims"] = int(network.kernel.shape[0])  # what its new layer reads
+        rows = [position[i] for i in subset]
+        supervised["by_labels"][str(count or "all")] = probe_lib.train_supervised(
+            network, train_inputs[rows], splits.train_labels[subset], test_inputs,
+            splits.test_labels, learning_rate=config.learning_rate, beta1=config.beta1,
+            seed=seed)
+        log(f" [*] supervised, {count or 'all'} per class:"
+            f" {supervised['by_labels'][str(count or 'all')]['accuracy']:.2%}")
+    results["sources"].append(supervised)
+    path = os.path.join(run.paths.sample_dir, "linear_probe.json")
+    files.write_text(path, json.dumps(results, indent=2))
+    results["labels_per_class"] = [c or "all" for c in counts]
+    for line in probe_lib.format_table(results).splitlines():
+        log(line)
+    log(f" [*] Linear probe written to {path}")
+    return results
+
+
+# ------------------------------------------------------------------ real images of the run
+
+def _run_images(config, run, log):
+    """(the images the run trained on (uint8 chunks, streamed), unseen real images
+    (uint8) or None where it trained on all there are, labels of those or None)."""
+    system = systems.SYSTEMS[run.system_name]
+    config = dataclasses.replace(config, model=run.system_name)
+    training_data = datasets.load_training_data(config, system, log)
+    if isinstance(training_data, data.ImageFolderData):
+        def chunks(size=2000):
+            for start in range(0, len(training_data.files), size):
+                loaded = []
+                for path in training_data.files[start:start + size]:
+                    try:
+                        loaded.append(training_data.load(path))
+                    except data.UnusableImage:
+                        continue
+                if loaded:
+                    yield np.stack(loaded)
+        return chunks, None, None
+    def chunks(size=5000):
+        for start in range(0, training_data.num_examples, size):
+            yield training_data.images[start:start + size]
+    if system.data == "scripts":  # trained on the training split: the test split is unseen
+        directory = datasets.idx_dataset_directory(config, log)
+        test_images, test_labels = data.load_idx_split(directory, "test")
+        return chunks, data.resize_like_torchvision(test_images, run.model_config.image_shape[0]), \
+            test_labels
+    return chunks, None, None
+
+
+def guided_backprop(config, run, log):
+    """--visualize_option guided_backprop: <samples>/guided_backprop.png."""
+    chunks, unseen, unseen_labels = _run_images(config, run, log)
+    if unseen is not None:
+        pool, labels = unseen[:GUIDED_POOL], unseen_labels[:GUIDED_POOL]
+    else:
+        pool = next(chunks(GUIDED_POOL))
+        labels = None
+    if discriminator_reads_labels(run) and labels is None:
+        directory = datasets.idx_dataset_directory(config, log)
+        pool, labels = data.load_idx_split(directory, "test")
+        pool, labels = pool[:GUIDED_POOL, ..., None], labels[:GUIDED_POOL]
+    inputs = real_images.to_model_input(pool, run.model_config)
+    shown = real_images.to_unit_range(inputs, run.model_config.output_range)
+    y = (np.eye(run.model_config.y_dim, dtype=np.float32)[labels]
+         if discriminator_reads_labels(run) else None)
+    trained = _discriminator(run, config)
+    layer = guided_lib.last_convolutional_layer(_layer_shapes(trained, run.model_config))
+    rows, captions = [], []
+    for name, discriminator in (("trained", trained),
+                                ("initial", _initial_discriminator(run, config, log))):
+        for caption, cells in guided_lib.feature_rows(discriminator, (inputs, shown), y, layer):
+            rows.append(cells)
+            captions.append(f"{name} {caption}")
+    path = images.captioned_rows(rows, captions, (0.0, 1.0),
+                                 os.path.join(run.paths.sample_dir, "guided_backprop.png"))
+    log(f" [*] Guided backpropagation of D's layer {layer} (image, map pairs per feature):"
+        f" {path}")
+    return path
+
+
+# ------------------------------------------------------------------ memorisation
+
+def _classifier_features(config, run, log):
+    """A function from images in [0, 1] to the metrics classifier's features, where
+    the run's data set has one (MNIST-style, grayscale); else None."""
+    if not data.is_idx_dataset(config.dataset) or run.model_config.image_shape[-1] != 1:
+        return None
+    directory = datasets.idx_dataset_directory(config, log)
+    cache = config.classifier_cache or metrics.DEFAULT_CACHE_DIR
+    classifier, _ = metrics.load_or_train_classifier(directory, cache, log=log)
+    return lambda unit: metrics.classify(classifier, metrics.to_classifier_size(unit))[1]
+
+
+def nearest_neighbours(config, run, sampler, log):
+    """--nearest_neighbours N: <samples>/nearest_neighbours.png and .json."""
+    count = config.nearest_neighbours
+    model_config = run.model_config
+    chunks, unseen, _ = _run_images(config, run, log)
+    samples = np.concatenate([batch for batch, _ in generation.generated_batches(
+        sampler, model_config, count, config.z_dist, config.batch_size, config.seed or 0)])
+    samples = real_images.to_unit_range(samples, model_config.output_range)
+    rng = np.random.default_rng(config.seed or 0)
+    if unseen is not None:
+        chosen = rng.permutation(len(unseen))[:count]
+        real, real_indices, held_out = unseen[chosen].astype(np.float32) / 255.0, None, \
+            "the test split (the run never trained on it)"
+    else:
+        total = sum(len(chunk) for chunk in chunks())
+        real_indices = np.sort(rng.permutation(total)[:count])
+        real = np.concatenate([chunk for chunk in _rows_of(chunks(), real_indices)]) / 255.0
+        held_out = ("training images against the other training images (leave-one-out: the"
+                    " run trained on every real image it has)")
+    spaces = {"pixels": lambda unit: unit.reshape(len(unit), -1)}
+    classify = _classifier_features(config, run, log)
+    if classify is not None:
+        spaces["classifier_features"] = classify
+    report = {"samples": count, "unseen_real": held_out, "neighbours": memorisation.NEIGHBOURS,
+              "spaces": {}}
+    shown = {}
+    for space, embed in spaces.items():
+        reference = lambda: (embed(chunk.astype(np.float32) / 255.0) for chunk in chunks())  # noqa: E731
+        sample_d, sample_i = memorisation.nearest(embed(samples), reference())
+        real_d, _ = memorisation.nearest(embed(real), reference(), k=1,
+                                         query_indices=real_indices)
+        report["spaces"][space] = memorisation.verdict(sample_d[:, 0], real_d[:, 0])
+        report["spaces"][space]["first_samples_neighbours"] = sample_i[:NEIGHBOUR_ROWS].tolist()
+        shown[space] = sample_i[:NEIGHBOUR_ROWS]
+        log(f" [*] Nearest neighbours in {space}: {report['spaces'][space]['verdict']}")
+    report["verdict"] = report["spaces"]["pixels"]["verdict"]
+    wanted = np.unique(np.concatenate(list(shown.values())).ravel())
+    found = dict(zip(wanted, np.concatenate(list(_rows_of(chunks(), wanted))) / 255.0))
+    rows = []
+    for r in range(min(NEIGHBOUR_ROWS, count)):
+        row = [samples[r], None]
+        for space in spaces:
+            row += [found[i] for i in shown[space][r]] + [None]
+        rows.append(row[:-1])
+    captions = [""] * len(rows)
+    png = images.captioned_rows(rows, captions, (0.0, 1.0),
+                                os.path.join(run.paths.sample_dir, "nearest_neighbours.png"))
+    report["picture"] = ("each row: a sample, then its nearest training images in "
+                         + ", then in ".join(spaces))
+    path = os.path.join(run.paths.sample_dir, "nearest_neighbours.json")
+    files.write_text(path, json.dumps(report, indent=2))
+    log(f" [*] Memorisation: {report['verdict']}")
+    log(f" [*] Nearest neighbours written to {png} and {path}")
+    return report
+
+
+def _rows_of(chunks, indices):
+    """The rows at sorted `indices` of a stream of chunks."""
+    indices = np.asarray(indices)
+    offset = 0
+    for chunk in chunks:
+        inside = indices[(indices >= offset) & (indices < offset + len(chunk))]
+        if len(inside):
+            yield chunk[inside - offset]
+        offset += len(chunk)
