@@ -10,11 +10,14 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
+import adam_bounds
 import fakes
 from dcgan_tf import app
 from dcgan_tf import config as config_lib
 from dcgan_tf import runs as run_folders
 from dcgan_tf import visualize
+from dcgan_tf.commands import experiments
+from dcgan_tf.commands import sample as sample_command
 from dcgan_tf.experiments import features
 from dcgan_tf.experiments import guided_backprop
 from dcgan_tf.experiments import latent_space
@@ -393,3 +396,34 @@ def test_bad_experiment_flags_are_named(parsed_flags, argv, words):
 def test_a_probe_of_an_image_folder_needs_labelled_data(parsed_flags):
     with pytest.raises(ValueError, match="pass --probe_dataset mnist"):
         parsed_flags("--dataset", "faces", "--linear_probe").validate()
+
+
+def test_the_initial_discriminator_is_the_one_training_started_from(tmp_path):
+    """Rebuilt from the run's recorded seed: after two D updates the trained D is
+    within two TF1 Adam steps of it (tests/adam_bounds.py), while a D of another
+    seed is as far as two random initialisations are."""
+    fakes.make_pattern_mnist(str(tmp_path / "data" / "mnist"), n_train=40, n_test=10)
+    config = config_lib.Config(dataset="mnist", input_height=28, output_height=28,
+                               batch_size=20, epoch=1, data_dir=str(tmp_path / "data"),
+                               out_dir=str(tmp_path / "out"), seed=7, **TINY)
+    app.run(config_lib.dataclasses.replace(config, train=True), log=lambda line: None)
+    generator, model_config, paths, latest = sample_command.load_generator(
+        config_lib.dataclasses.replace(config, seed=None), log=lambda line: None)
+    run = experiments.TrainedRun(generator, model_config, paths, latest)
+    trained = experiments.trained_discriminator(run, config)
+    initial = experiments.initial_discriminator(run, config_lib.dataclasses.replace(
+        config, seed=None), log=lambda line: None)
+    # A run folder without FLAGS.json: the seed of the command stands in (8).
+    other = experiments.initial_discriminator(
+        experiments.TrainedRun(generator, model_config,
+                               config_lib.dataclasses.replace(paths, run_dir=str(tmp_path)),
+                               latest), config_lib.dataclasses.replace(config, seed=8),
+        log=lambda line: None)
+    # Two TF1 Adam steps move a weight by at most this (and rounding, 1e-6).
+    bound = config.learning_rate * adam_bounds.largest_adam_travel(1, 2, config.beta1,
+                                                                   0.999) + 1e-6
+    gaps = [np.abs(a.numpy() - b.numpy()).max()
+            for a, b in zip(trained.trainable_variables, initial.trainable_variables)]
+    assert max(gaps) <= bound
+    assert max(np.abs(a.numpy() - b.numpy()).max() for a, b in zip(
+        trained.trainable_variables, other.trainable_variables)) > 10 * bound

@@ -84,7 +84,7 @@ def check_applies(config, run):
 
 # ------------------------------------------------------------------ D
 
-def _discriminator(run, config):
+def trained_discriminator(run, config):
     """The run's D, restored from the checkpoint the generator came from."""
     system = systems.compose(run.system_name, runs.model_loss(run.model_config), config)
     _, discriminator = networks.build(system.networks, run.model_config,
@@ -98,7 +98,7 @@ def _discriminator(run, config):
     return discriminator
 
 
-def _initial_discriminator(run, config, log):
+def initial_discriminator(run, config, log):
     """D at the weights the run started from: its recorded seed rebuilds them, as
     training built them (commands.train.make_gan). An original TF1 run's are not
     known: a fresh initialisation stands in, said."""
@@ -149,10 +149,10 @@ def linear_probe(config, run, log):
     test_inputs = real_images.to_model_input(splits.test_images, run.model_config)
     log(f" [*] Linear probe on {name}: {len(used)} labelled training images, "
         f"{len(test_inputs)} test images, {len(splits.classes)} classes")
-    trained = _discriminator(run, config)
+    trained = trained_discriminator(run, config)
     sources = {
         "raw pixels": lambda x: x.reshape(len(x), -1),
-        "D, initial weights": lambda x, d=_initial_discriminator(run, config, log):
+        "D, initial weights": lambda x, d=initial_discriminator(run, config, log):
             features_lib.discriminator_features(d, x),
         "D, trained": lambda x: features_lib.discriminator_features(trained, x),
     }
@@ -176,7 +176,7 @@ def linear_probe(config, run, log):
         results["sources"].append(row)
     supervised = {"name": "supervised D architecture", "dims": None, "by_labels": {}}
     for count, subset in subsets.items():
-        network = probe_lib.SupervisedNetwork(_initial_discriminator(run, config, lambda _: None),
+        network = probe_lib.SupervisedNetwork(initial_discriminator(run, config, lambda _: None),
                                               run.model_config.image_shape,
                                               len(splits.classes), seed)
         supervised["dims"] = int(network.kernel.shape[0])  # what its new layer reads
@@ -244,11 +244,11 @@ def guided_backprop(config, run, log):
     shown = real_images.to_unit_range(inputs, run.model_config.output_range)
     y = (np.eye(run.model_config.y_dim, dtype=np.float32)[labels]
          if discriminator_reads_labels(run) else None)
-    trained = _discriminator(run, config)
+    trained = trained_discriminator(run, config)
     layer = guided_lib.last_convolutional_layer(_layer_shapes(trained, run.model_config))
     rows, captions = [], []
     for name, discriminator in (("trained", trained),
-                                ("initial", _initial_discriminator(run, config, log))):
+                                ("initial", initial_discriminator(run, config, log))):
         for caption, cells in guided_lib.feature_rows(discriminator, (inputs, shown), y, layer):
             rows.append(cells)
             captions.append(f"{name} {caption}")
