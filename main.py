@@ -126,8 +126,15 @@ flags.DEFINE_integer("generate", 0, "Write this many generated images (and balan
                      " to <samples>/generated_<N>.npz [0: off]")
 flags.DEFINE_boolean("generate_png", False, "With --generate, also write one PNG per image")
 flags.DEFINE_boolean("evaluate", False, "Score the run's generator: label accuracy, classifier"
-                     " score and Frechet distance against the real test split (MNIST-style)")
+                     " score, Frechet distance, precision / recall, density / coverage and KID"
+                     " (MNIST-style: its classifier; image folders: the FID Inception network)")
 flags.DEFINE_string("evaluate_npz", "", "Score the images (and labels) of this .npz instead")
+flags.DEFINE_string("inception", "", "The FID Inception network (classify_image_graph_def.pb or"
+                    " inception-2015-12-05.tgz) for --evaluate: image folders are scored on it;"
+                    " MNIST-style data also, when given [empty: the cache's, fetched there for"
+                    " image folders]")
+flags.DEFINE_string("inception_stats", "", "Published reference statistics (.npz with mu and"
+                    " sigma) to take the FID against, instead of the data's own [empty]")
 flags.DEFINE_integer("metrics_samples", 10000, "Samples generated for --evaluate [10000]")
 flags.DEFINE_string("classifier_cache", "", "Where the metrics' classifier is cached"
                     " [~/.cache/dcgan-tf]")

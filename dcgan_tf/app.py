@@ -26,6 +26,8 @@ def test(config, log=print):
     run = experiments.TrainedRun(generator, model_config, paths, latest)
     sample.check_actions_apply(config, model_config)
     experiments.check_applies(config, run)
+    if config.evaluate:
+        evaluate.check_can_score(config, log)
     sampler = tf.function(lambda z, y: generator(z, y, training=False))
     sample.export_sampler(config, generator, model_config, latest, log)
     path = sample.write_grid(config, sampler, model_config, paths, latest)

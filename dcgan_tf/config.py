@@ -93,6 +93,8 @@ class Config:
     evaluate_npz: str = ""
     metrics_samples: int = 10000
     classifier_cache: str = ""
+    inception: str = ""
+    inception_stats: str = ""
     compare_with: str = ""
     compare_logs: str = ""
     # Ours, test mode: the DCGAN paper's experiments (experiments/).
@@ -196,9 +198,10 @@ class Config:
                              f" {', '.join(visualize.OPTIONS)} or all.")
         if self.generate < 0 or self.metrics_samples < 1:
             raise ValueError("--generate must be >= 0 and --metrics_samples >= 1.")
-        if (self.evaluate or self.evaluate_npz) and not data.is_idx_dataset(self.dataset):
-            raise ValueError("--evaluate scores MNIST-style models (--dataset mnist or"
-                             " fashion_mnist): its classifier is trained on that data set.")
+        if (self.inception or self.inception_stats) and not (self.evaluate or self.evaluate_npz):
+            raise ValueError("--inception and --inception_stats are read by --evaluate and"
+                             " --evaluate_npz, which this command does not run; add one, or"
+                             " drop them.")
         if self.train and (self.visualize or self.generate or self.evaluate or self.export
                            or self.freeze or self.compare_with or self.evaluate_npz
                            or self.linear_probe or self.nearest_neighbours):

@@ -20,9 +20,18 @@ import numpy as np
 import tensorflow as tf
 
 from dcgan_tf import data
+from dcgan_tf import fidelity
 from dcgan_tf import files
 
+# The Frechet distance is one of the set figures (fidelity.py); named here too,
+# where the metrics have always had it.
+frechet_distance = fidelity.frechet_distance
+
 CLASSIFIER_VERSION = 3
+# The classifier's layer precision, recall, density, coverage and KID are
+# computed on (bench/embeddings.py compared the candidates: README).
+SET_EMBEDDING = "features_pre_relu"
+SET_EMBEDDING_WORDS = "the classifier's 128 features before their ReLU"
 DEFAULT_CACHE_DIR = os.path.join(os.path.expanduser("~"), ".cache", "dcgan-tf")
 
 
@@ -105,17 +114,42 @@ def load_or_train_classifier(dataset_dir, cache_dir=DEFAULT_CACHE_DIR, epochs=15
     return model, float(np.mean(probabilities.argmax(1) == test_y))
 
 
+def softmax(logits):
+    logits = np.asarray(logits, np.float64)
+    p = np.exp(logits - logits.max(1, keepdims=True))
+    return p / p.sum(1, keepdims=True)
+
+
 def classify(model, images, batch_size=500):
     """(class probabilities [N, 10], features [N, F]) of images [N, 28, 28, 1] in [0, 1]."""
     probabilities, features = [], []
     for start in range(0, len(images), batch_size):
         logits, feats = model(images[start:start + batch_size], training=False)
-        logits = np.asarray(logits, np.float64)
-        logits -= logits.max(1, keepdims=True)
-        p = np.exp(logits)
-        probabilities.append(p / p.sum(1, keepdims=True))
+        probabilities.append(softmax(logits))
         features.append(np.asarray(feats, np.float64))
     return np.concatenate(probabilities), np.concatenate(features)
+
+
+def embeddings(model, images, batch_size=500):
+    """The classifier's candidate embeddings of images [N, 28, 28, 1] in [0, 1]:
+    {"conv": the last conv block, flattened [N, 3136]; "features_pre_relu" and
+    "features": the 128 features before and after their ReLU; "logits" [N, 10]}
+    (bench/embeddings.py compares them)."""
+    import keras  # noqa: PLC0415
+
+    flatten = next(layer for layer in model.layers if isinstance(layer, keras.layers.Flatten))
+    dense = model.get_layer("features")
+    inner = keras.Model(model.input, [flatten.output, *model.output])
+    parts = {"conv": [], "features_pre_relu": [], "features": [], "logits": []}
+    for start in range(0, len(images), batch_size):
+        flat, logits, features = inner(images[start:start + batch_size], training=False)
+        flat = np.asarray(flat, np.float64)
+        parts["conv"].append(flat)
+        parts["features_pre_relu"].append(flat @ np.asarray(dense.kernel, np.float64)
+                                          + np.asarray(dense.bias, np.float64))
+        parts["features"].append(np.asarray(features, np.float64))
+        parts["logits"].append(np.asarray(logits, np.float64))
+    return {name: np.concatenate(blocks) for name, blocks in parts.items()}
 
 
 def classifier_score(probabilities, eps=1e-12):
@@ -124,21 +158,6 @@ def classifier_score(probabilities, eps=1e-12):
     marginal = probabilities.mean(0, keepdims=True)
     kl = np.sum(probabilities * (np.log(probabilities + eps) - np.log(marginal + eps)), axis=1)
     return float(np.exp(kl.mean()))
-
-
-def frechet_distance(features_a, features_b):
-    """||mu_a - mu_b||^2 + Tr(S_a + S_b - 2 (S_a S_b)^1/2) of two feature sets,
-    the trace of the square root taken from the eigenvalues of
-    S_a^1/2 S_b S_a^1/2 (symmetric, so numpy's eigh is enough)."""
-    mu_a, mu_b = features_a.mean(0), features_b.mean(0)
-    cov_a = np.cov(features_a, rowvar=False)
-    cov_b = np.cov(features_b, rowvar=False)
-    values, vectors = np.linalg.eigh(cov_a)
-    sqrt_a = (vectors * np.sqrt(np.clip(values, 0, None))) @ vectors.T
-    middle = np.linalg.eigvalsh(sqrt_a @ cov_b @ sqrt_a)
-    trace_sqrt = np.sum(np.sqrt(np.clip(middle, 0, None)))
-    return float(np.sum((mu_a - mu_b) ** 2) + np.trace(cov_a) + np.trace(cov_b)
-                 - 2 * trace_sqrt)
 
 
 def to_classifier_size(images, size=28):
@@ -183,31 +202,47 @@ def evaluate(model, images, labels, value_range, real_dir, real_count=None, test
     """Scores images [N, 28, 28, 1] (in `value_range`) with optional labels [N],
     beside the same figures for real training images against the real test
     split; returns a JSON-ready dict."""
-    probabilities, features = classify(model, to_unit_range(images, value_range))
-    return evaluate_classified(model, probabilities, features, labels, real_dir, real_count,
-                               test_accuracy)
+    embedded = embeddings(model, to_unit_range(images, value_range))
+    return evaluate_classified(model, softmax(embedded["logits"]), embedded["features"], labels,
+                               real_dir, real_count, test_accuracy, embedded[SET_EMBEDDING])
 
 
 def evaluate_classified(model, probabilities, features, labels, real_dir, real_count=None,
-                        test_accuracy=None):
+                        test_accuracy=None, set_features=None):
     """`evaluate` from the classifier's outputs for the images (probabilities
-    [N, 10], features [N, 128]): what a stream of batches keeps of them."""
-    test_x, _ = load_split(real_dir, "test")
+    [N, 10], features [N, 128], and the SET_EMBEDDING the set figures read):
+    what a stream of batches keeps of them."""
+    test_x, test_y = load_split(real_dir, "test")
     train_x, train_y = load_split(real_dir, "train")
     count = real_count or len(probabilities)
-    real_probabilities, real_features = classify(model, train_x[:count].astype(np.float32) / 255)
-    _, test_features = classify(model, test_x.astype(np.float32) / 255.0)
+    real = embeddings(model, train_x[:count].astype(np.float32) / 255.0)
+    test = embeddings(model, test_x.astype(np.float32) / 255.0)
+    real_probabilities = softmax(real["logits"])
     results = {
         "num_images": int(len(probabilities)),
         "classifier_score": classifier_score(probabilities),
-        "frechet_distance": frechet_distance(features, test_features),
+        "frechet_distance": frechet_distance(features, test["features"]),
         "real": {"num_images": int(count),
                  "classifier_score": classifier_score(real_probabilities),
-                 "frechet_distance": frechet_distance(real_features, test_features),
-                 **_label_figures(real_probabilities, train_y[:count])},
+                 "frechet_distance": frechet_distance(real["features"], test["features"]),
+                 **_label_figures(real_probabilities, train_y[:count]),
+                 **fidelity.figures(test[SET_EMBEDDING], real[SET_EMBEDDING])},
+        "set_features": SET_EMBEDDING_WORDS,
+        "precision_recall_k": fidelity.PRECISION_RECALL_K,
+        "density_coverage_k": fidelity.DENSITY_COVERAGE_K,
     }
+    if set_features is not None:
+        results.update(fidelity.figures(test[SET_EMBEDDING], set_features))
     if labels is not None:
         results.update(_label_figures(probabilities, labels))
+        classes = probabilities.shape[1]
+        by_class, mean = fidelity.frechet_distance_by_class(
+            test["features"], test_y, features, np.asarray(labels), classes)
+        results.update(frechet_distance_by_class=by_class, intra_class_frechet_distance=mean)
+        by_class, mean = fidelity.frechet_distance_by_class(
+            test["features"], test_y, real["features"], train_y[:count], classes)
+        results["real"].update(frechet_distance_by_class=by_class,
+                               intra_class_frechet_distance=mean)
     if test_accuracy is not None:
         results["classifier_test_accuracy"] = test_accuracy
     return results

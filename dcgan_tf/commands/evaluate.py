@@ -1,5 +1,12 @@
 """--evaluate and --evaluate_npz: the metrics of a run's generator (or of an
-.npz of images), beside the same figures for real data."""
+.npz of images), beside the same figures for real data.
+
+MNIST-style data sets are scored with the data set's own classifier
+(metrics.py): label accuracy, classifier score, Frechet distance, and the set
+figures (fidelity.py); with the FID Inception network (--inception, or in the
+cache) also on its features. Image folders are scored on the Inception
+network's features: FID, KID, precision, recall, density and coverage.
+"""
 
 import json
 import os
@@ -10,10 +17,17 @@ import numpy as np
 import tqdm
 
 from dcgan_tf import config as config_lib
+from dcgan_tf import data
 from dcgan_tf import datasets
+from dcgan_tf import fidelity
 from dcgan_tf import files
 from dcgan_tf import generation
+from dcgan_tf import inception
 from dcgan_tf import metrics
+from dcgan_tf import systems
+from dcgan_tf.experiments import real_images
+
+INCEPTION_WORDS = "the FID Inception network's pool_3 features (2,048)"
 
 
 def _classifier(config, log):
@@ -24,36 +38,132 @@ def _classifier(config, log):
     return model, accuracy, directory
 
 
+def _inception_cache(config):
+    return os.path.join(config.classifier_cache or metrics.DEFAULT_CACHE_DIR, "inception")
+
+
+def _inception_network(config, log, required):
+    """The FID Inception network: --inception's, or the cached one; fetched when
+    `required` (image folders) and --download. None where not asked for and not
+    there (MNIST-style data has its classifier)."""
+    cache = _inception_cache(config)
+    if not (required or config.inception or os.path.isfile(os.path.join(cache, inception.GRAPH))):
+        return None
+    path = inception.locate(config_lib.expand_path(config.inception), cache, config.download, log)
+    network = inception.InceptionNetwork(path)
+    log(f" [*] FID Inception network: {path} (sha256 {network.sha256[:16]}...)")
+    return network
+
+
+def check_can_score(config, log):
+    """An image folder is scored on the Inception network: found (or fetched) before
+    test mode writes anything, so a missing one loses nothing."""
+    if not data.is_idx_dataset(config.dataset):
+        inception.locate(config_lib.expand_path(config.inception), _inception_cache(config),
+                         config.download, log)
+
+
+def _reference_images(config, model_config, log):
+    """The real images the Inception figures compare with, in [0, 1] at the model's
+    size: (reference, a disjoint set of real images for the real-data row, what
+    they are). MNIST-style: the test split, and training images; an image
+    folder: two disjoint random draws of its images (--metrics_samples each, or
+    half the folder where it holds fewer)."""
+    if data.is_idx_dataset(config.dataset):
+        directory = datasets.idx_dataset_directory(config, log)
+        test, _ = data.load_idx_split(directory, "test")
+        train, _ = data.load_idx_split(directory, "train")
+        unit = lambda u8: real_images.to_unit_range(  # noqa: E731
+            real_images.to_model_input(u8, model_config), model_config.output_range)
+        return (unit(test), unit(train[:config.metrics_samples]),
+                f"the {config.dataset} test split; real data: training images")
+    system = systems.SYSTEMS[config.model]
+    folder = datasets.load_training_data(config, system, log)
+    count = min(config.metrics_samples, len(folder.files) // 2)
+    order = np.random.default_rng(config.seed or 0).permutation(len(folder.files))
+
+    def load(indices):
+        loaded = []
+        for index in indices:
+            try:
+                loaded.append(folder.load(folder.files[index]))
+            except data.UnusableImage:
+                continue
+        return real_images.to_unit_range(
+            real_images.to_model_input(np.stack(loaded), model_config), model_config.output_range)
+
+    return (load(order[:count]), load(order[count:2 * count]),
+            f"{count} random images of {config.dataset}; real data: {count} others")
+
+
+def _inception_figures(network, generated_features, config, model_config, log):
+    """FID (against the reference statistics: computed from the data, or
+    --inception_stats), KID, precision, recall, density and coverage on the
+    Inception features, and the same for real data."""
+    reference, other_real, described = _reference_images(config, model_config, log)
+    log(f" [*] Inception features of the real images ({described})")
+    reference_features = network.features(reference)
+    real_features = network.features(other_real)
+    mu, sigma = inception.statistics(reference_features)
+    if config.inception_stats:
+        mu, sigma = inception.read_statistics(config_lib.expand_path(config.inception_stats))
+        described += f"; FID against the statistics in {config.inception_stats}"
+    fid = lambda f: fidelity.frechet_distance_of_statistics(  # noqa: E731
+        f.mean(0), np.cov(f, rowvar=False), mu, sigma)
+    return {"features": INCEPTION_WORDS, "reference": described,
+            "inception_sha256": network.sha256, "num_images": int(len(generated_features)),
+            "frechet_distance": fid(generated_features),
+            **fidelity.figures(reference_features, generated_features, config.seed or 0),
+            "real": {"num_images": int(len(real_features)),
+                     "frechet_distance": fid(real_features),
+                     **fidelity.figures(reference_features, real_features, config.seed or 0)}}
+
+
 def score(config, sample, model_config, log):
     """The metrics of `config.metrics_samples` images of `sample` (balanced labels
     for conditional models; label accuracy only where there are labels). Images of
     another size than the classifier's 28x28 (the family's 32x32) are resized to
     it, as the scripts resized the real digits up."""
-    if model_config.c_dim != 1:
+    labelled = data.is_idx_dataset(config.dataset)
+    if labelled and model_config.c_dim != 1:
         raise ValueError("--evaluate scores grayscale MNIST-style models.")
-    classifier, accuracy, directory = _classifier(config, log)
-    # Batch by batch: only the classifier's outputs are kept (138 floats an image).
-    probabilities, features = [], []
+    network = _inception_network(config, log, required=not labelled)
+    if labelled:
+        classifier, accuracy, directory = _classifier(config, log)
+    # Batch by batch: only the classifier's outputs (and Inception features) are kept.
+    kept = {"logits": [], "features": [], metrics.SET_EMBEDDING: [], "inception": []}
     batches = generation.generated_batches(sample, model_config, config.metrics_samples,
                                            config.z_dist, config.batch_size, config.seed or 0)
     with tqdm.tqdm(total=config.metrics_samples, unit="img", desc="evaluate", file=sys.stderr,
                    mininterval=1.0) as bar:
         for generated, _ in batches:
-            p, f = metrics.classify(classifier, metrics.to_unit_range(
-                metrics.to_classifier_size(generated), model_config.output_range))
-            probabilities.append(p)
-            features.append(f)
+            unit = metrics.to_unit_range(generated, model_config.output_range)
+            if labelled:
+                embedded = metrics.embeddings(classifier, metrics.to_classifier_size(unit))
+                for key in ("logits", "features", metrics.SET_EMBEDDING):
+                    kept[key].append(embedded[key])
+            if network is not None:
+                kept["inception"].append(network.features(unit))
             bar.update(len(generated))
-    return metrics.evaluate_classified(
-        classifier, np.concatenate(probabilities), np.concatenate(features),
+    inception_results = (_inception_figures(network, np.concatenate(kept["inception"]), config,
+                                            model_config, log) if network else None)
+    if not labelled:
+        return inception_results
+    results = metrics.evaluate_classified(
+        classifier, metrics.softmax(np.concatenate(kept["logits"])),
+        np.concatenate(kept["features"]),
         generation.labels_of(model_config, config.metrics_samples, config.seed or 0), directory,
-        test_accuracy=accuracy)
+        test_accuracy=accuracy, set_features=np.concatenate(kept[metrics.SET_EMBEDDING]))
+    if inception_results:
+        results["inception"] = inception_results
+    return results
 
 
 def evaluate_npz(config, log):
     """Scores the images (and labels) of --evaluate_npz."""
     path = config_lib.expand_path(config.evaluate_npz)
-    what = ("an .npz with `images` [N, 28, 28, 1] (and optionally `labels` [N] and"
+    labelled = data.is_idx_dataset(config.dataset)
+    what = ("an .npz with `images` [N, H, W, C] (and optionally `labels` [N] and"
             " `value_range`), as --generate writes")
     try:
         with np.load(path, allow_pickle=False) as arrays:
@@ -69,16 +179,36 @@ def evaluate_npz(config, log):
             raise
         raise ValueError(f"--evaluate_npz={path} cannot be read as a plain .npz of arrays"
                          f" ({error}); it must be {what}.") from error
-    if generated.ndim != 4 or generated.shape[-1] != 1:
+    if generated.ndim != 4 or generated.shape[-1] not in (1, 3) or (
+            labelled and generated.shape[-1] != 1):
         raise ValueError(f"{config.evaluate_npz} holds images of shape {generated.shape[1:]};"
-                         " the metrics score grayscale [N, H, W, 1] images (28x28, or resized"
-                         " to it).")
-    generated = metrics.to_classifier_size(generated)
+                         " the metrics score [N, H, W, C] images, grayscale (C = 1) for"
+                         " MNIST-style data sets.")
+    output = os.path.splitext(config.evaluate_npz)[0] + "_metrics.json"
+    unit = metrics.to_unit_range(generated, value_range)
+    network = _inception_network(config, log, required=not labelled)
+    inception_results = None
+    if network is not None:
+        shape = _ImageShape(*generated.shape[1:])
+        inception_results = _inception_figures(network, network.features(unit), config, shape,
+                                               log)
+    if not labelled:
+        return write_results(inception_results, output, log)
     classifier, accuracy, directory = _classifier(config, log)
-    results = metrics.evaluate(classifier, generated, labels, value_range, directory,
-                               test_accuracy=accuracy)
-    return write_results(results, os.path.splitext(config.evaluate_npz)[0] + "_metrics.json",
-                          log)
+    results = metrics.evaluate(classifier, metrics.to_classifier_size(unit), labels, (0.0, 1.0),
+                               directory, test_accuracy=accuracy)
+    if inception_results:
+        results["inception"] = inception_results
+    return write_results(results, output, log)
+
+
+class _ImageShape:
+    """What the real images are read at for an .npz's images: their size and
+    channels, in [0, 1]."""
+
+    def __init__(self, height, width, channels):
+        self.image_shape = (height, width, channels)
+        self.output_range = (0.0, 1.0)
 
 
 def write_results(results, path, log):
@@ -98,17 +228,37 @@ def _weakest(results):
             + (f" (as {taken_for})" if taken_for is not None else ""))
 
 
-def format_metrics(named_results):
-    """A table: one column per run, each metric beside its real-data figure."""
+# The table's rows: key, how a value is written.
+ROWS = (("label_accuracy", "{:.4f}"), ("classifier_score", "{:.4f}"),
+        ("frechet_distance", "{:.4f}"), ("intra_class_frechet_distance", "{:.4f}"),
+        ("precision", "{:.4f}"), ("recall", "{:.4f}"), ("density", "{:.4f}"),
+        ("coverage", "{:.4f}"), ("kid", "{:.5f}"))
+
+
+def _rows(named_results, prefix=""):
     names = list(named_results)
-    rows = [("metric", *names, "real data")]
     first = named_results[names[0]]
-    for key in ("label_accuracy", "classifier_score", "frechet_distance"):
+    rows = []
+    for key, form in ROWS:
         if all(key in r for r in named_results.values()):
-            rows.append((key, *(f"{r[key]:.4f}" for r in named_results.values()),
-                         f"{first['real'][key]:.4f}"))
+            cell = lambda r: (form.format(r[key]) if r[key] is not None else "-") + (  # noqa: E731
+                f" +- {r['kid_std']:.5f}" if key == "kid" else "")
+            real = first.get("real", {})
+            rows.append((prefix + key, *(cell(r) for r in named_results.values()),
+                         cell(real) if key in real else ""))
+    return rows
+
+
+def format_metrics(named_results):
+    """A table: one column per run, each metric beside its real-data figure (the
+    Inception network's figures, where there are some, prefixed inception_)."""
+    names = list(named_results)
+    rows = [("metric", *names, "real data")] + _rows(named_results)
+    first = named_results[names[0]]
     if all("label_accuracy_by_class" in r for r in named_results.values()):
         rows.append(("weakest label", *(_weakest(r) for r in named_results.values()),
                      _weakest(first["real"])))
+    if all("inception" in r for r in named_results.values()):
+        rows += _rows({name: r["inception"] for name, r in named_results.items()}, "inception_")
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) for row in rows)
