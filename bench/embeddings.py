@@ -3,6 +3,7 @@ coverage should be computed on (issue 23): each candidate layer scored on sets
 whose answer is known.
 
     python bench/embeddings.py --dataset mnist          # writes bench/embeddings_results.json
+    python bench/embeddings.py --report                 # its table
 
 Candidates: the 128 features after their ReLU (what the Frechet distance uses),
 the same before it, the last convolutional block's output (7 x 7 x 64,
@@ -33,7 +34,11 @@ def main():
     parser.add_argument("--dataset", default="mnist", choices=["mnist", "fashion_mnist"])
     parser.add_argument("--cache", default="")
     parser.add_argument("--count", type=int, default=10000)
+    parser.add_argument("--report", action="store_true")
     args = parser.parse_args()
+    if args.report:
+        print(report(json.load(open(RESULTS))))
+        return
     from dcgan_tf import data  # noqa: PLC0415
     from dcgan_tf import fidelity  # noqa: PLC0415
     from dcgan_tf import metrics  # noqa: PLC0415
@@ -70,6 +75,18 @@ def main():
     results[args.dataset] = {"classifier_test_accuracy": accuracy, "count": n, "layers": rows}
     with open(RESULTS, "w") as f:
         json.dump(results, f, indent=1)
+
+
+def report(results):
+    """One Markdown table: each data set's classifier, layer and set."""
+    lines = ["| classifier | layer | set | precision | recall | density | coverage |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
+    for dataset, measured in results.items():
+        for layer, sets in measured["layers"].items():
+            for name, f in sets.items():
+                lines.append(f"| {dataset} | {layer} | {name} | {f['precision']:.3f} |"
+                             f" {f['recall']:.3f} | {f['density']:.3f} | {f['coverage']:.3f} |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

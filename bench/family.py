@@ -1,7 +1,9 @@
 """The family, measured: every --model trained on MNIST for the same number of
 iterations through main.py itself, then scored by `main.py --evaluate` (10,000
 samples, balanced labels for the conditional models): label accuracy where
-there are labels, classifier score, Frechet distance; with ms per iteration.
+there are labels, classifier score, Frechet distance; with ms per iteration;
+and, since issue 23, precision, recall, density, coverage, KID and the
+intra-class Frechet distance (`--set_figures`: the table of those).
 
     python bench/family.py --epochs 29 --seeds 1 2          # 29 x 355 = 10,295 iterations
     python bench/family.py --models gan wgan --epochs 1 --seeds 1   # a quick look
@@ -22,7 +24,7 @@ import time
 from benchlib import REPO, SHARED_DATA, iteration_seconds, main_py, ms_per_iteration
 
 MODELS = ("gan", "cgan", "wgan", "wgan_gp", "acgan", "lsgan")
-RESULTS = os.path.join(REPO, "bench", "family_results.json")
+RESULTS = [os.path.join(REPO, "bench", "family_results.json")]  # --results
 
 
 def run(model, seed, epochs, runs_dir, data_dir, classifier_cache):
@@ -46,8 +48,32 @@ def run(model, seed, epochs, runs_dir, data_dir, classifier_cache):
             "label_accuracy": scores.get("label_accuracy"),
             "classifier_score": scores["classifier_score"],
             "frechet_distance": scores["frechet_distance"],
-            "real": {k: scores["real"][k] for k in ("classifier_score", "frechet_distance",
-                                                    "label_accuracy")}}
+            **{k: scores.get(k) for k in SET_FIGURES},
+            "real": {k: scores["real"].get(k) for k in ("classifier_score", "frechet_distance",
+                                                        "label_accuracy") + SET_FIGURES}}
+
+
+# What --evaluate reports since issue 23, beside the Frechet distance.
+SET_FIGURES = ("precision", "recall", "density", "coverage", "kid", "kid_std",
+               "intra_class_frechet_distance")
+
+
+def set_figures_table(results):
+    """Precision, recall, density, coverage, KID and the intra-class distance of
+    the runs that have them, with real digits' (train vs test) last."""
+    rows = ["| model | seed | Frechet distance | precision | recall | density | coverage |"
+            " KID (x 1000) | intra-class FD |", "| --- | --- | --- | --- | --- | --- | --- |"
+            " --- | --- |"]
+    fmt = lambda v, f: "—" if v is None else f.format(v)  # noqa: E731
+    scored = [r for r in results if r.get("precision") is not None]
+    for r in scored + [dict(scored[0]["real"], model="real digits", seed="")][:len(scored)]:
+        rows.append(f"| {r['model']} | {r['seed']} | {fmt(r['frechet_distance'], '{:.1f}')} |"
+                    f" {fmt(r['precision'], '{:.3f}')} | {fmt(r['recall'], '{:.3f}')} |"
+                    f" {fmt(r['density'], '{:.3f}')} | {fmt(r['coverage'], '{:.3f}')} |"
+                    f" {fmt(r['kid'] * 1000 if r['kid'] is not None else None, '{:.1f}')}"
+                    f" ± {fmt(r['kid_std'] * 1000 if r['kid_std'] is not None else None, '{:.1f}')}"
+                    f" | {fmt(r['intra_class_frechet_distance'], '{:.1f}')} |")
+    return "\n".join(rows)
 
 
 def table(results):
@@ -106,12 +132,17 @@ def main():
     parser.add_argument("--report", action="store_true",
                         help="only print the tables of bench/family_results.json (ms per"
                              " iteration read again from the logs in --runs)")
+    parser.add_argument("--results", default=RESULTS[0])
     args = parser.parse_args()
+    RESULTS[0] = args.results
     if args.report:
-        results = from_logs(json.load(open(RESULTS)), args.runs)
+        results = from_logs(json.load(open(RESULTS[0])), args.runs)
         print(table(sorted(results, key=lambda r: (r["seed"], MODELS.index(r["model"])))))
         print()
         print(summary(results))
+        if any(r.get("precision") is not None for r in results):
+            print()
+            print(set_figures_table(results))
         return
     results = []
     # Seed by seed, so that a cut-short session still has every model once.
@@ -121,9 +152,9 @@ def main():
                          args.classifier_cache)
             results.append(result)
             print(table([result]).splitlines()[-1], flush=True)
-            previous = json.load(open(RESULTS)) if os.path.exists(RESULTS) else []
+            previous = json.load(open(RESULTS[0])) if os.path.exists(RESULTS[0]) else []
             kept = [r for r in previous if (r["model"], r["seed"]) != (model, seed)]
-            with open(RESULTS, "w") as f:
+            with open(RESULTS[0], "w") as f:
                 json.dump(kept + [result], f, indent=1)
     print(table(results))
 

@@ -322,6 +322,17 @@ class ImageFolderData:
         return load_image_file(path, self.c_dim, self.crop, self.input_height,
                                self.input_width, self.output_height, self.output_width)
 
+    def load_usable(self, paths):
+        """uint8 [n, H, W, C] of those of `paths` that can be used (others left out)."""
+        loaded = []
+        for path in paths:
+            try:
+                loaded.append(self.load(path))
+            except UnusableImage:
+                continue
+        return np.stack(loaded) if loaded else np.zeros(
+            (0, self.output_height, self.output_width, self.c_dim), np.uint8)
+
     def _load_or_skip(self, path):
         path = path.decode() if isinstance(path, bytes) else path
         try:

@@ -267,14 +267,22 @@ def test_published_statistics_are_read_and_checked(tmp_path):
         inception.read_statistics(str(tmp_path / "missing.npz"))
 
 
-def test_an_image_folder_run_is_scored_on_the_inception_network(tmp_path):
-    graph = small_inception_graph(str(tmp_path / "inception.pb"))
-    fakes.make_image_folder(str(tmp_path / "data" / "faces"), count=40, size=(20, 20))
+def trained_folder_run(tmp_path, images, batch_size):
+    """The Config of a tiny unconditional run on a folder of random images, trained
+    one epoch."""
+    fakes.make_image_folder(str(tmp_path / "data" / "faces"), count=images, size=(20, 20))
     config = config_lib.Config(
         dataset="faces", input_fname_pattern="*.png", input_height=20, output_height=16,
-        batch_size=8, epoch=1, data_dir=str(tmp_path / "data"), out_dir=str(tmp_path / "out"),
-        seed=0, z_dim=6, gf_dim=4, df_dim=4, classifier_cache=str(tmp_path / "cache"))
+        batch_size=batch_size, epoch=1, data_dir=str(tmp_path / "data"),
+        out_dir=str(tmp_path / "out"), seed=0, z_dim=6, gf_dim=4, df_dim=4,
+        classifier_cache=str(tmp_path / "cache"))
     app.run(config_lib.dataclasses.replace(config, train=True), log=lambda line: None)
+    return config
+
+
+def test_an_image_folder_run_is_scored_on_the_inception_network(tmp_path):
+    graph = small_inception_graph(str(tmp_path / "inception.pb"))
+    config = trained_folder_run(tmp_path, images=40, batch_size=8)
     lines = []
     app.run(config_lib.dataclasses.replace(config, evaluate=True, metrics_samples=30,
                                            inception=graph), log=lines.append)
@@ -300,12 +308,7 @@ def test_an_image_folder_run_is_scored_on_the_inception_network(tmp_path):
 
 
 def test_an_image_folder_without_the_network_offline_is_a_clear_error(tmp_path, capsys):
-    fakes.make_image_folder(str(tmp_path / "data" / "faces"), count=12, size=(20, 20))
-    config = config_lib.Config(
-        dataset="faces", input_fname_pattern="*.png", input_height=20, output_height=16,
-        batch_size=6, epoch=1, data_dir=str(tmp_path / "data"), out_dir=str(tmp_path / "out"),
-        seed=0, z_dim=6, gf_dim=4, df_dim=4, classifier_cache=str(tmp_path / "cache"))
-    app.run(config_lib.dataclasses.replace(config, train=True), log=lambda line: None)
+    config = trained_folder_run(tmp_path, images=12, batch_size=6)
     with pytest.raises(SystemExit):
         app.run(config_lib.dataclasses.replace(config, evaluate=True, download=False),
                 log=lambda line: None)

@@ -73,7 +73,7 @@ def _reference_images(config, model_config, log):
         directory = datasets.idx_dataset_directory(config, log)
         test, _ = data.load_idx_split(directory, "test")
         train, _ = data.load_idx_split(directory, "train")
-        unit = lambda u8: real_images.to_unit_range(  # noqa: E731
+        unit = lambda u8: metrics.to_unit_range(  # noqa: E731
             real_images.to_model_input(u8, model_config), model_config.output_range)
         return (unit(test), unit(train[:config.metrics_samples]),
                 f"the {config.dataset} test split; real data: training images")
@@ -83,14 +83,9 @@ def _reference_images(config, model_config, log):
     order = np.random.default_rng(config.seed or 0).permutation(len(folder.files))
 
     def load(indices):
-        loaded = []
-        for index in indices:
-            try:
-                loaded.append(folder.load(folder.files[index]))
-            except data.UnusableImage:
-                continue
-        return real_images.to_unit_range(
-            real_images.to_model_input(np.stack(loaded), model_config), model_config.output_range)
+        loaded = folder.load_usable([folder.files[index] for index in indices])
+        return metrics.to_unit_range(real_images.to_model_input(loaded, model_config),
+                                     model_config.output_range)
 
     return (load(order[:count]), load(order[count:2 * count]),
             f"{count} random images of {config.dataset}; real data: {count} others")

@@ -208,14 +208,9 @@ def _run_images(config, run, log):
     if isinstance(training_data, data.ImageFolderData):
         def chunks(size=2000):
             for start in range(0, len(training_data.files), size):
-                loaded = []
-                for path in training_data.files[start:start + size]:
-                    try:
-                        loaded.append(training_data.load(path))
-                    except data.UnusableImage:
-                        continue
-                if loaded:
-                    yield np.stack(loaded)
+                loaded = training_data.load_usable(training_data.files[start:start + size])
+                if len(loaded):
+                    yield loaded
         return chunks, None, None
     def chunks(size=5000):
         for start in range(0, training_data.num_examples, size):
@@ -241,7 +236,7 @@ def guided_backprop(config, run, log):
         pool, labels = data.load_idx_split(directory, "test")
         pool, labels = pool[:GUIDED_POOL, ..., None], labels[:GUIDED_POOL]
     inputs = real_images.to_model_input(pool, run.model_config)
-    shown = real_images.to_unit_range(inputs, run.model_config.output_range)
+    shown = metrics.to_unit_range(inputs, run.model_config.output_range)
     y = (np.eye(run.model_config.y_dim, dtype=np.float32)[labels]
          if discriminator_reads_labels(run) else None)
     trained = trained_discriminator(run, config)
@@ -279,7 +274,7 @@ def nearest_neighbours(config, run, sampler, log):
     chunks, unseen, _ = _run_images(config, run, log)
     samples = np.concatenate([batch for batch, _ in generation.generated_batches(
         sampler, model_config, count, config.z_dist, config.batch_size, config.seed or 0)])
-    samples = real_images.to_unit_range(samples, model_config.output_range)
+    samples = metrics.to_unit_range(samples, model_config.output_range)
     rng = np.random.default_rng(config.seed or 0)
     if unseen is not None:
         chosen = rng.permutation(len(unseen))[:count]

@@ -38,12 +38,6 @@ def to_model_input(images, model_config):
     return (images.astype(np.float32) / 255.0 * (high - low) + low).astype(np.float32)
 
 
-def to_unit_range(images, value_range):
-    """Images in `value_range` -> [0, 1], the pixels the distances are taken on."""
-    low, high = value_range
-    return np.clip((np.asarray(images, np.float32) - low) / (high - low), 0.0, 1.0)
-
-
 class LabelledSplits:
     """A labelled data set's training and test images (uint8 [N, H, W, C]) and
     labels (int64 [N]), and its class names."""
