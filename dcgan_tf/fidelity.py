@@ -40,16 +40,30 @@ def frechet_distance(features_a, features_b):
 
 
 def frechet_distance_of_statistics(mu_a, cov_a, mu_b, cov_b):
-    """||mu_a - mu_b||^2 + Tr(S_a + S_b - 2 (S_a S_b)^1/2), the trace of the square
-    root taken from the eigenvalues of S_a^1/2 S_b S_a^1/2 (symmetric, so numpy's
-    eigh is enough); from means and covariances (published statistics are these)."""
-    values, vectors = np.linalg.eigh(cov_a)
-    sqrt_a = (vectors * np.sqrt(np.clip(values, 0, None))) @ vectors.T
-    middle = np.linalg.eigvalsh(sqrt_a @ cov_b @ sqrt_a)
-    trace_sqrt = np.sum(np.sqrt(np.clip(middle, 0, None)))
-    return float(np.sum((mu_a - mu_b) ** 2) + np.trace(cov_a) + np.trace(cov_b)
-                 - 2 * trace_sqrt)
+    """||mu_a - mu_b||^2 + Tr(S_a + S_b - 2 (S_a S_b)^1/2), from means and
+    covariances (published statistics are these)."""
+    return FrechetReference(mu_a, cov_a).distance_of_statistics(mu_b, cov_b)
 
+
+class FrechetReference:
+    """A reference Gaussian whose covariance's square root is taken once, for the
+    Frechet distances of several sets to it (in 2,048 dimensions that root is
+    most of the work). The trace of (S_a S_b)^1/2 comes from the eigenvalues of
+    S_a^1/2 S_b S_a^1/2 (symmetric, so numpy's eigh is enough)."""
+
+    def __init__(self, mu, cov):
+        self.mu, self.cov = np.asarray(mu, np.float64), np.asarray(cov, np.float64)
+        values, vectors = np.linalg.eigh(self.cov)
+        self.sqrt_cov = (vectors * np.sqrt(np.clip(values, 0, None))) @ vectors.T
+
+    def distance_of_statistics(self, mu, cov):
+        middle = np.linalg.eigvalsh(self.sqrt_cov @ cov @ self.sqrt_cov)
+        trace_sqrt = np.sum(np.sqrt(np.clip(middle, 0, None)))
+        return float(np.sum((self.mu - mu) ** 2) + np.trace(self.cov) + np.trace(cov)
+                     - 2 * trace_sqrt)
+
+    def distance(self, features):
+        return self.distance_of_statistics(features.mean(0), np.cov(features, rowvar=False))
 
 
 def _squared_norms(x):

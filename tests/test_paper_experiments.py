@@ -90,7 +90,8 @@ def test_the_probe_separates_separable_classes_and_chooses_c_without_the_test_sp
     subset = linear_probe.labelled_subset(train_y, 8, seed=0)
     assert np.array_equal(np.bincount(train_y[subset]), [8, 8, 8])
     result = linear_probe.svm_probe(train_x[subset], train_y[subset], test_x, test_y)
-    assert result["accuracy"] == 1.0 and result["C"] in linear_probe.C_GRID
+    assert result["accuracy"] == 1.0
+    assert result["C"] in [c / len(subset) for c in linear_probe.C_TIMES_N]
     # The test split plays no part in the choice: wrong test labels change the
     # accuracy, never C or the validation score.
     shuffled = linear_probe.svm_probe(train_x[subset], train_y[subset], test_x,
@@ -102,6 +103,25 @@ def test_the_probe_separates_separable_classes_and_chooses_c_without_the_test_sp
     noise = linear_probe.svm_probe(train_x[subset], rng.permutation(train_y[subset]), test_x,
                                    test_y)
     assert noise["accuracy"] < 0.6
+
+
+@pytest.mark.parametrize("c", [1e-3, 0.1])
+def test_the_svm_solves_what_liblinears_linearsvc_solves(c):
+    from sklearn import svm  # noqa: PLC0415
+
+    from dcgan_tf.experiments import linear_svm  # noqa: PLC0415
+
+    rng = np.random.default_rng(4)
+    features, labels = _blobs(rng, 400, rng.normal(0, 1, (4, 30)), 1.5)  # overlapping
+    ours = linear_svm.LinearL2SVM(C=c).fit(features, labels)
+    theirs = svm.LinearSVC(C=c, loss="squared_hinge", dual=True, tol=1e-8,
+                           max_iter=100000).fit(features, labels)
+    # One convex objective: the same weights to the solvers' tolerances, and so
+    # the same decisions.
+    scale = np.abs(theirs.coef_).max()
+    np.testing.assert_allclose(ours.coef_, theirs.coef_, atol=2e-3 * scale)
+    np.testing.assert_allclose(ours.intercept_, theirs.intercept_, atol=2e-3 * scale)
+    assert np.mean(ours.predict(features) == theirs.predict(features)) > 0.99
 
 
 def test_probe_labels_are_counts_per_class():

@@ -317,7 +317,7 @@ def test_evaluate_npz_names_the_file_and_what_it_must_hold(tmp_path, capsys, con
     err = capsys.readouterr().err
     assert exited.value.code == 1 and "Traceback" not in err
     assert f"--evaluate_npz={path}" in err and message in err
-    assert "must be an .npz with `images` [N, 28, 28, 1]" in err
+    assert "must be an .npz with `images` [N, H, W, 1]" in err  # MNIST: grayscale, any size
 
 
 def test_unwritable_samples_in_test_mode_and_a_truncated_mnist(tmp_path, capsys, monkeypatch):

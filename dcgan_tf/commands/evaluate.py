@@ -103,8 +103,7 @@ def _inception_figures(network, generated_features, config, model_config, log):
     if config.inception_stats:
         mu, sigma = inception.read_statistics(config_lib.expand_path(config.inception_stats))
         described += f"; FID against the statistics in {config.inception_stats}"
-    fid = lambda f: fidelity.frechet_distance_of_statistics(  # noqa: E731
-        f.mean(0), np.cov(f, rowvar=False), mu, sigma)
+    fid = fidelity.FrechetReference(mu, sigma).distance
     return {"features": INCEPTION_WORDS, "reference": described,
             "inception_sha256": network.sha256, "num_images": int(len(generated_features)),
             "frechet_distance": fid(generated_features),
@@ -158,7 +157,8 @@ def evaluate_npz(config, log):
     """Scores the images (and labels) of --evaluate_npz."""
     path = config_lib.expand_path(config.evaluate_npz)
     labelled = data.is_idx_dataset(config.dataset)
-    what = ("an .npz with `images` [N, H, W, C] (and optionally `labels` [N] and"
+    channels = "1" if labelled else "C"
+    what = (f"an .npz with `images` [N, H, W, {channels}] (and optionally `labels` [N] and"
             " `value_range`), as --generate writes")
     try:
         with np.load(path, allow_pickle=False) as arrays:

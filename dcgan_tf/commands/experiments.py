@@ -159,7 +159,7 @@ def linear_probe(config, run, log):
     results = {"dataset": name, "labels_per_class": [c or "all" for c in counts],
                "test_images": int(len(test_inputs)), "classes": splits.classes, "seed": seed,
                "model": run.system_name, "checkpoint": run.checkpoint,
-               "grid": features_lib.GRID, "c_grid": list(probe_lib.C_GRID), "sources": []}
+               "grid": features_lib.GRID, "c_times_n": list(probe_lib.C_TIMES_N), "sources": []}
     if run.system.auxiliary_classifier:
         results["note"] = ("AC-GAN's D was trained with labels (its class head): its features"
                            " are not unsupervised.")
