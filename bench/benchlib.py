@@ -12,6 +12,24 @@ import sys
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED_DATA = os.path.join(os.path.dirname(REPO), "shared", "data")
 
+# What --evaluate reports since issue 23, beside the Frechet distance.
+SET_FIGURES = ("precision", "recall", "density", "coverage", "kid", "kid_std",
+               "intra_class_frechet_distance")
+SET_FIGURE_HEADER = ("Frechet distance | precision | recall | density | coverage |"
+                     " KID (x 1000) | intra-class FD")
+
+
+def set_figure_cells(scores):
+    """The Frechet distance and SET_FIGURES of one metrics dict as table cells
+    (SET_FIGURE_HEADER's columns; a dash where a figure does not apply)."""
+    fmt = lambda v, f: "—" if v is None else f.format(v)  # noqa: E731
+    kid = "—" if scores.get("kid") is None else (
+        f"{scores['kid'] * 1000:.1f} ± {scores['kid_std'] * 1000:.1f}")
+    return (f"{fmt(scores.get('frechet_distance'), '{:.1f}')} |"
+            f" {fmt(scores.get('precision'), '{:.3f}')} | {fmt(scores.get('recall'), '{:.3f}')} |"
+            f" {fmt(scores.get('density'), '{:.3f}')} | {fmt(scores.get('coverage'), '{:.3f}')} |"
+            f" {kid} | {fmt(scores.get('intra_class_frechet_distance'), '{:.1f}')}")
+
 
 def main_py(*argv, log_path=None):
     """Runs `python -u main.py argv`; returns its output (also appended to

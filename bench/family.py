@@ -21,7 +21,8 @@ import os
 import re
 import time
 
-from benchlib import REPO, SHARED_DATA, iteration_seconds, main_py, ms_per_iteration
+from benchlib import (REPO, SET_FIGURE_HEADER, SET_FIGURES, SHARED_DATA, iteration_seconds, main_py,
+                      ms_per_iteration, set_figure_cells)
 
 MODELS = ("gan", "cgan", "wgan", "wgan_gp", "acgan", "lsgan")
 RESULTS = [os.path.join(REPO, "bench", "family_results.json")]  # --results
@@ -53,26 +54,13 @@ def run(model, seed, epochs, runs_dir, data_dir, classifier_cache):
                                                         "label_accuracy") + SET_FIGURES}}
 
 
-# What --evaluate reports since issue 23, beside the Frechet distance.
-SET_FIGURES = ("precision", "recall", "density", "coverage", "kid", "kid_std",
-               "intra_class_frechet_distance")
-
-
 def set_figures_table(results):
     """Precision, recall, density, coverage, KID and the intra-class distance of
     the runs that have them, with real digits' (train vs test) last."""
-    rows = ["| model | seed | Frechet distance | precision | recall | density | coverage |"
-            " KID (x 1000) | intra-class FD |", "| --- | --- | --- | --- | --- | --- | --- |"
-            " --- | --- |"]
-    fmt = lambda v, f: "—" if v is None else f.format(v)  # noqa: E731
+    rows = [f"| model | seed | {SET_FIGURE_HEADER} |", "| --- | --- |" + " --- |" * 7]
     scored = [r for r in results if r.get("precision") is not None]
     for r in scored + [dict(scored[0]["real"], model="real digits", seed="")][:len(scored)]:
-        rows.append(f"| {r['model']} | {r['seed']} | {fmt(r['frechet_distance'], '{:.1f}')} |"
-                    f" {fmt(r['precision'], '{:.3f}')} | {fmt(r['recall'], '{:.3f}')} |"
-                    f" {fmt(r['density'], '{:.3f}')} | {fmt(r['coverage'], '{:.3f}')} |"
-                    f" {fmt(r['kid'] * 1000 if r['kid'] is not None else None, '{:.1f}')}"
-                    f" ± {fmt(r['kid_std'] * 1000 if r['kid_std'] is not None else None, '{:.1f}')}"
-                    f" | {fmt(r['intra_class_frechet_distance'], '{:.1f}')} |")
+        rows.append(f"| {r['model']} | {r['seed']} | {set_figure_cells(r)} |")
     return "\n".join(rows)
 
 

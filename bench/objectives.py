@@ -37,8 +37,8 @@ import sys
 
 import numpy as np
 
-from benchlib import (REPO, SHARED_DATA, iteration_seconds, main_in_process, main_py,
-                      ms_per_iteration)
+from benchlib import (REPO, SET_FIGURE_HEADER, SET_FIGURES, SHARED_DATA, iteration_seconds,
+                      main_in_process, main_py, ms_per_iteration, set_figure_cells)
 
 sys.path.insert(0, REPO)
 RESULTS = os.path.join(REPO, "bench", "objectives_results.json")
@@ -171,7 +171,7 @@ def score(data_flags, common, name, args, samples, log_path):
         metrics = json.load(f)
     return {"iteration": checkpoint_iteration(args.runs, name), "samples": samples,
             **{k: metrics.get(k) for k in ("label_accuracy", "classifier_score",
-                                          "frechet_distance")}}
+                                          "frechet_distance", *SET_FIGURES)}}
 
 
 def report(results):
@@ -256,6 +256,26 @@ def row_order(dataset, conditional, loss):
 
 def data_label(dataset, conditional):
     return dataset if conditional else f"{dataset} (unconditional)"
+
+
+def set_figures_table(results):
+    """Each run's final precision, recall, density, coverage, KID and intra-class
+    distance (issue 23), where it has them, with real images' (train vs test)
+    after each data set's runs."""
+    rows = [f"| data | loss | seed | {SET_FIGURE_HEADER} |", "| --- | --- | --- |" + " --- |" * 7]
+    scored = sorted((r for r in results if r["final"].get("precision") is not None),
+                    key=lambda r: (*row_order(r["dataset"], r["conditional"], r["loss"]),
+                                   r["seed"]))
+    for key in dict.fromkeys((r["dataset"], r["conditional"]) for r in scored):
+        runs = [r for r in scored if (r["dataset"], r["conditional"]) == key]
+        for r in runs:
+            rows.append(f"| {data_label(*key)} | {r['loss']} | {r['seed']} |"
+                        f" {set_figure_cells(r['final'])} |")
+        real = real_reference(runs)
+        if real:
+            rows.append(f"| {data_label(*key)} | real images (train vs test) | |"
+                        f" {set_figure_cells(real)} |")
+    return "\n".join(rows)
 
 
 def per_seed_table(results):
@@ -363,6 +383,9 @@ def main():
     print(table)
     print()
     print(per_seed_table(results))
+    if any(r["final"].get("precision") is not None for r in results):
+        print()
+        print(set_figures_table(results))
     print("figures:", *figures)
 
 
