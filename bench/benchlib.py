@@ -16,15 +16,18 @@ SHARED_DATA = os.path.join(os.path.dirname(REPO), "shared", "data")
 SET_FIGURES = ("precision", "recall", "density", "coverage", "kid", "kid_std",
                "intra_class_frechet_distance")
 SET_FIGURE_HEADER = ("Frechet distance | precision | recall | density | coverage |"
-                     " KID (x 1000) | intra-class FD")
+                     " KID ± sd | intra-class FD")
 
 
 def set_figure_cells(scores):
     """The Frechet distance and SET_FIGURES of one metrics dict as table cells
     (SET_FIGURE_HEADER's columns; a dash where a figure does not apply)."""
     fmt = lambda v, f: "—" if v is None else f.format(v)  # noqa: E731
+    # KID is in its features' units: thousands on the classifier's pre-ReLU
+    # features, hundredths on Inception's; three digits either way.
+    digits = lambda v: f"{v:,.0f}" if abs(v) >= 100 else f"{v:.3g}"  # noqa: E731
     kid = "—" if scores.get("kid") is None else (
-        f"{scores['kid'] * 1000:.1f} ± {scores['kid_std'] * 1000:.1f}")
+        f"{digits(scores['kid'])} ± {digits(scores['kid_std'])}")
     return (f"{fmt(scores.get('frechet_distance'), '{:.1f}')} |"
             f" {fmt(scores.get('precision'), '{:.3f}')} | {fmt(scores.get('recall'), '{:.3f}')} |"
             f" {fmt(scores.get('density'), '{:.3f}')} | {fmt(scores.get('coverage'), '{:.3f}')} |"

@@ -48,7 +48,7 @@ def runs(root):
     }
 
 
-def measure(name, data_flags, training_flags, probe_dataset, root):
+def measure(name, data_flags, training_flags, probe_dataset, root, probe_labels=PROBE_LABELS):
     from objectives import export_image_folder  # noqa: PLC0415
 
     for dataset in ("mnist", "fashion_mnist"):
@@ -63,7 +63,7 @@ def measure(name, data_flags, training_flags, probe_dataset, root):
     main_py(*common, *training_flags, "--train", log_path=log)
     samples = os.path.join(root, name, "samples")
     probe_data = ["--probe_dataset", probe_dataset] if "--model" not in data_flags else []
-    main_py(*common, "--linear_probe", *probe_data, "--probe_labels", PROBE_LABELS,
+    main_py(*common, "--linear_probe", *probe_data, "--probe_labels", probe_labels,
             "--nearest_neighbours", str(NEAREST), log_path=log)
     if name.startswith("dcgan"):
         for option in ("walk", "arithmetic", "guided_backprop"):
@@ -104,6 +104,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", default=os.path.expanduser("~/runs_learned"))
     parser.add_argument("--only", nargs="*", help="run names (default: all)")
+    parser.add_argument("--probe_labels", default=PROBE_LABELS,
+                        help="labels per class the probe trains on (default %(default)s)")
     parser.add_argument("--report", action="store_true")
     parser.add_argument("--results", default=RESULTS)
     args = parser.parse_args()
@@ -113,7 +115,7 @@ def main():
         for name, (data_flags, training_flags, probe) in runs(args.runs).items():
             if args.only and name not in args.only:
                 continue
-            result = measure(name, data_flags, training_flags, probe, args.runs)
+            result = measure(name, data_flags, training_flags, probe, args.runs, args.probe_labels)
             results = [r for r in results if r["name"] != name] + [result]
             with open(args.results, "w") as f:
                 json.dump(results, f, indent=1)

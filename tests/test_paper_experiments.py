@@ -105,14 +105,18 @@ def test_the_probe_separates_separable_classes_and_chooses_c_without_the_test_sp
     assert noise["accuracy"] < 0.6
 
 
-@pytest.mark.parametrize("c", [1e-3, 0.1])
-def test_the_svm_solves_what_liblinears_linearsvc_solves(c):
+@pytest.mark.parametrize("c,images,dims", [
+    (1e-3, 400, 30), (0.1, 400, 30),    # more images than features: solved as it stands
+    (1e-3, 60, 300), (0.1, 60, 300),    # fewer: solved in the images' span
+])
+def test_the_svm_solves_what_liblinears_linearsvc_solves(c, images, dims):
     from sklearn import svm  # noqa: PLC0415
 
     from dcgan_tf.experiments import linear_svm  # noqa: PLC0415
 
     rng = np.random.default_rng(4)
-    features, labels = _blobs(rng, 400, rng.normal(0, 1, (4, 30)), 1.5)  # overlapping
+    centres = rng.normal(0, 1, (4, dims)) * np.sqrt(30 / dims)  # as far apart in any dims
+    features, labels = _blobs(rng, images, centres, 1.5)          # overlapping
     ours = linear_svm.LinearL2SVM(C=c).fit(features, labels)
     theirs = svm.LinearSVC(C=c, loss="squared_hinge", dual=True, tol=1e-8,
                            max_iter=100000).fit(features, labels)
