@@ -91,6 +91,8 @@ def report(results):
     lines += ["", "| run | space | median NN distance: samples / unseen real | near copies |"
               " P(sample closer) | verdict |", "| --- | --- | --- | --- | --- | --- |"]
     for result in results:
+        if not result.get("nearest_neighbours"):  # a run measured for the probe alone
+            continue
         for space, verdict in result["nearest_neighbours"]["spaces"].items():
             lines.append(f"| {result['name']} | {space} | {verdict['samples']['q50']:.3g} /"
                          f" {verdict['unseen_real']['q50']:.3g} |"
