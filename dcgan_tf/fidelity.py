@@ -81,22 +81,30 @@ def _distance_blocks(a, b, block=BLOCK):
 
 def ball_radii(features, k):
     """Each sample's distance to its k-th nearest other sample of the same set."""
-    features = np.asarray(features, np.float64)
-    if len(features) <= k:
-        raise ValueError(f"{len(features)} samples cannot have {k} nearest neighbours each;"
-                         f" score at least {k + 1}.")
-    radii = np.empty(len(features))
+    return _ball_radii(np.asarray(features, np.float64), (k,))[k]
+
+
+def _ball_radii(features, ks):
+    """{k: radii} for each k of `ks`, from one pass over the pairwise distances."""
+    if len(features) <= max(ks):
+        raise ValueError(f"{len(features)} samples cannot have {max(ks)} nearest neighbours"
+                         f" each; score at least {max(ks) + 1}.")
+    radii = np.empty((len(features), len(ks)))
     for rows, distances in _distance_blocks(features, features):
         # The k+1-th smallest counts the sample itself (distance 0) first.
-        radii[rows] = np.partition(distances, k, axis=1)[:, k]
-    return radii
+        radii[rows] = np.partition(distances, ks, axis=1)[:, list(ks)]
+    return {k: radii[:, i] for i, k in enumerate(ks)}
 
 
 def precision_recall(real, fake, k=PRECISION_RECALL_K):
     """(precision, recall): the shares of fake samples inside some real sample's
     k-NN ball, and of real samples inside some fake sample's."""
-    real, fake = np.asarray(real, np.float64), np.asarray(fake, np.float64)
-    return (_share_inside(fake, real, ball_radii(real, k)),
+    real = np.asarray(real, np.float64)
+    return _precision_recall(real, ball_radii(real, k), np.asarray(fake, np.float64), k)
+
+
+def _precision_recall(real, real_radii, fake, k):
+    return (_share_inside(fake, real, real_radii),
             _share_inside(real, fake, ball_radii(fake, k)))
 
 
@@ -109,8 +117,11 @@ def _share_inside(points, centres, radii):
 
 def density_coverage(real, fake, k=DENSITY_COVERAGE_K):
     """(density, coverage) of fake samples against the real samples' k-NN balls."""
-    real, fake = np.asarray(real, np.float64), np.asarray(fake, np.float64)
-    radii = ball_radii(real, k)
+    real = np.asarray(real, np.float64)
+    return _density_coverage(real, ball_radii(real, k), np.asarray(fake, np.float64), k)
+
+
+def _density_coverage(real, radii, fake, k):
     balls_holding = 0
     for _, distances in _distance_blocks(fake, real):
         balls_holding += int(np.sum(distances < radii[None, :]))
@@ -162,11 +173,27 @@ def frechet_distance_by_class(real, real_labels, fake, fake_labels, classes):
     return rows, (float(np.mean(known)) if known else None)
 
 
+class RealSet:
+    """Real features with their k-NN balls (for both k) measured once, for the set
+    figures of several sets against them (a run's samples and real images)."""
+
+    def __init__(self, real):
+        self.features = np.asarray(real, np.float64)
+        self.radii = _ball_radii(self.features, (PRECISION_RECALL_K, DENSITY_COVERAGE_K))
+
+    def figures(self, fake, seed=0):
+        """Every set figure of fake features against these, JSON-ready."""
+        fake = np.asarray(fake, np.float64)
+        precision, recall = _precision_recall(self.features, self.radii[PRECISION_RECALL_K],
+                                              fake, PRECISION_RECALL_K)
+        density, coverage = _density_coverage(self.features, self.radii[DENSITY_COVERAGE_K],
+                                               fake, DENSITY_COVERAGE_K)
+        kid, kid_std, size = kernel_inception_distance(self.features, fake, seed=seed)
+        return {"precision": precision, "recall": recall, "density": density,
+                "coverage": coverage, "kid": kid, "kid_std": kid_std, "kid_subset_size": size,
+                "kid_subsets": KID_SUBSETS}
+
+
 def figures(real, fake, seed=0):
     """Every set figure of fake features against real ones, JSON-ready."""
-    precision, recall = precision_recall(real, fake)
-    density, coverage = density_coverage(real, fake)
-    kid, kid_std, size = kernel_inception_distance(real, fake, seed=seed)
-    return {"precision": precision, "recall": recall, "density": density, "coverage": coverage,
-            "kid": kid, "kid_std": kid_std, "kid_subset_size": size,
-            "kid_subsets": KID_SUBSETS}
+    return RealSet(real).figures(fake, seed)

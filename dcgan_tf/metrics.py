@@ -203,12 +203,13 @@ def evaluate(model, images, labels, value_range, real_dir, real_count=None, test
     beside the same figures for real training images against the real test
     split; returns a JSON-ready dict."""
     embedded = embeddings(model, to_unit_range(images, value_range))
-    return evaluate_classified(model, softmax(embedded["logits"]), embedded["features"], labels,
-                               real_dir, real_count, test_accuracy, embedded[SET_EMBEDDING])
+    return evaluate_classified(model, softmax(embedded["logits"]), embedded["features"],
+                               embedded[SET_EMBEDDING], labels, real_dir, real_count,
+                               test_accuracy)
 
 
-def evaluate_classified(model, probabilities, features, labels, real_dir, real_count=None,
-                        test_accuracy=None, set_features=None):
+def evaluate_classified(model, probabilities, features, set_features, labels, real_dir,
+                        real_count=None, test_accuracy=None):
     """`evaluate` from the classifier's outputs for the images (probabilities
     [N, 10], features [N, 128], and the SET_EMBEDDING the set figures read):
     what a stream of batches keeps of them."""
@@ -218,6 +219,7 @@ def evaluate_classified(model, probabilities, features, labels, real_dir, real_c
     real = embeddings(model, train_x[:count].astype(np.float32) / 255.0)
     test = embeddings(model, test_x.astype(np.float32) / 255.0)
     real_probabilities = softmax(real["logits"])
+    reference = fidelity.RealSet(test[SET_EMBEDDING])  # its balls, once for both sets
     results = {
         "num_images": int(len(probabilities)),
         "classifier_score": classifier_score(probabilities),
@@ -226,13 +228,12 @@ def evaluate_classified(model, probabilities, features, labels, real_dir, real_c
                  "classifier_score": classifier_score(real_probabilities),
                  "frechet_distance": frechet_distance(real["features"], test["features"]),
                  **_label_figures(real_probabilities, train_y[:count]),
-                 **fidelity.figures(test[SET_EMBEDDING], real[SET_EMBEDDING])},
+                 **reference.figures(real[SET_EMBEDDING])},
         "set_features": SET_EMBEDDING_WORDS,
         "precision_recall_k": fidelity.PRECISION_RECALL_K,
         "density_coverage_k": fidelity.DENSITY_COVERAGE_K,
     }
-    if set_features is not None:
-        results.update(fidelity.figures(test[SET_EMBEDDING], set_features))
+    results.update(reference.figures(set_features))
     if labels is not None:
         results.update(_label_figures(probabilities, labels))
         classes = probabilities.shape[1]

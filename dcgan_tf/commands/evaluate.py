@@ -99,18 +99,20 @@ def _inception_figures(network, generated_features, config, model_config, log):
     log(f" [*] Inception features of the real images ({described})")
     reference_features = network.features(reference)
     real_features = network.features(other_real)
-    mu, sigma = inception.statistics(reference_features)
     if config.inception_stats:
         mu, sigma = inception.read_statistics(config_lib.expand_path(config.inception_stats))
         described += f"; FID against the statistics in {config.inception_stats}"
+    else:
+        mu, sigma = inception.statistics(reference_features)
     fid = fidelity.FrechetReference(mu, sigma).distance
+    reference = fidelity.RealSet(reference_features)
+    seed = config.seed or 0
     return {"features": INCEPTION_WORDS, "reference": described,
             "inception_sha256": network.sha256, "num_images": int(len(generated_features)),
             "frechet_distance": fid(generated_features),
-            **fidelity.figures(reference_features, generated_features, config.seed or 0),
-            "real": {"num_images": int(len(real_features)),
-                     "frechet_distance": fid(real_features),
-                     **fidelity.figures(reference_features, real_features, config.seed or 0)}}
+            **reference.figures(generated_features, seed),
+            "real": {"num_images": int(len(real_features)), "frechet_distance": fid(real_features),
+                     **reference.figures(real_features, seed)}}
 
 
 def score(config, sample, model_config, log):
@@ -145,9 +147,9 @@ def score(config, sample, model_config, log):
         return inception_results
     results = metrics.evaluate_classified(
         classifier, metrics.softmax(np.concatenate(kept["logits"])),
-        np.concatenate(kept["features"]),
+        np.concatenate(kept["features"]), np.concatenate(kept[metrics.SET_EMBEDDING]),
         generation.labels_of(model_config, config.metrics_samples, config.seed or 0), directory,
-        test_accuracy=accuracy, set_features=np.concatenate(kept[metrics.SET_EMBEDDING]))
+        test_accuracy=accuracy)
     if inception_results:
         results["inception"] = inception_results
     return results
