@@ -38,12 +38,17 @@ OUTPUT_TOLERANCE = 1e-5
 ONE_ITERATION_TOLERANCE = 1e-6
 # Losses computed after a G update: G's state differs beyond rounding at 64x64
 # (see G_64_PERCENTILE); measured 9.2e-5 after one iteration. After several
-# iterations (measured: 8.9e-4 after ten, MNIST; 1.6e-2 after five, 64x64).
+# iterations (measured: 8.9e-4 after ten, MNIST). At 64x64 Adam feeds rounding
+# back chaotically, so the iterations compared there are those where rounding
+# stays well inside the bound and a port error does not: measured on a 2-core
+# AMD EPYC (AVX2), our start perturbed by 1e-7 relative (three draws), the
+# largest loss difference over iterations 1-3 was 0.0145 (over 1-5: 0.049, and
+# one unperturbed run of five out of a few reached 0.057), while a learning
+# rate 5% off or beta1 0.55 for 0.5 gave 0.19-0.28 within iterations 2-3.
 LOSS_AFTER_G_TOLERANCE = {"mnist": OUTPUT_TOLERANCE, "celebA": 5e-4}
 SEVERAL_ITERATIONS_LOSS_TOLERANCE = {"mnist": 5e-3, "celebA": 5e-2}
 GRAPH_NAMES = ["mnist", "celebA"]
-# Iterations compared in CI: a 64x64 iteration of both sides takes ~10 s on 2 cores.
-ITERATIONS = {"mnist": 10, "celebA": 5}
+ITERATIONS = {"mnist": 10, "celebA": 3}
 OUTPUT_SIZE = {"mnist": 28, "celebA": 64}
 
 
@@ -190,26 +195,35 @@ def tolerance(graph, name, original_value):
 
 def iteration_differences(pair, iterations):
     """Runs `iterations` of the original and of main.py's iteration (given the
-    original's z) from one start; returns (their losses, ours, {variable: |a - b|
-    elementwise} at the end, the original's values at the end, before)."""
+    original's z) from one start; returns, after the first iteration and after
+    the last, (their losses, ours, {variable: |a - b| elementwise}, the
+    original's values then, before)."""
     pair.reset()
     before = dict(pair.original.values())
-    theirs, ours = [], []
+    theirs, ours, after = [], [], []
     for real, z, y in batches(pair.name, iterations):
         theirs.append(pair.original.iteration(real, z, y))
         result = pair.gan.step(real, y, gan_lib.Draws(z), 0)
         ours.append({k: float(result[k]) for k in ("d_loss", "g_loss")})
-    mine = our_variables(pair.gan)
-    after = pair.original.values()
-    gaps = {name: np.abs(value - mine[name].numpy()) for name, value in after.items()}
-    return theirs, ours, gaps, after, before
+        if len(ours) in (1, iterations):
+            mine, values = our_variables(pair.gan), pair.original.values()
+            gaps = {name: np.abs(value - mine[name].numpy()) for name, value in values.items()}
+            after.append((theirs[:], ours[:], gaps, values, before))
+    return after[0], after[-1]
 
 
-def test_one_iteration_matches_original_in_every_variable(pair):
+@pytest.fixture(scope="module")
+def iterations(pair):
+    """One run of the iterations compared in CI: the state after its first
+    iteration and after its last (the first is the one-iteration comparison)."""
+    return iteration_differences(pair, ITERATIONS[pair.name])
+
+
+def test_one_iteration_matches_original_in_every_variable(iterations, pair):
     """main.py's iteration (D, G, G, sharing the D update's G(z)) against the
     original's, in every variable: weights, batch-norm moving averages, Adam
     slots and powers; to float rounding, except as said above."""
-    theirs, ours, gaps, after, _ = iteration_differences(pair, 1)
+    theirs, ours, gaps, after, _ = iterations[0]
     assert abs(ours[0]["d_loss"] - theirs[0]["d_loss"]) <= OUTPUT_TOLERANCE
     assert abs(ours[0]["g_loss"] - theirs[0]["g_loss"]) <= LOSS_AFTER_G_TOLERANCE[pair.name]
     named = lambda n: tolerance(pair.name, n, 0.0) > ONE_ITERATION_TOLERANCE  # noqa: E731
@@ -235,18 +249,13 @@ def test_one_iteration_matches_original_in_every_variable(pair):
         assert percentiles[worst] <= 1.0, percentiles
 
 
-@pytest.fixture(scope="module")
-def several_iterations(pair):
-    return iteration_differences(pair, ITERATIONS[pair.name])
-
-
-def test_several_iterations_stay_together(several_iterations, pair):
+def test_several_iterations_stay_together(iterations, pair):
     """From the second iteration on, the differences above feed back through both
     networks (Adam amplifies them where gradients are near zero), so the two runs
     are held to what shows a training trajectory: every iteration's losses, the
     beta powers (exact), and the median weight (measured after ten MNIST
     iterations: 3.3e-5, where a missing update moves the median by ~lr)."""
-    theirs, ours, gaps, _, _ = several_iterations
+    theirs, ours, gaps, _, _ = iterations[-1]
     loss_gaps = [abs(a[k] - b[k]) for a, b in zip(theirs, ours) for k in a]
     print(f"{pair.name}: largest loss difference over {len(ours)} iterations:"
           f" {max(loss_gaps):.3g}")
@@ -259,10 +268,10 @@ def test_several_iterations_stay_together(several_iterations, pair):
     assert np.median(weights) <= LEARNING_RATE / 2
 
 
-def test_the_iterations_moved_every_variable(several_iterations):
+def test_the_iterations_moved_every_variable(iterations):
     """The comparison means something: weights, moving averages, Adam slots and beta
     powers all changed from their starting values on the original's side."""
-    _, _, _, after, before = several_iterations
+    _, _, _, after, before = iterations[-1]
     unmoved = [name for name, value in after.items() if np.array_equal(value, before[name])]
     assert unmoved == []
 

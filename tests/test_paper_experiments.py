@@ -313,7 +313,7 @@ def trained(tmp_path_factory):
     and two runs trained a little: carpedm20's unconditional DCGAN on the folder,
     and its conditional one on the IDX files."""
     root = tmp_path_factory.mktemp("experiments")
-    mnist = fakes.make_pattern_mnist(str(root / "data" / "mnist"), n_train=300, n_test=100)
+    mnist = fakes.make_pattern_mnist(str(root / "data" / "mnist"), n_train=200, n_test=100)
     from dcgan_tf import data  # noqa: PLC0415
     train_images, _ = data.load_idx_split(mnist, "train")
     for i, image in enumerate(train_images):
