@@ -175,7 +175,10 @@ def test_ctrl_c_while_starting_exits_130_without_a_traceback(tmp_path):
     process = subprocess.Popen([sys.executable, "-u", os.path.join(REPO_DIR, "main.py"),
                                 "--dataset", "mnist", "--input_height=28", "--output_height=28"],
                                cwd=run_dir, env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+                               stderr=subprocess.PIPE, text=True,
+                               # Ctrl-C as at a terminal: a suite started in the
+                               # background (`cmd &`) hands its children SIGINT ignored.
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 30
     while not marker.exists() and time.time() < deadline and process.poll() is None:
         time.sleep(0.05)
