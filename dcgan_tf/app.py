@@ -22,25 +22,28 @@ def test(config, log=print):
     looks for memorisation. Returns the grid."""
     if config.evaluate_npz:
         return evaluate.evaluate_npz(config, log)
-    generator, model_config, paths, latest = sample.load_generator(config, log)
-    run = experiments.TrainedRun(generator, model_config, paths, latest)
+    run = sample.load_run(config, log)
+    config, model_config, paths = run.config, run.model_config, run.paths
     sample.check_actions_apply(config, model_config)
     experiments.check_applies(config, run)
     if config.evaluate:
         evaluate.check_can_score(config, log)
-    sampler = tf.function(lambda z, y: generator(z, y, training=False))
-    sample.export_sampler(config, generator, model_config, latest, log)
-    path = sample.write_grid(config, sampler, model_config, paths, latest)
+    if config.compare_with:
+        compare.original_of(config, model_config)
+    sampler = tf.function(lambda z, y: run.generator(z, y, training=False))
+    sample.export_sampler(config, run, log)
+    path = sample.write_grid(config, sampler, run)
     log(f" [*] Wrote {path}")
     if config.visualize:
         sample.run_visualizations(config, sampler, run, log)
     if config.generate:
-        sample.write_generated(config, sampler, model_config, paths, log)
+        sample.write_generated(config, sampler, run, log)
     if config.evaluate:
-        evaluate.write_results(evaluate.score(config, sampler, model_config, log),
+        evaluate.write_results({**evaluate.score(config, sampler, model_config, log),
+                                "source": run.provenance()},
                                os.path.join(paths.sample_dir, "metrics.json"), log)
     if config.compare_with:
-        compare.compare_with_original(config, sampler, model_config, paths, log)
+        compare.compare_with_original(config, sampler, run, log)
     if config.linear_probe:
         experiments.linear_probe(config, run, log)
     if config.nearest_neighbours:

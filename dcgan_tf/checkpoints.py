@@ -26,6 +26,48 @@ class DamagedCheckpointsError(ValueError):
     """A folder holds checkpoint files, but none of them reads back whole."""
 
 
+class NonFiniteStateError(ValueError):
+    """Weights, batch-norm statistics or optimizer state hold NaN or inf."""
+
+
+def non_finite(variables_by_owner):
+    """{owner: [names of its variables holding NaN or inf]} of {owner: [variables]}
+    (floating-point variables only), owners with none left out."""
+    found = {}
+    for owner, variables in variables_by_owner.items():
+        bad = [variable.name.split(":")[0] for variable in variables
+               if variable.dtype.is_floating
+               and not bool(tf.reduce_all(tf.math.is_finite(variable)))]
+        if bad:
+            found[owner] = bad
+    return found
+
+
+def describe_non_finite(found, shown=4):
+    """'generator: g_bn0/moving_variance, g_bn1/moving_variance' for `non_finite`'s
+    result; a name many tensors share (an optimizer's slots) once, counted."""
+    parts = []
+    for owner, names in found.items():
+        counted = {name: names.count(name) for name in dict.fromkeys(names)}
+        listed = [f"{name} ({count} tensors)" if count > 1 else name
+                  for name, count in counted.items()]
+        more = f" and {len(listed) - shown} more" if len(listed) > shown else ""
+        parts.append(f"{owner}: {', '.join(listed[:shown])}{more}")
+    return "; ".join(parts)
+
+
+def check_finite(checkpoint, variables_by_owner, log=None):
+    """Refuses a restored checkpoint whose variables hold NaN or inf (written
+    before training checked its state): every output of it would be wrong."""
+    found = non_finite(variables_by_owner)
+    if found:
+        raise NonFiniteStateError(
+            f"{checkpoint} holds NaN or inf ({describe_non_finite(found)}): every image its"
+            " generator makes would be wrong, so it is not used. It was written by a training"
+            " that did not check its state; train the run again (--out_name for a new run),"
+            " with a lower --learning_rate if it diverged.")
+
+
 def checkpoint_prefix(batch_size):
     """The original's file name stem: 'model.b<batch_size>'."""
     return f"model.b{batch_size}"
@@ -133,7 +175,14 @@ class CheckpointKeeper:
     def restore(self, path):
         """Restores the checkpoint at `path` (another folder's, for a worker that saves
         elsewhere); every value in it must find its variable."""
-        self.checkpoint.restore(path).assert_consumed()
+        try:
+            self.checkpoint.restore(path).assert_consumed()
+        except (ValueError, AssertionError, tf.errors.OpError) as error:
+            cause = getattr(error, "message", None) or str(error)
+            raise ValueError(
+                f"{path} does not fit what these flags build ({cause.splitlines()[0]}). Pass"
+                " the flags the run was trained with (its FLAGS.json), or --out_name to start"
+                " a new run.") from None
         self.latest = path
 
     def save(self, iteration):

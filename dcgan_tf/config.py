@@ -12,6 +12,7 @@ import os
 
 from dcgan_tf import data
 from dcgan_tf import distribute
+from dcgan_tf import fidelity
 from dcgan_tf import latent
 from dcgan_tf import systems
 from dcgan_tf import visualize
@@ -189,15 +190,20 @@ class Config:
         if self.seed is not None and not 0 <= self.seed < 2**32:
             raise ValueError(f"--seed must be in [0, 2**32), got {self.seed}; omit it to draw one"
                              " (recorded in the run's FLAGS.json).")
-        if self.learning_rate <= 0:
-            raise ValueError(f"--learning_rate must be positive, got {self.learning_rate}.")
+        if not 0 < self.learning_rate < math.inf:
+            raise ValueError(f"--learning_rate must be a positive number, got"
+                             f" {self.learning_rate}.")
         if not 0 <= self.beta1 < 1:
             raise ValueError(f"--beta1 must be in [0, 1), got {self.beta1}.")
         if self.visualize_option not in visualize.OPTIONS + ("all",):
             raise ValueError(f"Unknown --visualize_option={self.visualize_option!r}; use one of"
                              f" {', '.join(visualize.OPTIONS)} or all.")
-        if self.generate < 0 or self.metrics_samples < 1:
-            raise ValueError("--generate must be >= 0 and --metrics_samples >= 1.")
+        if self.generate < 0:
+            raise ValueError(f"--generate must be at least 0 (0: off), got {self.generate}.")
+        if self.metrics_samples < fidelity.MIN_SAMPLES:
+            raise ValueError(f"--metrics_samples must be at least {fidelity.MIN_SAMPLES} (recall's"
+                             f" {fidelity.PRECISION_RECALL_K} nearest neighbours among the"
+                             f" samples), got {self.metrics_samples}.")
         if (self.inception or self.inception_stats) and not (self.evaluate or self.evaluate_npz):
             raise ValueError("--inception and --inception_stats are read by --evaluate and"
                              " --evaluate_npz, which this command does not run; add one, or"
@@ -232,9 +238,17 @@ class Config:
         return self.visualize and self.visualize_option in (option, "all")
 
     def _validate_experiments(self):
-        """The paper's experiments' flags: their values, and each given only with
-        the action that reads it."""
-        readers = {"walk_points": ("--visualize --visualize_option walk", self.visualizes("walk")),
+        """Test mode's flags, each given only with the action that reads it (none
+        is silently ignored), and the paper's experiments' values."""
+        scores = self.evaluate or bool(self.compare_with)
+        readers = {"generate_png": ("--generate", bool(self.generate)),
+                   "metrics_samples": ("--evaluate or --compare_with", scores),
+                   "classifier_cache": ("--evaluate, --evaluate_npz, --compare_with or"
+                                        " --nearest_neighbours",
+                                        scores or bool(self.evaluate_npz)
+                                        or bool(self.nearest_neighbours)),
+                   "compare_logs": ("--compare_with", bool(self.compare_with)),
+                   "walk_points": ("--visualize --visualize_option walk", self.visualizes("walk")),
                    "walk_interpolation": ("--visualize --visualize_option walk",
                                           self.visualizes("walk")),
                    "arithmetic": ("--visualize --visualize_option arithmetic",

@@ -155,10 +155,11 @@ class IdxData:
         images = tf.cast(images, tf.float32) / 255.0
         return images, tf.one_hot(tf.cast(labels, tf.int32), self.y_dim)
 
-    def epoch_dataset(self, epoch, num_examples, batch_size, start_batch=0):
+    def epoch_dataset(self, epoch, num_examples, batch_size, start_batch=0, replicas=1):
         """Batches (images [B, 28, 28, 1] in [0, 1], one-hot labels [B, 10]) of one epoch,
-        from batch `start_batch` on; every epoch has the same order."""
-        del epoch  # the original walks the same order every epoch
+        from batch `start_batch` on; every epoch has the same order. Full batches
+        only, as the original (`replicas` has nothing to split unevenly)."""
+        del epoch, replicas  # the original walks the same order every epoch
         start = start_batch * batch_size
         dataset = tf.data.Dataset.from_tensor_slices(
             (self.images[start:num_examples], self.labels[start:num_examples]))
@@ -170,11 +171,21 @@ class IdxData:
         """The first `batch_size` examples: the original's sample_inputs/labels."""
         return self._to_model_inputs(self.images[:batch_size], self.labels[:batch_size])
 
-    def batches_in_epoch(self, epoch, num_examples, batch_size):
+    def batches_in_epoch(self, epoch, num_examples, batch_size, replicas=1):
         return num_examples // batch_size
+
+    def last_batch_note(self, num_examples, batch_size, replicas=1):
+        """What becomes of an epoch's images past its last full batch, where that
+        is worth saying (the original leaves them out, silently)."""
+        return None
 
     def take_skipped_count(self):
         return 0
+
+
+# Batch norm's batch statistics need two images: one image's unbiased variance is
+# 0/0, which makes a running variance NaN (PyTorch refuses a batch of one).
+MIN_ROWS_PER_REPLICA = 2
 
 
 def resize_like_torchvision(images, size):
@@ -205,11 +216,39 @@ class ScriptIdxData(IdxData):
         return np.random.default_rng([self.seed, epoch]).permutation(
             len(self.images))[:num_examples]
 
-    def batches_in_epoch(self, epoch, num_examples, batch_size):
-        return -(-num_examples // batch_size)
+    def last_batch_size(self, num_examples, batch_size, replicas=1):
+        """The images the epoch's last, smaller batch trains (DataLoader's
+        drop_last=False keeps it): as many as split evenly over the replicas, and
+        none where that leaves a replica fewer than MIN_ROWS_PER_REPLICA."""
+        rest = num_examples % batch_size
+        kept = rest - rest % replicas
+        return kept if kept >= MIN_ROWS_PER_REPLICA * replicas else 0
 
-    def epoch_dataset(self, epoch, num_examples, batch_size, start_batch=0):
-        order = self.epoch_order(epoch, num_examples)[start_batch * batch_size:]
+    def batches_in_epoch(self, epoch, num_examples, batch_size, replicas=1):
+        return num_examples // batch_size + bool(self.last_batch_size(num_examples, batch_size,
+                                                                      replicas))
+
+    def last_batch_note(self, num_examples, batch_size, replicas=1):
+        rest = num_examples % batch_size
+        kept = self.last_batch_size(num_examples, batch_size, replicas)
+        if rest == kept:
+            return None
+        images_word = lambda n: f"{n} image{'s' if n != 1 else ''}"  # noqa: E731
+        why = (f"a batch norm cannot train on fewer than {MIN_ROWS_PER_REPLICA} images"
+               + (f" per replica ({replicas} replicas)" if replicas > 1 else "")
+               + " (one image's variance is 0/0; PyTorch refuses a batch of one)")
+        if kept:
+            return (f"Each epoch's last batch would hold {images_word(rest)}; it trains"
+                    f" {images_word(kept)} (a multiple of the {replicas} replicas), leaving"
+                    f" out {images_word(rest - kept)} of the epoch's shuffle")
+        return (f"Each epoch's last batch would hold {images_word(rest)} ({num_examples} %"
+                f" {batch_size}): it is left out, as {why}; the next epoch's shuffle"
+                " includes them")
+
+    def epoch_dataset(self, epoch, num_examples, batch_size, start_batch=0, replicas=1):
+        used = (num_examples // batch_size * batch_size
+                + self.last_batch_size(num_examples, batch_size, replicas))
+        order = self.epoch_order(epoch, num_examples)[start_batch * batch_size:used]
         dataset = tf.data.Dataset.from_tensor_slices((self.images[order], self.labels[order]))
         return (dataset.batch(batch_size)
                 .map(self._to_model_inputs, num_parallel_calls=tf.data.AUTOTUNE)
@@ -358,7 +397,10 @@ class ImageFolderData:
         with self._lock:
             self._unusable.update(paths)
 
-    def batches_in_epoch(self, epoch, num_examples, batch_size):
+    def last_batch_note(self, num_examples, batch_size, replicas=1):
+        return None  # full batches only, as the original
+
+    def batches_in_epoch(self, epoch, num_examples, batch_size, replicas=1):
         """Full batches this epoch delivers, by what is known: its files less those
         found unusable so far (exact once every file was read, from the second
         epoch on; in the first, it drops as unusable files turn up)."""
@@ -370,8 +412,9 @@ class ImageFolderData:
             unusable = len(self._unusable & self._epoch_file_set)
         return (len(self._epoch_file_set) - unusable) // batch_size
 
-    def epoch_dataset(self, epoch, num_examples, batch_size, start_batch=0):
-        """Batches of images [B, H, W, C] in [-1, 1]; unusable files are skipped with a
+    def epoch_dataset(self, epoch, num_examples, batch_size, start_batch=0, replicas=1):
+        """Batches of images [B, H, W, C] in [-1, 1] (full batches only, as the
+        original: `replicas` has nothing to split unevenly); unusable files are skipped with a
         warning naming each, and counted (see take_skipped_count). `start_batch`
         counts delivered batches, so a resumed epoch goes on with the very images
         it would have seen, whatever was skipped before (those files are read

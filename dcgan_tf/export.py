@@ -7,6 +7,9 @@ come out in the generator's own range: [0, 1] for sigmoid (conditional)
 models, [-1, 1] for tanh ones. Loading either needs TensorFlow only.
 """
 
+import json
+import os
+
 import tensorflow as tf
 from tensorflow.python.framework import convert_to_constants
 
@@ -33,17 +36,26 @@ class ServingSampler(tf.Module):
                 input_signature=[z_spec])
 
 
-def export_saved_model(generator, model_config, directory):
-    """Writes a SavedModel of the sampler to `directory`; returns it."""
+# Beside each export: where it comes from (the run, the checkpoint, its iteration).
+PROVENANCE = "provenance.json"
+
+
+def export_saved_model(generator, model_config, directory, provenance=None):
+    """Writes a SavedModel of the sampler to `directory` (with `provenance` in its
+    provenance.json); returns it."""
     module = ServingSampler(generator, model_config)
     with files.written_whole(directory) as partial:  # a whole SavedModel, or none
         tf.saved_model.save(module, partial, signatures={"serving_default": module.serve})
+        if provenance:
+            with open(os.path.join(partial, PROVENANCE), "w") as f:
+                json.dump(provenance, f, indent=2, sort_keys=True)
     return directory
 
 
-def export_frozen_graph(generator, model_config, path):
+def export_frozen_graph(generator, model_config, path, provenance=None):
     """Writes the sampler as a frozen GraphDef (variables folded into constants):
-    inputs `z:0` (and `y:0`), output `images:0`. Returns the path."""
+    inputs `z:0` (and `y:0`), output `images:0`; `provenance` beside it in
+    <name>.json. Returns the path."""
     module = ServingSampler(generator, model_config)
     frozen = convert_to_constants.convert_variables_to_constants_v2(
         module.serve.get_concrete_function())
@@ -51,6 +63,9 @@ def export_frozen_graph(generator, model_config, path):
     with files.written_whole(path) as partial:
         with open(partial, "wb") as f:
             f.write(graph_def.SerializeToString())
+    if provenance:
+        files.write_text(os.path.splitext(path)[0] + ".json",
+                         json.dumps(provenance, indent=2, sort_keys=True))
     return path
 
 

@@ -27,6 +27,9 @@ import numpy as np
 
 PRECISION_RECALL_K = 3
 DENSITY_COVERAGE_K = 5
+# The fewest samples every set figure can be taken of (recall's k-NN balls
+# among the samples need k others each).
+MIN_SAMPLES = PRECISION_RECALL_K + 1
 KID_SUBSETS = 100
 KID_SUBSET_SIZE = 1000
 BLOCK = 2048

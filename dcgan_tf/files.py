@@ -4,6 +4,7 @@ its own folder, renamed over the target once complete, removed on any failure
 message names the file, the cause and the fix."""
 
 import contextlib
+import fcntl
 import os
 import shutil
 
@@ -40,19 +41,62 @@ def remove(path):
             os.remove(path)
 
 
+class BeingWrittenError(OutputWriteError):
+    """Another process is writing the same file right now."""
+
+
+@contextlib.contextmanager
+def only_writer(path):
+    """Holds `path` for one writer (an flock on a `.<name>.writing` file beside
+    it, removed after): a second process writing the same file at once is
+    refused, naming the first, instead of one silently replacing the other."""
+    head, tail = os.path.split(path)
+    lock_path = os.path.join(head, f".{tail}.writing")
+    while True:
+        handle = open(lock_path, "a+")  # noqa: SIM115 (held for the block)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            raise BeingWrittenError(
+                f"{path} is being written by {holder} right now; one would replace the"
+                " other's. Wait for it to finish, or write elsewhere (another --sample_dir /"
+                " --out_dir).") from None
+        try:  # the lock file may have been removed by a writer that just finished
+            same = os.path.samestat(os.fstat(handle.fileno()), os.stat(lock_path))
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        handle.close()
+    try:
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"process {os.getpid()}")
+        handle.flush()
+        yield
+    finally:
+        remove(lock_path)
+        handle.close()
+
+
 @contextlib.contextmanager
 def written_whole(path, suffix=""):
     """Yields a temporary path beside `path` to write to (a file or a folder;
     ending in `suffix`, for writers that insist on one); renames it to `path`
     when the block ends normally, removes it on any exception (SIGTERM's
-    included, as the caller raises it)."""
+    included, as the caller raises it). One process at a time writes `path`
+    (only_writer)."""
     partial = _partial_name(path, suffix)
     try:
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        yield partial
-        if os.path.isdir(partial) and os.path.isdir(path):
-            shutil.rmtree(path)  # a folder replaces the old one whole
-        os.replace(partial, path)
+        with only_writer(path):
+            yield partial
+            if os.path.isdir(partial) and os.path.isdir(path):
+                shutil.rmtree(path)  # a folder replaces the old one whole
+            os.replace(partial, path)
     except OSError as error:
         remove(partial)
         raise _cannot_write(path, error) from error

@@ -4,6 +4,7 @@ with N, the free space needed is checked first, a progress bar shows the rate
 and what is left, and the files appear whole or not at all."""
 
 import contextlib
+import json
 import os
 import sys
 import zipfile
@@ -13,6 +14,7 @@ import tensorflow as tf
 import tqdm
 from PIL import Image
 
+from dcgan_tf import checkpoints
 from dcgan_tf import files
 from dcgan_tf import images
 from dcgan_tf import interrupts
@@ -33,6 +35,17 @@ def _label_blocks(count, y_dim, seed):
     block = max(y_dim, LABEL_BLOCK // y_dim * y_dim)
     for start in range(0, count, block):
         yield rng.permutation(np.arange(min(block, count - start)) % y_dim)
+
+
+def checked_finite(images, source):
+    """`images`, refused where any value is NaN or inf (nothing made of them is
+    written): `source` names the generator."""
+    if not np.isfinite(images).all():
+        raise checkpoints.NonFiniteStateError(
+            f"The generator of {source} made images holding NaN or inf; nothing made of them"
+            " is written. Its weights are finite, so its activations overflowed: train it"
+            " again with a lower --learning_rate.")
+    return images
 
 
 def labels_of(model_config, count, seed=0):
@@ -58,7 +71,7 @@ def generated_batches(sample, model_config, count, z_dist, batch_size=64, seed=0
                 pending = np.concatenate([pending, next(blocks)])
             labels, pending = pending[:size], pending[size:]
             y = np.eye(model_config.y_dim, dtype=np.float32)[labels]
-        yield np.asarray(sample(z, y), np.float32), labels
+        yield checked_finite(np.asarray(sample(z, y), np.float32), "this run"), labels
 
 
 def generate(sample, model_config, count, z_dist, batch_size=64, seed=0):
@@ -90,9 +103,10 @@ def _write_npy_member(archive, name, shape, dtype, chunks):
 
 
 def write(sample, model_config, count, z_dist, batch_size, seed, npz_path, png_dir=None,
-          progress=True):
+          progress=True, provenance=None):
     """Streams `count` generated images into `npz_path` (`images` [N, H, W, C],
-    `labels` [N] for conditional models, `value_range`) and, with `png_dir`,
+    `labels` [N] for conditional models, `value_range`, and `provenance`: where
+    they come from, as JSON text) and, with `png_dir`,
     one PNG each (000123.png, or 000123_label7.png). Both are written under
     temporary names and renamed when complete; SIGINT / SIGTERM, a full disk or
     any error remove them. Returns (npz_path, png_dir)."""
@@ -123,6 +137,9 @@ def write(sample, model_config, count, z_dist, batch_size, seed, npz_path, png_d
                                   _label_blocks(count, model_config.y_dim, seed))
             _write_npy_member(archive, "value_range", (2,), np.float32,
                               [np.asarray(value_range, np.float32)])
+            if provenance:
+                text = np.asarray(json.dumps(provenance, sort_keys=True))
+                _write_npy_member(archive, "provenance", (), text.dtype, [text])
     return npz_path, png_dir
 
 

@@ -9,8 +9,25 @@ import math
 
 import numpy as np
 from PIL import Image
+from PIL import PngImagePlugin
 
 from dcgan_tf import files
+
+# The PNG text chunk that says where a picture comes from (the run, the
+# checkpoint and its iteration): `Image.open(path).text[SOURCE_KEY]`.
+SOURCE_KEY = "Source"
+
+
+def save_png(picture, path, source=None):
+    """Writes a Pillow image as a PNG, whole or not at all, with `source` (where
+    it comes from) in its text chunk."""
+    info = None
+    if source:
+        info = PngImagePlugin.PngInfo()
+        info.add_text(SOURCE_KEY, source)
+    with files.written_whole(path) as partial:  # a killed run never leaves half a PNG
+        picture.save(partial, format="PNG", pnginfo=info)
+    return path
 
 def grid_shape(num_images):
     """(rows, cols) for `num_images`: the original's floor/ceil of sqrt when that
@@ -41,15 +58,13 @@ def merge(images, rows, cols):
     return grid
 
 
-def save_grid(images, path, value_range, shape=None):
+def save_grid(images, path, value_range, shape=None, source=None):
     """Writes [N, H, W, C] images in `value_range` as one PNG grid; returns the path."""
     rows, cols = shape or grid_shape(len(images))
     grid = merge(to_uint8(images, value_range), rows, cols)
     if grid.shape[-1] == 1:
         grid = grid[..., 0]
-    with files.written_whole(path) as partial:  # a killed run never leaves half a PNG
-        Image.fromarray(grid).save(partial, format="PNG")
-    return path
+    return save_png(Image.fromarray(grid), path, source)
 
 
 def _font():
@@ -58,7 +73,7 @@ def _font():
     return ImageFont.load_default()
 
 
-def numbered_grid(images, path, value_range, shape=None):
+def numbered_grid(images, path, value_range, shape=None, source=None):
     """A grid like save_grid's with each image's index written in its corner (a
     dark box under light text), so a user can name images by number."""
     from PIL import ImageDraw  # noqa: PLC0415
@@ -75,12 +90,10 @@ def numbered_grid(images, path, value_range, shape=None):
         box = draw.textbbox((left + 1, top), str(index), font=font)
         draw.rectangle(box, fill=(0, 0, 0))
         draw.text((left + 1, top), str(index), fill=(255, 255, 0), font=font)
-    with files.written_whole(path) as partial:
-        picture.save(partial, format="PNG")
-    return path
+    return save_png(picture, path, source)
 
 
-def captioned_rows(rows, captions, value_range, path, gap=2, caption_width=None):
+def captioned_rows(rows, captions, value_range, path, gap=2, caption_width=None, source=None):
     """Rows of images (each a list of [H, W, C] arrays in `value_range`, None for an
     empty cell) drawn one under another on a grey ground, each with its caption
     at the left; written as a PNG. Returns the path."""
@@ -104,6 +117,4 @@ def captioned_rows(rows, captions, value_range, path, gap=2, caption_width=None)
             tile = to_uint8(np.asarray(cell), value_range)
             tile = Image.fromarray(tile[..., 0] if tile.shape[-1] == 1 else tile).convert("RGB")
             canvas.paste(tile, (caption_width + c * (width + gap), top))
-    with files.written_whole(path) as partial:
-        canvas.save(partial, format="PNG")
-    return path
+    return save_png(canvas, path, source)

@@ -15,6 +15,7 @@ against the real test split), so a number means something.
 import hashlib
 import json
 import os
+import time
 
 import numpy as np
 import tensorflow as tf
@@ -96,6 +97,8 @@ def load_or_train_classifier(dataset_dir, cache_dir=DEFAULT_CACHE_DIR, epochs=15
                 f" {path}.damaged; training the classifier again.")
             model = build_classifier(width)
     if not os.path.exists(path):
+        log(f" [*] Training the metrics' classifier on {len(train_x)} real images ({epochs}"
+            f" epochs; once: it is cached in {cache_dir})")
         keras.utils.set_random_seed(seed)
         trainer = keras.Model(model.input, model.output[0])
         # Decayed to zero over the run: at a constant rate the classifier stayed
@@ -106,12 +109,30 @@ def load_or_train_classifier(dataset_dir, cache_dir=DEFAULT_CACHE_DIR, epochs=15
         trainer.compile(optimizer=keras.optimizers.Adam(learning_rate),
                         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
         trainer.fit(train_x.astype(np.float32) / 255.0, train_y.astype(np.int64), batch_size=128,
-                    epochs=epochs, verbose=0)
+                    epochs=epochs, verbose=0, callbacks=[_epoch_progress(epochs, log)])
         with files.written_whole(path, suffix=".weights.h5") as partial:
             model.save_weights(partial)
         log(f" [*] Trained the classifier on {len(train_x)} real images; cached in {path}")
     probabilities, _ = classify(model, test_x.astype(np.float32) / 255.0)
     return model, float(np.mean(probabilities.argmax(1) == test_y))
+
+
+def _epoch_progress(epochs, log):
+    """A Keras callback logging each epoch's end with the time left, so a first
+    --evaluate that trains the classifier for minutes says so as it goes."""
+    import keras  # noqa: PLC0415
+
+    class EpochProgress(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.start = time.time()
+
+        def on_epoch_end(self, epoch, logs=None):
+            spent = time.time() - self.start
+            left = spent / (epoch + 1) * (epochs - epoch - 1)
+            log(f" [*] Classifier epoch {epoch + 1}/{epochs}: {spent:.0f} s,"
+                f" about {left:.0f} s left")
+
+    return EpochProgress()
 
 
 def softmax(logits):

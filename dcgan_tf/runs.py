@@ -1,6 +1,6 @@
 """One run's folder: where it writes (RunPaths), the flags it was started with
-(FLAGS.json) and every invocation's (flags_history.jsonl), the model it trains
-(model.json), its seed, and how test mode finds it. Every file of ours is
+(FLAGS.json) and every invocation's (flags_history.jsonl), how it was trained
+(model.json: run_record), its seed, and how test mode finds it. Every file of ours is
 written whole or not at all.
 """
 
@@ -13,9 +13,8 @@ import time
 from dcgan_tf import checkpoints
 from dcgan_tf import config as config_lib
 from dcgan_tf import files
+from dcgan_tf import run_record
 from dcgan_tf import tf1_checkpoint
-from dcgan_tf.networks import carpedm20
-from dcgan_tf.networks import pytorch_gan
 
 _expand = config_lib.expand_path
 
@@ -98,45 +97,29 @@ def make_output_dirs(paths):
                 " --checkpoint_dir/--sample_dir/--out_dir.")
 
 
-class DamagedRunFileError(ValueError):
-    """A file this program wrote into a run folder no longer reads back."""
-
-
-def read_json_object(path, what):
-    """A JSON object of ours (FLAGS.json, model.json); a damaged one is an error
-    naming the file, what it holds and how to get it back."""
-    try:
-        with open(path, "rb") as f:
-            values = json.loads(f.read().decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as error:
-        values = error
-    if not isinstance(values, dict):
-        cause = values if isinstance(values, Exception) else f"a JSON {type(values).__name__}"
-        raise DamagedRunFileError(
-            f"{path} is damaged ({cause}; it should hold {what} as one JSON object). Restore it"
-            " from a backup or from another copy of the run, or move the run folder away and"
-            " pass --out_name to start a new run.")
-    return values
-
-
-def read_flags(path):
-    """The flags a run was started with (its FLAGS.json)."""
-    return read_json_object(path, "the flags the run was started with")
+def recorded_seed(paths):
+    """The seed a run was started with (its record, or an older run's FLAGS.json),
+    or None."""
+    if os.path.exists(paths.model_json):
+        return run_record.read(paths.model_json, paths.flags_json).seed
+    if os.path.exists(paths.flags_json):
+        seed = run_record.read_flags(paths.flags_json).get("seed")
+        if seed is not None and not 0 <= seed < 2**32:
+            raise run_record.DamagedRunFileError(
+                f"{paths.flags_json} records \"seed\": {seed!r}, which no run can have"
+                " (--seed is in [0, 2**32)). Pass the run's --seed, or fix the file.")
+        return seed
+    return None
 
 
 def with_run_seed(config, paths):
-    """The seed a run was started with (recorded in its FLAGS.json), or a new one."""
+    """The seed a run was started with, or a new one."""
     if config.seed is not None:
         return config
-    if os.path.exists(paths.flags_json):
-        seed = read_flags(paths.flags_json).get("seed")
-        if seed is not None:
-            if not isinstance(seed, int) or not 0 <= seed < 2**32:
-                raise DamagedRunFileError(
-                    f"{paths.flags_json} records \"seed\": {seed!r}, which no run can have"
-                    " (--seed is in [0, 2**32)). Pass the run's --seed, or fix the file.")
-            return dataclasses.replace(config, seed=seed)
-    return dataclasses.replace(config, seed=random.SystemRandom().randrange(2**31))
+    seed = recorded_seed(paths)
+    if seed is None:
+        seed = random.SystemRandom().randrange(2**31)
+    return dataclasses.replace(config, seed=seed)
 
 
 def record_flags(config, paths, log):
@@ -149,7 +132,7 @@ def record_flags(config, paths, log):
     start = tf1_checkpoint.iteration_of(latest) if latest else 0
     changed = {}
     if os.path.exists(paths.flags_json):
-        first = read_flags(paths.flags_json)
+        first = run_record.read_flags(paths.flags_json)
         # Flags a run's FLAGS.json lacks (added by a later version) are not changes.
         changed = {name: [first[name], value] for name, value in flags.items()
                    if name in first and first[name] != value and name != "given_flags"}
@@ -165,30 +148,6 @@ def record_flags(config, paths, log):
                       json.dumps(entry, sort_keys=True))
 
 
-def read_model_config(path):
-    """The model.json of a run: carpedm20's ModelConfig, or a family model's."""
-    values = read_json_object(path, "the shapes of the run's networks")
-    try:
-        if "model" in values:
-            return pytorch_gan.FamilyModelConfig(**values)
-        return carpedm20.ModelConfig(**values)
-    except TypeError as error:
-        raise DamagedRunFileError(
-            f"{path} does not describe a model of this program ({error}). Restore it from a"
-            " backup or another copy of the run.") from error
-
-
-def model_name(model_config):
-    """The --model a model config belongs to."""
-    return getattr(model_config, "model", "dcgan")
-
-
-def model_loss(model_config):
-    """The --loss a model config was built for ('' for carpedm20's, which keeps
-    what the loss changes in the config itself: its critic_norm)."""
-    return getattr(model_config, "loss", "")
-
-
 def original_checkpoint_in(config):
     """The original TF1 checkpoint that --checkpoint_dir names directly, or None."""
     if config.given_checkpoint_dir is None or config.model != "dcgan":
@@ -199,30 +158,67 @@ def original_checkpoint_in(config):
     return None
 
 
-def find_run(config):
-    """Test mode's run: the one the same flags would train, else the only run of
-    this data set, else an error listing the candidates."""
+def find_run(config, log=print):
+    """Test mode's run and its record: the run these flags name (--out_name, or
+    the name the same flags would train under), else the one run of this data
+    set whose record fits every flag given (said in the log, with why), else an
+    error listing the runs there and how each was trained."""
     paths = RunPaths.for_run(config)
     if os.path.exists(paths.model_json):
-        return paths
+        return paths, run_record.read(paths.model_json, paths.flags_json)
     if checkpoints.latest_checkpoint(paths.checkpoint_dir):
-        raise DamagedRunFileError(
-            f"{paths.checkpoint_dir} holds checkpoints but no model.json (it says which"
-            " networks they hold; training writes it when it starts). Restore it from a"
-            " backup, or rerun this run's training command (its flags are in"
-            f" {paths.flags_json}) with --epoch at the epoch it reached: that rewrites"
+        raise run_record.DamagedRunFileError(
+            f"{paths.checkpoint_dir} holds checkpoints but no model.json (it says how the run"
+            " was trained and which networks they hold; training writes it when it starts)."
+            " Restore it from a backup, or rerun this run's training command (its flags are"
+            f" in {paths.flags_json}) with --epoch at the epoch it reached: that rewrites"
             " model.json and trains no further.")
     root = os.path.dirname(paths.run_dir)
-    candidates = sorted(
-        name for name in (os.listdir(root) if os.path.isdir(root) else [])
-        if name.startswith(config.dataset + "_")
-        and os.path.exists(RunPaths.for_run(config, name).model_json))
-    if len(candidates) == 1:
-        return RunPaths.for_run(config, candidates[0])
-    if not candidates:
+    runs_here = _runs_of_dataset(config, root)
+    if config.out_name:
+        raise FileNotFoundError(
+            f"--out_name {config.out_name} names no trained run in {root}"
+            + (f"; the runs of {config.dataset} there: {', '.join(runs_here)}." if runs_here
+               else ".") + " Train it first (add --train), or name another.")
+    fitting = {name: record for name, record in runs_here.items()
+               if not run_record.contradictions(config, record, resuming=False)}
+    if len(fitting) == 1:
+        (name, record), = fitting.items()
+        log(f" [*] Using the run {name}: no run is named {config.run_name()} (what these flags"
+            f" would train), and it is the one run of {config.dataset} in {root} that they fit"
+            f" ({record.describe()})")
+        return RunPaths.for_run(config, name), record
+    listed = "; ".join(f"{name} ({record.describe()})" for name, record in runs_here.items())
+    if not runs_here:
         raise FileNotFoundError(
             f"No trained run for --dataset={config.dataset} in {root}: train one first"
             " (add --train), or point --checkpoint_dir at a checkpoint folder.")
+    if not fitting:
+        raise FileNotFoundError(
+            f"No run of {config.dataset} in {root} was trained as these flags ask: {listed}."
+            " Name one with --out_name (test mode takes the rest from its record), or train"
+            " one first.")
     raise FileNotFoundError(
-        f"Several runs of {config.dataset} in {root}: {', '.join(candidates)}."
-        " Name one with --out_name.")
+        f"Several runs of {config.dataset} in {root} fit these flags: "
+        + "; ".join(f"{name} ({record.describe()})" for name, record in fitting.items())
+        + ". Name one with --out_name.")
+
+
+def _runs_of_dataset(config, root):
+    """{run folder name: its record} of the runs of config.dataset under `root`
+    (by their record; by their name where an older record does not know it).
+    Folders whose model.json does not read are left out: they are not named."""
+    found = {}
+    for name in sorted(os.listdir(root) if os.path.isdir(root) else []):
+        paths = RunPaths.for_run(config, name)
+        if not os.path.isfile(paths.model_json):
+            continue
+        try:
+            record = run_record.read(paths.model_json, paths.flags_json)
+        except ValueError:
+            continue
+        known = "dataset" not in record.assumed
+        if (record.dataset == config.dataset if known
+                else name.startswith(config.dataset + "_")):
+            found[name] = record
+    return found

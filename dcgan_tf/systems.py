@@ -12,6 +12,7 @@ Each preset carries its script's defaults; a flag given on the command line wins
 """
 
 import dataclasses
+import math
 from typing import Callable
 
 from dcgan_tf import data
@@ -297,7 +298,7 @@ def run_name_part(loss, options):
 
 def _ls_abc_rule(config):
     try:
-        if len(config.ls_targets) == 3:
+        if len(config.ls_targets) == 3 and all(math.isfinite(t) for t in config.ls_targets):
             return
     except ValueError:
         pass
@@ -349,13 +350,13 @@ def _flag_is_set(config, flag):
 
 def check_config(config):
     """Raises ValueError, naming the fix, for a --model or --loss that does not
-    exist, a flag given that the run's system does not read, a value the rules
-    of a flag it reads refuse, or images its networks and data cannot make."""
+    exist, a flag given that the run's system does not read, or a value the
+    rules of a flag it reads refuse (the images: check_images)."""
     if config.model not in SYSTEMS:
         raise ValueError(f"Unknown --model={config.model!r}; use one of {', '.join(MODELS)}.")
     if config.loss and config.loss not in LOSSES:
         raise ValueError(f"Unknown --loss={config.loss!r}; use one of {', '.join(LOSSES)}.")
-    system, read = _with_loss(config.model, config.loss), flags_read(config.model, config.loss)
+    read = flags_read(config.model, config.loss)
     if config.loss and config.original_loss_eval:
         raise ValueError("--original_loss_eval re-runs the original's own losses; drop it"
                          " with --loss.")
@@ -375,11 +376,13 @@ def check_config(config):
     for flag in ("n_critic",) + read:
         if flag in RULES:
             RULES[flag](config)
-    _check_images(config, system)
 
 
-def _check_images(config, system):
-    """What the system's networks and data can make."""
+def check_images(config):
+    """Raises ValueError, naming the fix, for images the system's networks and
+    data cannot make. Train mode checks it once a run's record has given what
+    the flags did not (test mode's images are the run's)."""
+    system = _with_loss(config.model, config.loss)
     labelled = data.is_idx_dataset(config.dataset)
     if system.labels == "required" and not labelled:
         raise ValueError(f"--model {config.model} is conditional and needs labelled data:"

@@ -59,7 +59,18 @@ def infer_model_config(checkpoint_path, output_height=None, output_width=None):
     if "generator/g_h0_lin/Matrix" not in shapes:
         raise CheckpointMismatchError(
             f"{checkpoint_path} is not a DCGAN checkpoint: it has no generator/g_h0_lin/Matrix.")
-    if "generator/g_h1_lin/Matrix" in shapes:  # conditional (MNIST) model
+    conditional = "generator/g_h1_lin/Matrix" in shapes
+    read = (("generator/g_h2/w", "generator/g_h3/w", "discriminator/d_h1_conv/w",
+             "discriminator/d_h2_lin/Matrix") if conditional
+            else ("generator/g_h4/w", "discriminator/d_h0_conv/w"))
+    missing = [name for name in read if name not in shapes]
+    if missing:
+        raise CheckpointMismatchError(
+            f"{checkpoint_path} lacks {', '.join(missing)}, which every"
+            f" {'conditional' if conditional else 'unconditional'} DCGAN checkpoint of the"
+            " original holds: it is damaged, or not the original's. Restore it, or pass"
+            " another --checkpoint_dir.")
+    if conditional:  # the MNIST model
         g_h2 = shapes["generator/g_h2/w"]          # [5, 5, 2gf, 2gf + y]
         gf2, y_dim = g_h2[2], g_h2[3] - g_h2[2]
         z_plus_y, gfc_dim = shapes["generator/g_h0_lin/Matrix"]

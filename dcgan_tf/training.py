@@ -16,6 +16,7 @@ import signal
 import tempfile
 import time
 
+import numpy as np
 import tensorflow as tf
 
 from dcgan_tf import checkpoints
@@ -29,11 +30,39 @@ class NonFiniteLossError(RuntimeError):
     """A loss became NaN or infinite; training stopped before saving that state."""
 
 
+class NonFiniteStateError(checkpoints.NonFiniteStateError):
+    """The state a checkpoint would keep holds NaN or inf; training stopped first."""
+
+
 class TrainingInterrupted(interrupts.Interrupted):
     """SIGINT or SIGTERM arrived; a checkpoint was saved first."""
 
 
-def _save_checkpoint(keeper, iteration):
+def _kept(keeper):
+    """What a run stopped for bad state keeps, by name."""
+    if keeper.latest:
+        return (f"its last checkpoint, {keeper.latest} (finite when saved), is kept unchanged:"
+                " rerunning resumes from it.")
+    return "no checkpoint of it was written yet: rerunning starts it over."
+
+
+def _check_state(gan, keeper, counter):
+    """Refuses to go on (and so to save or sample) from a state that holds NaN or
+    inf anywhere a checkpoint would keep it: weights, batch-norm statistics,
+    optimizer slots, the sample batch."""
+    owners = {name: (value.variables if isinstance(value, tf.Module) else [value])
+              for name, value in gan.checkpoint_objects().items()
+              if isinstance(value, (tf.Module, tf.Variable))}
+    found = checkpoints.non_finite(owners)
+    if found:
+        raise NonFiniteStateError(
+            f"By iteration {counter} the run's state holds NaN or inf"
+            f" ({checkpoints.describe_non_finite(found)}), though its losses were finite."
+            f" Training stopped without saving it; {_kept(keeper)} Try a lower --learning_rate.")
+
+
+def _save_checkpoint(gan, keeper, iteration):
+    _check_state(gan, keeper, iteration)
     try:
         return keeper.save(iteration)
     except (OSError, tf.errors.OpError) as error:
@@ -46,10 +75,16 @@ def _save_checkpoint(keeper, iteration):
         ) from error
 
 
-def _save_samples(gan, path, value_range, write=True):
+def _save_samples(gan, keeper, path, value_range, write=True):
     """Samples the fixed batch; writes the grid unless `write` is False (a
-    multi-worker run's other workers sample with the chief, which writes)."""
+    multi-worker run's other workers sample with the chief, which writes). A
+    grid of NaN is never written: the state that made it is named."""
     samples = gan.sample(gan.sample_z, gan.sample_y).numpy()
+    if not np.isfinite(samples).all():
+        counter = int(gan.iteration)
+        _check_state(gan, keeper, counter)
+        raise NonFiniteStateError(f"The samples of iteration {counter} hold NaN or inf. Training"
+                                  f" stopped; {_kept(keeper)}")
     if not write:
         return None
     try:
@@ -59,13 +94,12 @@ def _save_samples(gan, path, value_range, write=True):
                                " space or pass another --sample_dir/--out_dir.") from error
 
 
-def _check_finite(logged, counter):
+def _check_finite(logged, counter, keeper):
     for name in ("d_loss", "g_loss"):
         if not math.isfinite(logged[name]):
             raise NonFiniteLossError(
                 f"{name} became {logged[name]} at iteration {counter}. Training stopped;"
-                " the last checkpoint (saved before this) is kept unchanged. Try a lower"
-                " --learning_rate, or resume from that checkpoint.")
+                f" {_kept(keeper)} Try a lower --learning_rate.")
 
 
 def make_logged_step(gan, writer, value_range, with_images):
@@ -102,9 +136,10 @@ def write_summaries(writer, counter, result, value_range, with_images):
             tf.summary.image("G", (result["G"] - lo) / (hi - lo), max_outputs=3)
 
 
-def train(gan, training_data, config, paths, log=print):
+def train(gan, training_data, config, paths, log=print, on_start=None):
     """Trains `gan` (a gan.GAN) on `training_data` as the original's DCGAN.train does,
-    resuming from the run's latest checkpoint when there is one.
+    resuming from the run's latest checkpoint when there is one; `on_start()`
+    runs once that is restored (or a new run set up), before the first iteration.
 
     On a multi-worker cluster every worker runs this loop in step (saving and
     sampling read variables through collectives), but only the chief writes:
@@ -118,6 +153,8 @@ def train(gan, training_data, config, paths, log=print):
         keeper = checkpoints.CheckpointKeeper(
             gan.checkpoint_objects(), save_dir, config.max_to_keep, config.batch_size)
         _restore(gan, keeper, training_data, config, paths, log)
+        if on_start is not None:
+            on_start()
         num_examples = min(training_data.num_examples,
                            config.train_examples_limit or training_data.num_examples)
         writer = (tf.summary.create_file_writer(paths.log_dir) if chief
@@ -128,11 +165,11 @@ def train(gan, training_data, config, paths, log=print):
                                              stop_requests, num_examples, chief, log)
             final = int(gan.iteration)
             if last_sampled != final:  # the end of training always gets a grid
-                path = _save_samples(gan, f"{paths.sample_dir}/train_{final:08d}.png",
+                path = _save_samples(gan, keeper, f"{paths.sample_dir}/train_{final:08d}.png",
                                      gan.model_config.output_range, write=chief)
                 if chief:
                     log(f"[Sample] {path}")
-            _save_checkpoint(keeper, final)  # also records the finished epoch
+            _save_checkpoint(gan, keeper, final)  # also records the finished epoch
             writer.flush()
         except tf.errors.OpError as error:  # TensorBoard's event file: a full disk
             if "No space left on device" not in error.message:
@@ -180,10 +217,13 @@ def _train_epochs(gan, training_data, config, paths, keeper, writer, stop_reques
     start_time = time.time()
     step = make_logged_step(gan, writer, value_range, config.G_img_sum)
     last_sampled, batch_shapes = None, set()
+    note = training_data.last_batch_note(num_examples, config.batch_size, gan.replicas)
+    if note and chief:
+        log(f" [*] {note}.")
     for epoch in range(int(gan.epoch), config.epoch):
         start_batch = int(gan.epoch_batch)
         dataset = training_data.epoch_dataset(epoch, num_examples, config.batch_size,
-                                              start_batch)
+                                              start_batch, gan.replicas)
         idx = start_batch - 1
         for idx, batch in enumerate(dataset, start=start_batch):
             real, y = batch if isinstance(batch, tuple) else (batch, None)
@@ -193,10 +233,10 @@ def _train_epochs(gan, training_data, config, paths, keeper, writer, stop_reques
             logged = {name: float(result[name]) for name in ("d_loss", "g_loss", "d_accuracy")
                       if name in result}
             counter = int(gan.iteration)
-            _check_finite(logged, counter)
+            _check_finite(logged, counter, keeper)
             # Batches this epoch delivers: files less the unusable ones found so far.
             batches_per_epoch = training_data.batches_in_epoch(epoch, num_examples,
-                                                               config.batch_size)
+                                                               config.batch_size, gan.replicas)
             log("[%8d Epoch:[%2d/%2d] [%4d/%4d] time: %4.4f, d_loss: %.8f, g_loss: %.8f"
                 % (counter, epoch, config.epoch, idx, batches_per_epoch,
                    time.time() - start_time, logged["d_loss"], logged["g_loss"])
@@ -204,7 +244,7 @@ def _train_epochs(gan, training_data, config, paths, keeper, writer, stop_reques
                    if "d_accuracy" in logged else ""))
 
             if counter % config.sample_freq == 0:
-                path = _save_samples(gan, f"{paths.sample_dir}/train_{counter:08d}.png",
+                path = _save_samples(gan, keeper, f"{paths.sample_dir}/train_{counter:08d}.png",
                                      value_range, write=chief)
                 last_sampled = counter
                 if chief:
@@ -214,7 +254,7 @@ def _train_epochs(gan, training_data, config, paths, keeper, writer, stop_reques
             # waits for the next iteration, so no worker saves alone.
             stop = distribute.all_workers_max(gan.strategy, bool(stop_requests))
             if counter % config.ckpt_freq == 0 or stop:
-                _save_checkpoint(keeper, counter)
+                _save_checkpoint(gan, keeper, counter)
             if stop:
                 writer.flush()
                 signum = stop_requests[0] if stop_requests else signal.SIGTERM  # another worker's

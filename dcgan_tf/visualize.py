@@ -54,6 +54,19 @@ ARITHMETIC_POOL = 100
 ARITHMETIC_NEIGHBOURS = 8
 
 
+def walk_bytes(model_config, walk_points):
+    """About the memory `walk` holds at its peak: per image of the GIF 34 bytes a
+    pixel (decoded float32 batches and their concatenation, the merged frames,
+    their array, to_uint8's float64 and uint8, Pillow's frames; measured: 5.0 GB
+    above start-up for 1,000 points of 28x28 images), of the picture 18, and
+    each image's z (float64)."""
+    pixels = model_config.output_height * model_config.output_width * model_config.c_dim
+    columns = (walk_points - 1) * WALK_PNG_STEPS + 1
+    frames = walk_points * WALK_GIF_STEPS
+    return WALK_ROWS * (frames * (34 * pixels + 8 * model_config.z_dim)
+                        + columns * (18 * pixels + 8 * model_config.z_dim))
+
+
 def frame_ms(total_ms, frames):
     """A GIF frame time that spreads `total_ms` over `frames`: GIFs store delays in
     10 ms units, and browsers slow anything under 20 ms down to 100 ms."""
@@ -76,13 +89,14 @@ def sample_prior(z_rng, z_dist, count, z_dim):
     return latent.sample_latent(z_rng, z_dist, count, z_dim).numpy()
 
 
-def save_gif(frames, path, value_range, frame_time_ms=GIF_FRAME_MS):
-    """Writes images [T, H, W, C] (or grids) in `value_range` as a looping GIF."""
+def save_gif(frames, path, value_range, frame_time_ms=GIF_FRAME_MS, source=None):
+    """Writes images [T, H, W, C] (or grids) in `value_range` as a looping GIF,
+    with `source` (where it comes from) as its comment."""
     pictures = [Image.fromarray(frame[..., 0] if frame.shape[-1] == 1 else frame)
                 for frame in images.to_uint8(np.asarray(frames), value_range)]
     with files.written_whole(path) as partial:
         pictures[0].save(partial, format="GIF", save_all=True, append_images=pictures[1:],
-                         duration=frame_time_ms, loop=0)
+                         duration=frame_time_ms, loop=0, comment=(source or "").encode())
     return path
 
 
@@ -93,7 +107,8 @@ class Visualizer:
     y is None for unconditional models."""
 
     def __init__(self, sample, model_config, z_dist, batch_size, directory, seed=0, *,
-                 walk_points=9, walk_interpolation="auto", arithmetic="", run_seed=None):
+                 walk_points=9, walk_interpolation="auto", arithmetic="", run_seed=None,
+                 source=None):
         self.sample = sample
         self.config = model_config
         self.z_dist = z_dist
@@ -106,6 +121,7 @@ class Visualizer:
         self.arithmetic_text = arithmetic
         # The numbered samples of `arithmetic` stay the same for a run: its seed.
         self.run_seed = seed if run_seed is None else run_seed
+        self.source = source  # where the pictures come from, written into each
 
     def _labels(self, count, label=None):
         if not self.config.conditional:
@@ -120,8 +136,13 @@ class Visualizer:
     def _path(self, name):
         return os.path.join(self.directory, name)
 
+    def _gif(self, frames, name, frame_time_ms=GIF_FRAME_MS):
+        return save_gif(frames, self._path(name), self.config.output_range, frame_time_ms,
+                        source=self.source)
+
     def _grid(self, samples, name):
-        return images.save_grid(samples, self._path(name), self.config.output_range)
+        return images.save_grid(samples, self._path(name), self.config.output_range,
+                                source=self.source)
 
     def _sweep(self, base, dim):
         """`base` z [B, Z] with dimension `dim` swept across the prior's range."""
@@ -149,8 +170,7 @@ class Visualizer:
             z = self._sweep(np.repeat(point, self.batch_size, axis=0), dim)
             label = self.rng.integers(0, max(self.config.y_dim, 1))  # one digit per GIF
             samples = self._sample(z, self._labels(self.batch_size, label))
-            written.append(save_gif(samples, self._path(f"test_gif_{dim}.gif"),
-                                    self.config.output_range))
+            written.append(self._gif(samples, f"test_gif_{dim}.gif"))
         return written
 
     def _sweeps_from_zero(self):
@@ -161,21 +181,19 @@ class Visualizer:
             yield dim, self._sample(self._sweep(zeros, dim), y)
 
     def option_3(self):
-        return [save_gif(samples, self._path(f"test_gif_{dim}.gif"), self.config.output_range)
+        return [self._gif(samples, f"test_gif_{dim}.gif")
                 for dim, samples in self._sweeps_from_zero()]
 
     def option_4(self):
         written, sweeps = [], []
         for dim, samples in self._sweeps_from_zero():
             sweeps.append(samples)
-            written.append(save_gif(samples, self._path(f"test_gif_{dim}.gif"),
-                                    self.config.output_range))
+            written.append(self._gif(samples, f"test_gif_{dim}.gif"))
         rows, cols = images.grid_shape(self.config.z_dim)
         frames = [images.merge(np.stack([sweep[t] for sweep in sweeps]), rows, cols)
                   for t in list(range(self.batch_size)) + list(range(self.batch_size - 1, -1, -1))]
-        written.append(save_gif(frames, self._path("test_gif_merged.gif"),
-                                self.config.output_range,
-                                frame_time_ms=frame_ms(8000, len(frames))))
+        written.append(self._gif(frames, "test_gif_merged.gif",
+                                 frame_time_ms=frame_ms(8000, len(frames))))
         return written
 
     def _require_conditional(self, option):
@@ -191,7 +209,8 @@ class Visualizer:
         z = np.tile(z, (y_dim, 1))                                   # [Y * cols, Z]
         y = np.eye(y_dim, dtype=np.float32)[np.repeat(np.arange(y_dim), columns)]
         return [images.save_grid(self._sample(z, y), self._path("class_grid.png"),
-                                 self.config.output_range, shape=(y_dim, columns))]
+                                 self.config.output_range, shape=(y_dim, columns),
+                                 source=self.source)]
 
     def label_interpolation(self, columns=8, steps=8):
         """At fixed z (one per column), y moves linearly from each label to the next."""
@@ -204,8 +223,7 @@ class Visualizer:
             for t in np.arange(steps) / steps:
                 y = (1 - t) * eye[label] + t * eye[(label + 1) % y_dim]
                 frames.append(images.merge(self._sample(z, np.tile(y, (columns, 1))), 1, columns))
-        return [save_gif(frames, self._path("label_interpolation.gif"), self.config.output_range,
-                         frame_time_ms=80)]
+        return [self._gif(frames, "label_interpolation.gif", frame_time_ms=80)]
 
     def _decode(self, z, labels=None):
         """G's images of z [N, Z] (labels int [N] for conditional models), in
@@ -239,7 +257,7 @@ class Visualizer:
         columns = paths.shape[1]
         grid = self._decode(paths.reshape(-1, paths.shape[-1]), np.repeat(labels, columns))
         png = images.save_grid(grid, self._path("walk.png"), self.config.output_range,
-                               shape=(WALK_ROWS, columns))
+                               shape=(WALK_ROWS, columns), source=self.source)
         loops = np.stack([latent_space.walk(p, WALK_GIF_STEPS, kind, closed=True)
                           for p in points])                       # [rows, frames, Z]
         frames_count = loops.shape[1]
@@ -248,8 +266,7 @@ class Visualizer:
         decoded = decoded.reshape(WALK_ROWS, frames_count, *decoded.shape[1:])
         rows, cols = (2, WALK_ROWS // 2)
         frames = [images.merge(decoded[:, t], rows, cols) for t in range(frames_count)]
-        gif = save_gif(frames, self._path("walk.gif"), self.config.output_range,
-                       frame_time_ms=WALK_FRAME_MS)
+        gif = self._gif(frames, "walk.gif", frame_time_ms=WALK_FRAME_MS)
         return [png, gif]
 
     def arithmetic_pool(self):
@@ -266,7 +283,8 @@ class Visualizer:
         z_pool, pool_labels = self.arithmetic_pool()
         pool = self._decode(z_pool, pool_labels)
         written = [images.numbered_grid(pool, self._path("arithmetic_samples.png"),
-                                        self.config.output_range, shape=(10, 10))]
+                                        self.config.output_range, shape=(10, 10),
+                                        source=self.source)]
         if not self.arithmetic_text:
             return written
         expression = latent_space.parse_arithmetic(self.arithmetic_text, ARITHMETIC_POOL)
@@ -289,7 +307,7 @@ class Visualizer:
         rows.append(list(decoded_results[:1]) + [None] + list(decoded_results[1:]))
         captions.append("=")
         written.append(images.captioned_rows(rows, captions, self.config.output_range,
-                                             self._path("arithmetic.png")))
+                                             self._path("arithmetic.png"), source=self.source))
         return written
 
     def run(self, option):

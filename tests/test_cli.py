@@ -18,6 +18,7 @@ from conftest import REPO_DIR, cpu_only
 from dcgan_tf import app
 from dcgan_tf import config as config_lib
 from dcgan_tf import startup
+from dcgan_tf import systems
 
 TINY_FLAGS = ["--gf_dim=4", "--df_dim=4", "--gfc_dim=16", "--dfc_dim=16", "--z_dim=8"]
 
@@ -49,7 +50,6 @@ def test_original_readme_flags_parse(parsed_flags):
 
 
 @pytest.mark.parametrize("argv,message", [
-    (["--dataset", "mnist"], "pass --input_height=28 --output_height=28"),
     (["--batch_size=0"], "--batch_size must be at least 1"),
     (["--dataset", "mnist", "--input_height=28", "--output_height=28", "--crop"], "drop --crop"),
     (["--out_name", "a/b"], "plain folder name"),
@@ -57,6 +57,12 @@ def test_original_readme_flags_parse(parsed_flags):
 def test_bad_flag_combinations_are_rejected_with_the_fix(parsed_flags, argv, message):
     with pytest.raises(ValueError, match=message):
         parsed_flags(*argv).validate()
+
+
+def test_train_mode_checks_the_images_the_networks_can_make(parsed_flags):
+    """Once a run's record has given what the flags did not (train.run)."""
+    with pytest.raises(ValueError, match="pass --input_height=28 --output_height=28"):
+        systems.check_images(parsed_flags("--dataset", "mnist", "--train").validate())
 
 
 def test_unknown_z_dist_is_rejected(parsed_flags):

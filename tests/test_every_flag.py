@@ -179,8 +179,9 @@ def test_resuming_a_run_with_another_loss_names_the_loss(parsed_flags, data_dir,
         run(parsed_flags, data_dir, tmp_path, *MNIST, *TINY, "--out_name=mine", "--train",
             "--epoch=2", "--loss", "wgan")
     err = capsys.readouterr().err
-    assert ("was trained with no --loss; these flags ask for --loss wgan. Pass no --loss to resume"
-            " it, or --out_name to start a new run.") in err
+    assert ("was trained with no --loss (these flags: --loss wgan). Drop --loss wgan to resume"
+            " it (its model.json says how it was trained), or pass --out_name to start a new"
+            " run.") in err
     assert "Traceback" not in err and len(err.splitlines()) == 1
 
 

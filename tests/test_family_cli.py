@@ -44,16 +44,16 @@ def test_each_model_brings_its_scripts_defaults_and_a_given_flag_wins(parsed_fla
     (["--input_height=28", "--output_height=28", "--n_classes", "5"],
      "--n_classes does not apply to --model dcgan (it is read by --model cgan, --model acgan)"),
     (["--model", "gan", "--gf_dim", "8"], "--gf_dim is a flag of carpedm20's DCGAN"),
-    (["--model", "cgan", "--dataset", "faces"], "--model cgan is conditional and needs labelled"
-                                                " data"),
-    (["--model", "lsgan", "--output_height", "40"], "must be a multiple of 16, got 40"),
+    (["--model", "cgan", "--dataset", "faces", "--train"],
+     "--model cgan is conditional and needs labelled data"),  # systems.check_images's
+    (["--model", "lsgan", "--output_height", "40", "--train"], "must be a multiple of 16, got 40"),
     (["--model", "cgan", "--n_classes", "5"], "--n_classes must be 10, got 5"),
     (["--model", "gan", "--sync_bn"], "--sync_bn synchronizes batch norm over the replicas"),
 ])
 def test_flags_that_dont_fit_the_model_are_errors_naming_the_fix(parsed_flags, argv, message):
     argv = ["--dataset", "mnist", *argv] if "--dataset" not in argv else argv
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
-        parsed_flags(*argv).validate()
+        systems.check_images(parsed_flags(*argv).validate())
 
 
 def test_an_unknown_model_is_rejected(parsed_flags):
@@ -149,8 +149,8 @@ def test_resuming_a_run_with_another_model_is_refused(tiny_mnist, capsys):
     other = dict(values, model="wgan")
     with pytest.raises(SystemExit):
         app.run(config_lib.Config(**other).with_model_defaults(), log=lambda line: None)
-    assert ("was trained with --model gan; these flags ask for --model wgan. Pass --model gan"
-            in capsys.readouterr().err)
+    assert ("was trained with --model gan (these flags: --model wgan). Drop --model wgan to"
+            " resume it" in capsys.readouterr().err)
 
 
 def test_an_unconditional_model_trains_on_an_image_folder(tmp_path):

@@ -286,20 +286,50 @@ def test_nearest_neighbours_equal_brute_force_streamed_and_left_out():
     assert distances.min() > 0
 
 
+def _neighbour_distances(nearest, kth):
+    """[n, 5] nearest-neighbour distances: `nearest`, then evenly up to `kth`."""
+    return np.linspace(nearest, kth, memorisation.NEIGHBOURS, axis=1)
+
+
 def test_the_verdict_tells_copies_from_new_images():
     rng = np.random.default_rng(4)
-    unseen = rng.uniform(2.0, 3.0, 1000)
-    copies = memorisation.verdict(np.concatenate([np.zeros(100), rng.uniform(2, 3, 900)]),
-                                  unseen)
+    unseen_nearest = rng.uniform(2.0, 3.0, 1000)
+    unseen = _neighbour_distances(unseen_nearest, unseen_nearest + 0.5)
+    copies = memorisation.verdict(_neighbour_distances(
+        np.concatenate([np.zeros(100), rng.uniform(2, 3, 900)]), 3.0), unseen)
     assert copies["finding"] == "copies" and copies["near_copy_share"] >= 0.1
-    # closer in the bulk (median 2.475 against 2.5), but no near copies
-    closer = memorisation.verdict(rng.uniform(2.05, 2.9, 1000), unseen)
+    # closer in the bulk (median 2.475 against 2.5), as distinct, no near copies
+    nearest = rng.uniform(2.05, 2.9, 1000)
+    closer = memorisation.verdict(_neighbour_distances(nearest, nearest + 0.5), unseen)
     assert closer["finding"] == "closer_than_unseen" and closer["near_copy_share"] == 0
     assert closer["probability_sample_closer_than_unseen"] > 0.5
     new = memorisation.verdict(unseen + 1.0, unseen)
     assert new["finding"] == "no_sign_of_memorisation"
     assert new["probability_sample_closer_than_unseen"] == 0.0
     assert memorisation.closer_than_unseen([1.0, 2.0], [2.0]) == 0.5 * (1.0 + 0.5)
+
+
+def test_an_average_of_the_data_or_too_few_real_images_is_no_memorisation():
+    """A young generator's grey blur sits nearer every training image than real
+    images do, and as near its 5th nearest as its nearest (the false "memorising:
+    100%" of 4 iterations on 20 noise images); 20 unseen real images give no
+    1% quantile."""
+    rng = np.random.default_rng(5)
+    unseen_nearest = rng.uniform(2.0, 3.0, 1000)
+    unseen = _neighbour_distances(unseen_nearest, unseen_nearest + 0.5)
+    blur = _neighbour_distances(np.full(1000, 1.0), 1.02)
+    report = memorisation.verdict(blur, unseen)
+    assert report["finding"] == "average_not_copies" and report["near_copy_share"] == 0
+    assert "not learned the data" in report["verdict"]
+    # the same samples as copies (nearest 1.0, 5th 2.5): memorising
+    assert memorisation.verdict(_neighbour_distances(np.full(1000, 1.0), 2.5),
+                                unseen)["finding"] == "copies"
+    few = memorisation.verdict(blur, unseen[:20])
+    assert few["finding"] == "undetermined" and "only 20 unseen real images" in few["verdict"]
+    # one near copy among 10 samples is chance, not 10% of them memorised
+    one_copy = _neighbour_distances(np.concatenate([[0.0], np.full(9, 2.5)]), 3.0)
+    few = memorisation.verdict(one_copy, unseen)
+    assert few["finding"] == "undetermined" and "only 10 samples" in few["verdict"]
 
 
 # ----------------------------------------------------------------- through main.py
@@ -370,14 +400,16 @@ def test_main_draws_walks_arithmetic_and_guided_backprop(trained):
 
 
 def test_main_reports_nearest_neighbours_and_a_verdict(trained):
-    _, samples = _run(trained["conditional"], nearest_neighbours=30)
+    _, samples = _run(trained["conditional"], nearest_neighbours=100)
     report = json.load(open(os.path.join(samples, "nearest_neighbours.json")))
-    assert report["samples"] == 30 and set(report["spaces"]) == {"pixels",
-                                                                   "classifier_features"}
+    assert report["samples"] == 100 and set(report["spaces"]) == {"pixels",
+                                                                    "classifier_features"}
     assert "leave-one-out" in report["unseen_real"]  # carpedm20's MNIST trains on all
     for space in report["spaces"].values():
-        assert space["finding"] in ("copies", "closer_than_unseen", "no_sign_of_memorisation")
-        assert space["samples"]["count"] == 30 and space["unseen_real"]["count"] == 30
+        assert space["finding"] in ("copies", "closer_than_unseen", "average_not_copies",
+                                    "no_sign_of_memorisation")
+        # every one of the 300 real images (carpedm20 merges both splits), left out in turn
+        assert space["samples"]["count"] == 100 and space["unseen_real"]["count"] == 300
         assert len(space["first_samples_neighbours"][0]) == memorisation.NEIGHBOURS
     assert Image.open(os.path.join(samples, "nearest_neighbours.png")).size[1] == 10 * 30
 
@@ -431,18 +463,17 @@ def test_the_initial_discriminator_is_the_one_training_started_from(tmp_path):
                                batch_size=20, epoch=1, data_dir=str(tmp_path / "data"),
                                out_dir=str(tmp_path / "out"), seed=7, **TINY)
     app.run(config_lib.dataclasses.replace(config, train=True), log=lambda line: None)
-    generator, model_config, paths, latest = sample_command.load_generator(
-        config_lib.dataclasses.replace(config, seed=None), log=lambda line: None)
-    run = experiments.TrainedRun(generator, model_config, paths, latest)
+    run = sample_command.load_run(config_lib.dataclasses.replace(config, seed=None),
+                                  log=lambda line: None)
     trained = experiments.trained_discriminator(run, config)
     initial = experiments.initial_discriminator(run, config_lib.dataclasses.replace(
         config, seed=None), log=lambda line: None)
-    # A run folder without FLAGS.json: the seed of the command stands in (8).
+    # A run whose seed is not recorded (an original TF1 run): the seed of the
+    # command stands in (8).
+    unrecorded = config_lib.dataclasses.replace(
+        run, record=config_lib.dataclasses.replace(run.record, seed=None))
     other = experiments.initial_discriminator(
-        experiments.TrainedRun(generator, model_config,
-                               config_lib.dataclasses.replace(paths, run_dir=str(tmp_path)),
-                               latest), config_lib.dataclasses.replace(config, seed=8),
-        log=lambda line: None)
+        unrecorded, config_lib.dataclasses.replace(config, seed=8), log=lambda line: None)
     # Two TF1 Adam steps move a weight by at most this (and rounding, 1e-6).
     bound = config.learning_rate * adam_bounds.largest_adam_travel(1, 2, config.beta1,
                                                                    0.999) + 1e-6

@@ -80,12 +80,14 @@ EXPECTED_FILES = {
 def test_every_visualization_option_writes_what_it_says(runs, kind, option, tmp_path):
     config = runs[kind]
     if option in ("class_grid", "label_interpolation") and kind == "unconditional":
-        generator, model_config, _, _ = sample_command.load_generator(config, log=lambda line: None)
+        run = sample_command.load_run(config, log=lambda line: None)
+        generator, model_config = run.generator, run.model_config
         with pytest.raises(ValueError, match="needs a conditional model"):
             visualize.Visualizer(lambda z, y: generator(z, y, False), model_config,
                                  config.z_dist, 6, str(tmp_path)).run(option)
         return
-    generator, model_config, _, _ = sample_command.load_generator(config, log=lambda line: None)
+    run = sample_command.load_run(config, log=lambda line: None)
+    generator, model_config = run.generator, run.model_config
     seen_labels = []
 
     def sample(z, y):

@@ -29,13 +29,15 @@ def _original_logs(config):
     return None
 
 
-def compare_with_original(config, sample, model_config, paths, log):
-    """Our run beside an original TF1 run: both generators on the same z and labels,
-    both runs' losses on one plot, both runs' metrics in one table."""
-    original = checkpoints.latest_checkpoint(config_lib.expand_path(config.compare_with))
+def original_of(config, model_config):
+    """The original TF1 run --compare_with names, checked before test mode
+    writes anything: (its latest checkpoint, its ModelConfig)."""
+    folder = config_lib.expand_path(config.compare_with)
+    original = checkpoints.latest_checkpoint(folder) if os.path.isdir(folder) else None
     if original is None or not tf1_checkpoint.is_tf1_checkpoint(original):
         raise FileNotFoundError(f"--compare_with={config.compare_with} holds no checkpoint of"
-                                " the original TF1 code.")
+                                " the original TF1 code; pass the folder of its"
+                                " checkpoint (the one holding its `checkpoint` file).")
     original_config = tf1_checkpoint.infer_model_config(
         original, model_config.output_height, model_config.output_width)
     if original_config.image_shape != model_config.image_shape or (
@@ -43,6 +45,14 @@ def compare_with_original(config, sample, model_config, paths, log):
                                                               model_config.y_dim):
         raise ValueError(f"The original run ({original_config}) and ours ({model_config}) don't"
                          " make the same kind of images from the same z; compare like with like.")
+    return original, original_config
+
+
+def compare_with_original(config, sample, run, log):
+    """Our run beside an original TF1 run: both generators on the same z and labels,
+    both runs' losses on one plot, both runs' metrics in one table."""
+    model_config, paths = run.model_config, run.paths
+    original, original_config = original_of(config, model_config)
     original_generator, _ = carpedm20.build_models(original_config)
     tf1_checkpoint.load_into_models(original, original_generator)
     original_sample = tf.function(lambda z, y: original_generator(z, y, training=False))
@@ -55,7 +65,7 @@ def compare_with_original(config, sample, model_config, paths, log):
     gap = np.full((ours.shape[0], 8, ours.shape[2]), 255, np.uint8)
     side_by_side = os.path.join(paths.sample_dir, "compare_samples.png")
     images.save_grid(np.concatenate([ours, gap, theirs], axis=1)[None], side_by_side,
-                     (0, 255), shape=(1, 1))
+                     (0, 255), shape=(1, 1), source=f"{run.source()}; original {original}")
     log(f" [*] Ours (left) and the original (right), same z and labels: {side_by_side}")
     losses = {"dcgan-tf": curves.read_scalars(paths.log_dir)}
     logs = _original_logs(config)
@@ -65,8 +75,10 @@ def compare_with_original(config, sample, model_config, paths, log):
                               "dcgan-tf vs the original")
     log(f" [*] Losses of both runs{'' if logs else ' (no original logs/ found)'}: {plot}")
     if config.conditional and model_config.image_shape == (28, 28, 1):
-        results = {"dcgan-tf": evaluate.score(config, sample, model_config, log),
-                   "original": evaluate.score(config, original_sample, original_config, log)}
+        results = {"dcgan-tf": {**evaluate.score(config, sample, model_config, log),
+                                "source": run.provenance()},
+                   "original": {**evaluate.score(config, original_sample, original_config, log),
+                                "source": {"checkpoint": os.path.abspath(original)}}}
         path = os.path.join(paths.sample_dir, "compare_metrics.json")
         files.write_text(path, json.dumps(results, indent=2, sort_keys=True))
         for line in evaluate.format_metrics(results).splitlines():

@@ -9,6 +9,7 @@ network's features: FID, KID, precision, recall, density and coverage.
 """
 
 import json
+import math
 import os
 import sys
 import zipfile
@@ -23,6 +24,7 @@ from dcgan_tf import fidelity
 from dcgan_tf import files
 from dcgan_tf import generation
 from dcgan_tf import inception
+from dcgan_tf import memory
 from dcgan_tf import metrics
 from dcgan_tf import systems
 from dcgan_tf.experiments import real_images
@@ -57,10 +59,21 @@ def _inception_network(config, log, required):
 
 def check_can_score(config, log):
     """An image folder is scored on the Inception network: found (or fetched) before
-    test mode writes anything, so a missing one loses nothing."""
+    test mode writes anything, so a missing one loses nothing; --inception_stats
+    read and checked then too."""
     if not data.is_idx_dataset(config.dataset):
         inception.locate(config_lib.expand_path(config.inception), _inception_cache(config),
                          config.download, log)
+    if config.inception_stats:
+        inception.read_statistics(config_lib.expand_path(config.inception_stats))
+    # What is kept of each sample (float64, and its concatenation): the
+    # classifier's logits and two feature sets, the Inception features.
+    per_sample = 2 * 8 * ((10 + 2 * 128 if data.is_idx_dataset(config.dataset) else 0)
+                          + inception.FEATURES)
+    memory.check_fits(config.metrics_samples * per_sample,
+                      f"--metrics_samples {config.metrics_samples} (their features, kept to"
+                      " score them as one set)", "pass fewer (the field's figures take 10,000"
+                                                 " to 50,000).")
 
 
 def _reference_images(config, model_config, log):
@@ -97,8 +110,8 @@ def _inception_figures(network, generated_features, config, model_config, log):
     Inception features, and the same for real data."""
     reference, other_real, described = _reference_images(config, model_config, log)
     log(f" [*] Inception features of the real images ({described})")
-    reference_features = network.features(reference)
-    real_features = network.features(other_real)
+    reference_features = network.features(reference, "Inception: reference images")
+    real_features = network.features(other_real, "Inception: real images")
     if config.inception_stats:
         mu, sigma = inception.read_statistics(config_lib.expand_path(config.inception_stats))
         described += f"; FID against the statistics in {config.inception_stats}"
@@ -155,48 +168,109 @@ def score(config, sample, model_config, log):
     return results
 
 
-def evaluate_npz(config, log):
-    """Scores the images (and labels) of --evaluate_npz."""
-    path = config_lib.expand_path(config.evaluate_npz)
-    labelled = data.is_idx_dataset(config.dataset)
+# Images may stray outside their value_range by this share of it (rounding, a
+# resize's overshoot); further, the range is wrong (0-255 images said to be in
+# [0, 1]), and every figure with it.
+RANGE_SLACK = 0.01
+
+
+def _refuse(path, problem, what):
+    return ValueError(f"--evaluate_npz={path} {problem}; it must be {what}.")
+
+
+def read_npz_images(path, labelled, classes=data.IDX_CLASSES):
+    """(images, labels or None, value_range, provenance or None) of an .npz of
+    images, each checked before any figure is taken: the images' type, shape,
+    count and finiteness, value_range's and the values inside it, the labels'
+    type, count and range. Each refusal names the file and what it must be."""
     channels = "1" if labelled else "C"
-    what = (f"an .npz with `images` [N, H, W, {channels}] (and optionally `labels` [N] and"
-            " `value_range`), as --generate writes")
+    what = (f"an .npz with `images` [N, H, W, {channels}] (N >= {fidelity.MIN_SAMPLES}; floats"
+            " in its `value_range`, [0, 1] where it has none, or uint8 0-255), optionally"
+            " `labels` [N] (whole numbers) and `value_range` [2], as --generate writes")
     try:
         with np.load(path, allow_pickle=False) as arrays:
             if "images" not in arrays:
-                raise ValueError(f"--evaluate_npz={path} holds {', '.join(arrays.files) or 'no'}"
-                                 f" arrays but no `images`; it must be {what}.")
-            generated = arrays["images"]
+                raise _refuse(path, f"holds {', '.join(arrays.files) or 'no'} arrays but no"
+                                    " `images`", what)
+            images = arrays["images"]
             labels = arrays["labels"] if "labels" in arrays else None
-            value_range = tuple(arrays["value_range"]) if "value_range" in arrays else (0.0, 1.0)
+            value_range = arrays["value_range"] if "value_range" in arrays else None
+            provenance = str(arrays["provenance"]) if "provenance" in arrays else None
     except (OSError, EOFError, zipfile.BadZipFile, ValueError) as error:
         # ValueError: pickled arrays (refused, never loaded unsafely) or garbage.
         if "--evaluate_npz" in str(error):
             raise
-        raise ValueError(f"--evaluate_npz={path} cannot be read as a plain .npz of arrays"
-                         f" ({error}); it must be {what}.") from error
-    if generated.ndim != 4 or generated.shape[-1] not in (1, 3) or (
-            labelled and generated.shape[-1] != 1):
-        raise ValueError(f"{config.evaluate_npz} holds images of shape {generated.shape[1:]};"
-                         " the metrics score [N, H, W, C] images, grayscale (C = 1) for"
-                         " MNIST-style data sets.")
+        raise _refuse(path, f"cannot be read as a plain .npz of arrays ({error})",
+                      what) from error
+    if images.dtype.kind not in "fui":
+        raise _refuse(path, f"holds images of type {images.dtype}", what)
+    if images.ndim != 4 or images.shape[-1] not in (1, 3) or (labelled and images.shape[-1] != 1):
+        raise _refuse(path, f"holds images of shape {images.shape}", what + (
+            " (grayscale for MNIST-style data sets)" if labelled else ""))
+    if len(images) < fidelity.MIN_SAMPLES:
+        raise _refuse(path, f"holds {len(images)} images, too few for the set figures", what)
+    if images.dtype.kind == "f" and not np.isfinite(images).all():
+        raise _refuse(path, f"holds {int(np.sum(~np.isfinite(images)))} NaN or infinite pixel"
+                            " values", what)
+    said = "its value_range" if value_range is not None else "the range its type implies"
+    value_range = _value_range(path, value_range, images, what)
+    lo, hi = value_range
+    low, high = float(images.min()), float(images.max())
+    slack = RANGE_SLACK * (hi - lo)
+    if low < lo - slack or high > hi + slack:
+        raise _refuse(path, f"holds values in [{low:g}, {high:g}], outside {said} [{lo:g},"
+                            f" {hi:g}]: every figure would be taken of other images. Give"
+                            " `value_range` as the images' own", what)
+    if labels is not None:
+        if labels.dtype.kind not in "ui" or labels.shape != (len(images),):
+            raise _refuse(path, f"holds `labels` of type {labels.dtype} and shape"
+                                f" {labels.shape} for {len(images)} images", what)
+        if len(labels) and (labels.min() < 0 or labels.max() >= classes):
+            raise _refuse(path, f"holds labels from {labels.min()} to {labels.max()}, and"
+                                f" the data set's classes are 0 to {classes - 1}", what)
+    return images.astype(np.float32), labels, value_range, provenance
+
+
+def _value_range(path, value_range, images, what):
+    """The images' (lo, hi): `value_range`, checked, or the one their type implies."""
+    if value_range is None:
+        if images.dtype == np.uint8:
+            return (0.0, 255.0)
+        if images.dtype.kind != "f":
+            raise _refuse(path, f"holds {images.dtype} images and no `value_range`", what)
+        return (0.0, 1.0)
+    if (value_range.dtype.kind not in "fui" or value_range.shape != (2,)
+            or not np.isfinite(value_range).all() or not value_range[0] < value_range[1]):
+        raise _refuse(path, f"holds `value_range` {value_range!r}, which is no range (two"
+                            " finite numbers, low < high)", what)
+    return tuple(float(v) for v in value_range)
+
+
+def evaluate_npz(config, log):
+    """Scores the images (and labels) of --evaluate_npz."""
+    path = config_lib.expand_path(config.evaluate_npz)
+    labelled = data.is_idx_dataset(config.dataset)
+    generated, labels, value_range, provenance = read_npz_images(path, labelled)
+    if provenance:
+        log(f" [*] {config.evaluate_npz} was made by {provenance}")
     output = os.path.splitext(config.evaluate_npz)[0] + "_metrics.json"
     unit = metrics.to_unit_range(generated, value_range)
     network = _inception_network(config, log, required=not labelled)
     inception_results = None
     if network is not None:
         shape = _ImageShape(*generated.shape[1:])
-        inception_results = _inception_figures(network, network.features(unit), config, shape,
-                                               log)
+        inception_results = _inception_figures(
+            network, network.features(unit, "Inception: the .npz's images"), config, shape, log)
+    source = {"npz": os.path.abspath(path), "value_range": list(value_range),
+              "made_by": json.loads(provenance) if provenance else None}
     if not labelled:
-        return write_results(inception_results, output, log)
+        return write_results({**inception_results, "source": source}, output, log)
     classifier, accuracy, directory = _classifier(config, log)
     results = metrics.evaluate(classifier, metrics.to_classifier_size(unit), labels, (0.0, 1.0),
                                directory, test_accuracy=accuracy)
     if inception_results:
         results["inception"] = inception_results
-    return write_results(results, output, log)
+    return write_results({**results, "source": source}, output, log)
 
 
 class _ImageShape:
@@ -208,9 +282,29 @@ class _ImageShape:
         self.output_range = (0.0, 1.0)
 
 
+def _non_finite_figures(results, prefix=""):
+    """The names of the figures in `results` (nested dicts and lists) that are NaN
+    or infinite."""
+    if isinstance(results, dict):
+        return [name for key, value in results.items()
+                for name in _non_finite_figures(value, f"{prefix}{key}.")]
+    if isinstance(results, list):
+        return [name for i, value in enumerate(results)
+                for name in _non_finite_figures(value, f"{prefix}{i}.")]
+    if isinstance(results, float) and not math.isfinite(results):
+        return [prefix.rstrip(".")]
+    return []
+
+
 def write_results(results, path, log):
+    """Writes the figures (JSON) and logs their table; a figure that came out NaN
+    or infinite is never written as a result."""
+    broken = _non_finite_figures(results)
+    if broken:
+        raise ValueError(f"The figures {', '.join(broken)} came out NaN or infinite, so no"
+                         f" metrics are written to {path}; please report it with the command.")
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    files.write_text(path, json.dumps(results, indent=2, sort_keys=True))
+    files.write_text(path, json.dumps(results, indent=2, sort_keys=True, allow_nan=False))
     for line in format_metrics({"images": results}).splitlines():
         log(line)
     log(f" [*] Metrics written to {path}")

@@ -16,9 +16,9 @@ from dcgan_tf import datasets
 from dcgan_tf import files
 from dcgan_tf import generation
 from dcgan_tf import images
+from dcgan_tf import memory
 from dcgan_tf import metrics
 from dcgan_tf import networks
-from dcgan_tf import runs
 from dcgan_tf import systems
 from dcgan_tf import tf1_checkpoint
 from dcgan_tf.commands import train
@@ -34,32 +34,6 @@ GUIDED_POOL = 512
 NEIGHBOUR_ROWS = 10
 
 
-@dataclasses.dataclass
-class TrainedRun:
-    """What test mode restored: the generator, the model's shape, where the run
-    lives, and the checkpoint it was restored from."""
-
-    generator: object
-    model_config: object
-    paths: object
-    checkpoint: str
-
-    @property
-    def system_name(self):
-        return runs.model_name(self.model_config)
-
-    @property
-    def system(self):
-        return systems.SYSTEMS[self.system_name]
-
-    def recorded_seed(self):
-        """The seed the run trained with (FLAGS.json), None where it is not known
-        (an original TF1 run)."""
-        if not os.path.exists(self.paths.flags_json):
-            return None
-        return runs.read_flags(self.paths.flags_json).get("seed")
-
-
 def probe_dataset(config):
     """The labelled data the probe reads: --probe_dataset, or the run's own
     MNIST-style data set."""
@@ -71,8 +45,28 @@ def discriminator_reads_labels(run):
     return run.model_config.conditional and not run.system.auxiliary_classifier
 
 
+def _probe_folder(config, name):
+    return os.path.join(config_lib.expand_path(config.data_dir), name)
+
+
 def check_applies(config, run):
-    """Refusals that depend on the run's model, before anything is written."""
+    """Refusals that depend on the run's model, or that a look at the data set
+    finds, or that ask for more memory than there is, before anything is written."""
+    if config.nearest_neighbours:
+        shape = run.model_config.image_shape
+        memory.check_fits(
+            8 * config.nearest_neighbours * int(np.prod(shape)),
+            f"--nearest_neighbours {config.nearest_neighbours} (the samples, held with their"
+            " distances)", "pass fewer samples (a few thousand tell as much).")
+    if config.linear_probe:
+        name = probe_dataset(config)
+        if not data.is_idx_dataset(name) and not all(
+                os.path.isdir(os.path.join(_probe_folder(config, name), split))
+                for split in ("train", "test")):
+            raise data.DataError(
+                f"--probe_dataset {name}: {_probe_folder(config, name)} holds no train/ and"
+                " test/ folders. Pass mnist, fashion_mnist, or a folder under --data_dir holding"
+                " train/<class>/ and test/<class>/ images.")
     if config.linear_probe and discriminator_reads_labels(run):
         raise ValueError(
             f"--linear_probe cannot score this run's D honestly: it is conditional"
@@ -86,7 +80,7 @@ def check_applies(config, run):
 
 def trained_discriminator(run, config):
     """The run's D, restored from the checkpoint the generator came from."""
-    system = systems.compose(run.system_name, runs.model_loss(run.model_config), config)
+    system = systems.compose(run.system_name, run.record.loss, config)
     _, discriminator = networks.build(system.networks, run.model_config,
                                       raw_scores=system.raw_scores,
                                       critic_norm=system.critic_norm)
@@ -108,7 +102,7 @@ def initial_discriminator(run, config, log):
         log(f" [*] The run's initial weights are not known (no FLAGS.json); D's initial"
             f" weights drawn with seed {seed} stand in for them")
     run_config = dataclasses.replace(config, seed=seed, model=run.system_name,
-                                     loss=runs.model_loss(run.model_config),
+                                     loss=run.record.loss,
                                      mixed_precision=False, xla=False)
     system = systems.compose(run_config.model, run_config.loss, run_config)
     return train.make_gan(run_config, system, run.model_config).discriminator
@@ -128,12 +122,8 @@ def _labelled_splits(config, model_config, log):
     if data.is_idx_dataset(name):
         directory = datasets.idx_dataset_directory(dataclasses.replace(config, dataset=name), log)
         return name, real_images.labelled_idx(directory)
-    directory = os.path.join(config_lib.expand_path(config.data_dir), name)
-    if not os.path.isdir(directory):
-        raise data.DataError(f"--probe_dataset {name}: {directory} does not exist. Pass mnist,"
-                             " fashion_mnist, or a folder under --data_dir holding"
-                             " train/<class>/ and test/<class>/ images.")
-    return name, real_images.labelled_folder(directory, model_config.image_shape)
+    return name, real_images.labelled_folder(_probe_folder(config, name),
+                                             model_config.image_shape)
 
 
 def linear_probe(config, run, log):
@@ -159,6 +149,7 @@ def linear_probe(config, run, log):
     results = {"dataset": name, "labels_per_class": [c or "all" for c in counts],
                "test_images": int(len(test_inputs)), "classes": splits.classes, "seed": seed,
                "model": run.system_name, "checkpoint": run.checkpoint,
+               "source": run.provenance(),
                "grid": features_lib.GRID, "c_times_n": list(probe_lib.C_TIMES_N), "sources": []}
     if run.system.auxiliary_classifier:
         results["note"] = ("AC-GAN's D was trained with labels (its class head): its features"
@@ -168,6 +159,9 @@ def linear_probe(config, run, log):
         row = {"name": source, "dims": int(train_features.shape[1]), "by_labels": {}}
         for count, subset in subsets.items():
             rows = [position[i] for i in subset]
+            log(f" [*] {source}, {count or 'all'} per class: fitting the SVM ({len(subset)}"
+                f" images x {train_features.shape[1]:,} features; C chosen of"
+                f" {len(probe_lib.C_TIMES_N)} on validation splits)")
             row["by_labels"][str(count or "all")] = probe_lib.svm_probe(
                 train_features[rows], splits.train_labels[subset], test_features,
                 splits.test_labels, seed)
@@ -248,7 +242,8 @@ def guided_backprop(config, run, log):
             rows.append(cells)
             captions.append(f"{name} {caption}")
     path = images.captioned_rows(rows, captions, (0.0, 1.0),
-                                 os.path.join(run.paths.sample_dir, "guided_backprop.png"))
+                                 os.path.join(run.paths.sample_dir, "guided_backprop.png"),
+                                 source=run.source())
     log(f" [*] Guided backpropagation of D's layer {layer} (image, map pairs per feature):"
         f" {path}")
     return path
@@ -276,13 +271,16 @@ def nearest_neighbours(config, run, sampler, log):
         sampler, model_config, count, config.z_dist, config.batch_size, config.seed or 0)])
     samples = metrics.to_unit_range(samples, model_config.output_range)
     rng = np.random.default_rng(config.seed or 0)
+    # The unseen real images the verdict compares with: UNSEEN_REAL where there are
+    # so many (its 1% quantile needs them), not only as many as there are samples.
+    wanted = max(count, memorisation.UNSEEN_REAL)
     if unseen is not None:
-        chosen = rng.permutation(len(unseen))[:count]
+        chosen = rng.permutation(len(unseen))[:wanted]
         real, real_indices, held_out = unseen[chosen].astype(np.float32) / 255.0, None, \
             "the test split (the run never trained on it)"
     else:
         total = sum(len(chunk) for chunk in chunks())
-        real_indices = np.sort(rng.permutation(total)[:count])
+        real_indices = np.sort(rng.permutation(total)[:wanted])
         real = np.concatenate([chunk for chunk in _rows_of(chunks(), real_indices)]) / 255.0
         held_out = ("training images against the other training images (leave-one-out: the"
                     " run trained on every real image it has)")
@@ -291,14 +289,13 @@ def nearest_neighbours(config, run, sampler, log):
     if classify is not None:
         spaces["classifier_features"] = classify
     report = {"samples": count, "unseen_real": held_out, "neighbours": memorisation.NEIGHBOURS,
-              "spaces": {}}
+              "source": run.provenance(), "spaces": {}}
     shown = {}
     for space, embed in spaces.items():
         reference = lambda: (embed(chunk.astype(np.float32) / 255.0) for chunk in chunks())  # noqa: E731
         sample_d, sample_i = memorisation.nearest(embed(samples), reference())
-        real_d, _ = memorisation.nearest(embed(real), reference(), k=1,
-                                         query_indices=real_indices)
-        report["spaces"][space] = memorisation.verdict(sample_d[:, 0], real_d[:, 0])
+        real_d, _ = memorisation.nearest(embed(real), reference(), query_indices=real_indices)
+        report["spaces"][space] = memorisation.verdict(sample_d, real_d)
         report["spaces"][space]["first_samples_neighbours"] = sample_i[:NEIGHBOUR_ROWS].tolist()
         shown[space] = sample_i[:NEIGHBOUR_ROWS]
         log(f" [*] Nearest neighbours in {space}: {report['spaces'][space]['verdict']}")
@@ -313,7 +310,8 @@ def nearest_neighbours(config, run, sampler, log):
         rows.append(row[:-1])
     captions = [""] * len(rows)
     png = images.captioned_rows(rows, captions, (0.0, 1.0),
-                                os.path.join(run.paths.sample_dir, "nearest_neighbours.png"))
+                                os.path.join(run.paths.sample_dir, "nearest_neighbours.png"),
+                                source=run.source())
     report["picture"] = ("each row: a sample, then its nearest training images in "
                          + ", then in ".join(spaces))
     path = os.path.join(run.paths.sample_dir, "nearest_neighbours.json")

@@ -2,6 +2,7 @@
 sample grid, --export (SavedModel) and --freeze (frozen GraphDef),
 --visualize, and --generate."""
 
+import dataclasses
 import os
 
 import tensorflow as tf
@@ -12,7 +13,9 @@ from dcgan_tf import files
 from dcgan_tf import generation
 from dcgan_tf import images
 from dcgan_tf import latent
+from dcgan_tf import memory
 from dcgan_tf import networks
+from dcgan_tf import run_record
 from dcgan_tf import runs
 from dcgan_tf import systems
 from dcgan_tf import tf1_checkpoint
@@ -22,39 +25,106 @@ from dcgan_tf.experiments import latent_space
 from dcgan_tf.networks import carpedm20
 
 
-def build_generator(model_config, config):
-    """The generator a run's model.json describes (test mode needs no D)."""
-    system = systems.compose(runs.model_name(model_config), runs.model_loss(model_config), config)
-    return networks.build(system.networks, model_config, raw_scores=system.raw_scores,
+@dataclasses.dataclass
+class TrainedRun:
+    """What test mode restored: the generator, the run's record (how it was
+    trained: run_record), where the run lives, the checkpoint the generator
+    came from, and the config test mode runs with (the flags given, the
+    record's values for the rest)."""
+
+    generator: object
+    record: object
+    paths: object
+    checkpoint: str
+    config: object
+
+    @property
+    def model_config(self):
+        return self.record.networks
+
+    @property
+    def system_name(self):
+        return self.record.model
+
+    @property
+    def system(self):
+        return systems.SYSTEMS[self.record.model]
+
+    @property
+    def iteration(self):
+        return tf1_checkpoint.iteration_of(self.checkpoint)
+
+    def recorded_seed(self):
+        """The seed the run trained with, None where it is not known (an original
+        TF1 run)."""
+        return self.record.seed
+
+    def provenance(self):
+        """Where an output of this run comes from, for the files that keep it."""
+        return {"run": os.path.abspath(self.paths.run_dir),
+                "checkpoint": os.path.abspath(self.checkpoint),
+                "iteration": self.iteration, "model": self.record.model,
+                "loss": self.record.loss, "z_dist": self.config.z_dist,
+                "seed": self.config.seed or 0}
+
+    def source(self):
+        """provenance() in one line, for pictures."""
+        return (f"dcgan-tf: run {os.path.abspath(self.paths.run_dir)}, checkpoint"
+                f" {os.path.basename(self.checkpoint)} (iteration {self.iteration}),"
+                f" --z_dist {self.config.z_dist}, --seed {self.config.seed or 0}")
+
+
+def build_generator(record, config):
+    """The generator a run's record describes (test mode needs no D)."""
+    system = systems.compose(record.model, record.loss, config)
+    return networks.build(system.networks, record.networks, raw_scores=system.raw_scores,
                           critic_norm=system.critic_norm)[0]
 
 
-def load_generator(config, log=print):
-    """Test mode's generator, restored from the run's latest checkpoint (ours or
-    the original's); no data set is needed. Returns (generator, model_config,
-    paths, checkpoint path)."""
+def _original_run(config, original, paths, log):
+    """An original TF1 run: its networks read off the checkpoint; its prior, data
+    set and batch size are not recorded there (the flags' values stand)."""
+    model_config = tf1_checkpoint.infer_model_config(
+        original, config.output_height, config.output_width).validate()
+    if model_config.z_dim != config.z_dim:
+        raise tf1_checkpoint.CheckpointMismatchError(
+            f"{original} was trained with z_dim={model_config.z_dim}, but"
+            f" --z_dim={config.z_dim}; pass --z_dim={model_config.z_dim}.")
+    if "z_dist" not in config.given_flags:
+        log(f" [*] An original TF1 checkpoint does not record its prior: sampling --z_dist"
+            f" {config.z_dist} (the original's default); pass the --z_dist it trained with if"
+            " it differs.")
+    record = run_record.RunRecord(model="dcgan", loss="", networks=model_config,
+                                  z_dist=config.z_dist, dataset=config.dataset,
+                                  batch_size=config.batch_size,
+                                  assumed=("z_dist", "dataset", "batch_size"))
+    generator, _ = carpedm20.build_models(model_config)
+    tf1_checkpoint.load_into_models(original, generator)
+    log(f" [*] Load SUCCESS: original TF1 checkpoint {original}")
+    return TrainedRun(generator, record, paths, original, config)
+
+
+def load_run(config, log=print):
+    """Test mode's run, its generator restored from the latest intact checkpoint
+    (ours or the original's; no data set is needed), with the config test mode
+    obeys: the flags given, the run's record for the rest."""
     original = runs.original_checkpoint_in(config)
     if original:
         paths = runs.RunPaths.continuing_original(config, os.path.dirname(original))
         if checkpoints.latest_checkpoint(paths.checkpoint_dir) is None:
-            model_config = tf1_checkpoint.infer_model_config(
-                original, config.output_height, config.output_width).validate()
-            if model_config.z_dim != config.z_dim:
-                raise tf1_checkpoint.CheckpointMismatchError(
-                    f"{original} was trained with z_dim={model_config.z_dim}, but"
-                    f" --z_dim={config.z_dim}; pass --z_dim={model_config.z_dim}.")
-            generator, _ = carpedm20.build_models(model_config)
-            tf1_checkpoint.load_into_models(original, generator)
-            log(f" [*] Load SUCCESS: original TF1 checkpoint {original}")
-            return generator, model_config, paths, original
+            return _original_run(config, original, paths, log)
+        record = run_record.read(paths.model_json, paths.flags_json)
     elif (config.given_checkpoint_dir and not os.path.exists(
             runs.RunPaths.for_run(config).model_json)
           and os.path.exists(os.path.join(config.given_checkpoint_dir, "model.json"))):
         paths = runs.RunPaths.of_folder(config, config.given_checkpoint_dir)
+        record = run_record.read(paths.model_json, paths.flags_json)
     else:
-        paths = runs.find_run(config)
-    model_config = runs.read_model_config(paths.model_json)
-    generator = build_generator(model_config, config)
+        paths, record = runs.find_run(config, log)
+    config = run_record.obeyed(config, record, paths.run_dir, resuming=False, log=log).validate()
+    memory.check_sampling_fits(systems.compose(record.model, record.loss, config).networks,
+                               record.networks, config.batch_size)
+    generator = build_generator(record, config)
     for attempt in range(3):
         # Test mode only reads (a training may hold the run): damaged checkpoints
         # are skipped, not set aside.
@@ -68,8 +138,9 @@ def load_generator(config, log=print):
         except tf.errors.NotFoundError:  # a training dropped it meanwhile: a newer one is there
             if attempt == 2:
                 raise
+    checkpoints.check_finite(latest, {"generator": generator.variables}, log)
     log(f" [*] Load SUCCESS: {latest}")
-    return generator, model_config, paths, latest
+    return TrainedRun(generator, record, paths, latest, config)
 
 
 def test_batch(config, model_config):
@@ -83,34 +154,43 @@ def test_batch(config, model_config):
     return z, y
 
 
-def write_grid(config, sample, model_config, paths, latest):
+def write_grid(config, sample, run):
     """Test mode's grid of the fixed test batch: <samples>/test_<iteration>.png."""
-    z, y = test_batch(config, model_config)
+    z, y = test_batch(config, run.model_config)
     return images.save_grid(
-        sample(z, y).numpy(),
-        os.path.join(paths.sample_dir, f"test_{tf1_checkpoint.iteration_of(latest):08d}.png"),
-        model_config.output_range)
+        generation.checked_finite(sample(z, y).numpy(), run.checkpoint),
+        os.path.join(run.paths.sample_dir, f"test_{run.iteration:08d}.png"),
+        run.model_config.output_range, source=run.source())
 
 
-def export_sampler(config, generator, model_config, latest, log):
-    """--export and --freeze, beside the checkpoint they were made from."""
-    root = os.path.dirname(latest)
+def export_sampler(config, run, log):
+    """--export and --freeze, beside the checkpoint they were made from (each
+    with a provenance.json saying which)."""
+    root = os.path.dirname(run.checkpoint)
     if config.export:
         directory = export.export_saved_model(
-            generator, model_config, os.path.join(root, f"export_b{config.batch_size}"))
+            run.generator, run.model_config, os.path.join(root, f"export_b{config.batch_size}"),
+            run.provenance())
         log(f" [*] SavedModel of the sampler: {directory}")
     if config.freeze:
-        iteration = tf1_checkpoint.iteration_of(latest)
         path = export.export_frozen_graph(
-            generator, model_config,
+            run.generator, run.model_config,
             os.path.join(root, f"frozen_b{config.batch_size}",
-                         f"model.b{config.batch_size}-{iteration:06d}_frz.pb"))
+                         f"model.b{config.batch_size}-{run.iteration:06d}_frz.pb"),
+            run.provenance())
         log(f" [*] Frozen sampler graph: {path}")
 
 
 def check_actions_apply(config, model_config):
-    """Test mode's requests that cannot apply to this run's model, refused
-    before anything is written."""
+    """Test mode's requests that cannot apply to this run's model, or that ask
+    for more memory than there is, refused before anything is written."""
+    if config.visualizes("walk"):
+        memory.check_fits(visualize.walk_bytes(model_config, config.walk_points),
+                          f"--walk_points {config.walk_points} (a picture of"
+                          f" {visualize.WALK_ROWS} walks, each"
+                          f" {(config.walk_points - 1) * visualize.WALK_PNG_STEPS + 1} images"
+                          " long, and their GIF)", "pass fewer --walk_points (the paper's"
+                                                  " walks pass through 9).")
     if config.visualize and config.visualize_option in visualize.CONDITIONAL_OPTIONS \
             and not model_config.conditional:
         raise ValueError(
@@ -134,7 +214,7 @@ def run_visualizations(config, sample, run, log):
     visualizer = visualize.Visualizer(
         sample, model_config, config.z_dist, config.batch_size, directory, config.seed or 0,
         walk_points=config.walk_points, walk_interpolation=config.walk_interpolation,
-        arithmetic=config.arithmetic, run_seed=run.recorded_seed())
+        arithmetic=config.arithmetic, run_seed=run.recorded_seed(), source=run.source())
     chosen = visualize.OPTIONS if config.visualize_option == "all" else [
         config.visualize_option]
     for option in chosen:
@@ -151,8 +231,10 @@ def run_visualizations(config, sample, run, log):
                 " concept the mean of its exemplars' z)")
 
 
-def write_generated(config, sample, model_config, paths, log):
-    """--generate N (and --generate_png): N images with balanced labels."""
+def write_generated(config, sample, run, log):
+    """--generate N (and --generate_png): N images with balanced labels, and
+    where they come from (the .npz's `provenance`)."""
+    model_config, paths = run.model_config, run.paths
     npz = os.path.join(paths.sample_dir, f"generated_{config.generate}.npz")
     png_dir = (os.path.join(paths.sample_dir, f"generated_{config.generate}")
                if config.generate_png else None)
@@ -161,7 +243,7 @@ def write_generated(config, sample, model_config, paths, log):
         f"--generate {config.generate}{' --generate_png' if png_dir else ''}",
         "free disk space, pass a smaller --generate, or another --sample_dir / --out_dir.")
     generation.write(sample, model_config, config.generate, config.z_dist, config.batch_size,
-                     config.seed or 0, npz, png_dir)
+                     config.seed or 0, npz, png_dir, provenance=run.provenance())
     log(f" [*] Generated {config.generate} images: {npz}")
     if png_dir:
         log(f" [*] ... and as PNG files in {png_dir}")

@@ -15,9 +15,11 @@ from dcgan_tf import datasets
 from dcgan_tf import distribute
 from dcgan_tf import files
 from dcgan_tf import gan as gan_lib
+from dcgan_tf import memory
 from dcgan_tf import networks
 from dcgan_tf import precision
 from dcgan_tf import run_lock
+from dcgan_tf import run_record
 from dcgan_tf import runs
 from dcgan_tf import systems
 from dcgan_tf import tf1_checkpoint
@@ -63,30 +65,14 @@ def _deterministic_ops(enabled):
         tf_config.disable_op_determinism()
 
 
-def _check_continues(paths, config, model_config):
-    """A run folder that holds a run resumes only with the flags that trained it."""
-    if os.path.exists(paths.flags_json):
-        trained_loss = runs.read_flags(paths.flags_json).get("loss", "")
-        if trained_loss != config.loss:
-            said = lambda loss: f"--loss {loss}" if loss else "no --loss"  # noqa: E731
-            raise ValueError(
-                f"The run in {paths.run_dir} was trained with {said(trained_loss)}; these flags"
-                f" ask for {said(config.loss)}. Pass {said(trained_loss)} to resume it, or"
-                " --out_name to start a new run.")
-    if not os.path.exists(paths.model_json):
-        return
-    trained = runs.read_model_config(paths.model_json)
-    if trained == model_config:
-        return
-    if runs.model_name(trained) != config.model:
+def _check_networks_continue(record, model_config, paths):
+    """A run resumes only into the networks it trained (the data set's channels
+    and labels fix some of their shapes too)."""
+    if record is not None and record.networks != model_config:
         raise ValueError(
-            f"The run in {paths.checkpoint_dir} was trained with --model"
-            f" {runs.model_name(trained)}; these flags ask for --model {config.model}. Pass"
-            f" --model {runs.model_name(trained)} to resume it, or --out_name to start a new run.")
-    raise ValueError(
-        f"The run in {paths.checkpoint_dir} holds a different model ({trained}) than these"
-        f" flags build ({model_config}). Pass --out_name to start a new run, or the flags that"
-        " run was trained with.")
+            f"The run in {paths.run_dir} trained {record.networks}; these flags and this data"
+            f" build {model_config}. Pass the flags and the data that run was trained with,"
+            " or --out_name to start a new run.")
 
 
 def _check_can_continue_original(system, config):
@@ -102,9 +88,22 @@ def _check_can_continue_original(system, config):
 
 
 def run(config, log=print):
-    """Train mode: writes FLAGS.json and model.json, then trains; returns the GAN."""
-    # First: threads, a multi-worker strategy and logical devices must be set up
-    # before TensorFlow runs anything.
+    """Train mode: writes FLAGS.json and model.json, then trains; returns the GAN.
+    A run that exists resumes as its record says (run_record: a flag given that
+    contradicts it is refused before anything is read or written)."""
+    original = runs.original_checkpoint_in(config)
+    if original:
+        paths = runs.RunPaths.continuing_original(config, os.path.dirname(original))
+    else:
+        paths = runs.RunPaths.for_run(config)
+    record = None
+    if os.path.exists(paths.model_json):
+        record = run_record.read(paths.model_json, paths.flags_json)
+        config = run_record.obeyed(config, record, paths.run_dir, resuming=True,
+                                   log=log).validate()
+    systems.check_images(config)
+    # Then threads, a multi-worker strategy and logical devices, set up before
+    # TensorFlow runs anything.
     system = systems.compose(config.model, config.loss, config)
     threads = distribute.set_op_threads(config.intra_op_threads,
                                         small_ops=system.networks in networks.SMALL_OP_KINDS)
@@ -112,11 +111,6 @@ def run(config, log=print):
         log(f" [*] CPU: {threads} thread{'s' if threads > 1 else ''} per op")
     strategy = distribute.make_strategy(config.strategy, config.logical_cpus)
     distribute.check_batch_divides(strategy, config.batch_size)
-    original = runs.original_checkpoint_in(config)
-    if original:
-        paths = runs.RunPaths.continuing_original(config, os.path.dirname(original))
-    else:
-        paths = runs.RunPaths.for_run(config)
     if original:
         _check_can_continue_original(system, config)
     # One training per run: the chief locks the run folder before anything is
@@ -124,10 +118,10 @@ def run(config, log=print):
     lock = (run_lock.held(paths.run_dir, log) if distribute.is_chief(strategy)
             else contextlib.nullcontext())
     with lock:
-        return _prepare_and_train(config, paths, system, original, strategy, log)
+        return _prepare_and_train(config, paths, record, system, original, strategy, log)
 
 
-def _prepare_and_train(config, paths, system, original, strategy, log):
+def _prepare_and_train(config, paths, record, system, original, strategy, log):
     seeded = config.seed is not None
     config = runs.with_run_seed(config, paths)
     if distribute.is_multi_worker(strategy):
@@ -137,7 +131,8 @@ def _prepare_and_train(config, paths, system, original, strategy, log):
         config = dataclasses.replace(config, seed=chief_seed)
     training_data = datasets.load_training_data(config, system, log)
     model_config = model_config_for(config, system, training_data)
-    _check_continues(paths, config, model_config)
+    _check_networks_continue(record, model_config, paths)
+    memory.check_training_fits(system.networks, model_config, config.batch_size)
     # With --seed: same command, same machine, the same checkpoints, bit for bit.
     with _deterministic_ops(seeded):
         return _train(config, paths, training_data, system, model_config, original, strategy,
@@ -159,19 +154,25 @@ def _train(config, paths, training_data, system, model_config, original, strateg
         log(f" [*] Loaded the original TF1 checkpoint {original} (iteration {iteration},"
             f" optimizer state included); continuing in {paths.checkpoint_dir}")
     chief = distribute.is_chief(strategy)
-    if chief:
-        runs.make_output_dirs(paths)
-        runs.record_flags(config, paths, log)
-        files.write_text(paths.model_json, model_config.to_json())
-        log(f" [*] Run folder {paths.run_dir}; samples in {paths.sample_dir}")
-    else:
-        log(f" [*] {distribute.worker_name(strategy)}: training with the chief, which writes"
-            f" the run folder {paths.run_dir}")
-    if gan.replicas > 1:
-        log(f" [*] {gan.replicas} replicas, {config.batch_size // gan.replicas} rows of"
-            f" each batch of {config.batch_size} per replica;"
-            f" batch norm {'over the global batch' if config.sync_bn else 'per replica'}")
-    training.train(gan, training_data, config, paths, log)
+
+    def record_the_start():
+        """Once the run's checkpoint is restored (a start that fails to restore
+        records nothing): its flags, its record, where it writes."""
+        if chief:
+            runs.make_output_dirs(paths)
+            runs.record_flags(config, paths, log)
+            files.write_text(paths.model_json,
+                             run_record.RunRecord.of_training(config, model_config).to_json())
+            log(f" [*] Run folder {paths.run_dir}; samples in {paths.sample_dir}")
+        else:
+            log(f" [*] {distribute.worker_name(strategy)}: training with the chief, which"
+                f" writes the run folder {paths.run_dir}")
+        if gan.replicas > 1:
+            log(f" [*] {gan.replicas} replicas, {config.batch_size // gan.replicas} rows of"
+                f" each batch of {config.batch_size} per replica;"
+                f" batch norm {'over the global batch' if config.sync_bn else 'per replica'}")
+
+    training.train(gan, training_data, config, paths, log, on_start=record_the_start)
     if chief:
         plot = curves.plot_losses({config.run_name(): curves.read_scalars(paths.log_dir)},
                                   os.path.join(paths.run_dir, "training_curves.png"))

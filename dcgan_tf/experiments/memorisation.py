@@ -14,6 +14,14 @@ a new image's distance to N - 1 of them).
 import numpy as np
 
 NEIGHBOURS = 5
+# Unseen real images the samples are compared with, where there are so many,
+# and the fewest a verdict is given on.
+UNSEEN_REAL = 1000
+MIN_UNSEEN_REAL = 100
+# The fewest samples a verdict is given on: of fewer, one near copy by chance
+# is more than NEAR_COPY_EXCESS times the near-copy share of a model that
+# generalises (of 100, six are: chance 0.06%).
+MIN_SAMPLES = 100
 # A sample closer to the training set than all but this share of unseen real
 # images is a near copy ...
 NEAR_COPY_QUANTILE = 0.01
@@ -71,32 +79,74 @@ def closer_than_unseen(sample_distances, real_distances):
 
 
 def verdict(sample_distances, real_distances):
-    """The report of the distance distributions, and which it is: copies,
-    closer than unseen real images, or no sign of memorisation."""
-    s = np.asarray(sample_distances, np.float64)
-    r = np.asarray(real_distances, np.float64)
+    """The report of the distance distributions, and which finding it is.
+
+    sample_distances [n, k], real_distances [m, k]: each sample's and each unseen
+    real image's k nearest training images' distances, nearest first. Two
+    things can fool a nearest-neighbour test, so each is checked before a
+    verdict is given:
+    - too few unseen real images (MIN_UNSEEN_REAL): their 1% quantile is then
+      their smallest distance, chance; too few samples (MIN_SAMPLES): one near
+      copy by chance is then a large share; "undetermined";
+    - samples like an average of the data (a young or collapsed generator's
+      grey blur) sit nearer every training image than real images do, but no
+      nearer their nearest than their k-th: nearest / k-th nearest ("how
+      much nearer one training image is than the others") tells a copy (near
+      0) from an average (near 1). Near copies must be near one image: close
+      and as distinct as the nearest 1% of unseen real images are."""
+    s, r = np.asarray(sample_distances, np.float64), np.asarray(real_distances, np.float64)
+    k = s.shape[1]
+    s_ratio, r_ratio = _distinctness(s), _distinctness(r)
+    s, r = s[:, 0], r[:, 0]
+    report = {"samples": _summary(s), "unseen_real": _summary(r),
+              "samples_nearest_over_kth": _summary(s_ratio),
+              "unseen_real_nearest_over_kth": _summary(r_ratio),
+              "probability_sample_closer_than_unseen": closer_than_unseen(s, r)}
+    if len(r) < MIN_UNSEEN_REAL:
+        return {"finding": "undetermined", **report, "verdict": (
+            f"undetermined: only {len(r)} unseen real images to compare with, and the test"
+            f" needs at least {MIN_UNSEEN_REAL} (a 1% quantile of fewer is chance)")}
+    if len(s) < MIN_SAMPLES:
+        return {"finding": "undetermined", **report, "verdict": (
+            f"undetermined: only {len(s)} samples, and the test needs at least {MIN_SAMPLES}"
+            " (among fewer, one near copy by chance would pass for memorising); pass"
+            f" --nearest_neighbours {MIN_SAMPLES} or more")}
     threshold = float(np.quantile(r, NEAR_COPY_QUANTILE))
-    near_copies = float(np.mean(s < threshold))
-    probability = closer_than_unseen(s, r)
+    ratio_threshold = float(np.quantile(r_ratio, NEAR_COPY_QUANTILE))
+    near_copies = float(np.mean((s < threshold) & (s_ratio < ratio_threshold)))
+    report.update(near_copy_threshold=threshold, near_copy_distinctness=ratio_threshold,
+                  near_copy_share=near_copies)
+    closer = np.median(s) < np.median(r)
+    distinct = np.median(s_ratio) <= np.median(r_ratio)
     if near_copies > NEAR_COPY_EXCESS * NEAR_COPY_QUANTILE:
         finding = "copies"
-        words = (f"memorising: {near_copies:.1%} of samples are nearer a training image than"
+        words = (f"memorising: {near_copies:.1%} of samples are nearer one training image than"
                  f" {1 - NEAR_COPY_QUANTILE:.0%} of unseen real images are (a model that"
                  f" generalises makes about {NEAR_COPY_QUANTILE:.0%})")
-    elif np.median(s) < np.median(r):
+    elif closer and distinct:
         finding = "closer_than_unseen"
         words = ("closer to the training images than unseen real images are (median"
                  f" {np.median(s):.4g} vs {np.median(r):.4g}): a sign of memorisation")
+    elif closer:
+        finding = "average_not_copies"
+        words = ("no sign of memorisation, and a sign the generator has not learned the data:"
+                 " samples are nearer the training images than unseen real images are (median"
+                 f" {np.median(s):.4g} vs {np.median(r):.4g}) but about as near their"
+                 f" {k}th-nearest as their nearest (median nearest / {k}th"
+                 f" {np.median(s_ratio):.3f} vs"
+                 f" {np.median(r_ratio):.3f}): like an average of many images, not a copy of"
+                 " one (--evaluate scores them)")
     else:
         finding = "no_sign_of_memorisation"
         words = ("no sign of memorisation: samples are no closer to the training images than"
                  f" unseen real images are (median {np.median(s):.4g} vs {np.median(r):.4g})")
-    return {
-        "finding": finding, "verdict": words,
-        "samples": _summary(s), "unseen_real": _summary(r),
-        "near_copy_threshold": threshold, "near_copy_share": near_copies,
-        "probability_sample_closer_than_unseen": probability,
-    }
+    return {"finding": finding, "verdict": words, **report}
+
+
+def _distinctness(distances):
+    """Nearest over k-th nearest distance, per row (1 where all are 0)."""
+    kth = distances[:, -1]
+    return np.where(kth > 0, distances[:, 0] / np.where(kth > 0, kth, 1.0), 1.0)
 
 
 def _summary(distances):

@@ -1,0 +1,312 @@
+"""How a run was trained, in one record: its model.json. The system (--model,
+--loss), its networks' shapes, the prior, the data set, the batch size and
+the seed. Training writes it when a run starts; resume and every test-mode
+command read it and obey it: a flag not given takes the run's value, a flag
+given that contradicts it is refused naming both values (or, where it is a
+legitimate choice, such as sampling another prior on purpose in test mode,
+said in the log).
+
+A run trained before the record (model.json held the networks' shapes alone)
+still reads: what FLAGS.json says fills the rest, and what neither file says
+is assumed and said.
+"""
+
+import dataclasses
+import json
+import os
+
+from dcgan_tf import config as config_lib
+from dcgan_tf import latent
+from dcgan_tf import systems
+from dcgan_tf.networks import carpedm20
+from dcgan_tf.networks import pytorch_gan
+
+VERSION = 2
+# carpedm20's network flags: their values are the ModelConfig's fields of the same names.
+CARPEDM20_SHAPE_FLAGS = ("output_height", "output_width", "z_dim", "gf_dim", "df_dim",
+                         "gfc_dim", "dfc_dim")
+# Flags that test mode may set apart from the run's values on purpose: sampling
+# another prior (said in the log), and another grid size.
+TEST_MODE_CHOICES = ("z_dist", "batch_size")
+
+
+class DamagedRunFileError(ValueError):
+    """A file this program wrote into a run folder no longer reads back."""
+
+
+def damaged(path, what, fix="Restore it from a backup or from another copy of the run, or move"
+                              " the run folder away and pass --out_name to start a new run."):
+    return DamagedRunFileError(f"{path} is damaged ({what}). {fix}")
+
+
+def read_json_object(path, what):
+    """A JSON object of ours (FLAGS.json, model.json); a damaged one is an error
+    naming the file, what it holds and how to get it back."""
+    try:
+        with open(path, "rb") as f:
+            values = json.loads(f.read().decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as error:
+        values = error
+    if not isinstance(values, dict):
+        cause = values if isinstance(values, Exception) else f"a JSON {type(values).__name__}"
+        raise damaged(path, f"{cause}; it should hold {what} as one JSON object")
+    return values
+
+
+def _type_name(kind):
+    return {int: "a whole number", float: "a number", str: "a string", bool: "true or false",
+            tuple: "a list"}.get(kind, kind.__name__)
+
+
+def has_type(value, kind, optional=False):
+    """Whether a JSON value is of a dataclass field's type (a bool is no number)."""
+    if value is None:
+        return optional
+    if kind is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind is tuple:
+        return isinstance(value, list)
+    return isinstance(value, kind)
+
+
+def typed_fields(cls, values, path, what):
+    """`values` checked against the dataclass `cls`'s fields (every required one
+    there, each of its type, none unknown), for cls(**values)."""
+    fields = {field.name: field for field in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise damaged(path, f"it records {', '.join(unknown)}, which {what} does not have")
+    for name, field in fields.items():
+        required = (field.default is dataclasses.MISSING
+                    and field.default_factory is dataclasses.MISSING)
+        if name not in values:
+            if required:
+                raise damaged(path, f"it lacks \"{name}\" ({what})")
+            continue
+        kind = field.type
+        if not has_type(values[name], kind):
+            raise damaged(path, f"it records \"{name}\": {json.dumps(values[name])}, which should"
+                                f" be {_type_name(kind)}")
+    return values
+
+
+def networks_of(model, values, path):
+    """The networks' config (carpedm20.ModelConfig or pytorch_gan.FamilyModelConfig)
+    that `values` describe, checked: each field's type, then its value."""
+    cls = carpedm20.ModelConfig if model == "dcgan" else pytorch_gan.FamilyModelConfig
+    try:
+        return cls(**typed_fields(cls, values, path, "the networks' shapes")).validate()
+    except ValueError as error:
+        if isinstance(error, DamagedRunFileError):
+            raise
+        raise damaged(path, f"no network can have what it records ({error})") from error
+
+
+@dataclasses.dataclass(frozen=True)
+class RunRecord:
+    """What a run is: the system, its networks, and what it trained on and with.
+    `assumed` names the fields an older run's files do not hold: the flags'
+    values stand for them (never written)."""
+
+    model: str
+    loss: str
+    networks: object
+    z_dist: str
+    dataset: str
+    batch_size: int
+    seed: int = None
+    assumed: tuple = ()
+
+    @classmethod
+    def of_training(cls, config, networks):
+        return cls(model=config.model, loss=config.loss, networks=networks,
+                   z_dist=config.z_dist, dataset=config.dataset,
+                   batch_size=config.batch_size, seed=config.seed)
+
+    def to_json(self):
+        values = {"record_version": VERSION, "model": self.model, "loss": self.loss,
+                  "networks": dataclasses.asdict(self.networks), "z_dist": self.z_dist,
+                  "dataset": self.dataset, "batch_size": self.batch_size, "seed": self.seed}
+        return json.dumps(values, indent=2, sort_keys=True)
+
+    def flag_values(self):
+        """{flag: the value the run trained with} for every flag the record fixes
+        (the assumed ones left out)."""
+        values = dict(model=self.model, loss=self.loss, z_dist=self.z_dist,
+                      dataset=self.dataset, batch_size=self.batch_size)
+        networks = self.networks
+        if self.model == "dcgan":
+            values.update({name: getattr(networks, name) for name in CARPEDM20_SHAPE_FLAGS})
+        else:
+            values.update(output_height=networks.image_size, output_width=networks.image_size,
+                          z_dim=networks.z_dim)
+            if networks.n_classes:
+                values["n_classes"] = networks.n_classes
+        return {name: value for name, value in values.items() if name not in self.assumed}
+
+    def describe(self):
+        """The flags that make this run, as a command line would give them."""
+        values = self.flag_values()
+        shown = [f"--model {self.model}"] + ([f"--loss {self.loss}"] if self.loss else [])
+        shown += [f"--{name} {values[name]}" for name in ("dataset", "z_dist", "batch_size",
+                                                          "z_dim") if name in values]
+        return " ".join(shown)
+
+
+# The record's fields and their types (the networks checked by their own class).
+_FIELDS = dict(model=str, loss=str, networks=dict, z_dist=str, dataset=str, batch_size=int)
+
+
+def _check_values(record, path):
+    """Values no run can have, named with the file."""
+    if record.model not in systems.SYSTEMS:
+        raise damaged(path, f"it records \"model\": {record.model!r}, which is not one of"
+                            f" {', '.join(systems.MODELS)}")
+    if record.loss and record.loss not in systems.LOSSES:
+        raise damaged(path, f"it records \"loss\": {record.loss!r}, which is not one of"
+                            f" {', '.join(systems.LOSSES)}")
+    if record.z_dist not in latent.Z_DISTRIBUTIONS:
+        raise damaged(path, f"it records \"z_dist\": {record.z_dist!r}, which is not one of"
+                            f" {', '.join(latent.Z_DISTRIBUTIONS)}")
+    if record.batch_size < 1:
+        raise damaged(path, f"it records \"batch_size\": {record.batch_size}, and a batch holds"
+                            " at least one image")
+    if not record.dataset:
+        raise damaged(path, "it records an empty \"dataset\"")
+    if record.seed is not None and not 0 <= record.seed < 2**32:
+        raise damaged(path, f"it records \"seed\": {record.seed}, which no run can have"
+                            " (seeds are in [0, 2**32))")
+    return record
+
+
+def read(model_json, flags_json=None):
+    """The RunRecord of a run's model.json; for a run trained before the record,
+    its networks from model.json and the rest from FLAGS.json (`flags_json`,
+    if it exists), what neither holds assumed."""
+    values = read_json_object(model_json, "the record of how the run was trained")
+    if "record_version" not in values:
+        return _read_before_record(values, model_json, flags_json)
+    version = values.pop("record_version")
+    if version != VERSION:
+        raise damaged(model_json, f"its record_version is {version!r}; this program reads"
+                                  f" version {VERSION}",
+                      fix="Use the dcgan-tf that trained the run, or restore the file.")
+    for name, kind in _FIELDS.items():
+        if name not in values:
+            raise damaged(model_json, f"it lacks \"{name}\"")
+        if not has_type(values[name], kind):
+            raise damaged(model_json, f"it records \"{name}\": {json.dumps(values[name])}, which"
+                                      f" should be {_type_name(kind)}")
+    if not has_type(values.get("seed"), int, optional=True):
+        raise damaged(model_json, f"it records \"seed\": {json.dumps(values['seed'])}, which"
+                                  " should be a whole number")
+    unknown = sorted(set(values) - set(_FIELDS) - {"seed"})
+    if unknown:
+        raise damaged(model_json, f"it records {', '.join(unknown)}, which this program does"
+                                  " not know", fix="Use the dcgan-tf that trained the run.")
+    model = values["model"]
+    if model not in systems.SYSTEMS:
+        raise damaged(model_json, f"it records \"model\": {model!r}, which is not one of"
+                                  f" {', '.join(systems.MODELS)}")
+    networks = networks_of(model, values["networks"], model_json)
+    record = RunRecord(model=model, loss=values["loss"], networks=networks,
+                       z_dist=values["z_dist"], dataset=values["dataset"],
+                       batch_size=values["batch_size"], seed=values.get("seed"))
+    return _check_values(record, model_json)
+
+
+def _read_before_record(values, model_json, flags_json):
+    """An older run: model.json holds the networks' fields alone (a family
+    model's with its "model" and "loss"); FLAGS.json, where there is one, the
+    rest. What neither holds is `assumed` (the flags' values stand)."""
+    model = values.get("model", "dcgan")
+    if not isinstance(model, str) or model not in systems.SYSTEMS:
+        raise damaged(model_json, f"it records \"model\": {json.dumps(model)}, which is not one"
+                                  f" of {', '.join(systems.MODELS)}")
+    networks = networks_of(model, values, model_json)
+    flags = read_flags(flags_json) if flags_json and os.path.exists(flags_json) else {}
+    loss = networks.loss if model != "dcgan" else flags.get("loss", "")
+    assumed = tuple(name for name in ("z_dist", "dataset", "batch_size") if name not in flags)
+    record = RunRecord(model=model, loss=loss, networks=networks,
+                       z_dist=flags.get("z_dist", "uniform_signed"),
+                       dataset=flags.get("dataset", "unknown"),
+                       batch_size=flags.get("batch_size", 64), seed=flags.get("seed"),
+                       assumed=assumed)
+    return _check_values(record, model_json)
+
+
+# ------------------------------------------------------------------ FLAGS.json
+
+
+def read_flags(path):
+    """The flags a run was started with (its FLAGS.json), each known one of its
+    type (a value of another type is no flag this program ever wrote)."""
+    values = read_json_object(path, "the flags the run was started with")
+    optional = {"seed", "input_width", "output_width", "train_size"}  # None: unset or inf
+    for field in dataclasses.fields(config_lib.Config):
+        if field.name not in values:
+            continue  # a flag added after the run was started
+        kind = field.type
+        if not has_type(values[field.name], kind, optional=field.name in optional):
+            raise damaged(path, f"it records \"{field.name}\": {json.dumps(values[field.name])},"
+                                f" which no run can have (--{field.name} is"
+                                f" {_type_name(kind)})")
+    return values
+
+
+# ------------------------------------------------------------------ obeying the record
+
+
+def _said(name, value):
+    if name == "loss":
+        return f"--loss {value}" if value else "no --loss"
+    return f"--{name} {value}"
+
+
+def contradictions(config, record, *, resuming):
+    """The flags given that contradict the record: [(name, the flag's value,
+    the run's)], but those test mode may choose apart (TEST_MODE_CHOICES)."""
+    allowed = () if resuming else TEST_MODE_CHOICES
+    return [(name, getattr(config, name), value) for name, value in record.flag_values().items()
+            if name in config.given_flags and getattr(config, name) != value
+            and name not in allowed]
+
+
+def refuse_contradictions(config, record, run_dir, *, resuming):
+    """Raises ValueError naming each flag given that contradicts the record."""
+    found = contradictions(config, record, resuming=resuming)
+    if not found:
+        return
+    listed = "; ".join(f"{_said(name, recorded)} (these flags: {_said(name, given)})"
+                       for name, given, recorded in found)
+    drop = ", ".join(_said(name, given) for name, given, _ in found)
+    action = "resume it" if resuming else "use it"
+    raise ValueError(
+        f"The run in {run_dir} was trained with {listed}. Drop {drop} to {action} (its"
+        " model.json says how it was trained), or pass --out_name to "
+        + ("start a new run." if resuming else "name another run."))
+
+
+def obeyed(config, record, run_dir, *, resuming, log):
+    """`config` with the run's values wherever no flag was given (the run's
+    --model's defaults under them); refuses a flag given that contradicts the
+    record, and says a test-mode choice apart from it."""
+    refuse_contradictions(config, record, run_dir, resuming=resuming)
+    if not resuming and "z_dist" in config.given_flags and config.z_dist != record.z_dist \
+            and "z_dist" in record.flag_values():
+        log(f" [!] Sampling --z_dist {config.z_dist}, as asked: the run trained on"
+            f" {record.z_dist}, so these samples are not what it learned to make.")
+    recorded = {name: value for name, value in record.flag_values().items()
+                if name not in config.given_flags}
+    if "model" in recorded or "loss" in recorded:
+        config = dataclasses.replace(config, model=record.model,
+                                     loss=record.loss).with_model_defaults()
+    config = dataclasses.replace(config, **recorded)
+    if record.assumed:
+        log(f" [*] The run in {run_dir} predates its record in model.json, and no FLAGS.json"
+            " says how it was trained: taken as "
+            + ", ".join(f"--{name} {getattr(config, name)}" for name in record.assumed)
+            + " (the flags'); pass the values it trained with if they differ.")
+    return config

@@ -1,0 +1,494 @@
+"""Nothing silently wrong (issue 31): a ruined generator, the wrong prior, a
+poisoned checkpoint or a bad file never pass as results. Each case of the
+hostile probe is here, by its number; real processes where the outcome is an
+exit code, in process where it is a file or a message."""
+
+import dataclasses
+import io
+import json
+import os
+import subprocess
+import sys
+import tarfile
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+import fakes
+import make
+from conftest import REPO_DIR
+from dcgan_tf import app
+from dcgan_tf import checkpoints
+from dcgan_tf import data
+from dcgan_tf import datasets
+from dcgan_tf import files
+from dcgan_tf import inception
+from dcgan_tf import metrics
+from dcgan_tf import networks
+from dcgan_tf import runs
+from dcgan_tf import systems
+from dcgan_tf import training
+from dcgan_tf.commands import evaluate
+from dcgan_tf.commands import train
+from dcgan_tf.experiments import memorisation
+from test_field_metrics import small_inception_graph
+from test_robustness import main_py
+
+TINY = ["--z_dim=4", "--gf_dim=2", "--df_dim=2", "--gfc_dim=8", "--dfc_dim=8"]
+
+
+def quiet(line):
+    del line
+
+
+def run_main(parsed_flags, *argv):
+    """app.run on main.py's Config of `argv`; returns the log lines."""
+    lines = []
+    app.run(parsed_flags(*argv), log=lines.append)
+    return lines
+
+
+def refused(parsed_flags, capsys, *argv):
+    """Runs `argv`, which must fail with status 1 and one message; returns it."""
+    with pytest.raises(SystemExit) as exited:
+        run_main(parsed_flags, *argv)
+    err = capsys.readouterr().err
+    assert exited.value.code == 1 and "Traceback" not in err, err
+    return err
+
+
+@pytest.fixture
+def digits(tmp_path):
+    """A small MNIST in tmp_path/data: 17 training digits, 8 test digits."""
+    fakes.make_mnist(str(tmp_path / "data" / "mnist"), n_train=17, n_test=8)
+    return ["--dataset=mnist", f"--data_dir={tmp_path / 'data'}",
+            f"--out_dir={tmp_path / 'out'}", "--seed=3"]
+
+
+def files_under(folder):
+    return sorted(os.path.relpath(os.path.join(root, name), folder)
+                  for root, _, names in os.walk(folder) for name in names)
+
+
+# 1. A last batch of one ruins a family generator -------------------------------
+
+def test_a_last_batch_of_one_is_left_out_and_said(parsed_flags, digits, tmp_path):
+    """17 digits in batches of 8 left a batch of 1, whose unbiased variance 0/0 made
+    G's three moving variances NaN, exit 0 and an .npz of NaN."""
+    lines = run_main(parsed_flags, *digits, "--model=gan", "--train", "--epoch=2",
+                     "--batch_size=8")
+    assert any("Each epoch's last batch would hold 1 image (17 % 8): it is left out" in line
+               for line in lines), lines
+    assert [line for line in lines if " Epoch:" in line][-1].startswith("[       4")
+    run_main(parsed_flags, *digits, "--model=gan", "--batch_size=8", "--generate=10")
+    run = tmp_path / "out" / "mnist_gan.s28.z100.b8"
+    with np.load(run / "samples" / "generated_10.npz") as arrays:
+        assert np.isfinite(arrays["images"]).all()
+    reader = tf.train.load_checkpoint(str(run / "checkpoints" / "model.b8-4"))
+    variances = [name for name in reader.get_variable_to_shape_map()
+                 if name.startswith("generator/") and "moving_variance" in name]
+    assert len(variances) == 3
+    assert all(np.isfinite(reader.get_tensor(name)).all() for name in variances)
+
+
+@pytest.mark.parametrize("examples,batch,replicas,kept", [
+    (17, 8, 1, 0), (18, 8, 1, 2), (20, 8, 1, 4),     # one image: left out; two train
+    (19, 8, 2, 0), (20, 8, 2, 4), (21, 8, 2, 4),     # two per replica, split evenly
+    (16, 8, 1, 0),                                   # no last batch at all
+])
+def test_the_last_batch_trains_only_what_batch_norm_can_train_on(examples, batch, replicas,
+                                                                 kept):
+    source = data.ScriptIdxData(np.zeros((examples, 4, 4, 1), np.uint8),
+                                np.zeros(examples, np.uint8))
+    assert source.last_batch_size(examples, batch, replicas) == kept
+    sizes = [len(images) for images, _ in source.epoch_dataset(0, examples, batch,
+                                                               replicas=replicas)]
+    assert sizes == [batch] * (examples // batch) + ([kept] if kept else [])
+    assert source.batches_in_epoch(0, examples, batch, replicas) == len(sizes)
+    assert (source.last_batch_note(examples, batch, replicas) is None) == (
+        kept == examples % batch)
+
+
+# 2. Test mode ignores the prior the run was trained with ------------------------
+
+def test_test_mode_samples_the_runs_own_prior(parsed_flags, digits, tmp_path, capsys):
+    run_main(parsed_flags, *digits, "--model=gan", "--train", "--epoch=1", "--batch_size=8",
+             "--z_dist=uniform_unsigned")
+    run = tmp_path / "out" / "mnist_gan.s28.z100.b8.uniform_unsigned"
+
+    def generated(*flags):
+        lines = run_main(parsed_flags, *digits, "--model=gan", "--batch_size=8",
+                         "--generate=12", *flags)
+        with np.load(run / "samples" / "generated_12.npz") as arrays:
+            return lines, arrays["images"], json.loads(str(arrays["provenance"]))
+
+    lines, images, made_by = generated()
+    assert any("Using the run mnist_gan.s28.z100.b8.uniform_unsigned" in line
+               and "--z_dist uniform_unsigned" in line for line in lines), lines
+    assert made_by["z_dist"] == "uniform_unsigned" and made_by["iteration"] == 2
+    _, asked_for, _ = generated("--z_dist=uniform_unsigned")
+    np.testing.assert_array_equal(images, asked_for)
+    lines, other, made_by = generated("--z_dist=normal01")  # on purpose: said
+    assert any("Sampling --z_dist normal01, as asked: the run trained on uniform_unsigned"
+               in line for line in lines), lines
+    assert made_by["z_dist"] == "normal01" and not np.array_equal(images, other)
+    err = refused(parsed_flags, capsys, *digits, "--model=acgan", "--generate=12")
+    assert "No run of mnist" in err and "--model gan" in err  # not silently the gan run
+
+
+def test_the_dcgans_own_prior_reaches_every_picture(parsed_flags, digits, tmp_path):
+    run_main(parsed_flags, *digits, *TINY, "--train", "--epoch=1", "--batch_size=8",
+             "--input_height=28", "--output_height=28", "--z_dist=normal01", "--out_name=r")
+    run_main(parsed_flags, *digits, "--out_name=r", "--visualize", "--visualize_option=walk",
+             "--batch_size=8")
+    samples = tmp_path / "out" / "r" / "samples"
+    for name in ("test_00000003.png", "walk.png"):  # 25 digits: 3 batches of 8
+        source = Image.open(samples / name).text[("Source")]
+        assert "--z_dist normal01" in source and "(iteration 3)" in source, source
+    assert b"--z_dist normal01" in Image.open(samples / "walk.gif").info["comment"]
+
+
+# 3. The NaN guard checks only the losses ------------------------------------------
+
+def test_a_diverged_run_keeps_no_checkpoint_holding_inf(digits, tmp_path):
+    process = main_py(*digits, "--model=wgan_gp", "--train", "--batch_size=8", "--epoch=3",
+                      "--learning_rate=1e8", "--ckpt_freq=1")
+    out, err = process.communicate(timeout=300)
+    assert process.returncode == 1 and "Traceback" not in err, err
+    assert "NaN or inf" in err or "became" in err, err
+    folder = tmp_path / "out" / "mnist_wgan_gp.s28.z100.b8" / "checkpoints"
+    kept = [p[:-len(".index")] for p in map(str, folder.glob("*.index"))]
+    for prefix in kept:  # whatever is kept is finite
+        reader = tf.train.load_checkpoint(prefix)
+        for name in reader.get_variable_to_shape_map():
+            value = reader.get_tensor(name)
+            assert not np.issubdtype(np.asarray(value).dtype, np.floating) or np.isfinite(
+                value).all(), (prefix, name)
+    # the message names a checkpoint that exists, or says there is none
+    assert ("no checkpoint of it was written yet" in err) == (not kept), err
+    for prefix in kept:
+        assert prefix in err or os.path.relpath(prefix) in err or not kept
+
+
+def test_a_state_that_turns_nan_with_finite_losses_is_never_saved(digits, tmp_path):
+    """G's moving variance does not enter training-mode losses: it turns NaN and
+    the losses stay finite. The next save refuses, and names what is kept."""
+    config = make.config("gan", dataset="mnist", data_dir=str(tmp_path / "data"),
+                         out_dir=str(tmp_path / "out"), batch_size=8, epoch=1, train=True,
+                         ckpt_freq=2, seed=0)
+    system = systems.compose(config.model, config.loss, config)
+    source = datasets.load_training_data(config, system, quiet)
+    model_config = train.model_config_for(config, system, source)
+    paths = runs.RunPaths.for_run(config)
+    runs.make_output_dirs(paths)
+    training.train(train.make_gan(config, system, model_config), source, config, paths, quiet)
+    gan = train.make_gan(config, system, model_config)
+    variance = networks.batch_norms(gan.generator)[0].moving_variance
+    poison = lambda: variance.assign(tf.fill(variance.shape, np.nan))  # noqa: E731
+    two_epochs = dataclasses.replace(config, epoch=2)
+    with pytest.raises(checkpoints.NonFiniteStateError) as error:
+        training.train(gan, source, two_epochs, paths, quiet, on_start=poison)
+    message = str(error.value)
+    assert "moving_variance" in message and "losses were finite" in message
+    assert f"{paths.checkpoint_dir}/model.b8-2 (finite when saved), is kept" in message
+    assert sorted(p.name for p in (tmp_path / "out").glob("*/checkpoints/*.index")) == [
+        "model.b8-2.index"]
+
+
+def test_test_mode_refuses_a_checkpoint_that_holds_nan(parsed_flags, digits, tmp_path,
+                                                       capsys):
+    """A checkpoint an older version wrote with NaN in G makes no grid or .npz."""
+    run_main(parsed_flags, *digits, "--model=gan", "--train", "--epoch=1", "--batch_size=8",
+             "--out_name=r")
+    prefix = str(tmp_path / "out" / "r" / "checkpoints" / "model.b8-2")
+    gan = make.gan(runs.run_record.read(str(tmp_path / "out" / "r" / "checkpoints" /
+                                             "model.json")).networks, "gan", batch_size=8)
+    checkpoint = tf.train.Checkpoint(**gan.checkpoint_objects())
+    checkpoint.restore(prefix).assert_consumed()
+    variance = networks.batch_norms(gan.generator)[1].moving_variance
+    variance.assign(tf.fill(variance.shape, np.nan))
+    checkpoint.write(prefix)
+    err = refused(parsed_flags, capsys, *digits, "--out_name=r", "--generate=8")
+    assert f"{prefix} holds NaN or inf (generator: " in err and "moving_variance" in err
+    assert not (tmp_path / "out" / "r" / "samples" / "generated_8.npz").exists()
+
+
+# 4. A bad --inception archive replaces a good cached graph ------------------------
+
+def _archive(path, member_bytes, name=inception.GRAPH):
+    with tarfile.open(path, "w:gz") as tar:
+        info = tarfile.TarInfo(name)
+        info.size = len(member_bytes)
+        tar.addfile(info, io.BytesIO(member_bytes))
+    return str(path)
+
+
+def test_a_bad_archive_never_replaces_the_cached_network(tmp_path, monkeypatch):
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    good = small_inception_graph(str(cache / inception.GRAPH))
+    before = inception.sha256_of(good)
+    garbage = _archive(tmp_path / "garbage.tgz", b"\x00 not a graph" * 100)
+    with pytest.raises(inception.InceptionUnavailableError, match="not a TensorFlow GraphDef"):
+        inception.locate(garbage, str(cache))
+    # A member too large for any FID graph is refused before it is read.
+    monkeypatch.setattr(inception, "MAX_GRAPH_BYTES", 1000)
+    huge = _archive(tmp_path / "huge.tgz", bytes(5000))
+    with pytest.raises(inception.InceptionUnavailableError, match="5,000 bytes: more than any"):
+        inception.locate(huge, str(cache))
+    assert sorted(os.listdir(cache)) == [inception.GRAPH]  # no staging copy left
+    assert inception.sha256_of(good) == before
+
+
+# 5 and 8. Resume with another --dataset or --batch_size ----------------------------
+
+@pytest.mark.parametrize("change,recorded,given", [
+    (["--dataset=fashion_mnist"], "--dataset mnist", "--dataset fashion_mnist"),
+    (["--batch_size=4"], "--batch_size 8", "--batch_size 4"),
+])
+def test_resuming_with_a_flag_the_run_contradicts_is_refused_writing_nothing(
+        parsed_flags, digits, tmp_path, capsys, change, recorded, given):
+    run_main(parsed_flags, *digits, "--model=gan", "--train", "--epoch=1", "--batch_size=8",
+             "--out_name=r")
+    run = tmp_path / "out" / "r"
+    before = {name: (run / name).read_bytes() for name in files_under(run)}
+    argv = [a for a in digits if not a.startswith(change[0].split("=")[0])]
+    err = refused(parsed_flags, capsys, *argv, "--model=gan", "--train", "--epoch=2",
+                  "--batch_size=8", "--out_name=r", *change)
+    assert f"was trained with {recorded} (these flags: {given}). Drop {given} to resume it" \
+        in err, err
+    assert len(err.splitlines()) == 1  # no TensorFlow restore warnings
+    assert {name: (run / name).read_bytes() for name in files_under(run)} == before
+
+
+def test_resume_takes_what_was_not_given_from_the_record(parsed_flags, digits, tmp_path):
+    run_main(parsed_flags, *digits, "--model=gan", "--train", "--epoch=1", "--batch_size=8",
+             "--z_dist=uniform_signed", "--out_name=r")
+    lines = run_main(parsed_flags, *digits, "--train", "--epoch=2", "--out_name=r")
+    assert any("resuming after iteration 2" in line for line in lines), lines
+    history = [json.loads(line)["flags"] for line in
+               (tmp_path / "out" / "r" / "flags_history.jsonl").read_text().splitlines()]
+    assert [(h["model"], h["batch_size"], h["z_dist"]) for h in history] == [
+        ("gan", 8, "uniform_signed")] * 2
+
+
+# 6. --evaluate_npz trusts the file ---------------------------------------------------
+
+def _npz(path, **arrays):
+    np.savez(path, **arrays)
+    return str(path)
+
+
+GOOD = np.random.default_rng(0).uniform(0, 1, (6, 28, 28, 1)).astype(np.float32)
+
+
+@pytest.mark.parametrize("arrays,words", [
+    (dict(images=np.where(GOOD > 0.5, np.nan, GOOD)), "NaN or infinite pixel values"),
+    (dict(images=GOOD, value_range=np.array([1.0, 1.0])), "which is no range"),
+    (dict(images=(GOOD * 255).astype(np.uint8), value_range=np.array([0.0, 1.0])),
+     r"holds values in \[0, 25[0-9]\], outside its value_range \[0, 1\]"),
+    (dict(images=GOOD * 2 - 1), r"outside the range its type implies \[0, 1\]"),
+    (dict(images=GOOD.astype(np.complex64)), "images of type complex64"),
+    (dict(images=GOOD[:0]), "holds 0 images, too few"),
+    (dict(images=np.array(["a", "b"])), "images of type <U1"),
+    (dict(images=GOOD[..., 0]), r"images of shape \(6, 28, 28\)"),
+    (dict(images=GOOD, labels=np.array([0, 1, 2, 3, 4, 10])), "labels from 0 to 10"),
+    (dict(images=GOOD, labels=np.zeros(6, np.float32)), "`labels` of type float32"),
+    (dict(images=GOOD.astype(np.int16)), "int16 images and no `value_range`"),
+])
+def test_an_npz_that_cannot_be_scored_is_refused_naming_it(tmp_path, arrays, words):
+    path = _npz(tmp_path / "made.npz", **arrays)
+    with pytest.raises(ValueError, match=f"--evaluate_npz={path} .*{words}"):
+        evaluate.read_npz_images(path, labelled=True)
+
+
+def test_an_npz_is_read_in_its_range(tmp_path):
+    as_uint8 = (GOOD * 255).round().astype(np.uint8)
+    images, _, value_range, _ = evaluate.read_npz_images(
+        _npz(tmp_path / "u8.npz", images=as_uint8), labelled=True)
+    assert value_range == (0.0, 255.0)  # uint8 without a range: 0-255, not [0, 1]
+    np.testing.assert_allclose(metrics.to_unit_range(images, value_range),
+                               as_uint8 / 255.0, atol=1e-6)
+
+
+def test_bad_inception_statistics_are_refused(tmp_path):
+    sigma = np.eye(2048)
+    nan_mu = _npz(tmp_path / "nan.npz", mu=np.full(2048, np.nan), sigma=sigma)
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        inception.read_statistics(nan_mu)
+    negative = sigma.copy()
+    negative[0, 0] = -1.0
+    with pytest.raises(ValueError, match="eigenvalue -1 .*no covariance"):
+        inception.read_statistics(_npz(tmp_path / "neg.npz", mu=np.zeros(2048), sigma=negative))
+    skew = sigma.copy()
+    skew[0, 1] = 0.5
+    with pytest.raises(ValueError, match="not symmetric"):
+        inception.read_statistics(_npz(tmp_path / "skew.npz", mu=np.zeros(2048), sigma=skew))
+
+
+# 7. A false memorisation verdict -------------------------------------------------------
+
+def test_nearest_neighbours_of_a_young_generator_on_noise_give_no_verdict(parsed_flags, tmp_path):
+    """4 iterations on 20 noise images: "memorising: 100.0% of samples" before."""
+    folder = tmp_path / "data" / "noise"
+    rng = np.random.default_rng(1)
+    for i in range(20):
+        fakes.write_image(str(folder / f"{i:02d}.png"), rng.integers(0, 256, (16, 16)))
+    flags = ["--dataset=noise", "--input_fname_pattern=*.png", f"--data_dir={tmp_path / 'data'}",
+             f"--out_dir={tmp_path / 'out'}", "--model=gan", "--output_height=16",
+             "--batch_size=5", "--seed=1", "--out_name=r"]
+    run_main(parsed_flags, *flags, "--train", "--epoch=1")
+    lines = run_main(parsed_flags, *flags, "--nearest_neighbours=200")
+    report = json.loads((tmp_path / "out" / "r" / "samples" / "nearest_neighbours.json")
+                        .read_text())
+    assert report["spaces"]["pixels"]["finding"] == "undetermined"
+    assert "only 20 unseen real images" in report["verdict"]
+    assert not any("memorising" in line for line in lines)
+    assert report["source"]["iteration"] == 4
+
+
+# 9 and 10. Tracebacks and misleading messages ------------------------------------------
+
+@pytest.mark.parametrize("field,value,words", [
+    ("z_dim", "100", "\"z_dim\": \"100\", which should be a whole number"),
+    ("z_dim", 100.5, "\"z_dim\": 100.5, which should be a whole number"),
+    ("image_size", -28, "image_size must be at least 1, got -28"),
+])
+def test_a_model_json_no_run_can_have_names_the_file(parsed_flags, digits, tmp_path, capsys,
+                                                     field, value, words):
+    run_main(parsed_flags, *digits, "--model=gan", "--train", "--epoch=1", "--batch_size=8",
+             "--out_name=r")
+    path = tmp_path / "out" / "r" / "checkpoints" / "model.json"
+    record = json.loads(path.read_text())
+    record["networks"][field] = value
+    path.write_text(json.dumps(record))
+    err = refused(parsed_flags, capsys, *digits, "--out_name=r", "--generate=4")
+    assert f"{path} is damaged (" in err and words in err, err
+
+
+def test_a_flags_json_value_of_the_wrong_type_names_the_file(parsed_flags, digits, tmp_path,
+                                                             capsys):
+    run_main(parsed_flags, *digits, *TINY, "--train", "--epoch=1", "--batch_size=8",
+             "--input_height=28", "--output_height=28", "--out_name=r")
+    (tmp_path / "out" / "r" / "checkpoints" / "model.json").unlink()  # an older run's folder
+    (tmp_path / "out" / "r" / "checkpoints" / "model.json").write_text(json.dumps(
+        dict(output_height=28, output_width=28, c_dim=1, y_dim=10, z_dim=4, gf_dim=2, df_dim=2,
+             gfc_dim=8, dfc_dim=8)))
+    flags_json = tmp_path / "out" / "r" / "FLAGS.json"
+    flags = json.loads(flags_json.read_text())
+    flags["loss"] = None
+    flags_json.write_text(json.dumps(flags))
+    err = refused(parsed_flags, capsys, *digits, *TINY, "--train", "--epoch=2", "--batch_size=8",
+                  "--input_height=28", "--output_height=28", "--out_name=r")
+    assert f"{flags_json} is damaged (it records \"loss\": null" in err
+    assert "no --loss" not in err
+
+
+@pytest.mark.parametrize("flag", ["--gf_dim=200000", "--z_dim=50000000"])
+def test_networks_that_cannot_fit_are_refused_with_their_size(parsed_flags, digits, tmp_path,
+                                                              capsys, flag):
+    err = refused(parsed_flags, capsys, *digits, "--train", "--input_height=28",
+                  "--output_height=28", "--batch_size=8", flag)
+    assert "Training these networks (" in err and " GB of memory" in err, err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_walk_that_cannot_fit_is_refused_before_anything_is_written(parsed_flags, digits,
+                                                                       tmp_path, capsys):
+    run_main(parsed_flags, *digits, "--model=gan", "--train", "--epoch=1", "--batch_size=8",
+             "--out_name=r")
+    before = files_under(tmp_path / "out")
+    err = refused(parsed_flags, capsys, *digits, "--out_name=r", "--visualize",
+                  "--visualize_option=walk", "--walk_points=1000000")
+    assert "--walk_points 1000000" in err and "GB of memory" in err
+    assert files_under(tmp_path / "out") == before
+
+
+def test_an_original_checkpoint_missing_variables_is_named(tmp_path, parsed_flags, capsys):
+    from tf1_reference_model import TF1ReferenceDCGAN  # noqa: PLC0415
+
+    model = TF1ReferenceDCGAN(y_dim=10)
+    folder = tmp_path / "original"
+    os.makedirs(folder)
+    with model.graph.as_default():
+        kept = [v for v in tf.compat.v1.global_variables() if v.name != "generator/g_h2/w:0"]
+        tf.compat.v1.train.Saver(var_list=kept).save(model.session, str(folder / "model.b8"),
+                                                     global_step=1)
+    err = refused(parsed_flags, capsys, "--dataset=mnist", f"--checkpoint_dir={folder}",
+                  "--input_height=28", "--output_height=28")
+    assert "lacks generator/g_h2/w" in err, err
+
+
+# 11. Long work shows progress -----------------------------------------------------------
+
+def test_training_the_classifier_says_each_epoch_and_the_time_left(tmp_path):
+    fakes.make_mnist(str(tmp_path / "mnist"), n_train=64, n_test=32)
+    lines = []
+    metrics.load_or_train_classifier(str(tmp_path / "mnist"), str(tmp_path / "cache"), epochs=2,
+                                     log=lines.append)
+    assert lines[0].startswith(" [*] Training the metrics' classifier on 64 real images (2"
+                               " epochs")
+    assert [line.split(":")[0] for line in lines[1:3]] == [" [*] Classifier epoch 1/2",
+                                                          " [*] Classifier epoch 2/2"]
+    assert "s left" in lines[1]
+
+
+# 12. Where an output came from ------------------------------------------------------------
+
+def test_two_writers_of_one_file_never_replace_each_other(tmp_path):
+    target = str(tmp_path / "generated_3000.npz")
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys\n"
+         "from dcgan_tf import files\n"
+         f"with files.written_whole({target!r}) as partial:\n"
+         "    open(partial, 'w').write('first')\n"
+         "    print('writing', flush=True)\n"
+         "    sys.stdin.readline()\n"],
+        env=dict(os.environ, PYTHONPATH=REPO_DIR), stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "writing"
+        with pytest.raises(files.BeingWrittenError, match=f"{target} is being written by"
+                                                          f" process {holder.pid}"):
+            files.write_text(target, "second")
+    finally:
+        holder.communicate("done\n", timeout=60)
+    assert open(target).read() == "first"  # the first writer's file, whole
+    files.write_text(target, "second")  # once it is done, the next may write
+    assert open(target).read() == "second"
+    assert sorted(os.listdir(tmp_path)) == ["generated_3000.npz"]  # no lock left behind
+
+
+def test_outputs_record_the_run_and_iteration_that_made_them(parsed_flags, digits, tmp_path):
+    run_main(parsed_flags, *digits, "--model=gan", "--train", "--epoch=1", "--batch_size=8",
+             "--out_name=r")
+    run_main(parsed_flags, *digits, "--out_name=r", "--export", "--generate=8")
+    run = tmp_path / "out" / "r"
+    expected = {"run": str(run), "iteration": 2,
+                "checkpoint": str(run / "checkpoints" / "model.b8-2")}
+    with np.load(run / "samples" / "generated_8.npz") as arrays:
+        made_by = json.loads(str(arrays["provenance"]))
+    provenance = json.loads((run / "checkpoints" / "export_b8" / "provenance.json").read_text())
+    for recorded in (made_by, provenance):
+        assert {key: recorded[key] for key in expected} == expected
+    assert "(iteration 2)" in Image.open(run / "samples" / "test_00000002.png").text["Source"]
+
+
+@pytest.mark.parametrize("flags,words", [
+    (["--compare_with=nothing_here"], "holds no checkpoint of the original TF1 code"),
+    (["--linear_probe", "--probe_dataset=nosuchset"], "--probe_dataset nosuchset"),
+])
+def test_a_bad_reference_is_found_before_anything_is_written(parsed_flags, tmp_path, capsys,
+                                                             flags, words):
+    folder = tmp_path / "data" / "faces"
+    fakes.make_image_folder(str(folder), count=8, size=(16, 16))
+    common = ["--dataset=faces", "--input_fname_pattern=*.png", f"--data_dir={tmp_path / 'data'}",
+              f"--out_dir={tmp_path / 'out'}", "--input_height=16", "--output_height=16",
+              "--batch_size=4", "--seed=0", "--out_name=r", *TINY]
+    run_main(parsed_flags, *common, "--train", "--epoch=1")
+    before = files_under(tmp_path / "out")
+    err = refused(parsed_flags, capsys, *common, *flags)
+    assert words in err, err
+    assert files_under(tmp_path / "out") == before
