@@ -492,3 +492,29 @@ def test_a_bad_reference_is_found_before_anything_is_written(parsed_flags, tmp_p
     err = refused(parsed_flags, capsys, *common, *flags)
     assert words in err, err
     assert files_under(tmp_path / "out") == before
+
+
+# A second hostile pass: what else would have passed silently ---------------------------
+
+@pytest.mark.parametrize("argv,words", [
+    (["--learning_rate=nan"], "--learning_rate must be a positive number, got nan"),
+    (["--learning_rate=inf"], "--learning_rate must be a positive number, got inf"),
+    (["--loss=lsgan", "--ls_abc=nan,1,1"], "--ls_abc takes three numbers"),
+    (["--generate_png"], "--generate_png is read by --generate"),
+    (["--compare_logs=logs"], "--compare_logs is read by --compare_with"),
+    (["--metrics_samples=500"], "--metrics_samples is read by --evaluate or --compare_with"),
+    (["--evaluate", "--metrics_samples=3"], "--metrics_samples must be at least 4"),
+])
+def test_flags_that_would_be_ignored_or_poison_a_run_are_refused(parsed_flags, argv, words):
+    with pytest.raises(ValueError, match=words.replace("(", r"\(")):
+        parsed_flags("--dataset=mnist", *argv).validate()
+
+
+def test_figures_that_came_out_nan_are_never_written(tmp_path):
+    path = tmp_path / "metrics.json"
+    figures = {"frechet_distance": 12.5, "real": {"kid": float("nan")},
+               "label_accuracy_by_class": [{"accuracy": float("inf")}]}
+    with pytest.raises(ValueError, match="real.kid, label_accuracy_by_class.0.accuracy came"
+                                         " out NaN or infinite"):
+        evaluate.write_results(figures, str(path), quiet)
+    assert not path.exists()
