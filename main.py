@@ -166,14 +166,12 @@ flags.DEFINE_integer("nearest_neighbours", 0, "Memorisation: this many samples w
 FLAGS = flags.FLAGS
 
 
-def config_from_flags():
-    """The Config of the command line: the flags' values, then the --model's
-    defaults wherever no flag was given."""
-    names = [field.name for field in config_lib.dataclasses.fields(config_lib.Config)
-             if field.name != "given_flags"]
-    given = tuple(sorted(name for name in names if FLAGS[name].present))
-    values = {name: FLAGS[name].value for name in names}
-    return config_lib.Config(**values, given_flags=given).with_model_defaults()
+def command_line():
+    """(every flag's value, the names of the flags typed): what was typed is
+    known here only, and handed to the library as an argument."""
+    names = [field.name for field in config_lib.dataclasses.fields(config_lib.Config)]
+    typed = frozenset(name for name in names if FLAGS[name].present)
+    return {name: FLAGS[name].value for name in names}, typed
 
 
 def main(argv):
@@ -186,15 +184,16 @@ def main(argv):
         # TensorFlow logs both through absl and through its own Python logger.
         absl_logging.set_verbosity(absl_logging.WARNING)
         logging.getLogger("tensorflow").setLevel(logging.WARNING)
+    values, typed = command_line()
     try:
-        config = config_from_flags().validate()
+        config = config_lib.of_command_line(values, typed)
     except ValueError as error:
         # The message names the fix; the usage text would bury it.
         print(f"[!] {error}\n    (python main.py --helpshort lists the flags)", file=sys.stderr)
         raise SystemExit(1) from error
     print(f" [*] Devices: {DEVICES}")
     try:
-        dcgan_app.run(config)
+        dcgan_app.run(config, typed=typed)
     except KeyboardInterrupt:
         # Training turns Ctrl-C into a saved checkpoint itself; this is any other
         # moment (start-up, test mode): files already written are complete.

@@ -67,7 +67,8 @@ def main_in_process(*argv, log_path=None):
     with contextlib.redirect_stdout(output), contextlib.redirect_stderr(output):
         try:
             main.absl_logging.set_verbosity(main.absl_logging.WARNING)
-            main.dcgan_app.run(main.config_from_flags().validate())
+            values, typed = main.command_line()
+            main.dcgan_app.run(main.config_lib.of_command_line(values, typed), typed=typed)
         except (SystemExit, Exception) as error:  # noqa: BLE001  (reported as main_py does)
             failed = error
     if log_path:

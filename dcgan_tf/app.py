@@ -51,12 +51,27 @@ def test(config, log=print):
     return path
 
 
-def run(config, log=print):
+def obeying_the_run(config, typed, log=print):
+    """`config` with the recorded values of the run it names (resume, test mode)
+    for every flag not typed (run_record); as it is where there is no run yet."""
+    if config.evaluate_npz:
+        return config
+    if config.train:
+        return train.obeying_the_run(config, typed, log)
+    return sample.obeying_the_run(config, typed, log)
+
+
+def run(config, log=print, typed=None):
     """Runs train or test mode; failures the user can fix end the process with
     their message and status 1 (no traceback); a SIGINT / SIGTERM during
-    training ends it with 128 + the signal's number, after a checkpoint."""
+    training ends it with 128 + the signal's number, after a checkpoint.
+    `typed`: the flags typed on the command line (main.py's), which a run that
+    exists leaves as they are while its record gives the others; None: a
+    Config made in code, taken as it is."""
     config.validate()
     try:
+        if typed is not None:
+            config = obeying_the_run(config, frozenset(typed), log)
         return train.run(config, log) if config.train else test(config, log)
     except interrupts.Interrupted as interrupted:
         print(f" [*] {interrupted}", file=sys.stderr)

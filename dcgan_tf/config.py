@@ -1,8 +1,11 @@
 """The one frozen config a run is driven by, built from the flags in main.py.
 
-`validate()` rejects every bad combination with a message that names the fix,
-before any data is read or any graph is traced. `RunPaths` lays out where a
-run writes; see the README's "Output layout".
+`of_command_line` makes it from the flags' values and the names of the flags
+typed (the --model's and --loss's defaults fill the others; a flag typed that
+nothing reads is refused), and only there is what was typed known.
+`validate()` rejects every bad value with a message that names the fix,
+before any data is read or any graph is traced. (Test mode's own flags are
+checked by the actions that read them, once the run's record is known.)
 """
 
 import dataclasses
@@ -15,9 +18,6 @@ from dcgan_tf import distribute
 from dcgan_tf import fidelity
 from dcgan_tf import latent
 from dcgan_tf import systems
-from dcgan_tf import visualize
-from dcgan_tf.experiments import latent_space
-from dcgan_tf.experiments import linear_probe
 
 
 def expand_path(path):
@@ -83,9 +83,6 @@ class Config:
     loss: str = ""
     ls_abc: str = "0,1,1"
     divergence: str = "kl"
-    # The flags given on the command line (main.py fills it): a --model's
-    # defaults give way to them, and a flag that doesn't apply is an error.
-    given_flags: tuple = ()
     # Ours, test mode: what to do with a trained generator.
     visualize_option: str = "1"
     generate: int = 0
@@ -125,22 +122,6 @@ class Config:
     def ls_targets(self):
         """--ls_abc as floats (a, b, c)."""
         return tuple(float(value) for value in self.ls_abc.split(","))
-
-    def with_model_defaults(self):
-        """This config with the --model's script defaults, then the --loss's, wherever
-        the command line gave no value (a flag given wins)."""
-        defaults = {}
-        if self.model in systems.SYSTEMS:
-            defaults.update(systems.SYSTEMS[self.model].defaults)
-        if self.loss in systems.LOSSES:
-            defaults.update(systems.LOSSES[self.loss].defaults)
-        defaults = {name: value for name, value in defaults.items()
-                    if name not in self.given_flags}
-        if not defaults:
-            return self
-        if "output_height" in defaults and "output_width" not in self.given_flags:
-            defaults["output_width"] = defaults["output_height"]
-        return dataclasses.replace(self, **defaults)
 
     @property
     def train_examples_limit(self):
@@ -195,9 +176,6 @@ class Config:
                              f" {self.learning_rate}.")
         if not 0 <= self.beta1 < 1:
             raise ValueError(f"--beta1 must be in [0, 1), got {self.beta1}.")
-        if self.visualize_option not in visualize.OPTIONS + ("all",):
-            raise ValueError(f"Unknown --visualize_option={self.visualize_option!r}; use one of"
-                             f" {', '.join(visualize.OPTIONS)} or all.")
         if self.generate < 0:
             raise ValueError(f"--generate must be at least 0 (0: off), got {self.generate}.")
         if self.metrics_samples < fidelity.MIN_SAMPLES:
@@ -214,7 +192,12 @@ class Config:
             raise ValueError("--visualize, --generate, --evaluate, --compare_with, --export,"
                              " --freeze, --linear_probe and --nearest_neighbours are test-mode"
                              " actions: run them without --train.")
-        self._validate_experiments()
+        if self.walk_points < 2:
+            raise ValueError(f"--walk_points must be at least 2 (a walk goes from point to"
+                             f" point), got {self.walk_points}.")
+        if self.nearest_neighbours < 0:
+            raise ValueError(f"--nearest_neighbours must be at least 0 (the samples compared;"
+                             f" 0: off), got {self.nearest_neighbours}.")
         if self.z_dist not in latent.Z_DISTRIBUTIONS:
             raise ValueError(f"Unknown --z_dist={self.z_dist!r}; use one of"
                              f" {', '.join(latent.Z_DISTRIBUTIONS)}.")
@@ -237,49 +220,62 @@ class Config:
         """Whether --visualize runs `option` (asked by name, or by all)."""
         return self.visualize and self.visualize_option in (option, "all")
 
-    def _validate_experiments(self):
-        """Test mode's flags, each given only with the action that reads it (none
-        is silently ignored), and the paper's experiments' values."""
-        scores = self.evaluate or bool(self.compare_with)
-        readers = {"generate_png": ("--generate", bool(self.generate)),
-                   "metrics_samples": ("--evaluate or --compare_with", scores),
-                   "classifier_cache": ("--evaluate, --evaluate_npz, --compare_with or"
-                                        " --nearest_neighbours",
-                                        scores or bool(self.evaluate_npz)
-                                        or bool(self.nearest_neighbours)),
-                   "compare_logs": ("--compare_with", bool(self.compare_with)),
-                   "walk_points": ("--visualize --visualize_option walk", self.visualizes("walk")),
-                   "walk_interpolation": ("--visualize --visualize_option walk",
-                                          self.visualizes("walk")),
-                   "arithmetic": ("--visualize --visualize_option arithmetic",
-                                  self.visualizes("arithmetic")),
-                   "probe_labels": ("--linear_probe", self.linear_probe),
-                   "probe_dataset": ("--linear_probe", self.linear_probe)}
-        for flag, (action, running) in readers.items():
-            if (flag in self.given_flags or (flag == "arithmetic" and self.arithmetic)) \
-                    and not running:
-                raise ValueError(f"--{flag} is read by {action}, which this command does not"
-                                 f" run; add it, or drop --{flag}.")
-        if self.walk_points < 2:
-            raise ValueError(f"--walk_points must be at least 2 (a walk goes from point to"
-                             f" point), got {self.walk_points}.")
-        if self.visualizes("walk"):
-            latent_space.interpolation_for(self.walk_interpolation, self.z_dist)
-        if self.arithmetic:
-            latent_space.parse_arithmetic(self.arithmetic, visualize.ARITHMETIC_POOL)
-        if self.linear_probe:
-            linear_probe.parse_labels_per_class(self.probe_labels)
-            if not (self.probe_dataset or data.is_idx_dataset(self.dataset)):
-                raise ValueError(
-                    f"--linear_probe needs labelled images, and --dataset {self.dataset} is an"
-                    " image folder without labels: pass --probe_dataset mnist (or"
-                    " fashion_mnist, or a folder under --data_dir holding train/<class>/ and"
-                    " test/<class>/ images).")
-        if self.nearest_neighbours < 0:
-            raise ValueError(f"--nearest_neighbours must be at least 0 (the samples compared;"
-                             f" 0: off), got {self.nearest_neighbours}.")
-
     def to_json(self):
         values = dataclasses.asdict(self)
         values["train_size"] = None if math.isinf(self.train_size) else self.train_size
         return json.dumps(values, indent=4, sort_keys=True)
+
+
+# Test mode's flags that only an action reads: (the action, whether this
+# command runs it). A flag typed without its action would be silently ignored.
+def _actions_reading(config):
+    scores = config.evaluate or bool(config.compare_with)
+    walks = config.visualizes("walk")
+    return {"generate_png": ("--generate", bool(config.generate)),
+            "metrics_samples": ("--evaluate or --compare_with", scores),
+            "classifier_cache": ("--evaluate, --evaluate_npz, --compare_with or"
+                                 " --nearest_neighbours",
+                                 scores or bool(config.evaluate_npz)
+                                 or bool(config.nearest_neighbours)),
+            "compare_logs": ("--compare_with", bool(config.compare_with)),
+            "walk_points": ("--visualize --visualize_option walk", walks),
+            "walk_interpolation": ("--visualize --visualize_option walk", walks),
+            "arithmetic": ("--visualize --visualize_option arithmetic",
+                           config.visualizes("arithmetic")),
+            "probe_labels": ("--linear_probe", config.linear_probe),
+            "probe_dataset": ("--linear_probe", config.linear_probe)}
+
+
+def with_defaults(config, typed):
+    """`config` with its --model's script defaults, then its --loss's, wherever no
+    flag was typed (a flag typed wins)."""
+    defaults = {}
+    if config.model in systems.SYSTEMS:
+        defaults.update(systems.SYSTEMS[config.model].defaults)
+    if config.loss in systems.LOSSES:
+        defaults.update(systems.LOSSES[config.loss].defaults)
+    defaults = {name: value for name, value in defaults.items() if name not in typed}
+    if "output_height" in defaults and "output_width" not in typed:
+        defaults["output_width"] = defaults["output_height"]
+    return dataclasses.replace(config, **defaults) if defaults else config
+
+
+def check_typed(config, typed):
+    """Raises ValueError for a flag typed that this command would ignore: one the
+    run's system does not read (systems.check_typed), or one read by a test-mode
+    action the command does not run."""
+    systems.check_typed(config, typed)
+    for flag, (action, running) in _actions_reading(config).items():
+        if flag in typed and not running:
+            raise ValueError(f"--{flag} is read by {action}, which this command does not"
+                             f" run; add it, or drop --{flag}.")
+
+
+def of_command_line(values, typed):
+    """The Config of a command line: `values` (every field's, as the flags hold
+    them) and `typed` (the names of the flags typed): the --model's and --loss's
+    defaults where none was typed, every flag typed checked to be read, every
+    value validated."""
+    config = with_defaults(Config(**values), frozenset(typed)).validate()
+    check_typed(config, frozenset(typed))
+    return config

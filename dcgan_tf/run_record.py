@@ -265,18 +265,17 @@ def _said(name, value):
     return f"--{name} {value}"
 
 
-def contradictions(config, record, *, resuming):
-    """The flags given that contradict the record: [(name, the flag's value,
+def contradictions(config, typed, record, *, resuming):
+    """The flags typed that contradict the record: [(name, the flag's value,
     the run's)], but those test mode may choose apart (TEST_MODE_CHOICES)."""
     allowed = () if resuming else TEST_MODE_CHOICES
     return [(name, getattr(config, name), value) for name, value in record.flag_values().items()
-            if name in config.given_flags and getattr(config, name) != value
-            and name not in allowed]
+            if name in typed and getattr(config, name) != value and name not in allowed]
 
 
-def refuse_contradictions(config, record, run_dir, *, resuming):
-    """Raises ValueError naming each flag given that contradicts the record."""
-    found = contradictions(config, record, resuming=resuming)
+def refuse_contradictions(config, typed, record, run_dir, *, resuming):
+    """Raises ValueError naming each flag typed that contradicts the record."""
+    found = contradictions(config, typed, record, resuming=resuming)
     if not found:
         return
     listed = "; ".join(f"{_said(name, recorded)} (these flags: {_said(name, given)})"
@@ -289,20 +288,20 @@ def refuse_contradictions(config, record, run_dir, *, resuming):
         + ("start a new run." if resuming else "name another run."))
 
 
-def obeyed(config, record, run_dir, *, resuming, log):
-    """`config` with the run's values wherever no flag was given (the run's
-    --model's defaults under them); refuses a flag given that contradicts the
+def obeyed(config, typed, record, run_dir, *, resuming, log):
+    """`config` with the run's values wherever no flag was typed (the run's
+    --model's defaults under them); refuses a flag typed that contradicts the
     record, and says a test-mode choice apart from it."""
-    refuse_contradictions(config, record, run_dir, resuming=resuming)
-    if not resuming and "z_dist" in config.given_flags and config.z_dist != record.z_dist \
+    refuse_contradictions(config, typed, record, run_dir, resuming=resuming)
+    if not resuming and "z_dist" in typed and config.z_dist != record.z_dist \
             and "z_dist" in record.flag_values():
         log(f" [!] Sampling --z_dist {config.z_dist}, as asked: the run trained on"
             f" {record.z_dist}, so these samples are not what it learned to make.")
     recorded = {name: value for name, value in record.flag_values().items()
-                if name not in config.given_flags}
+                if name not in typed}
     if "model" in recorded or "loss" in recorded:
-        config = dataclasses.replace(config, model=record.model,
-                                     loss=record.loss).with_model_defaults()
+        config = config_lib.with_defaults(
+            dataclasses.replace(config, model=record.model, loss=record.loss), typed)
     config = dataclasses.replace(config, **recorded)
     if record.assumed:
         log(f" [*] The run in {run_dir} predates its record in model.json, and no FLAGS.json"

@@ -135,7 +135,7 @@ def record_flags(config, paths, log):
         first = run_record.read_flags(paths.flags_json)
         # Flags a run's FLAGS.json lacks (added by a later version) are not changes.
         changed = {name: [first[name], value] for name, value in flags.items()
-                   if name in first and first[name] != value and name != "given_flags"}
+                   if name in first and first[name] != value}
         if changed:
             log(f" [*] Resuming after iteration {start} with flags that differ from the run's"
                 f" (FLAGS.json): " + ", ".join(f"--{name} {old!r} -> {new!r}"
@@ -158,7 +158,7 @@ def original_checkpoint_in(config):
     return None
 
 
-def find_run(config, log=print):
+def find_run(config, typed=frozenset(), log=print):
     """Test mode's run and its record: the run these flags name (--out_name, or
     the name the same flags would train under), else the one run of this data
     set whose record fits every flag given (said in the log, with why), else an
@@ -181,7 +181,7 @@ def find_run(config, log=print):
             + (f"; the runs of {config.dataset} there: {', '.join(runs_here)}." if runs_here
                else ".") + " Train it first (add --train), or name another.")
     fitting = {name: record for name, record in runs_here.items()
-               if not run_record.contradictions(config, record, resuming=False)}
+               if not run_record.contradictions(config, typed, record, resuming=False)}
     if len(fitting) == 1:
         (name, record), = fitting.items()
         log(f" [*] Using the run {name}: no run is named {config.run_name()} (what these flags"

@@ -341,17 +341,11 @@ RULES = {
 }
 
 
-def _flag_is_set(config, flag):
-    """A flag given on the command line; for the test-mode and boolean flags of
-    carpedm20's recipe also one set in a Config made by hand."""
-    return flag in config.given_flags or (flag in ("original_loss_eval", "compare_with")
-                                          and bool(getattr(config, flag)))
-
-
 def check_config(config):
     """Raises ValueError, naming the fix, for a --model or --loss that does not
-    exist, a flag given that the run's system does not read, or a value the
-    rules of a flag it reads refuse (the images: check_images)."""
+    exist, a flag set that the run's system cannot take, or a value the rules
+    of a flag it reads refuse (the images: check_images; flags typed that it
+    does not read: check_typed)."""
     if config.model not in SYSTEMS:
         raise ValueError(f"Unknown --model={config.model!r}; use one of {', '.join(MODELS)}.")
     if config.loss and config.loss not in LOSSES:
@@ -360,22 +354,34 @@ def check_config(config):
     if config.loss and config.original_loss_eval:
         raise ValueError("--original_loss_eval re-runs the original's own losses; drop it"
                          " with --loss.")
-    if config.compare_with and "compare_with" not in read:
-        raise ValueError("--compare_with compares a run with an original carpedm20 TF1 run;"
-                         " it needs --model dcgan.")
-    chosen = f"--model {config.model}" + (f" --loss {config.loss}" if config.loss else "")
-    for flag in OPTIONAL_FLAGS:
-        if not _flag_is_set(config, flag) or flag in read:
-            continue
-        if flag in CARPEDM20_FLAGS:
-            raise ValueError(f"--{flag} is a flag of carpedm20's DCGAN, which --model"
-                             f" {config.model} does not read; drop it (the family's sizes come"
-                             " from --output_height, its widths from the script).")
-        raise ValueError(f"--{flag} does not apply to {chosen} (it is read by"
-                         f" {readers_of(flag)}); drop it.")
+    for flag in ("original_loss_eval", "compare_with"):  # set: on, whether typed or not
+        if getattr(config, flag) and flag not in read:
+            _refuse_unread(config, flag)
     for flag in ("n_critic",) + read:
         if flag in RULES:
             RULES[flag](config)
+
+
+def check_typed(config, typed):
+    """Raises ValueError, naming who reads it, for a flag typed that the run's
+    system does not read."""
+    read = flags_read(config.model, config.loss)
+    for flag in OPTIONAL_FLAGS:
+        if flag in typed and flag not in read:
+            _refuse_unread(config, flag)
+
+
+def _refuse_unread(config, flag):
+    if flag == "compare_with":
+        raise ValueError("--compare_with compares a run with an original carpedm20 TF1 run;"
+                         " it needs --model dcgan.")
+    if flag in CARPEDM20_FLAGS:
+        raise ValueError(f"--{flag} is a flag of carpedm20's DCGAN, which --model"
+                         f" {config.model} does not read; drop it (the family's sizes come"
+                         " from --output_height, its widths from the script).")
+    chosen = f"--model {config.model}" + (f" --loss {config.loss}" if config.loss else "")
+    raise ValueError(f"--{flag} does not apply to {chosen} (it is read by"
+                     f" {readers_of(flag)}); drop it.")
 
 
 def check_images(config):

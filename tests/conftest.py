@@ -9,7 +9,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # oneDNN's reductions split their sums per thread, so those stay as they are.)
 os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
 
+import contextlib  # noqa: E402
+import http.server  # noqa: E402
+import socket  # noqa: E402
 import sys  # noqa: E402
+import threading  # noqa: E402
 
 import pytest  # noqa: E402
 
@@ -39,17 +43,95 @@ cpu_only = pytest.mark.skipif(_has_gpu(), reason="expects a machine without a GP
                               " behaviour of --mixed_precision / --logical_cpus)")
 
 
-@pytest.fixture
-def parsed_flags():
-    """parse(*argv) -> main.py's Config for that command line (its flags, then the
-    --model's defaults where none was given)."""
-    sys.path.insert(0, REPO_DIR)
+def _main_module():
+    if REPO_DIR not in sys.path:
+        sys.path.insert(0, REPO_DIR)
     import main  # noqa: PLC0415 (defines the flags once per process)
 
-    def parse(*argv):
-        main.FLAGS.unparse_flags()
-        main.FLAGS(["main.py", *argv])
-        return main.config_from_flags()
+    return main
 
-    yield parse
+
+def _parse(main, argv):
     main.FLAGS.unparse_flags()
+    main.FLAGS(["main.py", *argv])
+    return main.command_line()
+
+
+@pytest.fixture
+def parsed_flags():
+    """parse(*argv) -> main.py's Config for that command line (its flags, the
+    --model's defaults where none was typed, checked: config.of_command_line)."""
+    from dcgan_tf import config as config_lib  # noqa: PLC0415
+
+    main = _main_module()
+    yield lambda *argv: config_lib.of_command_line(*_parse(main, argv))
+    main.FLAGS.unparse_flags()
+
+
+@pytest.fixture
+def main_in_process():
+    """run(*argv, log=print) -> what main.py does with that command line, in this
+    process: its Config, the run's record for what was not typed, and app.run
+    (its exit statuses are SystemExit). Returns app.run's result."""
+    from dcgan_tf import app  # noqa: PLC0415
+    from dcgan_tf import config as config_lib  # noqa: PLC0415
+
+    main = _main_module()
+
+    def run(*argv, log=print):
+        values, typed = _parse(main, argv)
+        return app.run(config_lib.of_command_line(values, typed), log=log, typed=typed)
+
+    yield run
+    main.FLAGS.unparse_flags()
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    """Serves `self.server.routes[path] = (behaviour, bytes)`: 'ok' (honours
+    Range), 'drop_once' (the first full request is cut off halfway), 'corrupt'
+    (other bytes than promised)."""
+
+    def do_GET(self):  # noqa: N802 (http.server's name)
+        behaviour, body = self.server.routes.get(self.path, ("missing", b""))
+        self.server.requests.append((self.path, self.headers.get("Range")))
+        if behaviour == "missing":
+            self.send_error(404)
+            return
+        start = int(self.headers["Range"][6:-1]) if self.headers.get("Range") else 0
+        if behaviour == "corrupt":
+            body = bytes(reversed(body))
+        self.send_response(206 if start else 200)
+        self.send_header("Content-Length", str(len(body) - start))
+        self.end_headers()
+        if behaviour == "drop_once" and not start and not self.server.dropped.get(self.path):
+            self.server.dropped[self.path] = True
+            self.wfile.write(body[:len(body) // 2])
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        self.wfile.write(body[start:])
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def server():
+    """An HTTP server on 127.0.0.1 serving its `routes` (Handler)."""
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.routes, httpd.requests, httpd.dropped = {}, [], {}
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    httpd.url = f"http://127.0.0.1:{httpd.server_address[1]}"
+    yield httpd
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture
+def refused_url():
+    """A loopback port with nothing listening: connections are refused."""
+    with contextlib.closing(socket.socket()) as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}/"

@@ -194,10 +194,13 @@ def dcgan_losses(strategy):
 
 def worker(out, *argv):
     import main  # noqa: PLC0415 (defines main.py's flags)
+    from dcgan_tf import config as config_lib  # noqa: PLC0415
     from dcgan_tf.commands import train  # noqa: PLC0415
 
     main.FLAGS(["main.py", *argv])
-    gan = train.run(main.config_from_flags().validate())
+    values, typed = main.command_line()
+    config = train.obeying_the_run(config_lib.of_command_line(values, typed), typed)
+    gan = train.run(config)
     # Batch-norm moving averages read as a checkpoint stores them: their mean
     # over all replicas (a collective, so every worker reads them in one order).
     np.savez(out, **{name: v.numpy() for name, v in state(gan).items()})

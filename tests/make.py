@@ -1,7 +1,9 @@
-"""GANs for the tests, composed as train mode composes them: a Config of the
-flags given (the --model's and --loss's defaults where none is), its system
-from systems.compose, and commands.train.make_gan."""
+"""Configs, commands and GANs for the tests, made as main.py makes them: the
+flags given are the flags typed (the --model's and --loss's defaults fill the
+others: config.of_command_line), a system from systems.compose, and
+commands.train.make_gan."""
 
+from dcgan_tf import app
 from dcgan_tf import config as config_lib
 from dcgan_tf import gan as gan_lib
 from dcgan_tf import systems
@@ -10,9 +12,17 @@ from dcgan_tf.networks import torch_layers
 
 
 def config(model="dcgan", **flags):
-    """The Config of `--model model` and `flags`, as main.py builds it."""
+    """The Config of `--model model` and `flags`, as main.py builds it, unchecked
+    (app.run validates what it runs; a GAN built in a test takes a strategy
+    object of its own, whatever --strategy says)."""
     fields = dict(model=model, **flags)
-    return config_lib.Config(**fields, given_flags=tuple(sorted(fields))).with_model_defaults()
+    return config_lib.with_defaults(config_lib.Config(**fields), fields)
+
+
+def run(log=print, **flags):
+    """What main.py does with `flags` typed, in this process: their Config, the
+    run's record for what was not typed, app.run. Returns app.run's result."""
+    return app.run(config_lib.of_command_line(flags, flags), log=log, typed=frozenset(flags))
 
 
 def gan(model_config, model="dcgan", strategy=None, compute_dtype=None, **flags):
@@ -20,14 +30,16 @@ def gan(model_config, model="dcgan", strategy=None, compute_dtype=None, **flags)
     unless given); `compute_dtype` sets the 16-bit type directly (float16 is
     --mixed_precision's on a GPU only)."""
     flags.setdefault("seed", 0)
-    run = config(model, **flags)
-    system = systems.compose(run.model, run.loss, run)
+    run_config = config(model, **flags)
+    system = systems.compose(run_config.model, run_config.loss, run_config)
     if compute_dtype is None:
-        return train.make_gan(run, system, model_config, strategy)
-    return gan_lib.GAN(system, model_config, learning_rate=run.learning_rate, beta1=run.beta1,
-                       beta2=run.beta2, batch_size=run.batch_size, seed=run.seed,
-                       z_dist=run.z_dist, strategy=strategy, compute_dtype=compute_dtype,
-                       jit_compile=run.xla, sync_bn=run.sync_bn, sample_interval=run.sample_freq)
+        return train.make_gan(run_config, system, model_config, strategy)
+    return gan_lib.GAN(system, model_config, learning_rate=run_config.learning_rate,
+                       beta1=run_config.beta1, beta2=run_config.beta2,
+                       batch_size=run_config.batch_size, seed=run_config.seed,
+                       z_dist=run_config.z_dist, strategy=strategy, compute_dtype=compute_dtype,
+                       jit_compile=run_config.xla, sync_bn=run_config.sync_bn,
+                       sample_interval=run_config.sample_freq)
 
 
 def without_dropout(gan):

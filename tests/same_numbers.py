@@ -91,8 +91,7 @@ def config_of(name, data_dir, out_dir):
     fields = dict(CASES[name], data_dir=data_dir, out_dir=out_dir, out_name=name,
                   batch_size=BATCH, train_size=ITERATIONS * BATCH, epoch=1, seed=0,
                   sample_freq=1000, ckpt_freq=1000, train=True)
-    config = config_lib.Config(**fields, given_flags=tuple(sorted(fields)))
-    return config.with_model_defaults().validate()
+    return config_lib.of_command_line(fields, fields)
 
 
 def event_scalars(log_dir):

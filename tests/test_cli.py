@@ -15,12 +15,12 @@ from absl import flags
 
 import fakes
 from conftest import REPO_DIR, cpu_only
+from helpers import TINY_FLAGS, main_py_done
 from dcgan_tf import app
 from dcgan_tf import config as config_lib
 from dcgan_tf import startup
 from dcgan_tf import systems
 
-TINY_FLAGS = ["--gf_dim=4", "--df_dim=4", "--gfc_dim=16", "--dfc_dim=16", "--z_dim=8"]
 
 
 
@@ -97,18 +97,12 @@ def test_test_mode_without_a_trained_run_says_to_train(tmp_path, capsys):
     assert "No trained run for --dataset=mnist" in err and "--train" in err
 
 
-def main_py(cwd, *argv):
-    env = dict(os.environ, PYTHONPATH=REPO_DIR, TF_CPP_MIN_LOG_LEVEL="2")
-    return subprocess.run([sys.executable, "-u", os.path.join(REPO_DIR, "main.py"), *argv], cwd=cwd,
-                          env=env, capture_output=True, text=True, timeout=300)
-
-
 def test_main_trains_then_test_mode_finds_the_run_without_data(tmp_path):
     fakes.make_mnist(str(tmp_path / "data" / "mnist"), n_train=70, n_test=10)
     common = ["--dataset", "mnist", "--input_height=28", "--output_height=28",
               "--batch_size=16", *TINY_FLAGS]
-    trained = main_py(tmp_path, *common, "--train", "--epoch=1", "--sample_freq=2",
-                      "--ckpt_freq=3")
+    trained = main_py_done(*common, "--train", "--epoch=1", "--sample_freq=2", "--ckpt_freq=3",
+                           cwd=tmp_path)
     assert trained.returncode == 0, trained.stderr
     run = "mnist_x28.z8.uniform_signed.y28.b16"
     assert "[       5 Epoch:[ 0/ 1] [   4/   5]" in trained.stdout
@@ -119,8 +113,8 @@ def test_main_trains_then_test_mode_finds_the_run_without_data(tmp_path):
     assert (tmp_path / "checkpoints" / run / "model.b16-5.index").exists()
 
     os.rename(tmp_path / "data", tmp_path / "elsewhere")  # test mode needs no data set
-    tested = main_py(tmp_path, "--dataset", "mnist", "--input_height=28", "--output_height=28",
-                     "--batch_size=16", "--z_dim=8")
+    tested = main_py_done("--dataset", "mnist", "--input_height=28", "--output_height=28",
+                          "--batch_size=16", "--z_dim=8", cwd=tmp_path)
     assert tested.returncode == 0, tested.stderr
     assert (tmp_path / "samples" / run / "test_00000005.png").exists()
 
@@ -128,8 +122,8 @@ def test_main_trains_then_test_mode_finds_the_run_without_data(tmp_path):
 @pytest.fixture(scope="module")
 def test_mode_without_a_run(tmp_path_factory):
     """main.py's test mode where there is no run: its whole output."""
-    return main_py(tmp_path_factory.mktemp("empty"), "--dataset", "mnist", "--input_height=28",
-                   "--output_height=28")
+    return main_py_done("--dataset", "mnist", "--input_height=28", "--output_height=28",
+                        cwd=tmp_path_factory.mktemp("empty"))
 
 
 @pytest.mark.xdist_group("test_mode_without_a_run")
@@ -159,7 +153,7 @@ def test_held_stderr_passes_real_errors_and_holds_start_up_notices():
 
 
 def test_a_flag_error_is_its_message_and_where_help_is(tmp_path):
-    done = main_py(tmp_path, "--batch_size", "0")
+    done = main_py_done("--batch_size", "0", cwd=tmp_path)
     assert done.returncode == 1
     assert done.stderr.splitlines() == ["[!] --batch_size must be at least 1, got 0.",
                                         "    (python main.py --helpshort lists the flags)"]

@@ -14,10 +14,8 @@ import numpy as np
 import pytest
 
 import fakes
-from dcgan_tf import app
-from test_family_golden import largest_travel
 from conftest import REPO_DIR, _has_gpu, cpu_only
-from test_cli import TINY_FLAGS, main_py
+from helpers import TINY_FLAGS, largest_travel, main_py_done
 
 CHECK = os.path.join(REPO_DIR, "tests", "distribute_check.py")
 ENV = dict(os.environ, PYTHONPATH=REPO_DIR, TF_CPP_MIN_LOG_LEVEL="2")
@@ -103,10 +101,10 @@ def mnist_flags(tmp_path, *extra):
 # mirrored numbers are in CI through the checks.
 @pytest.mark.slow
 @cpu_only
-def test_main_trains_mirrored_over_logical_cpus(tmp_path, parsed_flags):
+def test_main_trains_mirrored_over_logical_cpus(tmp_path, main_in_process):
     fakes.make_mnist(str(tmp_path / "data" / "mnist"), n_train=70, n_test=10)
-    done = main_py(tmp_path, *mnist_flags(tmp_path, "--epoch=1", "--out_dir=runs",
-                                          "--strategy=mirrored", "--logical_cpus=2"))
+    done = main_py_done(*mnist_flags(tmp_path, "--epoch=1", "--out_dir=runs",
+                                     "--strategy=mirrored", "--logical_cpus=2"), cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "2 replicas, 8 rows of each batch of 16 per replica; batch norm per replica" \
         in done.stdout
@@ -114,9 +112,9 @@ def test_main_trains_mirrored_over_logical_cpus(tmp_path, parsed_flags):
     assert (run / "checkpoints" / "model.b16-5.index").exists()
     assert (run / "samples" / "train_00000005.png").exists()
     # What mirrored training wrote serves like any run: test mode, one device (here).
-    app.run(parsed_flags("--dataset", "mnist", "--input_height=28", "--output_height=28",
-                         "--batch_size=16", *TINY_FLAGS, f"--out_dir={tmp_path / 'runs'}",
-                         "--generate=20").validate(), log=lambda line: None)
+    main_in_process("--dataset", "mnist", "--input_height=28", "--output_height=28",
+                    "--batch_size=16", *TINY_FLAGS, f"--out_dir={tmp_path / 'runs'}",
+                    "--generate=20", log=lambda line: None)
     assert np.load(run / "samples" / "generated_20.npz")["images"].shape == (20, 28, 28, 1)
 
 
@@ -125,8 +123,8 @@ def test_a_batch_that_does_not_split_over_the_replicas_is_a_clear_error(tmp_path
     """Found once the strategy knows its replicas (3 logical CPUs, batch 16),
     before anything is written."""
     fakes.make_mnist(str(tmp_path / "data" / "mnist"), n_train=70, n_test=10)
-    done = main_py(tmp_path, *mnist_flags(tmp_path, "--epoch=1", "--out_dir=runs",
-                                          "--strategy=mirrored", "--logical_cpus=3"))
+    done = main_py_done(*mnist_flags(tmp_path, "--epoch=1", "--out_dir=runs",
+                                     "--strategy=mirrored", "--logical_cpus=3"), cwd=tmp_path)
     assert done.returncode != 0
     assert "does not divide by 3: pass a multiple of 3" in done.stderr, done.stderr[-2000:]
     assert not (tmp_path / "runs").exists()
@@ -137,13 +135,13 @@ def test_a_batch_that_does_not_split_over_the_replicas_is_a_clear_error(tmp_path
     (["--strategy=mirrored", "--xla"], "--xla compiles one device's iteration"),
     (["--strategy=multi_worker"], "TF_CONFIG environment variable, which is not set"),
 ])
-def test_bad_distribution_flags_are_clear_errors(tmp_path, flags, message, parsed_flags,
+def test_bad_distribution_flags_are_clear_errors(tmp_path, flags, message, main_in_process,
                                                  monkeypatch, capsys):
     fakes.make_mnist(str(tmp_path / "data" / "mnist"), n_train=70, n_test=10)
     monkeypatch.delenv("TF_CONFIG", raising=False)
     with pytest.raises((ValueError, SystemExit)) as error:
-        app.run(parsed_flags(*mnist_flags(tmp_path, "--epoch=1", f"--out_dir={tmp_path / 'runs'}",
-                                          *flags)), log=lambda line: None)
+        main_in_process(*mnist_flags(tmp_path, "--epoch=1", f"--out_dir={tmp_path / 'runs'}",
+                                          *flags), log=lambda line: None)
     assert message in str(error.value) + capsys.readouterr().err
     assert not (tmp_path / "runs").exists()
 
@@ -295,8 +293,8 @@ def test_family_mirrored_computes_the_single_device_iterations(checks):
 
 
 @cpu_only
-def test_main_trains_resumes_and_samples_a_family_model_mirrored_with_sync_bn(tmp_path,
-                                                                              parsed_flags):
+def test_main_trains_resumes_and_samples_a_family_model_mirrored_with_sync_bn(
+        tmp_path, main_in_process):
     """--model wgan_gp --strategy mirrored --sync_bn --logical_cpus 2 (its G has
     batch norms), through main.py: an epoch, a resumed one, test mode."""
     fakes.make_mnist(str(tmp_path / "data" / "mnist"), n_train=16, n_test=8)
@@ -304,12 +302,12 @@ def test_main_trains_resumes_and_samples_a_family_model_mirrored_with_sync_bn(tm
               f"--data_dir={tmp_path / 'data'}", "--out_dir=runs"]
     flags = ["--strategy=mirrored", "--sync_bn", "--logical_cpus=2"]
     for epoch in (1, 2):
-        done = main_py(tmp_path, *common, *flags, "--train", f"--epoch={epoch}")
+        done = main_py_done(*common, *flags, "--train", f"--epoch={epoch}", cwd=tmp_path)
         assert done.returncode == 0, done.stderr[-3000:]
     assert "2 replicas, 4 rows of each batch of 8 per replica; batch norm over the global batch" \
         in done.stdout and "resuming after iteration 2" in done.stdout
-    test_mode = parsed_flags(*common[:-1], f"--out_dir={tmp_path / 'runs'}", "--generate=5")
-    app.run(test_mode.validate(), log=lambda line: None)  # test mode, one device (here)
+    main_in_process(*common[:-1], f"--out_dir={tmp_path / 'runs'}", "--generate=5",
+                    log=lambda line: None)  # test mode, one device (here)
     arrays = np.load(tmp_path / "runs" / "mnist_wgan_gp.s28.z100.b8" / "samples" / "generated_5.npz")
     assert arrays["images"].shape == (5, 28, 28, 1)
 

@@ -1,12 +1,8 @@
 """download.py against a local HTTP server on 127.0.0.1 serving files made here."""
 
-import contextlib
 import hashlib
-import http.server
 import io
 import os
-import socket
-import threading
 import zipfile
 
 import numpy as np
@@ -17,56 +13,6 @@ from dcgan_tf import app
 from dcgan_tf import config as config_lib
 from dcgan_tf import data
 from dcgan_tf import download
-
-
-class Handler(http.server.BaseHTTPRequestHandler):
-    """Serves `self.server.routes[path] = (behaviour, bytes)`: 'ok' (honours
-    Range), 'drop_once' (the first full request is cut off halfway), 'corrupt'
-    (other bytes than promised)."""
-
-    def do_GET(self):  # noqa: N802 (http.server's name)
-        behaviour, body = self.server.routes.get(self.path, ("missing", b""))
-        self.server.requests.append((self.path, self.headers.get("Range")))
-        if behaviour == "missing":
-            self.send_error(404)
-            return
-        start = int(self.headers["Range"][6:-1]) if self.headers.get("Range") else 0
-        if behaviour == "corrupt":
-            body = bytes(reversed(body))
-        self.send_response(206 if start else 200)
-        self.send_header("Content-Length", str(len(body) - start))
-        self.end_headers()
-        if behaviour == "drop_once" and not start and not self.server.dropped.get(self.path):
-            self.server.dropped[self.path] = True
-            self.wfile.write(body[:len(body) // 2])
-            self.wfile.flush()
-            self.connection.shutdown(socket.SHUT_RDWR)
-            return
-        self.wfile.write(body[start:])
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def server():
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    httpd.routes, httpd.requests, httpd.dropped = {}, [], {}
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    httpd.url = f"http://127.0.0.1:{httpd.server_address[1]}"
-    yield httpd
-    httpd.shutdown()
-    httpd.server_close()
-
-
-@pytest.fixture
-def refused_url():
-    """A loopback port with nothing listening: connections are refused."""
-    with contextlib.closing(socket.socket()) as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    return f"http://127.0.0.1:{port}/"
 
 
 def md5(body):

@@ -14,7 +14,6 @@ import tensorflow as tf
 
 import fakes
 from conftest import cpu_only
-from dcgan_tf import app
 from dcgan_tf import curves
 from tf1_reference_model import TF1ReferenceDCGAN
 
@@ -58,25 +57,25 @@ def data_dir(tmp_path_factory):
     return root
 
 
-def run(parsed_flags, data_dir, out_dir, *argv):
-    """main.py's Config of `argv`, run as main.py runs it; returns (result, log)."""
+def run(main_in_process, data_dir, out_dir, *argv):
+    """`argv` run as main.py runs it; returns (result, log)."""
     lines = []
-    config = parsed_flags(*argv, "--batch_size=8", "--seed=0", f"--data_dir={data_dir}",
-                          f"--out_dir={out_dir}").validate()
-    return app.run(config, log=lines.append), lines
+    result = main_in_process(*argv, "--batch_size=8", "--seed=0", f"--data_dir={data_dir}",
+                             f"--out_dir={out_dir}", log=lines.append)
+    return result, lines
 
 
-def train_resume_and_sample(parsed_flags, data_dir, out_dir, *argv):
+def train_resume_and_sample(main_in_process, data_dir, out_dir, *argv):
     """An epoch, a second one resumed from the first's checkpoint, then test mode's
     --generate; returns (the GAN of each epoch, their logs)."""
-    first, first_lines = run(parsed_flags, data_dir, out_dir, *argv, "--train", "--epoch=1")
-    second, second_lines = run(parsed_flags, data_dir, out_dir, *argv, "--train", "--epoch=2")
+    first, first_lines = run(main_in_process, data_dir, out_dir, *argv, "--train", "--epoch=1")
+    second, second_lines = run(main_in_process, data_dir, out_dir, *argv, "--train", "--epoch=2")
     per_epoch = sum(" Epoch:" in line for line in first_lines)
     assert per_epoch > 0 and any(f"resuming after iteration {per_epoch}" in line
                                  for line in second_lines), second_lines
     assert [int(line[1:9]) for line in second_lines if " Epoch:" in line] == list(
         range(per_epoch + 1, 2 * per_epoch + 1))
-    run(parsed_flags, data_dir, out_dir, *argv, "--generate=5")
+    run(main_in_process, data_dir, out_dir, *argv, "--generate=5")
     generated = next(os.path.join(root, name) for root, _, files in os.walk(out_dir)
                      for name in files if name == "generated_5.npz")
     with np.load(generated) as arrays:
@@ -85,9 +84,10 @@ def train_resume_and_sample(parsed_flags, data_dir, out_dir, *argv):
 
 
 @cpu_only
-def test_acgan_trains_resumes_and_samples_with_mixed_precision(parsed_flags, data_dir, tmp_path):
+def test_acgan_trains_resumes_and_samples_with_mixed_precision(main_in_process, data_dir,
+                                                               tmp_path):
     (gan, _), (lines, _) = train_resume_and_sample(
-        parsed_flags, data_dir, tmp_path, "--dataset", "mnist", "--model", "acgan",
+        main_in_process, data_dir, tmp_path, "--dataset", "mnist", "--model", "acgan",
         "--output_height=16", "--mixed_precision")
     assert " [*] Mixed precision: the steps compute in bfloat16" in lines
     assert gan.compute_dtype == tf.bfloat16
@@ -96,29 +96,31 @@ def test_acgan_trains_resumes_and_samples_with_mixed_precision(parsed_flags, dat
                 if v.dtype in sixteen_bit]
 
 
-def test_lsgan_trains_resumes_and_samples_with_xla(parsed_flags, data_dir, tmp_path):
-    (gan, _), _ = train_resume_and_sample(parsed_flags, data_dir, tmp_path, "--dataset", "mnist",
-                                          "--model", "lsgan", "--output_height=16", "--xla")
+def test_lsgan_trains_resumes_and_samples_with_xla(main_in_process, data_dir, tmp_path):
+    (gan, _), _ = train_resume_and_sample(main_in_process, data_dir, tmp_path, "--dataset",
+                                          "mnist", "--model", "lsgan", "--output_height=16",
+                                          "--xla")
     assert gan.train_step._jit_compile  # noqa: SLF001 (the compiled function main.py trains)
 
 
-def test_gan_trains_and_samples_from_the_prior_it_is_given(parsed_flags, data_dir, tmp_path):
+def test_gan_trains_and_samples_from_the_prior_it_is_given(parsed_flags, main_in_process,
+                                                          data_dir, tmp_path):
     """--z_dist reaches the family's training draws, its sample batch, test mode
     and its run's name (the recipe's own N(0, 1) keeps the old names)."""
     argv = ("--dataset", "mnist", "--model", "gan", "--z_dist", "uniform_signed")
     assert parsed_flags(*argv).validate().run_name() == "mnist_gan.s28.z100.b64.uniform_signed"
     assert parsed_flags("--dataset", "mnist", "--model", "gan").validate().run_name() == \
         "mnist_gan.s28.z100.b64"
-    (gan, _), _ = train_resume_and_sample(parsed_flags, data_dir, tmp_path, *argv)
+    (gan, _), _ = train_resume_and_sample(main_in_process, data_dir, tmp_path, *argv)
     z = gan.draw(8).z.numpy()  # the training iteration's draws (train_step takes them here)
     for values in (z, gan.sample_z.numpy()):
         assert values.min() >= -1 and values.max() <= 1 and values.max() - values.min() > 1.5
     assert os.path.isdir(tmp_path / "mnist_gan.s28.z100.b8.uniform_signed")
 
 
-def test_a_critic_loss_writes_g_images_to_tensorboard(parsed_flags, data_dir, tmp_path):
+def test_a_critic_loss_writes_g_images_to_tensorboard(main_in_process, data_dir, tmp_path):
     """--loss wgan --G_img_sum: the critic's schedule returns G's images too."""
-    train_resume_and_sample(parsed_flags, data_dir, tmp_path, *MNIST, *TINY, "--loss", "wgan",
+    train_resume_and_sample(main_in_process, data_dir, tmp_path, *MNIST, *TINY, "--loss", "wgan",
                             "--G_img_sum")
     run_dir = tmp_path / "mnist_x28.z4.uniform_signed.y28.b8.wgan"
     images = []
@@ -143,26 +145,27 @@ def histogram_steps(log_dir):
 
 
 def test_histograms_are_the_originals_every_iteration_and_the_family_writes_none(
-        parsed_flags, data_dir, tmp_path):
+        main_in_process, data_dir, tmp_path):
     """carpedm20's z_sum, d_sum, d__sum each iteration; the scripts write no
     TensorBoard, and a histogram of the prior's draws costs an MLP 5-8% of its
     iteration (bench/RESULTS.md), so the family's log holds the scalars only."""
-    run(parsed_flags, data_dir, tmp_path, *MNIST, *TINY, "--train", "--epoch=1")
+    run(main_in_process, data_dir, tmp_path, *MNIST, *TINY, "--train", "--epoch=1")
     original = histogram_steps(tmp_path / "mnist_x28.z4.uniform_signed.y28.b8" / "logs")
     assert original == {tag: [1, 2, 3, 4] for tag in ("z", "d", "d_")}
-    run(parsed_flags, data_dir, tmp_path, "--dataset", "mnist", "--model", "gan", "--train",
+    run(main_in_process, data_dir, tmp_path, "--dataset", "mnist", "--model", "gan", "--train",
         "--epoch=1")
     logs = tmp_path / "mnist_gan.s28.z100.b8" / "logs"
     assert histogram_steps(logs) == {}
     assert len(curves.read_scalars(str(logs))["d_loss"][0]) == 2
 
 
-def test_hinge_with_n_critic_3_gives_g_its_two_updates_every_third_batch(parsed_flags, data_dir,
+def test_hinge_with_n_critic_3_gives_g_its_two_updates_every_third_batch(main_in_process,
+                                                                        data_dir,
                                                                          tmp_path):
     """Goodfellow's k on carpedm20's recipe: D every batch, G's turn (its two
     updates) at batch indices 0 and 3 of each 4-batch epoch."""
     (first, second), (lines, _) = train_resume_and_sample(
-        parsed_flags, data_dir, tmp_path, *MNIST, *TINY, "--loss", "hinge", "--n_critic", "3")
+        main_in_process, data_dir, tmp_path, *MNIST, *TINY, "--loss", "hinge", "--n_critic", "3")
     # TF1's Adam keeps beta1^(steps + 1): D 4 steps an epoch, G 2 turns x 2 updates.
     steps = lambda optimizer: round(np.log(float(optimizer.beta1_power)) / np.log(0.5)) - 1  # noqa: E731
     assert (steps(first.d_optimizer), steps(first.g_optimizer)) == (4, 4)
@@ -171,12 +174,12 @@ def test_hinge_with_n_critic_3_gives_g_its_two_updates_every_third_batch(parsed_
     assert g_losses[1] == g_losses[2] == g_losses[0] != g_losses[3]  # kept between turns
 
 
-def test_resuming_a_run_with_another_loss_names_the_loss(parsed_flags, data_dir, tmp_path,
+def test_resuming_a_run_with_another_loss_names_the_loss(main_in_process, data_dir, tmp_path,
                                                          capsys):
-    run(parsed_flags, data_dir, tmp_path, *MNIST, *TINY, "--out_name=mine", "--train",
+    run(main_in_process, data_dir, tmp_path, *MNIST, *TINY, "--out_name=mine", "--train",
         "--epoch=1")
     with pytest.raises(SystemExit):
-        run(parsed_flags, data_dir, tmp_path, *MNIST, *TINY, "--out_name=mine", "--train",
+        run(main_in_process, data_dir, tmp_path, *MNIST, *TINY, "--out_name=mine", "--train",
             "--epoch=2", "--loss", "wgan")
     err = capsys.readouterr().err
     assert ("was trained with no --loss (these flags: --loss wgan). Drop --loss wgan to resume"
@@ -186,7 +189,7 @@ def test_resuming_a_run_with_another_loss_names_the_loss(parsed_flags, data_dir,
 
 
 def test_continuing_an_original_run_with_rmsprop_is_refused_before_anything_is_written(
-        parsed_flags, data_dir, tmp_path, capsys):
+        main_in_process, data_dir, tmp_path, capsys):
     model = TF1ReferenceDCGAN(y_dim=10)
     model.train_iterations(1)
     folder = tmp_path / "original"
@@ -196,7 +199,7 @@ def test_continuing_an_original_run_with_rmsprop_is_refused_before_anything_is_w
     for loss, reason in (("wgan", "trains with RMSprop"),
                          ("wgan_gp", "trains a critic with layer norms")):
         with pytest.raises(SystemExit):
-            run(parsed_flags, data_dir, tmp_path / "out", *MNIST, "--z_dim=6", "--gf_dim=4",
+            run(main_in_process, data_dir, tmp_path / "out", *MNIST, "--z_dim=6", "--gf_dim=4",
                 "--df_dim=4", "--gfc_dim=16", "--dfc_dim=16", f"--checkpoint_dir={folder}",
                 "--train", "--loss", loss)
         err = capsys.readouterr().err
@@ -222,12 +225,12 @@ def test_the_mlp_models_train_one_thread_per_op_unless_told(data_dir, tmp_path):
 
 
 def test_threads_asked_after_tensorflow_started_are_refused_before_anything_is_written(
-        parsed_flags, data_dir, tmp_path, capsys):
+        main_in_process, data_dir, tmp_path, capsys):
     tf.zeros([1]).numpy()  # TensorFlow has started in this process (as in any test after another)
     current = tf.config.threading.get_intra_op_parallelism_threads()
     with pytest.raises(SystemExit):
-        run(parsed_flags, data_dir, tmp_path / "out", "--dataset=mnist", "--model=gan", "--train",
-            f"--intra_op_threads={current + 3}")
+        run(main_in_process, data_dir, tmp_path / "out", "--dataset=mnist", "--model=gan",
+            "--train", f"--intra_op_threads={current + 3}")
     err = capsys.readouterr().err
     assert (f"--intra_op_threads {current + 3}: TensorFlow has already started in this process"
             in err and "Run the command in a new process." in err), err

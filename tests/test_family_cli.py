@@ -10,6 +10,7 @@ import tensorflow as tf
 from absl import flags
 
 import fakes
+import make
 from conftest import MNIST_DIR, SHARED_DIR, require_shared
 from dcgan_tf import app
 from dcgan_tf import config as config_lib
@@ -108,10 +109,8 @@ IN_CI = ("gan", "acgan")
 def test_every_model_trains_resumes_samples_exports_and_generates(tiny_mnist, model):
     """20 digits, batches of 8 (the last one 4, as the scripts keep it): 3 iterations
     an epoch; one epoch, then a second resumed from the first's checkpoint."""
-    given = ("model", "batch_size", "sample_freq", "seed")
     values = family_flags(tiny_mnist, model)
-    config = config_lib.Config(**values, epoch=1, train=True,
-                               given_flags=given + ("epoch",)).with_model_defaults().validate()
+    config = make.config(**values, epoch=1, train=True)
     lines = []
     app.run(config, log=lines.append)
     assert [line[1:9].strip() for line in lines if " Epoch:" in line] == ["1", "2", "3"]
@@ -126,9 +125,7 @@ def test_every_model_trains_resumes_samples_exports_and_generates(tiny_mnist, mo
     assert (run / "samples" / "train_00000004.png").exists()
     assert (run / "checkpoints" / "model.b8-6.index").exists()
 
-    test = config_lib.Config(**values, export=True, generate=12, given_flags=given
-                             ).with_model_defaults().validate()
-    app.run(test, log=lambda line: None)
+    make.run(**values, export=True, generate=12, log=lambda line: None)
     with np.load(run / "samples" / "generated_12.npz") as arrays:
         assert arrays["images"].shape == (12, size, size, 1)
         assert -1.0 <= arrays["images"].min() and arrays["images"].max() <= 1.0
@@ -143,23 +140,19 @@ def test_every_model_trains_resumes_samples_exports_and_generates(tiny_mnist, mo
 
 
 def test_resuming_a_run_with_another_model_is_refused(tiny_mnist, capsys):
-    values = family_flags(tiny_mnist, "gan", out_name="shared_name", epoch=1, train=True,
-                          given_flags=("model", "batch_size", "epoch", "out_name"))
-    app.run(config_lib.Config(**values).with_model_defaults(), log=lambda line: None)
-    other = dict(values, model="wgan")
+    values = family_flags(tiny_mnist, "gan", out_name="shared_name", epoch=1, train=True)
+    make.run(**values, log=lambda line: None)
     with pytest.raises(SystemExit):
-        app.run(config_lib.Config(**other).with_model_defaults(), log=lambda line: None)
+        make.run(**dict(values, model="wgan"), log=lambda line: None)
     assert ("was trained with --model gan (these flags: --model wgan). Drop --model wgan to"
             " resume it" in capsys.readouterr().err)
 
 
 def test_an_unconditional_model_trains_on_an_image_folder(tmp_path):
     fakes.make_image_folder(str(tmp_path / "data" / "faces"), count=16, size=(40, 40))
-    config = config_lib.Config(dataset="faces", input_fname_pattern="*.png", model="lsgan",
-                               data_dir=str(tmp_path / "data"), out_dir=str(tmp_path / "out"),
-                               batch_size=8, epoch=1, train=True, seed=0,
-                               given_flags=("model", "batch_size", "epoch")
-                               ).with_model_defaults().validate()
+    config = make.config(dataset="faces", input_fname_pattern="*.png", model="lsgan",
+                         data_dir=str(tmp_path / "data"), out_dir=str(tmp_path / "out"),
+                         batch_size=8, epoch=1, train=True, seed=0)
     trainer = app.run(config, log=lambda line: None)
     assert trainer.model_config.image_shape == (32, 32, 3)  # channels read from the images
     assert int(trainer.iteration) == 2
@@ -167,19 +160,16 @@ def test_an_unconditional_model_trains_on_an_image_folder(tmp_path):
 
 def test_a_loss_on_a_family_model_names_its_run(tiny_mnist):
     """(cgan with --loss fgan trains in CI in test_same_numbers, to its numbers.)"""
-    values = family_flags(tiny_mnist, "cgan", loss="fgan", divergence="js", epoch=1, train=True,
-                          given_flags=("model", "batch_size", "epoch", "loss", "divergence"))
-    config = config_lib.Config(**values).with_model_defaults().validate()
+    values = family_flags(tiny_mnist, "cgan", loss="fgan", divergence="js", epoch=1, train=True)
+    config = make.config(**values)
     assert config.run_name() == "mnist_cgan.s32.z100.b8.fgan_js"
 
 
 def test_acgan_trains_under_another_loss_and_keeps_it_in_test_mode(tiny_mnist):
     """--model acgan --loss hinge: raw validity scores, the class head kept (its
     accuracy logged); test mode rebuilds the same networks from model.json."""
-    given = ("model", "batch_size", "epoch", "loss")
     values = family_flags(tiny_mnist, "acgan", loss="hinge")
-    config = config_lib.Config(**values, epoch=1, train=True, given_flags=given
-                               ).with_model_defaults().validate()
+    config = make.config(**values, epoch=1, train=True)
     assert config.run_name() == "mnist_acgan.s32.z100.b8.hinge"
     lines = []
     trainer = app.run(config, log=lines.append)
@@ -188,7 +178,6 @@ def test_acgan_trains_under_another_loss_and_keeps_it_in_test_mode(tiny_mnist):
     assert trainer.discriminator.raw_validity
     run = tiny_mnist / "out" / config.run_name()
     assert '"loss": "hinge"' in (run / "checkpoints" / "model.json").read_text()
-    app.run(config_lib.Config(**values, generate=10, given_flags=given[:2] + ("loss",)
-                              ).with_model_defaults().validate(), log=lambda line: None)
+    make.run(**values, generate=10, log=lambda line: None)
     with np.load(run / "samples" / "generated_10.npz") as arrays:
         assert arrays["images"].shape == (10, 32, 32, 1)

@@ -34,9 +34,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import adam_bounds
 import make
 from conftest import SHARED_DIR, require_shared
+from helpers import largest_travel
 from dcgan_tf import gan as gan_lib
 from dcgan_tf import systems
 from dcgan_tf.networks import pytorch_gan
@@ -68,14 +68,6 @@ NEAR_ZERO_GRADIENT = {
 }
 for _mlp in ("cgan", "wgan", "wgan_gp"):
     NEAR_ZERO_GRADIENT[_mlp] = NEAR_ZERO_GRADIENT["gan"]
-
-
-def largest_travel(optimizer, updates, beta1, beta2):
-    """How far `updates` steps of the optimizer from its start can move a weight,
-    in learning rates (tests/adam_bounds.py)."""
-    if optimizer == "torch_rmsprop":
-        return updates * adam_bounds.largest_rmsprop_step(0.99)
-    return adam_bounds.largest_adam_travel(1, updates, beta1, beta2)
 
 
 def golden(name):

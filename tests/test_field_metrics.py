@@ -15,6 +15,7 @@ from scipy import linalg
 
 import fakes
 from conftest import MNIST_DIR, require_shared
+from helpers import small_inception_graph
 from dcgan_tf import app
 from dcgan_tf import config as config_lib
 from dcgan_tf import data
@@ -22,7 +23,6 @@ from dcgan_tf import fidelity
 from dcgan_tf import inception
 from dcgan_tf import metrics
 from dcgan_tf import runs as run_folders
-from test_download import Handler, refused_url, server  # noqa: F401 (fixtures)
 
 FASHION_DIR = data.DEBIAN_FASHION_MNIST_DIR
 
@@ -183,27 +183,6 @@ def test_the_metrics_classifier_embedding_tells_what_is_not_a_digit(tmp_path):
 
 # ----------------------------------------------------------------- the Inception path
 
-def small_inception_graph(path):
-    """A GraphDef shaped like the FID graph: a decoded image (a constant here) into
-    ExpandDims, a bilinear resize, a convolution, and pool_3 [N, 1, 1, 2048]."""
-    graph = tf.Graph()
-    rng = np.random.default_rng(5)
-    with graph.as_default():
-        decoded = tf.constant(np.zeros((8, 8, 3), np.float32), name="Cast")
-        images = tf.expand_dims(decoded, 0, name="ExpandDims")
-        resized = tf.compat.v1.image.resize_bilinear(images, [16, 16], name="ResizeBilinear")
-        normalized = (resized - 128.0) / 128.0
-        conv = tf.nn.relu(tf.nn.conv2d(normalized, rng.normal(0, 0.3, (3, 3, 3, 16)).astype(
-            np.float32), 2, "SAME"))                                     # [N, 8, 8, 16]
-        pooled = tf.reduce_mean(conv, axis=[1, 2], keepdims=True)        # [N, 1, 1, 16]
-        lifted = tf.nn.conv2d(pooled, rng.normal(0, 1, (1, 1, 16, 2048)).astype(np.float32),
-                              1, "VALID")
-        tf.identity(lifted, name="pool_3")
-    with open(path, "wb") as f:
-        f.write(graph.as_graph_def().SerializeToString())
-    return path
-
-
 def test_the_network_is_fed_and_read_as_the_fid_code_does(tmp_path):
     path = small_inception_graph(str(tmp_path / inception.GRAPH))
     network = inception.InceptionNetwork(path, batch_size=3)
@@ -244,7 +223,7 @@ def _archive_of(graph_path):
 
 
 def test_the_network_is_fetched_into_the_cache_once_and_offline_says_what_to_fetch(
-        tmp_path, server, refused_url):  # noqa: F811 (fixtures)
+        tmp_path, server, refused_url):
     body = _archive_of(small_inception_graph(str(tmp_path / "made.pb")))
     server.routes["/" + inception.ARCHIVE] = ("drop_once", body)
     cache = str(tmp_path / "cache")

@@ -7,8 +7,6 @@ import tensorflow as tf
 
 import fakes
 import make
-from dcgan_tf import app
-from dcgan_tf import config as config_lib
 from dcgan_tf import optim
 from dcgan_tf import systems
 from dcgan_tf.networks import carpedm20
@@ -94,19 +92,15 @@ def test_a_loss_trains_resumes_and_serves_through_main(tmp_path):
     fakes.make_mnist(str(tmp_path / "data" / "mnist"), n_train=30, n_test=10)
     flags = dict(dataset="mnist", input_height=28, output_height=28, batch_size=8, seed=0,
                  data_dir=str(tmp_path / "data"), out_dir=str(tmp_path / "out"), z_dim=6,
-                 gf_dim=4, df_dim=4, gfc_dim=16, dfc_dim=16, loss="wgan_gp",
-                 given_flags=("loss",))
+                 gf_dim=4, df_dim=4, gfc_dim=16, dfc_dim=16, loss="wgan_gp")
     lines = []
-    app.run(config_lib.Config(train=True, epoch=1, **flags).with_model_defaults(),
-            log=lines.append)
-    app.run(config_lib.Config(train=True, epoch=2, **flags).with_model_defaults(),
-            log=lines.append)
+    make.run(train=True, epoch=1, **flags, log=lines.append)
+    make.run(train=True, epoch=2, **flags, log=lines.append)
     iterations = [int(line[1:9]) for line in lines if " Epoch:" in line]
     assert iterations == list(range(1, 11))  # 5 an epoch; the second run resumed at 6
     run = tmp_path / "out" / "mnist_x28.z6.uniform_signed.y28.b8.wgan_gp"
     assert '"critic_norm": "layer"' in (run / "checkpoints" / "model.json").read_text()
-    app.run(config_lib.Config(generate=12, export=True, **flags).with_model_defaults(),
-            log=lambda line: None)
+    make.run(generate=12, export=True, **flags, log=lambda line: None)
     with np.load(run / "samples" / "generated_12.npz") as arrays:
         assert arrays["images"].shape == (12, 28, 28, 1)
     assert (run / "checkpoints" / "export_b8" / "saved_model.pb").exists()

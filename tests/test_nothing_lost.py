@@ -19,13 +19,12 @@ from PIL import Image
 
 import fakes
 from conftest import REPO_DIR
-from dcgan_tf import app
 from dcgan_tf import checkpoints
 from dcgan_tf import data
 from dcgan_tf import files
 from dcgan_tf import generation
 from dcgan_tf import metrics
-from test_robustness import main_py, mnist_flags, wait_for_iteration
+from helpers import main_py, mnist_flags, wait_for_iteration
 
 RUN = "mnist_x28.z4.uniform_signed.y28.b8"  # the run mnist_flags trains
 
@@ -34,23 +33,23 @@ def run_dir(tmp_path):
     return tmp_path / "out" / RUN
 
 
-def train_in_process(parsed_flags, tmp_path, *extra):
+def train_in_process(main_in_process, tmp_path, *extra):
     lines = []
-    app.run(parsed_flags(*mnist_flags(tmp_path, *extra)), log=lines.append)
+    main_in_process(*mnist_flags(tmp_path, *extra), log=lines.append)
     return lines
 
 
-def in_test_mode(parsed_flags, tmp_path, *extra):
+def in_test_mode(main_in_process, tmp_path, *extra):
     """Test mode on the run mnist_flags trains: its flags without --train."""
     argv = [a for a in mnist_flags(tmp_path, *extra) if a != "--train"]
     lines = []
-    app.run(parsed_flags(*argv), log=lines.append)
+    main_in_process(*argv, log=lines.append)
     return lines
 
 
 # 1. One training per run.
 
-def test_a_second_training_of_a_run_is_refused_while_test_mode_works(tmp_path, parsed_flags):
+def test_a_second_training_of_a_run_is_refused_while_test_mode_works(tmp_path, main_in_process):
     """The same command twice: the second refuses at once, naming the holder;
     test mode still works on the run; once the holder is SIGKILLed, the next
     start takes its lock over with a message and resumes."""
@@ -65,11 +64,11 @@ def test_a_second_training_of_a_run_is_refused_while_test_mode_works(tmp_path, p
     assert f"is being trained by process {first.pid} on " in second.stderr
     assert f"kill {first.pid}" in second.stderr and "Traceback" not in second.stderr
     assert "Epoch:" not in second.stdout  # it trained nothing
-    lines = in_test_mode(parsed_flags, tmp_path, "--generate=3")  # reads while it trains
+    lines = in_test_mode(main_in_process, tmp_path, "--generate=3")  # reads while it trains
     assert any("Generated 3 images" in line for line in lines)
     first.kill()
     first.wait(timeout=60)
-    lines = train_in_process(parsed_flags, tmp_path, "--epoch=1")
+    lines = train_in_process(main_in_process, tmp_path, "--epoch=1")
     assert any(f"Took over the lock of process {first.pid} on " in line
                and "no longer running" in line for line in lines), lines
     assert any("resuming after iteration" in line for line in lines)
@@ -110,21 +109,21 @@ def damage_flipped(path):
 
 @pytest.mark.parametrize("damage", [damage_truncated, damage_flipped, os.remove],
                          ids=["truncated", "byte-flipped", "missing"])
-def test_a_damaged_newest_checkpoint_is_skipped_then_set_aside(tmp_path, parsed_flags, damage):
-    train_in_process(parsed_flags, tmp_path, "--epoch=1", "--ckpt_freq=5", "--max_to_keep=2")
+def test_a_damaged_newest_checkpoint_is_skipped_then_set_aside(tmp_path, main_in_process, damage):
+    train_in_process(main_in_process, tmp_path, "--epoch=1", "--ckpt_freq=5", "--max_to_keep=2")
     folder = run_dir(tmp_path) / "checkpoints"
     newest = checkpoints.latest_checkpoint(str(folder))
     assert newest.endswith("-20")  # 160 digits (train and test merged) // 8; 15 kept too
     data_file = newest + ".data-00000-of-00001"
     damage(data_file)
     # Test mode reads the older one and renames nothing (a training may hold the run).
-    lines = in_test_mode(parsed_flags, tmp_path)
+    lines = in_test_mode(main_in_process, tmp_path)
     assert any(f"Checkpoint {newest} is damaged" in line and "using an older one" in line
                for line in lines), lines
     assert any("Load SUCCESS" in line and line.endswith("model.b8-15") for line in lines)
     assert os.path.exists(newest + ".index")
     # Training sets it aside (renamed, not deleted) and resumes from the older one.
-    lines = train_in_process(parsed_flags, tmp_path, "--epoch=2", "--ckpt_freq=5",
+    lines = train_in_process(main_in_process, tmp_path, "--epoch=2", "--ckpt_freq=5",
                              "--max_to_keep=2")
     assert any(f"Checkpoint {newest} is damaged" in line and "set aside as" in line
                for line in lines), lines
@@ -134,14 +133,14 @@ def test_a_damaged_newest_checkpoint_is_skipped_then_set_aside(tmp_path, parsed_
     assert [int(line[1:9]) for line in lines if " Epoch:" in line][0] == 16
 
 
-def test_data_files_without_an_index_are_never_trained_over(tmp_path, parsed_flags, capsys):
-    train_in_process(parsed_flags, tmp_path, "--epoch=1", "--ckpt_freq=5", "--max_to_keep=2")
+def test_data_files_without_an_index_are_never_trained_over(tmp_path, main_in_process, capsys):
+    train_in_process(main_in_process, tmp_path, "--epoch=1", "--ckpt_freq=5", "--max_to_keep=2")
     folder = run_dir(tmp_path) / "checkpoints"
     for index in folder.glob("*.index"):
         index.unlink()
     before = sorted(p.name for p in folder.iterdir())
     with pytest.raises(SystemExit) as exited:
-        train_in_process(parsed_flags, tmp_path, "--epoch=2")
+        train_in_process(main_in_process, tmp_path, "--epoch=2")
     err = capsys.readouterr().err
     assert exited.value.code == 1 and "Traceback" not in err
     assert "holds checkpoint files but none reads back whole (model.b8-20, model.b8-15)" in err
@@ -175,16 +174,16 @@ def fill(directory, leave):
     return filler
 
 
-def test_a_full_disk_leaves_no_debris_and_a_rerun_says_so(tmp_path, parsed_flags, capsys,
+def test_a_full_disk_leaves_no_debris_and_a_rerun_says_so(tmp_path, main_in_process, capsys,
                                                            small_disk):
-    train_in_process(parsed_flags, tmp_path, "--epoch=1", "--max_to_keep=1")
+    train_in_process(main_in_process, tmp_path, "--epoch=1", "--max_to_keep=1")
     folder = run_dir(tmp_path) / "checkpoints"
     intact = checkpoints.latest_checkpoint(str(folder))
     size = sum(os.path.getsize(p) for p in checkpoints.files_of(intact))
     filler = fill(str(small_disk), size // 3)  # no room for another checkpoint
     for attempt in range(2):  # the failed save, then a rerun on the still-full disk
         with pytest.raises(SystemExit) as exited:
-            train_in_process(parsed_flags, tmp_path, "--epoch=2", "--sample_freq=1000")
+            train_in_process(main_in_process, tmp_path, "--epoch=2", "--sample_freq=1000")
         err = capsys.readouterr().err
         assert exited.value.code == 1 and "Traceback" not in err, err
         assert "No space left on device" in err and "Free disk space" in err, err
@@ -193,7 +192,7 @@ def test_a_full_disk_leaves_no_debris_and_a_rerun_says_so(tmp_path, parsed_flags
         assert debris == [], debris
     # Room for one checkpoint more: the run goes on, and keeps one.
     os.truncate(filler, max(0, os.path.getsize(filler) - 3 * size - 200_000))
-    train_in_process(parsed_flags, tmp_path, "--epoch=2", "--sample_freq=1000", "--max_to_keep=1")
+    train_in_process(main_in_process, tmp_path, "--epoch=2", "--sample_freq=1000", "--max_to_keep=1")
     assert checkpoints.latest_checkpoint(str(folder)).endswith("-40")
     assert len(list(folder.glob("*.index"))) == 1
 
@@ -209,27 +208,28 @@ def test_a_bad_seed_writes_nothing(tmp_path, parsed_flags, capsys):
     assert not (tmp_path / "out").exists()
 
 
-def test_a_recorded_seed_no_run_can_have_names_the_file(tmp_path, parsed_flags, capsys):
+def test_a_recorded_seed_no_run_can_have_names_the_file(tmp_path, main_in_process, capsys):
     flags = [a for a in mnist_flags(tmp_path, "--epoch=1") if a != "--seed=1"]
     run_dir(tmp_path).mkdir(parents=True)
     (run_dir(tmp_path) / "FLAGS.json").write_text('{"seed": -1}')
     with pytest.raises(SystemExit):
-        app.run(parsed_flags(*flags), log=lambda line: None)
+        main_in_process(*flags, log=lambda line: None)
     err = capsys.readouterr().err
     assert f"{run_dir(tmp_path) / 'FLAGS.json'} records \"seed\": -1" in err
     assert "Pass the run's --seed, or fix the file." in err
 
 
-def test_a_failed_first_start_leaves_no_folder(tmp_path, parsed_flags, capsys):
+def test_a_failed_first_start_leaves_no_folder(tmp_path, main_in_process, capsys):
     (tmp_path / "data" / "empty").mkdir(parents=True)
     with pytest.raises(SystemExit):
-        app.run(parsed_flags("--dataset", "empty", f"--data_dir={tmp_path / 'data'}", "--train",
-                             f"--out_dir={tmp_path / 'out'}", "--seed=0"), log=lambda line: None)
+        main_in_process("--dataset", "empty", f"--data_dir={tmp_path / 'data'}", "--train",
+                             f"--out_dir={tmp_path / 'out'}", "--seed=0", log=lambda line: None)
     assert "No files match" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
 
 
-def test_words_that_name_the_problem(tmp_path, parsed_flags, capsys, monkeypatch):
+def test_words_that_name_the_problem(tmp_path, parsed_flags, main_in_process, capsys,
+                                    monkeypatch):
     with pytest.raises(ValueError, match=r"--dataset=data/faces is a path; --dataset names a"
                                          r" folder under --data_dir: pass --data_dir=data"
                                          r" --dataset=faces\."):
@@ -244,23 +244,23 @@ def test_words_that_name_the_problem(tmp_path, parsed_flags, capsys, monkeypatch
     monkeypatch.setattr(checkpoints.CheckpointKeeper, "save",
                         lambda self, i: (_ for _ in ()).throw(OSError(28, "No space left")))
     with pytest.raises(SystemExit):
-        train_in_process(parsed_flags, tmp_path, "--epoch=1")
+        train_in_process(main_in_process, tmp_path, "--epoch=1")
     err = capsys.readouterr().err
     assert "this run had no complete checkpoint yet" in err and "(None)" not in err
 
 
 def test_a_conditional_visualization_of_an_unconditional_model_is_refused(tmp_path,
-                                                                          parsed_flags, capsys):
+                                                                          main_in_process, capsys):
     fakes.make_image_folder(str(tmp_path / "data" / "faces"), count=8)
     argv = ["--dataset", "faces", f"--data_dir={tmp_path / 'data'}", "--input_height=16",
             "--input_fname_pattern=*.png",
             "--output_height=16", "--batch_size=4", f"--out_dir={tmp_path / 'out'}", "--seed=0",
             "--z_dim=4", "--gf_dim=2", "--df_dim=2"]
-    app.run(parsed_flags(*argv, "--train", "--epoch=1"), log=lambda line: None)
+    main_in_process(*argv, "--train", "--epoch=1", log=lambda line: None)
     samples = next((tmp_path / "out").iterdir()) / "samples"
     before = sorted(os.listdir(samples))
     with pytest.raises(SystemExit) as exited:
-        app.run(parsed_flags(*argv, "--visualize", "--visualize_option=class_grid"),
+        main_in_process(*argv, "--visualize", "--visualize_option=class_grid",
                 log=lambda line: None)
     assert exited.value.code == 1
     assert "--visualize_option class_grid draws one row per label, and this run's model is" \
@@ -304,23 +304,23 @@ def test_generate_streams_what_it_held_in_memory(tmp_path):
     assert sorted(np.bincount(labels)) == [2000] * 9 + [2001]
 
 
-def test_generate_refuses_what_the_disk_cannot_hold_and_shows_progress(tmp_path, parsed_flags,
+def test_generate_refuses_what_the_disk_cannot_hold_and_shows_progress(tmp_path, main_in_process,
                                                                        capsys):
-    train_in_process(parsed_flags, tmp_path, "--epoch=1")
+    train_in_process(main_in_process, tmp_path, "--epoch=1")
     with pytest.raises(SystemExit) as exited:
-        in_test_mode(parsed_flags, tmp_path, "--generate=50000000")
+        in_test_mode(main_in_process, tmp_path, "--generate=50000000")
     err = capsys.readouterr().err
     assert exited.value.code == 1
     assert "--generate 50000000 needs up to 157 GB" in err and "pass a smaller --generate" in err
     assert not list((run_dir(tmp_path) / "samples").glob("*generated*"))
-    in_test_mode(parsed_flags, tmp_path, "--generate=300", "--generate_png")
+    in_test_mode(main_in_process, tmp_path, "--generate=300", "--generate_png")
     err = capsys.readouterr().err
     assert "generate: 100%" in err and "300/300" in err and "img/s" in err
     assert len(os.listdir(run_dir(tmp_path) / "samples" / "generated_300")) == 300
 
 
-def test_sigterm_while_writing_pngs_keeps_nothing_half_written(tmp_path, parsed_flags):
-    train_in_process(parsed_flags, tmp_path, "--epoch=1")
+def test_sigterm_while_writing_pngs_keeps_nothing_half_written(tmp_path, main_in_process):
+    train_in_process(main_in_process, tmp_path, "--epoch=1")
     samples = run_dir(tmp_path) / "samples"
     argv = [a for a in mnist_flags(tmp_path) if a != "--train"]
     process = main_py(*argv, "--generate=200000", "--generate_png")
@@ -386,8 +386,8 @@ def test_a_damaged_classifier_cache_is_set_aside_and_rebuilt(tmp_path):
     ("model.json", b"{not json", "is damaged (Expecting property name"),
     ("model.json", None, "holds checkpoints but no model.json"),
 ])
-def test_damaged_files_of_ours_are_named(tmp_path, parsed_flags, capsys, name, content, message):
-    train_in_process(parsed_flags, tmp_path, "--epoch=1")
+def test_damaged_files_of_ours_are_named(tmp_path, main_in_process, capsys, name, content, message):
+    train_in_process(main_in_process, tmp_path, "--epoch=1")
     path = run_dir(tmp_path) / ("checkpoints" if name == "model.json" else "") / name
     if content is None:
         path.unlink()
@@ -396,7 +396,7 @@ def test_damaged_files_of_ours_are_named(tmp_path, parsed_flags, capsys, name, c
     action = train_in_process if name == "FLAGS.json" else in_test_mode
     extra = ["--epoch=2"] if name == "FLAGS.json" else []
     with pytest.raises(SystemExit) as exited:
-        action(parsed_flags, tmp_path, *extra)
+        action(main_in_process, tmp_path, *extra)
     err = capsys.readouterr().err
     assert exited.value.code == 1 and "Traceback" not in err
     assert message in err and (str(path) in err or str(path.parent) in err), err

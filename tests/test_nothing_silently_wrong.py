@@ -19,7 +19,7 @@ from PIL import Image
 import fakes
 import make
 from conftest import REPO_DIR
-from dcgan_tf import app
+from helpers import SMALLEST_FLAGS, main_py, small_inception_graph
 from dcgan_tf import checkpoints
 from dcgan_tf import data
 from dcgan_tf import datasets
@@ -32,28 +32,25 @@ from dcgan_tf import systems
 from dcgan_tf import training
 from dcgan_tf.commands import evaluate
 from dcgan_tf.commands import train
-from dcgan_tf.experiments import memorisation
-from test_field_metrics import small_inception_graph
-from test_robustness import main_py
 
-TINY = ["--z_dim=4", "--gf_dim=2", "--df_dim=2", "--gfc_dim=8", "--dfc_dim=8"]
+TINY = SMALLEST_FLAGS
 
 
 def quiet(line):
     del line
 
 
-def run_main(parsed_flags, *argv):
+def run_main(main_in_process, *argv):
     """app.run on main.py's Config of `argv`; returns the log lines."""
     lines = []
-    app.run(parsed_flags(*argv), log=lines.append)
+    main_in_process(*argv, log=lines.append)
     return lines
 
 
-def refused(parsed_flags, capsys, *argv):
+def refused(main_in_process, capsys, *argv):
     """Runs `argv`, which must fail with status 1 and one message; returns it."""
     with pytest.raises(SystemExit) as exited:
-        run_main(parsed_flags, *argv)
+        run_main(main_in_process, *argv)
     err = capsys.readouterr().err
     assert exited.value.code == 1 and "Traceback" not in err, err
     return err
@@ -74,15 +71,15 @@ def files_under(folder):
 
 # 1. A last batch of one ruins a family generator -------------------------------
 
-def test_a_last_batch_of_one_is_left_out_and_said(parsed_flags, digits, tmp_path):
+def test_a_last_batch_of_one_is_left_out_and_said(main_in_process, digits, tmp_path):
     """17 digits in batches of 8 left a batch of 1, whose unbiased variance 0/0 made
     G's three moving variances NaN, exit 0 and an .npz of NaN."""
-    lines = run_main(parsed_flags, *digits, "--model=gan", "--train", "--epoch=2",
+    lines = run_main(main_in_process, *digits, "--model=gan", "--train", "--epoch=2",
                      "--batch_size=8")
     assert any("Each epoch's last batch would hold 1 image (17 % 8): it is left out" in line
                for line in lines), lines
     assert [line for line in lines if " Epoch:" in line][-1].startswith("[       4")
-    run_main(parsed_flags, *digits, "--model=gan", "--batch_size=8", "--generate=10")
+    run_main(main_in_process, *digits, "--model=gan", "--batch_size=8", "--generate=10")
     run = tmp_path / "out" / "mnist_gan.s28.z100.b8"
     with np.load(run / "samples" / "generated_10.npz") as arrays:
         assert np.isfinite(arrays["images"]).all()
@@ -113,13 +110,13 @@ def test_the_last_batch_trains_only_what_batch_norm_can_train_on(examples, batch
 
 # 2. Test mode ignores the prior the run was trained with ------------------------
 
-def test_test_mode_samples_the_runs_own_prior(parsed_flags, digits, tmp_path, capsys):
-    run_main(parsed_flags, *digits, "--model=gan", "--train", "--epoch=1", "--batch_size=8",
+def test_test_mode_samples_the_runs_own_prior(main_in_process, digits, tmp_path, capsys):
+    run_main(main_in_process, *digits, "--model=gan", "--train", "--epoch=1", "--batch_size=8",
              "--z_dist=uniform_unsigned")
     run = tmp_path / "out" / "mnist_gan.s28.z100.b8.uniform_unsigned"
 
     def generated(*flags):
-        lines = run_main(parsed_flags, *digits, "--model=gan", "--batch_size=8",
+        lines = run_main(main_in_process, *digits, "--model=gan", "--batch_size=8",
                          "--generate=12", *flags)
         with np.load(run / "samples" / "generated_12.npz") as arrays:
             return lines, arrays["images"], json.loads(str(arrays["provenance"]))
@@ -134,14 +131,14 @@ def test_test_mode_samples_the_runs_own_prior(parsed_flags, digits, tmp_path, ca
     assert any("Sampling --z_dist normal01, as asked: the run trained on uniform_unsigned"
                in line for line in lines), lines
     assert made_by["z_dist"] == "normal01" and not np.array_equal(images, other)
-    err = refused(parsed_flags, capsys, *digits, "--model=acgan", "--generate=12")
+    err = refused(main_in_process, capsys, *digits, "--model=acgan", "--generate=12")
     assert "No run of mnist" in err and "--model gan" in err  # not silently the gan run
 
 
-def test_the_dcgans_own_prior_reaches_every_picture(parsed_flags, digits, tmp_path):
-    run_main(parsed_flags, *digits, *TINY, "--train", "--epoch=1", "--batch_size=8",
+def test_the_dcgans_own_prior_reaches_every_picture(main_in_process, digits, tmp_path):
+    run_main(main_in_process, *digits, *TINY, "--train", "--epoch=1", "--batch_size=8",
              "--input_height=28", "--output_height=28", "--z_dist=normal01", "--out_name=r")
-    run_main(parsed_flags, *digits, "--out_name=r", "--visualize", "--visualize_option=walk",
+    run_main(main_in_process, *digits, "--out_name=r", "--visualize", "--visualize_option=walk",
              "--batch_size=8")
     samples = tmp_path / "out" / "r" / "samples"
     for name in ("test_00000003.png", "walk.png"):  # 25 digits: 3 batches of 8
@@ -197,10 +194,10 @@ def test_a_state_that_turns_nan_with_finite_losses_is_never_saved(digits, tmp_pa
         "model.b8-2.index"]
 
 
-def test_test_mode_refuses_a_checkpoint_that_holds_nan(parsed_flags, digits, tmp_path,
+def test_test_mode_refuses_a_checkpoint_that_holds_nan(main_in_process, digits, tmp_path,
                                                        capsys):
     """A checkpoint an older version wrote with NaN in G makes no grid or .npz."""
-    run_main(parsed_flags, *digits, "--model=gan", "--train", "--epoch=1", "--batch_size=8",
+    run_main(main_in_process, *digits, "--model=gan", "--train", "--epoch=1", "--batch_size=8",
              "--out_name=r")
     prefix = str(tmp_path / "out" / "r" / "checkpoints" / "model.b8-2")
     gan = make.gan(runs.run_record.read(str(tmp_path / "out" / "r" / "checkpoints" /
@@ -210,7 +207,7 @@ def test_test_mode_refuses_a_checkpoint_that_holds_nan(parsed_flags, digits, tmp
     variance = networks.batch_norms(gan.generator)[1].moving_variance
     variance.assign(tf.fill(variance.shape, np.nan))
     checkpoint.write(prefix)
-    err = refused(parsed_flags, capsys, *digits, "--out_name=r", "--generate=8")
+    err = refused(main_in_process, capsys, *digits, "--out_name=r", "--generate=8")
     assert f"{prefix} holds NaN or inf (generator: " in err and "moving_variance" in err
     assert not (tmp_path / "out" / "r" / "samples" / "generated_8.npz").exists()
 
@@ -249,13 +246,13 @@ def test_a_bad_archive_never_replaces_the_cached_network(tmp_path, monkeypatch):
     (["--batch_size=4"], "--batch_size 8", "--batch_size 4"),
 ])
 def test_resuming_with_a_flag_the_run_contradicts_is_refused_writing_nothing(
-        parsed_flags, digits, tmp_path, capsys, change, recorded, given):
-    run_main(parsed_flags, *digits, "--model=gan", "--train", "--epoch=1", "--batch_size=8",
+        main_in_process, digits, tmp_path, capsys, change, recorded, given):
+    run_main(main_in_process, *digits, "--model=gan", "--train", "--epoch=1", "--batch_size=8",
              "--out_name=r")
     run = tmp_path / "out" / "r"
     before = {name: (run / name).read_bytes() for name in files_under(run)}
     argv = [a for a in digits if not a.startswith(change[0].split("=")[0])]
-    err = refused(parsed_flags, capsys, *argv, "--model=gan", "--train", "--epoch=2",
+    err = refused(main_in_process, capsys, *argv, "--model=gan", "--train", "--epoch=2",
                   "--batch_size=8", "--out_name=r", *change)
     assert f"was trained with {recorded} (these flags: {given}). Drop {given} to resume it" \
         in err, err
@@ -263,10 +260,10 @@ def test_resuming_with_a_flag_the_run_contradicts_is_refused_writing_nothing(
     assert {name: (run / name).read_bytes() for name in files_under(run)} == before
 
 
-def test_resume_takes_what_was_not_given_from_the_record(parsed_flags, digits, tmp_path):
-    run_main(parsed_flags, *digits, "--model=gan", "--train", "--epoch=1", "--batch_size=8",
+def test_resume_takes_what_was_not_given_from_the_record(main_in_process, digits, tmp_path):
+    run_main(main_in_process, *digits, "--model=gan", "--train", "--epoch=1", "--batch_size=8",
              "--z_dist=uniform_signed", "--out_name=r")
-    lines = run_main(parsed_flags, *digits, "--train", "--epoch=2", "--out_name=r")
+    lines = run_main(main_in_process, *digits, "--train", "--epoch=2", "--out_name=r")
     assert any("resuming after iteration 2" in line for line in lines), lines
     history = [json.loads(line)["flags"] for line in
                (tmp_path / "out" / "r" / "flags_history.jsonl").read_text().splitlines()]
@@ -330,7 +327,7 @@ def test_bad_inception_statistics_are_refused(tmp_path):
 
 # 7. A false memorisation verdict -------------------------------------------------------
 
-def test_nearest_neighbours_of_a_young_generator_on_noise_give_no_verdict(parsed_flags, tmp_path):
+def test_nearest_neighbours_of_a_young_generator_on_noise_give_no_verdict(main_in_process, tmp_path):
     """4 iterations on 20 noise images: "memorising: 100.0% of samples" before."""
     folder = tmp_path / "data" / "noise"
     rng = np.random.default_rng(1)
@@ -339,8 +336,8 @@ def test_nearest_neighbours_of_a_young_generator_on_noise_give_no_verdict(parsed
     flags = ["--dataset=noise", "--input_fname_pattern=*.png", f"--data_dir={tmp_path / 'data'}",
              f"--out_dir={tmp_path / 'out'}", "--model=gan", "--output_height=16",
              "--batch_size=5", "--seed=1", "--out_name=r"]
-    run_main(parsed_flags, *flags, "--train", "--epoch=1")
-    lines = run_main(parsed_flags, *flags, "--nearest_neighbours=200")
+    run_main(main_in_process, *flags, "--train", "--epoch=1")
+    lines = run_main(main_in_process, *flags, "--nearest_neighbours=200")
     report = json.loads((tmp_path / "out" / "r" / "samples" / "nearest_neighbours.json")
                         .read_text())
     assert report["spaces"]["pixels"]["finding"] == "undetermined"
@@ -356,21 +353,21 @@ def test_nearest_neighbours_of_a_young_generator_on_noise_give_no_verdict(parsed
     ("z_dim", 100.5, "\"z_dim\": 100.5, which should be a whole number"),
     ("image_size", -28, "image_size must be at least 1, got -28"),
 ])
-def test_a_model_json_no_run_can_have_names_the_file(parsed_flags, digits, tmp_path, capsys,
+def test_a_model_json_no_run_can_have_names_the_file(main_in_process, digits, tmp_path, capsys,
                                                      field, value, words):
-    run_main(parsed_flags, *digits, "--model=gan", "--train", "--epoch=1", "--batch_size=8",
+    run_main(main_in_process, *digits, "--model=gan", "--train", "--epoch=1", "--batch_size=8",
              "--out_name=r")
     path = tmp_path / "out" / "r" / "checkpoints" / "model.json"
     record = json.loads(path.read_text())
     record["networks"][field] = value
     path.write_text(json.dumps(record))
-    err = refused(parsed_flags, capsys, *digits, "--out_name=r", "--generate=4")
+    err = refused(main_in_process, capsys, *digits, "--out_name=r", "--generate=4")
     assert f"{path} is damaged (" in err and words in err, err
 
 
-def test_a_flags_json_value_of_the_wrong_type_names_the_file(parsed_flags, digits, tmp_path,
+def test_a_flags_json_value_of_the_wrong_type_names_the_file(main_in_process, digits, tmp_path,
                                                              capsys):
-    run_main(parsed_flags, *digits, *TINY, "--train", "--epoch=1", "--batch_size=8",
+    run_main(main_in_process, *digits, *TINY, "--train", "--epoch=1", "--batch_size=8",
              "--input_height=28", "--output_height=28", "--out_name=r")
     (tmp_path / "out" / "r" / "checkpoints" / "model.json").unlink()  # an older run's folder
     (tmp_path / "out" / "r" / "checkpoints" / "model.json").write_text(json.dumps(
@@ -380,33 +377,33 @@ def test_a_flags_json_value_of_the_wrong_type_names_the_file(parsed_flags, digit
     flags = json.loads(flags_json.read_text())
     flags["loss"] = None
     flags_json.write_text(json.dumps(flags))
-    err = refused(parsed_flags, capsys, *digits, *TINY, "--train", "--epoch=2", "--batch_size=8",
+    err = refused(main_in_process, capsys, *digits, *TINY, "--train", "--epoch=2", "--batch_size=8",
                   "--input_height=28", "--output_height=28", "--out_name=r")
     assert f"{flags_json} is damaged (it records \"loss\": null" in err
     assert "no --loss" not in err
 
 
 @pytest.mark.parametrize("flag", ["--gf_dim=200000", "--z_dim=50000000"])
-def test_networks_that_cannot_fit_are_refused_with_their_size(parsed_flags, digits, tmp_path,
+def test_networks_that_cannot_fit_are_refused_with_their_size(main_in_process, digits, tmp_path,
                                                               capsys, flag):
-    err = refused(parsed_flags, capsys, *digits, "--train", "--input_height=28",
+    err = refused(main_in_process, capsys, *digits, "--train", "--input_height=28",
                   "--output_height=28", "--batch_size=8", flag)
     assert "Training these networks (" in err and " GB of memory" in err, err
     assert not (tmp_path / "out").exists()
 
 
-def test_a_walk_that_cannot_fit_is_refused_before_anything_is_written(parsed_flags, digits,
+def test_a_walk_that_cannot_fit_is_refused_before_anything_is_written(main_in_process, digits,
                                                                        tmp_path, capsys):
-    run_main(parsed_flags, *digits, "--model=gan", "--train", "--epoch=1", "--batch_size=8",
+    run_main(main_in_process, *digits, "--model=gan", "--train", "--epoch=1", "--batch_size=8",
              "--out_name=r")
     before = files_under(tmp_path / "out")
-    err = refused(parsed_flags, capsys, *digits, "--out_name=r", "--visualize",
+    err = refused(main_in_process, capsys, *digits, "--out_name=r", "--visualize",
                   "--visualize_option=walk", "--walk_points=1000000")
     assert "--walk_points 1000000" in err and "GB of memory" in err
     assert files_under(tmp_path / "out") == before
 
 
-def test_an_original_checkpoint_missing_variables_is_named(tmp_path, parsed_flags, capsys):
+def test_an_original_checkpoint_missing_variables_is_named(tmp_path, main_in_process, capsys):
     from tf1_reference_model import TF1ReferenceDCGAN  # noqa: PLC0415
 
     model = TF1ReferenceDCGAN(y_dim=10)
@@ -416,7 +413,7 @@ def test_an_original_checkpoint_missing_variables_is_named(tmp_path, parsed_flag
         kept = [v for v in tf.compat.v1.global_variables() if v.name != "generator/g_h2/w:0"]
         tf.compat.v1.train.Saver(var_list=kept).save(model.session, str(folder / "model.b8"),
                                                      global_step=1)
-    err = refused(parsed_flags, capsys, "--dataset=mnist", f"--checkpoint_dir={folder}",
+    err = refused(main_in_process, capsys, "--dataset=mnist", f"--checkpoint_dir={folder}",
                   "--input_height=28", "--output_height=28")
     assert "lacks generator/g_h2/w" in err, err
 
@@ -461,10 +458,10 @@ def test_two_writers_of_one_file_never_replace_each_other(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["generated_3000.npz"]  # no lock left behind
 
 
-def test_outputs_record_the_run_and_iteration_that_made_them(parsed_flags, digits, tmp_path):
-    run_main(parsed_flags, *digits, "--model=gan", "--train", "--epoch=1", "--batch_size=8",
+def test_outputs_record_the_run_and_iteration_that_made_them(main_in_process, digits, tmp_path):
+    run_main(main_in_process, *digits, "--model=gan", "--train", "--epoch=1", "--batch_size=8",
              "--out_name=r")
-    run_main(parsed_flags, *digits, "--out_name=r", "--export", "--generate=8")
+    run_main(main_in_process, *digits, "--out_name=r", "--export", "--generate=8")
     run = tmp_path / "out" / "r"
     expected = {"run": str(run), "iteration": 2,
                 "checkpoint": str(run / "checkpoints" / "model.b8-2")}
@@ -480,16 +477,16 @@ def test_outputs_record_the_run_and_iteration_that_made_them(parsed_flags, digit
     (["--compare_with=nothing_here"], "holds no checkpoint of the original TF1 code"),
     (["--linear_probe", "--probe_dataset=nosuchset"], "--probe_dataset nosuchset"),
 ])
-def test_a_bad_reference_is_found_before_anything_is_written(parsed_flags, tmp_path, capsys,
+def test_a_bad_reference_is_found_before_anything_is_written(main_in_process, tmp_path, capsys,
                                                              flags, words):
     folder = tmp_path / "data" / "faces"
     fakes.make_image_folder(str(folder), count=8, size=(16, 16))
     common = ["--dataset=faces", "--input_fname_pattern=*.png", f"--data_dir={tmp_path / 'data'}",
               f"--out_dir={tmp_path / 'out'}", "--input_height=16", "--output_height=16",
               "--batch_size=4", "--seed=0", "--out_name=r", *TINY]
-    run_main(parsed_flags, *common, "--train", "--epoch=1")
+    run_main(main_in_process, *common, "--train", "--epoch=1")
     before = files_under(tmp_path / "out")
-    err = refused(parsed_flags, capsys, *common, *flags)
+    err = refused(main_in_process, capsys, *common, *flags)
     assert words in err, err
     assert files_under(tmp_path / "out") == before
 

@@ -9,9 +9,9 @@ import shutil
 import numpy as np
 import pytest
 
+import make
 import same_numbers
 from dcgan_tf import app
-from dcgan_tf import config as config_lib
 
 RUNS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "runs")
 TINY = dict(z_dim=4, gf_dim=2, df_dim=2, gfc_dim=8, dfc_dim=8)
@@ -27,7 +27,7 @@ def config_of(name, root, **changes):
     fields = dict(RUNS[name], data_dir=str(root / "data"), out_dir=str(root / "out"),
                   out_name=name, batch_size=8, train_size=24, seed=0, sample_freq=1000,
                   ckpt_freq=1000, **changes)
-    return config_lib.Config(**fields, given_flags=tuple(sorted(fields))).with_model_defaults()
+    return make.config(**fields)
 
 
 @pytest.mark.parametrize("name", sorted(RUNS))

@@ -363,9 +363,8 @@ def trained(tmp_path_factory):
 
 def _run(config, **flags):
     lines = []
-    given = tuple(sorted(set(config.given_flags) | set(flags)))
-    app.run(config_lib.dataclasses.replace(config, given_flags=given, **flags).validate(),
-            log=lines.append)
+    values = config_lib.dataclasses.asdict(config_lib.dataclasses.replace(config, **flags))
+    app.run(config_lib.of_command_line(values, flags), log=lines.append, typed=frozenset(flags))
     return lines, run_folders.RunPaths.for_run(config).sample_dir
 
 
@@ -418,6 +417,12 @@ def test_main_reports_nearest_neighbours_and_a_verdict(trained):
     (dict(linear_probe=True), "--linear_probe cannot score this run's D honestly"),
     (dict(visualize=True, visualize_option="arithmetic", arithmetic="1 - 2 @12"),
      "label 12 is not one of the model's classes"),
+    # Checked once the run's record is known (its prior, its data set):
+    (dict(linear_probe=True, probe_labels="1"), "at least 2"),
+    (dict(visualize=True, visualize_option="walk", walk_interpolation="spherical"),
+     "leave the cube of a uniform prior"),
+    (dict(visualize=True, visualize_option="arithmetic", arithmetic="1 -"),
+     "not a list of sample numbers"),
 ])
 def test_what_cannot_apply_to_the_run_is_refused_before_anything_is_written(trained, flags,
                                                                             words, capsys):
@@ -431,15 +436,10 @@ def test_what_cannot_apply_to_the_run_is_refused_before_anything_is_written(trai
 
 
 @pytest.mark.parametrize("argv,words", [
-    (["--linear_probe", "--probe_labels", "1"], "at least 2"),
     (["--probe_labels", "10"], "--probe_labels is read by --linear_probe"),
     (["--visualize", "--visualize_option", "walk", "--walk_points", "1"], "at least 2"),
-    (["--visualize", "--visualize_option", "walk", "--walk_interpolation", "spherical"],
-     "leave the cube of a uniform prior"),
     (["--arithmetic", "1 - 2"], "--arithmetic is read by --visualize --visualize_option"
                                 " arithmetic"),
-    (["--visualize", "--visualize_option", "arithmetic", "--arithmetic", "1 -"],
-     "not a list of sample numbers"),
     (["--nearest_neighbours", "-1"], "at least 0"),
     (["--linear_probe", "--train"], "test-mode actions"),
 ])
@@ -449,9 +449,10 @@ def test_bad_experiment_flags_are_named(parsed_flags, argv, words):
                      *argv).validate()
 
 
-def test_a_probe_of_an_image_folder_needs_labelled_data(parsed_flags):
-    with pytest.raises(ValueError, match="pass --probe_dataset mnist"):
-        parsed_flags("--dataset", "faces", "--linear_probe").validate()
+def test_a_probe_of_an_image_folder_needs_labelled_data(trained, capsys):
+    with pytest.raises(SystemExit):
+        _run(trained["folder"], linear_probe=True)
+    assert "pass --probe_dataset mnist" in capsys.readouterr().err
 
 
 def test_the_initial_discriminator_is_the_one_training_started_from(tmp_path):

@@ -8,13 +8,13 @@ import tensorflow as tf
 import fakes
 import make
 from conftest import cpu_only
+from helpers import TINY_MODEL
 from dcgan_tf import app
 from dcgan_tf import config as config_lib
 from dcgan_tf import gan as gan_lib
 from dcgan_tf import precision
 from dcgan_tf.networks import carpedm20
 from dcgan_tf.networks import pytorch_gan
-from test_training import TINY_MODEL
 
 CONFIG = carpedm20.ModelConfig(28, 28, 1, y_dim=10, **TINY_MODEL)
 

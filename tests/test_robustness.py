@@ -3,7 +3,6 @@
 import json
 import os
 import signal
-import subprocess
 import sys
 import time
 
@@ -13,6 +12,7 @@ import tensorflow as tf
 
 import fakes
 from conftest import REPO_DIR
+from helpers import first_iteration, main_py, mnist_flags, wait_for_iteration
 from dcgan_tf import app
 from dcgan_tf import checkpoints
 from dcgan_tf import config as config_lib
@@ -20,7 +20,6 @@ from dcgan_tf import files
 from dcgan_tf.commands import train
 
 TINY = dict(z_dim=4, gf_dim=2, df_dim=2, gfc_dim=8, dfc_dim=8)
-TINY_FLAGS = ["--z_dim=4", "--gf_dim=2", "--df_dim=2", "--gfc_dim=8", "--dfc_dim=8"]
 
 
 def make_bad_folder(directory):
@@ -68,45 +67,10 @@ def test_a_folder_of_bad_cases_trains_and_names_each_skipped_file(tmp_path, caps
     assert int(trainer.iteration) == 2 * (13 // 4)  # the 13 usable images train
 
 
-def main_py(*argv, **popen):
-    """main.py in a child process whose log lines arrive as they are printed
-    (-u), whatever the caller's environment says about buffering."""
-    env = dict(os.environ, PYTHONPATH=REPO_DIR, TF_CPP_MIN_LOG_LEVEL="2")
-    return subprocess.Popen([sys.executable, "-u", os.path.join(REPO_DIR, "main.py"), *argv],
-                            env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen)
-
-
-def mnist_flags(tmp_path, *extra):
-    if not (tmp_path / "data" / "mnist").exists():
-        fakes.make_mnist(str(tmp_path / "data" / "mnist"), n_train=150, n_test=10)
-    return ["--dataset", "mnist", "--input_height=28", "--output_height=28", "--train",
-            "--batch_size=8", f"--data_dir={tmp_path / 'data'}", f"--out_dir={tmp_path / 'out'}",
-            "--seed=1", *TINY_FLAGS, *extra]
-
-
-def wait_for_iteration(process, iteration, timeout=120):
-    """Reads the log until iteration `iteration` or a later one (a restarted run may
-    begin past it); returns the first iteration logged."""
-    deadline = time.time() + timeout
-    first = None
-    for line in process.stdout:
-        if " Epoch:" in line:
-            first = int(line[1:9]) if first is None else first
-            if int(line[1:9]) >= iteration:
-                return first
-        assert time.time() < deadline
-    raise AssertionError(f"training ended before iteration {iteration}: {process.stderr.read()}")
-
-
-def first_iteration(output):
-    return int(next(line for line in output.splitlines() if " Epoch:" in line)[1:9])
-
-
 # SIGINT takes the same path as SIGTERM (one handler): CI runs SIGTERM.
 @pytest.mark.parametrize("signum", [signal.SIGTERM,
                                     pytest.param(signal.SIGINT, marks=pytest.mark.slow)])
-def test_sigterm_and_sigint_save_a_checkpoint_then_exit(tmp_path, signum, parsed_flags):
+def test_sigterm_and_sigint_save_a_checkpoint_then_exit(tmp_path, signum, main_in_process):
     process = main_py(*mnist_flags(tmp_path, "--epoch=50", "--ckpt_freq=1000"))
     wait_for_iteration(process, 3)
     process.send_signal(signum)
@@ -118,7 +82,7 @@ def test_sigterm_and_sigint_save_a_checkpoint_then_exit(tmp_path, signum, parsed
     saved = int(checkpoints.latest_checkpoint(str(run)).rsplit("-", 1)[1])
     assert saved >= 3
     lines = []  # the same command again (in this process) resumes after it
-    app.run(parsed_flags(*mnist_flags(tmp_path, "--epoch=1")), log=lines.append)
+    main_in_process(*mnist_flags(tmp_path, "--epoch=1"), log=lines.append)
     assert first_iteration("\n".join(lines)) == saved + 1
 
 
@@ -196,7 +160,7 @@ def checkpoint_values(run_dir):
             if name != "_CHECKPOINTABLE_OBJECT_GRAPH"}
 
 
-def test_the_same_seed_gives_identical_checkpoints(tmp_path, parsed_flags):
+def test_the_same_seed_gives_identical_checkpoints(tmp_path, main_in_process):
     """The same command twice, once in a process of its own and once in this one,
     writes the same checkpoint; another seed, another."""
     runs = {}
@@ -208,7 +172,7 @@ def test_the_same_seed_gives_identical_checkpoints(tmp_path, parsed_flags):
             _, err = process.communicate(timeout=300)
             assert process.returncode == 0, err
         else:
-            app.run(parsed_flags(*flags), log=lambda line: None)
+            main_in_process(*flags, log=lambda line: None)
         runs[name] = checkpoint_values(str(tmp_path / "out" / name))
     assert runs["first"].keys() == runs["second"].keys()
     for key in runs["first"]:

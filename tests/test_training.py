@@ -9,6 +9,7 @@ import tensorflow as tf
 
 import fakes
 import make
+from helpers import TINY_MODEL
 from dcgan_tf import checkpoints
 from dcgan_tf import config as config_lib
 from dcgan_tf import curves
@@ -19,8 +20,6 @@ from dcgan_tf import systems
 from dcgan_tf import training
 from dcgan_tf.commands import train
 from dcgan_tf.networks import carpedm20
-
-TINY_MODEL = dict(z_dim=8, gf_dim=4, df_dim=4, gfc_dim=16, dfc_dim=16)
 
 
 def tiny_gan(conditional=True, batch_size=8, seed=0, **flags):

@@ -59,7 +59,14 @@ def check_applies(config, run):
             f"--nearest_neighbours {config.nearest_neighbours} (the samples, held with their"
             " distances)", "pass fewer samples (a few thousand tell as much).")
     if config.linear_probe:
+        probe_lib.parse_labels_per_class(config.probe_labels)
         name = probe_dataset(config)
+        if not name:
+            raise ValueError(
+                f"--linear_probe needs labelled images, and --dataset {config.dataset} is an"
+                " image folder without labels: pass --probe_dataset mnist (or"
+                " fashion_mnist, or a folder under --data_dir holding train/<class>/ and"
+                " test/<class>/ images).")
         if not data.is_idx_dataset(name) and not all(
                 os.path.isdir(os.path.join(_probe_folder(config, name), split))
                 for split in ("train", "test")):

@@ -22,7 +22,6 @@ from dcgan_tf import tf1_checkpoint
 from dcgan_tf import visualize
 from dcgan_tf.commands import experiments
 from dcgan_tf.experiments import latent_space
-from dcgan_tf.networks import carpedm20
 
 
 @dataclasses.dataclass
@@ -81,50 +80,69 @@ def build_generator(record, config):
                           critic_norm=system.critic_norm)[0]
 
 
-def _original_run(config, original, paths, log):
-    """An original TF1 run: its networks read off the checkpoint; its prior, data
-    set and batch size are not recorded there (the flags' values stand)."""
+def _original_record(config, original):
+    """An original TF1 run's record: its networks read off the checkpoint; its
+    prior, data set and batch size are not recorded there (the flags' stand)."""
     model_config = tf1_checkpoint.infer_model_config(
         original, config.output_height, config.output_width).validate()
     if model_config.z_dim != config.z_dim:
         raise tf1_checkpoint.CheckpointMismatchError(
             f"{original} was trained with z_dim={model_config.z_dim}, but"
             f" --z_dim={config.z_dim}; pass --z_dim={model_config.z_dim}.")
-    if "z_dist" not in config.given_flags:
-        log(f" [*] An original TF1 checkpoint does not record its prior: sampling --z_dist"
-            f" {config.z_dist} (the original's default); pass the --z_dist it trained with if"
-            " it differs.")
-    record = run_record.RunRecord(model="dcgan", loss="", networks=model_config,
-                                  z_dist=config.z_dist, dataset=config.dataset,
-                                  batch_size=config.batch_size,
-                                  assumed=("z_dist", "dataset", "batch_size"))
-    generator, _ = carpedm20.build_models(model_config)
-    tf1_checkpoint.load_into_models(original, generator)
-    log(f" [*] Load SUCCESS: original TF1 checkpoint {original}")
-    return TrainedRun(generator, record, paths, original, config)
+    return run_record.RunRecord(model="dcgan", loss="", networks=model_config,
+                                z_dist=config.z_dist, dataset=config.dataset,
+                                batch_size=config.batch_size,
+                                assumed=("z_dist", "dataset", "batch_size"))
 
 
-def load_run(config, log=print):
-    """Test mode's run, its generator restored from the latest intact checkpoint
-    (ours or the original's; no data set is needed), with the config test mode
-    obeys: the flags given, the run's record for the rest."""
+def locate(config, typed=frozenset(), log=print):
+    """Test mode's run: (its paths, its record, the original TF1 checkpoint its
+    generator comes from, or None). An original TF1 folder that --checkpoint_dir
+    names (continued by us: its tf2/ run), a run folder it names, or the run the
+    flags name (runs.find_run)."""
     original = runs.original_checkpoint_in(config)
     if original:
         paths = runs.RunPaths.continuing_original(config, os.path.dirname(original))
         if checkpoints.latest_checkpoint(paths.checkpoint_dir) is None:
-            return _original_run(config, original, paths, log)
-        record = run_record.read(paths.model_json, paths.flags_json)
-    elif (config.given_checkpoint_dir and not os.path.exists(
+            return paths, _original_record(config, original), original
+        return paths, run_record.read(paths.model_json, paths.flags_json), None
+    if (config.given_checkpoint_dir and not os.path.exists(
             runs.RunPaths.for_run(config).model_json)
-          and os.path.exists(os.path.join(config.given_checkpoint_dir, "model.json"))):
+            and os.path.exists(os.path.join(config.given_checkpoint_dir, "model.json"))):
         paths = runs.RunPaths.of_folder(config, config.given_checkpoint_dir)
-        record = run_record.read(paths.model_json, paths.flags_json)
-    else:
-        paths, record = runs.find_run(config, log)
-    config = run_record.obeyed(config, record, paths.run_dir, resuming=False, log=log).validate()
+        return paths, run_record.read(paths.model_json, paths.flags_json), None
+    paths, record = runs.find_run(config, typed, log)
+    return paths, record, None
+
+
+def obeying_the_run(config, typed, log=print):
+    """Test mode's config: the flags typed, the run's record for the others (the
+    run named by --out_name from here on, where it was found another way)."""
+    paths, record, original = locate(config, typed, log)
+    if original:
+        if "z_dist" not in typed:
+            log(f" [*] An original TF1 checkpoint does not record its prior: sampling --z_dist"
+                f" {config.z_dist} (the original's default); pass the --z_dist it trained with"
+                " if it differs.")
+        return config
+    config = run_record.obeyed(config, typed, record, paths.run_dir, resuming=False, log=log)
+    if paths.run_dir == runs.RunPaths.for_run(config, os.path.basename(paths.run_dir)).run_dir:
+        config = dataclasses.replace(config, out_name=os.path.basename(paths.run_dir))
+    return config.validate()
+
+
+def load_run(config, log=print):
+    """Test mode's run, its generator restored from the latest intact checkpoint
+    (ours or the original's; no data set is needed); `config` is the one test
+    mode runs with (obeying_the_run's, for main.py's commands)."""
+    paths, record, original = locate(config, log=log)
     memory.check_sampling_fits(systems.compose(record.model, record.loss, config).networks,
                                record.networks, config.batch_size)
     generator = build_generator(record, config)
+    if original:
+        tf1_checkpoint.load_into_models(original, generator)
+        log(f" [*] Load SUCCESS: original TF1 checkpoint {original}")
+        return TrainedRun(generator, record, paths, original, config)
     for attempt in range(3):
         # Test mode only reads (a training may hold the run): damaged checkpoints
         # are skipped, not set aside.
@@ -182,8 +200,14 @@ def export_sampler(config, run, log):
 
 
 def check_actions_apply(config, model_config):
-    """Test mode's requests that cannot apply to this run's model, or that ask
-    for more memory than there is, refused before anything is written."""
+    """Test mode's requests that cannot apply to this run's model (or its prior:
+    the run's, or the one asked for), or that ask for more memory than there
+    is, refused before anything is written."""
+    if config.visualize_option not in visualize.OPTIONS + ("all",):
+        raise ValueError(f"Unknown --visualize_option={config.visualize_option!r}; use one of"
+                         f" {', '.join(visualize.OPTIONS)} or all.")
+    if config.visualizes("walk"):
+        latent_space.interpolation_for(config.walk_interpolation, config.z_dist)
     if config.visualizes("walk"):
         memory.check_fits(visualize.walk_bytes(model_config, config.walk_points),
                           f"--walk_points {config.walk_points} (a picture of"

@@ -87,20 +87,36 @@ def _check_can_continue_original(system, config):
             " with one that keeps TF1's Adam and batch norm (minimax, lsgan, hinge, fgan).")
 
 
-def run(config, log=print):
-    """Train mode: writes FLAGS.json and model.json, then trains; returns the GAN.
-    A run that exists resumes as its record says (run_record: a flag given that
-    contradicts it is refused before anything is read or written)."""
+def _paths(config):
+    """(the run's paths, the original TF1 checkpoint it continues, or None)."""
     original = runs.original_checkpoint_in(config)
     if original:
-        paths = runs.RunPaths.continuing_original(config, os.path.dirname(original))
-    else:
-        paths = runs.RunPaths.for_run(config)
-    record = None
-    if os.path.exists(paths.model_json):
-        record = run_record.read(paths.model_json, paths.flags_json)
-        config = run_record.obeyed(config, record, paths.run_dir, resuming=True,
-                                   log=log).validate()
+        return runs.RunPaths.continuing_original(config, os.path.dirname(original)), original
+    return runs.RunPaths.for_run(config), None
+
+
+def _record(paths):
+    return (run_record.read(paths.model_json, paths.flags_json)
+            if os.path.exists(paths.model_json) else None)
+
+
+def obeying_the_run(config, typed, log=print):
+    """Train mode's config: a run that exists resumes as its record says (a flag
+    typed that contradicts it is refused, before anything is read or written;
+    the record gives the flags not typed)."""
+    paths, _ = _paths(config)
+    record = _record(paths)
+    if record is None:
+        return config
+    return run_record.obeyed(config, typed, record, paths.run_dir, resuming=True,
+                             log=log).validate()
+
+
+def run(config, log=print):
+    """Train mode: writes FLAGS.json and model.json, then trains; returns the GAN.
+    `config` is the run's (obeying_the_run's, for main.py's commands)."""
+    paths, original = _paths(config)
+    record = _record(paths)
     systems.check_images(config)
     # Then threads, a multi-worker strategy and logical devices, set up before
     # TensorFlow runs anything.

@@ -1,0 +1,95 @@
+"""What several test files share: main.py in a child process, the tiny
+flags most runs take, and small stand-ins (an Inception-shaped graph, Adam's
+travel bound). Fixtures live in conftest.py."""
+
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import tensorflow as tf
+
+import adam_bounds
+import fakes
+from conftest import REPO_DIR
+
+# carpedm20's networks at tiny widths: a conditional MNIST step in milliseconds.
+TINY_FLAGS = ["--z_dim=8", "--gf_dim=4", "--df_dim=4", "--gfc_dim=16", "--dfc_dim=16"]
+TINY_MODEL = dict(z_dim=8, gf_dim=4, df_dim=4, gfc_dim=16, dfc_dim=16)
+# Smaller still, where only the run's behaviour matters, not its numbers.
+SMALLEST_FLAGS = ["--z_dim=4", "--gf_dim=2", "--df_dim=2", "--gfc_dim=8", "--dfc_dim=8"]
+
+
+def main_py(*argv, **popen):
+    """main.py in a child process whose log lines arrive as they are printed
+    (-u), whatever the caller's environment says about buffering; `popen` goes
+    to subprocess.Popen (cwd=..., and so on)."""
+    env = dict(os.environ, PYTHONPATH=REPO_DIR, TF_CPP_MIN_LOG_LEVEL="2")
+    return subprocess.Popen([sys.executable, "-u", os.path.join(REPO_DIR, "main.py"), *argv],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            **popen)
+
+
+def main_py_done(*argv, timeout=300, **popen):
+    """main_py run to its end: a CompletedProcess (returncode, stdout, stderr)."""
+    process = main_py(*argv, **popen)
+    out, err = process.communicate(timeout=timeout)
+    return subprocess.CompletedProcess(process.args, process.returncode, out, err)
+
+
+def mnist_flags(tmp_path, *extra):
+    """Training flags of a tiny conditional DCGAN on a fake MNIST of 150 digits in
+    tmp_path/data (made once), writing to tmp_path/out."""
+    if not (tmp_path / "data" / "mnist").exists():
+        fakes.make_mnist(str(tmp_path / "data" / "mnist"), n_train=150, n_test=10)
+    return ["--dataset", "mnist", "--input_height=28", "--output_height=28", "--train",
+            "--batch_size=8", f"--data_dir={tmp_path / 'data'}", f"--out_dir={tmp_path / 'out'}",
+            "--seed=1", *SMALLEST_FLAGS, *extra]
+
+
+def wait_for_iteration(process, iteration, timeout=120):
+    """Reads the log until iteration `iteration` or a later one (a restarted run may
+    begin past it); returns the first iteration logged."""
+    deadline = time.time() + timeout
+    first = None
+    for line in process.stdout:
+        if " Epoch:" in line:
+            first = int(line[1:9]) if first is None else first
+            if int(line[1:9]) >= iteration:
+                return first
+        assert time.time() < deadline
+    raise AssertionError(f"training ended before iteration {iteration}: {process.stderr.read()}")
+
+
+def first_iteration(output):
+    return int(next(line for line in output.splitlines() if " Epoch:" in line)[1:9])
+
+
+def largest_travel(optimizer, updates, beta1, beta2):
+    """How far `updates` steps of the optimizer from its start can move a weight,
+    in learning rates (tests/adam_bounds.py)."""
+    if optimizer == "torch_rmsprop":
+        return updates * adam_bounds.largest_rmsprop_step(0.99)
+    return adam_bounds.largest_adam_travel(1, updates, beta1, beta2)
+
+
+def small_inception_graph(path):
+    """A GraphDef shaped like the FID graph: a decoded image (a constant here) into
+    ExpandDims, a bilinear resize, a convolution, and pool_3 [N, 1, 1, 2048]."""
+    graph = tf.Graph()
+    rng = np.random.default_rng(5)
+    with graph.as_default():
+        decoded = tf.constant(np.zeros((8, 8, 3), np.float32), name="Cast")
+        images = tf.expand_dims(decoded, 0, name="ExpandDims")
+        resized = tf.compat.v1.image.resize_bilinear(images, [16, 16], name="ResizeBilinear")
+        normalized = (resized - 128.0) / 128.0
+        conv = tf.nn.relu(tf.nn.conv2d(normalized, rng.normal(0, 0.3, (3, 3, 3, 16)).astype(
+            np.float32), 2, "SAME"))                                     # [N, 8, 8, 16]
+        pooled = tf.reduce_mean(conv, axis=[1, 2], keepdims=True)        # [N, 1, 1, 16]
+        lifted = tf.nn.conv2d(pooled, rng.normal(0, 1, (1, 1, 16, 2048)).astype(np.float32),
+                              1, "VALID")
+        tf.identity(lifted, name="pool_3")
+    with open(path, "wb") as f:
+        f.write(graph.as_graph_def().SerializeToString())
+    return path
