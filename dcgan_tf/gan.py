@@ -52,13 +52,11 @@ class GAN:
     and the tf.function steps over them; everything a run resumes from is in
     `checkpoint_objects()`."""
 
-    def __init__(self, system, model_config, *, learning_rate, beta1, beta2=0.999, batch_size,
-                 seed, z_dist="uniform_signed", strategy=None, compute_dtype="float32",
-                 jit_compile=False, sync_bn=False, sample_interval=400):
+    def __init__(self, system, model_config, *, batch_size, seed, z_dist="uniform_signed",
+                 strategy=None, compute_dtype="float32", jit_compile=False, sync_bn=False):
         self.system, self.model_config = system, model_config
         self.schedule, self.objective = system.schedule, system.objective
         self.z_dist, self.batch_size = z_dist, batch_size
-        self.sample_interval = int(sample_interval)
         self.compute_dtype = tf.as_dtype(compute_dtype)
         # One device unless --strategy says otherwise; networks, optimizers and the
         # sample batch live in its scope (mirrored on every replica). The draws of
@@ -70,22 +68,19 @@ class GAN:
             raise ValueError(f"--xla compiles one device's iteration; it cannot run over the"
                              f" {self.replicas} replicas of --strategy. Drop --xla.")
         self.rng = tf.random.Generator.from_seed(seed)
-        tf.random.set_seed(seed)  # the networks' initial weights
-        make_optimizer = optim.OPTIMIZERS[system.optimizer]
         loss_scaling = self.compute_dtype == tf.float16
         with self.strategy.scope():
             self.dropout_rng = tf.random.Generator.from_seed(seed + 1)
             self.generator, self.discriminator = networks.build(
-                system.networks, model_config, self.dropout_rng, raw_scores=system.raw_scores,
-                critic_norm=system.critic_norm, normal_init=system.normal_init)
+                system.networks, model_config, seed, self.dropout_rng,
+                raw_scores=system.raw_scores, critic_norm=system.critic_norm,
+                normal_init=system.normal_init)
             for batch_norm in networks.batch_norms(self.generator, self.discriminator):
                 batch_norm.synchronized = sync_bn
-            self.d_optimizer = make_optimizer(self.discriminator.trainable_variables,
-                                              learning_rate, beta1, beta2, "d_optimizer",
-                                              loss_scaling)
-            self.g_optimizer = make_optimizer(self.generator.trainable_variables,
-                                              learning_rate, beta1, beta2, "g_optimizer",
-                                              loss_scaling)
+            self.d_optimizer = optim.make(system.d_optimizer, self.discriminator.trainable_variables,
+                                          "d_optimizer", loss_scaling)
+            self.g_optimizer = optim.make(system.g_optimizer, self.generator.trainable_variables,
+                                          "g_optimizer", loss_scaling)
         # The original's `counter` (iterations completed), and the epoch and batch
         # within it, so a restart resumes where it stopped. These and the random
         # state live on the host, outside the strategy.
@@ -157,7 +152,7 @@ class GAN:
         result = self._step(real, y, draws, self.epoch_batch)
         if self.system.samples_in_training_mode:
             # The script's sample_image after batches 0, interval, 2 * interval, ...
-            tf.cond(tf.equal(tf.math.floormod(self.iteration, self.sample_interval), 0),
+            tf.cond(tf.equal(tf.math.floormod(self.iteration, self.system.sample_interval), 0),
                     self._script_sample_pass_with_draws, tf.no_op)
         self.iteration.assign_add(1)
         self.epoch_batch.assign_add(1)
@@ -316,6 +311,7 @@ class GAN:
                     batch_norm.repeat_last_update()
             g_loss = self.objective.generator(self._d(fake, y), y)
         self.g_optimizer.apply_gradients(self._gradients(tape, g_loss, self.g_optimizer))
+        g_result = {"g_loss": g_loss, "G": tf.cast(fake, tf.float32)}
         # The original runs g_optim twice "to make sure that d_loss does not go
         # to zero (different from paper)".
         for _ in range(self.schedule.generator_updates - 1):

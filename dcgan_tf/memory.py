@@ -66,7 +66,7 @@ def network_sizes(kind, model_config, batch_size, discriminator=True):
     G alone, or G and D on G's images, for a batch of `batch_size`."""
     with tf.Graph().as_default() as graph:
         rng = tf.random.Generator.from_seed(0)
-        generator, critic = networks.build(kind, model_config, rng)
+        generator, critic = networks.build(kind, model_config, 0, rng)
         modules = (generator, critic) if discriminator else (generator,)
         parameters = sum(int(np.prod(v.shape)) for m in modules for v in m.trainable_variables)
         first = len(graph.get_operations())

@@ -255,13 +255,20 @@ def _finish_step(optimizer, finite):
                                     lambda _, finite: optimizer.loss_scale.update(finite))
 
 
-# The optimizers a system names (systems.System.optimizer, after compose):
-# name -> (variables, learning_rate, beta1, beta2, name, loss_scaling) -> optimizer.
+# The optimizers a system names (systems.OptimizerSettings.kind): name ->
+# (variables, settings, name, loss_scaling) -> optimizer.
 OPTIMIZERS = {
-    "tf1_adam": lambda variables, learning_rate, beta1, beta2, name, loss_scaling: OriginalAdam(
-        variables, learning_rate, beta1, beta2, name=name, loss_scaling=loss_scaling),
-    "torch_adam": lambda variables, learning_rate, beta1, beta2, name, loss_scaling: TorchAdam(
-        variables, learning_rate, beta1, beta2, name=name, loss_scaling=loss_scaling),
-    "torch_rmsprop": lambda variables, learning_rate, beta1, beta2, name, loss_scaling:
-        TorchRMSprop(variables, learning_rate, name=name, loss_scaling=loss_scaling),
+    "tf1_adam": lambda variables, settings, name, loss_scaling: OriginalAdam(
+        variables, settings.learning_rate, settings.beta1, settings.beta2, name=name,
+        loss_scaling=loss_scaling),
+    "torch_adam": lambda variables, settings, name, loss_scaling: TorchAdam(
+        variables, settings.learning_rate, settings.beta1, settings.beta2, name=name,
+        loss_scaling=loss_scaling),
+    "torch_rmsprop": lambda variables, settings, name, loss_scaling: TorchRMSprop(
+        variables, settings.learning_rate, name=name, loss_scaling=loss_scaling),
 }
+
+
+def make(settings, variables, name, loss_scaling=False):
+    """The optimizer `settings` (systems.OptimizerSettings) name, over `variables`."""
+    return OPTIMIZERS[settings.kind](variables, settings, name, loss_scaling)

@@ -16,6 +16,7 @@ import math
 from typing import Callable
 
 from dcgan_tf import data
+from dcgan_tf import networks
 from dcgan_tf import objectives
 
 
@@ -33,8 +34,8 @@ class Schedule:
       scripts test `i % n_critic == 0`); D updates every iteration.
     clip_value: after each D update, D's weights are clipped to [-c, c] (WGAN).
     share_fake: D's update and G's first update share one G(z) pass (carpedm20:
-      the same weights and z give the same values; G's batch norms move twice,
-      as the original's two passes move them).
+      D first; the same weights and z give the same values; G's batch norms
+      move twice, as the original's two passes move them).
     """
 
     first: str = "discriminator"
@@ -43,19 +44,31 @@ class Schedule:
     clip_value: float = None
     share_fake: bool = False
 
+    def __post_init__(self):
+        if self.first not in ("discriminator", "generator"):
+            raise ValueError(f"A schedule's first update is the discriminator's or the"
+                             f" generator's, not {self.first!r}.")
+        if self.generator_updates < 1 or self.n_critic < 1:
+            raise ValueError(f"A schedule needs at least one G update a turn and n_critic >= 1,"
+                             f" got {self.generator_updates} and {self.n_critic}.")
+        if self.share_fake and self.first != "discriminator":
+            raise ValueError("share_fake shares D's G(z) with G's first update, which only"
+                             " follows D's update: it needs first='discriminator'.")
+        if self.clip_value is not None and not self.clip_value > 0:
+            raise ValueError(f"A clip value must be positive, got {self.clip_value}.")
+
 
 @dataclasses.dataclass(frozen=True)
-class System:
-    """One `--model` (SYSTEMS), or, from `compose`, a `--model` with a `--loss`
-    and the run's settings: then `objective` is the objectives.Objective, and
-    `flags` every optional flag the composed parts read."""
+class Recipe:
+    """What a user names: one `--model` (SYSTEMS), its parts as the recipe states
+    them, before any flag's value is known (compose resolves it to a System)."""
 
     name: str
     summary: str
-    networks: str              # networks.build's kind: carpedm20, mlp, conditional_mlp, conv, ...
-    objective: Callable        # options -> objectives.Objective (the Objective after compose)
+    networks: str              # networks.KINDS' key: carpedm20, mlp, conditional_mlp, conv, ...
+    objective: Callable        # options -> objectives.Objective
     schedule: Schedule
-    optimizer: str             # "adam" or "rmsprop" (after compose: optim.OPTIMIZERS' key)
+    optimizer: str             # "adam" or "rmsprop"
     adam: str = "torch_adam"   # which Adam: PyTorch's, or TF1's ("tf1_adam") for carpedm20
     # The schedule of a --loss that brings none: the family's plain one (the
     # WGAN scripts' critic schedule belongs to their loss); None: this one.
@@ -71,19 +84,17 @@ class System:
     raw_scores: bool = True    # D's adversarial output without a sigmoid
     auxiliary_classifier: bool = False  # D has a class head with its own objective (AC-GAN)
     critic_norm: str = "batch"  # D's normalization: batch norm, or "layer" norm (the penalty's)
-    penalty: float = None      # WGAN-GP's penalty, as a share of --lambda_gp; None: none
-    penalty_weight: float = None  # after compose: the penalty's weight in D's loss
+    penalty_share: float = None  # WGAN-GP's penalty, as a share of --lambda_gp; None: none
     normal_init: bool = False  # the script applies weights_init_normal
     samples_in_training_mode: bool = False  # the script's sample grid moves G's batch norms
     # The original's TensorBoard histograms, each iteration: z, and D's sigmoid
     # outputs d, d_. (The scripts write no TensorBoard; a histogram of the prior's
     # draws costs the MLPs 5-8% of an iteration: bench/RESULTS.md.)
     histograms: bool = False
-    original_loss_eval: bool = False  # after compose: the original's three loss evaluations
     checkpoint_extras: tuple = ()  # what a checkpoint holds beyond networks, optimizers, counters
     # The recipe's own flag values (a flag given on the command line wins).
     defaults: dict = dataclasses.field(default_factory=dict)
-    flags: tuple = ()          # optional flags it reads of its own (after compose: all of them)
+    flags: tuple = ()          # optional flags it reads of its own
     # Its runs' folder name, from the config's fields, `loss` (the --loss's part)
     # and `prior` (--z_dist where it is not the recipe's own).
     run_name: str = "{dataset}_{model}.s{output_width}.z{z_dim}.b{batch_size}{loss}{prior}"
@@ -107,6 +118,47 @@ class Loss:
     flags: tuple = ()
 
 
+@dataclasses.dataclass(frozen=True)
+class OptimizerSettings:
+    """One player's optimizer: its kind (optim.OPTIMIZERS' key) and settings."""
+
+    kind: str
+    learning_rate: float
+    beta1: float
+    beta2: float
+
+
+@dataclasses.dataclass(frozen=True)
+class System:
+    """What a run trains, resolved (compose): the recipe's parts with a --loss's
+    in their place and every flag's value in. Each field has one meaning."""
+
+    name: str                  # "gan", or "gan --loss hinge"
+    recipe: Recipe             # the --model it comes from (labels, data, defaults, ...)
+    networks: str              # networks.KINDS' key
+    objective: objectives.Objective
+    schedule: Schedule
+    d_optimizer: OptimizerSettings
+    g_optimizer: OptimizerSettings
+    raw_scores: bool
+    critic_norm: str
+    penalty_weight: float      # WGAN-GP's penalty's weight in D's loss; None: none
+    original_loss_eval: bool   # the original's three loss evaluations after an iteration
+    checkpoint_extras: tuple   # what a checkpoint holds beyond networks, optimizers, counters
+    flags: tuple               # the optional flags (OPTIONAL_FLAGS) it reads
+    sample_interval: int       # cgan's and acgan's training-mode sample pass: every this many
+
+    # What the recipe fixes, under the names the trainer reads.
+    labels = property(lambda self: self.recipe.labels)
+    data = property(lambda self: self.recipe.data)
+    fake_labels = property(lambda self: self.recipe.fake_labels)
+    sample_labels = property(lambda self: self.recipe.sample_labels)
+    auxiliary_classifier = property(lambda self: self.recipe.auxiliary_classifier)
+    normal_init = property(lambda self: self.recipe.normal_init)
+    samples_in_training_mode = property(lambda self: self.recipe.samples_in_training_mode)
+    histograms = property(lambda self: self.recipe.histograms)
+
+
 # carpedm20's widths, and the flags only its recipe reads.
 CARPEDM20_FLAGS = ("gf_dim", "df_dim", "gfc_dim", "dfc_dim", "original_loss_eval",
                    "compare_with")
@@ -125,7 +177,7 @@ def _plain(constructor):
 
 
 SYSTEMS = {
-    "dcgan": System(
+    "dcgan": Recipe(
         "dcgan", "carpedm20's DCGAN: its networks, sigmoid cross-entropy on logits, D then G"
         " twice on the same z, TF1's Adam", networks="carpedm20",
         objective=_plain(objectives.cross_entropy_on_logits),
@@ -134,19 +186,19 @@ SYSTEMS = {
         fake_labels="real", sample_labels="first_batch", data="original", histograms=True,
         flags=CARPEDM20_FLAGS,
         run_name="{dataset}_x{input_width}.z{z_dim}.{z_dist}.y{output_width}.b{batch_size}{loss}"),
-    "gan": System(
+    "gan": Recipe(
         "gan", "the vanilla GAN (Goodfellow et al. 2014): MLPs, binary cross-entropy",
         networks="mlp", objective=_plain(objectives.binary_cross_entropy_on_probabilities),
         schedule=Schedule(first="generator"), optimizer="adam", raw_scores=False,
         checkpoint_extras=_SCRIPTS_CHECKPOINT, defaults=dict(_SCRIPTS, output_height=28)),
-    "cgan": System(
+    "cgan": Recipe(
         "cgan", "the conditional GAN (Mirza & Osindero 2014): MLPs with label embeddings,"
         " trained with MSE as the script does", networks="conditional_mlp",
         objective=_plain(objectives.squared_error_to_one_and_zero),
         schedule=Schedule(first="generator"), optimizer="adam", labels="required",
         samples_in_training_mode=True, checkpoint_extras=_SCRIPTS_CHECKPOINT,
         defaults=dict(_SCRIPTS, output_height=32, n_classes=10)),
-    "acgan": System(
+    "acgan": Recipe(
         "acgan", "AC-GAN (Odena et al. 2017): conv nets, validity and class heads",
         networks="conditional_conv",
         objective=lambda options: objectives.with_auxiliary_classifier(
@@ -155,20 +207,20 @@ SYSTEMS = {
         raw_scores=False, auxiliary_classifier=True, normal_init=True,
         samples_in_training_mode=True, checkpoint_extras=_SCRIPTS_CHECKPOINT,
         defaults=dict(_SCRIPTS, output_height=32, n_classes=10)),
-    "wgan": System(
+    "wgan": Recipe(
         "wgan", "WGAN (Arjovsky et al. 2017): the gan MLPs as a critic, weight clipping,"
         " RMSprop", networks="mlp", objective=_plain(objectives.wasserstein),
         schedule=Schedule(first="discriminator", n_critic=5, clip_value=0.01),
         optimizer="rmsprop", checkpoint_extras=_SCRIPTS_CHECKPOINT,
         defaults=dict(_SCRIPTS, learning_rate=0.00005, output_height=28, n_critic=5,
                       clip_value=0.01)),
-    "wgan_gp": System(
+    "wgan_gp": Recipe(
         "wgan_gp", "WGAN-GP (Gulrajani et al. 2017): the gan MLPs as a critic, gradient"
         " penalty", networks="mlp", objective=_plain(objectives.wasserstein),
-        schedule=Schedule(first="discriminator", n_critic=5), optimizer="adam", penalty=1.0,
+        schedule=Schedule(first="discriminator", n_critic=5), optimizer="adam", penalty_share=1.0,
         checkpoint_extras=_SCRIPTS_CHECKPOINT,
         defaults=dict(_SCRIPTS, output_height=28, n_critic=5, lambda_gp=10.0)),
-    "lsgan": System(
+    "lsgan": Recipe(
         "lsgan", "LSGAN (Mao et al. 2017): conv nets, least squares to 1 and 0",
         networks="conv", objective=_plain(objectives.squared_error_to_one_and_zero),
         schedule=Schedule(first="generator"), optimizer="adam", normal_init=True,
@@ -216,28 +268,28 @@ OPTIONAL_FLAGS = ("beta2", "clip_value", "lambda_gp", "n_classes", "ls_abc",
                   "divergence") + CARPEDM20_FLAGS
 
 
-def _with_loss(model, loss):
-    """The model's system with the loss's parts in place of its own (unresolved)."""
-    system = SYSTEMS[model]
+def _recipe(model, loss):
+    """The model's recipe with the loss's parts in place of its own."""
+    recipe = SYSTEMS[model]
     if not loss:
-        return system
+        return recipe
     chosen = LOSSES[loss]
     objective = chosen.objective
-    if system.auxiliary_classifier:  # the class head keeps its objective
+    if recipe.auxiliary_classifier:  # the class head keeps its objective
         objective = lambda options: objectives.with_auxiliary_classifier(  # noqa: E731
             chosen.objective(options))
-    penalty = None
+    penalty_share = None
     if chosen.penalty:  # weighed with the adversarial term it is part of
-        penalty = (objectives.AUXILIARY_CLASSIFIER_ADVERSARIAL_WEIGHT
-                   if system.auxiliary_classifier else 1.0)
+        penalty_share = (objectives.AUXILIARY_CLASSIFIER_ADVERSARIAL_WEIGHT
+                         if recipe.auxiliary_classifier else 1.0)
     return dataclasses.replace(
-        system, name=f"{system.name} --loss {loss}", objective=objective,
-        schedule=chosen.schedule or system.loss_schedule or system.schedule,
-        optimizer=chosen.optimizer or system.optimizer, raw_scores=True,
-        critic_norm=chosen.critic_norm, penalty=penalty,
-        checkpoint_extras=tuple(dict.fromkeys(system.checkpoint_extras
+        recipe, name=f"{recipe.name} --loss {loss}", objective=objective,
+        schedule=chosen.schedule or recipe.loss_schedule or recipe.schedule,
+        optimizer=chosen.optimizer or recipe.optimizer, raw_scores=True,
+        critic_norm=chosen.critic_norm, penalty_share=penalty_share,
+        checkpoint_extras=tuple(dict.fromkeys(recipe.checkpoint_extras
                                               + chosen.checkpoint_extras)),
-        flags=system.flags + chosen.flags)
+        flags=recipe.flags + chosen.flags)
 
 
 def compose(model, loss, options):
@@ -246,33 +298,38 @@ def compose(model, loss, options):
     penalty, critic norm) in place of the model's own, every setting resolved
     from `options` (the run's Config). The only place where a --loss means
     anything."""
-    system = _with_loss(model, loss)
+    recipe = _recipe(model, loss)
     schedule = dataclasses.replace(
-        system.schedule, n_critic=int(options.n_critic),
-        clip_value=None if system.schedule.clip_value is None else float(options.clip_value))
-    extras = system.checkpoint_extras
+        recipe.schedule, n_critic=int(options.n_critic),
+        clip_value=None if recipe.schedule.clip_value is None else float(options.clip_value))
+    extras = recipe.checkpoint_extras
     if schedule.n_critic > 1:  # an iteration without G's turn logs G's last loss
         extras = tuple(dict.fromkeys(extras + ("last_g_loss",)))
-    return dataclasses.replace(
-        system, objective=system.objective(options), schedule=schedule,
-        optimizer=system.adam if system.optimizer == "adam" else "torch_rmsprop",
-        penalty_weight=(None if system.penalty is None
-                        else system.penalty * float(options.lambda_gp)),
+    optimizer = OptimizerSettings(
+        kind=recipe.adam if recipe.optimizer == "adam" else "torch_rmsprop",
+        learning_rate=float(options.learning_rate), beta1=float(options.beta1),
+        beta2=float(options.beta2))
+    return System(
+        name=recipe.name, recipe=SYSTEMS[model], networks=recipe.networks,
+        objective=recipe.objective(options), schedule=schedule, d_optimizer=optimizer,
+        g_optimizer=optimizer, raw_scores=recipe.raw_scores, critic_norm=recipe.critic_norm,
+        penalty_weight=(None if recipe.penalty_share is None
+                        else recipe.penalty_share * float(options.lambda_gp)),
         original_loss_eval=bool(options.original_loss_eval), checkpoint_extras=extras,
-        flags=flags_read(model, loss))
+        flags=flags_read(model, loss), sample_interval=int(options.sample_freq))
 
 
 def flags_read(model, loss=""):
     """The optional flags (OPTIONAL_FLAGS) that `--model model --loss loss` reads."""
-    system = _with_loss(model, loss)
-    read = set(system.flags)
-    if system.optimizer == "adam":
+    recipe = _recipe(model, loss)
+    read = set(recipe.flags)
+    if recipe.optimizer == "adam":
         read.add("beta2")
-    if system.schedule.clip_value is not None:
+    if recipe.schedule.clip_value is not None:
         read.add("clip_value")
-    if system.penalty is not None:
+    if recipe.penalty_share is not None:
         read.add("lambda_gp")
-    if system.labels == "required":
+    if recipe.labels == "required":
         read.add("n_classes")
     if loss and "original_loss_eval" in read:  # the original's own losses only
         read.remove("original_loss_eval")
@@ -388,24 +445,11 @@ def check_images(config):
     """Raises ValueError, naming the fix, for images the system's networks and
     data cannot make. Train mode checks it once a run's record has given what
     the flags did not (test mode's images are the run's)."""
-    system = _with_loss(config.model, config.loss)
+    recipe = _recipe(config.model, config.loss)
     labelled = data.is_idx_dataset(config.dataset)
-    if system.labels == "required" and not labelled:
+    if recipe.labels == "required" and not labelled:
         raise ValueError(f"--model {config.model} is conditional and needs labelled data:"
                          f" --dataset mnist or fashion_mnist (an image folder such as"
                          f" {config.dataset!r} has no labels). Use an unconditional model"
                          " (gan, wgan, wgan_gp, lsgan) for a folder.")
-    if system.networks == "carpedm20":
-        if labelled and (config.output_height, config.output_width) != (28, 28):
-            raise ValueError(
-                f"{config.dataset} images are 28x28, but --output_height={config.output_height}"
-                f" --output_width={config.output_width}; pass --input_height=28"
-                " --output_height=28, as the original's README does.")
-        return
-    if config.output_height != config.output_width:
-        raise ValueError(f"--model {config.model} makes square images: pass --output_height"
-                         " alone.")
-    if system.networks.endswith("conv") and config.output_height % 16:
-        raise ValueError(f"--model {config.model}'s conv nets halve the image 4 times: its"
-                         f" --output_height must be a multiple of 16, got"
-                         f" {config.output_height}.")
+    networks.KINDS[recipe.networks].check_images(config, labelled)

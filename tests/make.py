@@ -5,7 +5,6 @@ commands.train.make_gan."""
 
 from dcgan_tf import app
 from dcgan_tf import config as config_lib
-from dcgan_tf import gan as gan_lib
 from dcgan_tf import systems
 from dcgan_tf.commands import train
 from dcgan_tf.networks import torch_layers
@@ -32,14 +31,7 @@ def gan(model_config, model="dcgan", strategy=None, compute_dtype=None, **flags)
     flags.setdefault("seed", 0)
     run_config = config(model, **flags)
     system = systems.compose(run_config.model, run_config.loss, run_config)
-    if compute_dtype is None:
-        return train.make_gan(run_config, system, model_config, strategy)
-    return gan_lib.GAN(system, model_config, learning_rate=run_config.learning_rate,
-                       beta1=run_config.beta1, beta2=run_config.beta2,
-                       batch_size=run_config.batch_size, seed=run_config.seed,
-                       z_dist=run_config.z_dist, strategy=strategy, compute_dtype=compute_dtype,
-                       jit_compile=run_config.xla, sync_bn=run_config.sync_bn,
-                       sample_interval=run_config.sample_freq)
+    return train.make_gan(run_config, system, model_config, strategy, compute_dtype)
 
 
 def without_dropout(gan):

@@ -164,7 +164,7 @@ def test_family_model_reproduces_its_script(name, model, loss):
     options = record["options"]
     updates = {"D": record["iterations"],
                "G": sum(1 for i in range(record["iterations"]) if i % gan.schedule.n_critic == 0)}
-    travel = {network: options["lr"] * largest_travel(gan.system.optimizer, count,
+    travel = {network: options["lr"] * largest_travel(gan.system.d_optimizer.kind, count,
                                                       options.get("b1", 0.5),
                                                       options.get("b2", 0.999))
               for network, count in updates.items()}

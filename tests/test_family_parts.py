@@ -67,7 +67,7 @@ def test_initializers_follow_pytorchs_distributions():
     assert abs(np.std(embedding.table) - 1.0) < 0.02 and abs(np.mean(embedding.table)) < 0.02
     # acgan / lsgan: weights_init_normal on top of the defaults
     generator, discriminator = networks.build(
-        "conv", pytorch_gan.FamilyModelConfig("lsgan", 32, 1, 100), normal_init=True)
+        "conv", pytorch_gan.FamilyModelConfig("lsgan", 32, 1, 100), 0, normal_init=True)
     kernel = generator.conv1.kernel.numpy()
     assert abs(kernel.std() - 0.02) < 0.001 and abs(kernel.mean()) < 0.001
     gamma = discriminator.blocks[1][2].gamma.numpy()
@@ -171,7 +171,7 @@ def test_conv_critics_swap_batch_norm_for_layer_norm_under_wgan_gp():
                                                loss="wgan_gp")
         system = systems.compose(model, "wgan_gp", make.config(model, loss="wgan_gp"))
         generator, discriminator = networks.build(
-            system.networks, config, raw_scores=system.raw_scores,
+            system.networks, config, 0, raw_scores=system.raw_scores,
             critic_norm=system.critic_norm, normal_init=system.normal_init)
         norms = [norm for _, _, norm in discriminator.blocks if norm is not None]
         assert len(norms) == 3 and all(isinstance(n, torch_layers.LayerNorm) for n in norms)

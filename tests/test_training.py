@@ -54,6 +54,23 @@ def test_one_iteration_updates_everything_and_reports_finite_losses(conditional)
     assert float(gan.g_optimizer.beta1_power) == pytest.approx(0.5 ** 3)
 
 
+def test_a_schedule_says_what_it_cannot_do_and_shares_g_z_with_one_g_update():
+    with pytest.raises(ValueError, match="share_fake .* needs first='discriminator'"):
+        systems.Schedule(first="generator", share_fake=True)
+    with pytest.raises(ValueError, match="at least one G update"):
+        systems.Schedule(generator_updates=0)
+    # carpedm20's iteration (D's G(z) shared with G's update) with one G update:
+    # that update is the iteration's G loss (it once was never assigned).
+    system = systems.compose("dcgan", "", make.config(batch_size=8, seed=0))
+    once = dataclasses.replace(system, schedule=dataclasses.replace(system.schedule,
+                                                                    generator_updates=1))
+    gan = gan_lib.GAN(once, carpedm20.ModelConfig(28, 28, 1, y_dim=10, **TINY_MODEL),
+                      batch_size=8, seed=0)
+    result = gan.train_step(tf.random.uniform((8, 28, 28, 1)), tf.one_hot(tf.range(8), 10))
+    assert np.isfinite(float(result["g_loss"])) and result["G"].shape == (8, 28, 28, 1)
+    assert float(gan.g_optimizer.beta1_power) == pytest.approx(0.5 ** 2)  # one G step
+
+
 def test_steps_trace_once():
     gan = tiny_gan(conditional=False)
     for _ in range(3):

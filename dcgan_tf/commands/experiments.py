@@ -21,7 +21,6 @@ from dcgan_tf import metrics
 from dcgan_tf import networks
 from dcgan_tf import systems
 from dcgan_tf import tf1_checkpoint
-from dcgan_tf.commands import train
 from dcgan_tf.experiments import features as features_lib
 from dcgan_tf.experiments import guided_backprop as guided_lib
 from dcgan_tf.experiments import linear_probe as probe_lib
@@ -88,7 +87,7 @@ def check_applies(config, run):
 def trained_discriminator(run, config):
     """The run's D, restored from the checkpoint the generator came from."""
     system = systems.compose(run.system_name, run.record.loss, config)
-    _, discriminator = networks.build(system.networks, run.model_config,
+    _, discriminator = networks.build(system.networks, run.model_config, 0,
                                       raw_scores=system.raw_scores,
                                       critic_norm=system.critic_norm)
     if tf1_checkpoint.is_tf1_checkpoint(run.checkpoint):
@@ -101,18 +100,17 @@ def trained_discriminator(run, config):
 
 def initial_discriminator(run, config, log):
     """D at the weights the run started from: its recorded seed rebuilds them, as
-    training built them (commands.train.make_gan). An original TF1 run's are not
-    known: a fresh initialisation stands in, said."""
+    training built them (networks.build under the run's seed). An original TF1
+    run's are not known: a fresh initialisation stands in, said."""
     seed = run.recorded_seed()
     if seed is None:
         seed = config.seed or 0
-        log(f" [*] The run's initial weights are not known (no FLAGS.json); D's initial"
-            f" weights drawn with seed {seed} stand in for them")
-    run_config = dataclasses.replace(config, seed=seed, model=run.system_name,
-                                     loss=run.record.loss,
-                                     mixed_precision=False, xla=False)
-    system = systems.compose(run_config.model, run_config.loss, run_config)
-    return train.make_gan(run_config, system, run.model_config).discriminator
+        log(f" [*] The run's initial weights are not known (no record of its seed); D's"
+            f" initial weights drawn with seed {seed} stand in for them")
+    system = systems.compose(run.system_name, run.record.loss, config)
+    return networks.build(system.networks, run.model_config, seed,
+                          tf.random.Generator.from_seed(seed + 1), raw_scores=system.raw_scores,
+                          critic_norm=system.critic_norm, normal_init=system.normal_init)[1]
 
 
 def _layer_shapes(discriminator, model_config):

@@ -74,10 +74,11 @@ class TrainedRun:
 
 
 def build_generator(record, config):
-    """The generator a run's record describes (test mode needs no D)."""
+    """The generator a run's record describes (test mode needs no D; its weights
+    come from the checkpoint)."""
     system = systems.compose(record.model, record.loss, config)
-    return networks.build(system.networks, record.networks, raw_scores=system.raw_scores,
-                          critic_norm=system.critic_norm)[0]
+    return networks.build(system.networks, record.networks, record.seed or 0,
+                          raw_scores=system.raw_scores, critic_norm=system.critic_norm)[0]
 
 
 def _original_record(config, original):

@@ -24,31 +24,22 @@ from dcgan_tf import runs
 from dcgan_tf import systems
 from dcgan_tf import tf1_checkpoint
 from dcgan_tf import training
-from dcgan_tf.networks import carpedm20
-from dcgan_tf.networks import pytorch_gan
 
 
 def model_config_for(config, system, training_data):
     """What fixes the shapes of the run's networks (written to model.json)."""
-    if system.networks == "carpedm20":
-        return carpedm20.ModelConfig(
-            output_height=config.output_height, output_width=config.output_width,
-            c_dim=int(training_data.c_dim), y_dim=int(training_data.y_dim), z_dim=config.z_dim,
-            gf_dim=config.gf_dim, df_dim=config.df_dim, gfc_dim=config.gfc_dim,
-            dfc_dim=config.dfc_dim, critic_norm=system.critic_norm).validate()
-    return pytorch_gan.FamilyModelConfig(
-        model=config.model, image_size=config.output_height, c_dim=int(training_data.c_dim),
-        z_dim=config.z_dim, n_classes=config.n_classes if system.labels == "required" else 0,
-        loss=config.loss).validate()
+    return networks.KINDS[system.networks].config_of(
+        config, int(training_data.c_dim), int(training_data.y_dim), system.critic_norm)
 
 
-def make_gan(config, system, model_config, strategy=None):
-    """The GAN of a composed system with the run's settings."""
+def make_gan(config, system, model_config, strategy=None, compute_dtype=None):
+    """The GAN of a composed system with the run's settings (`compute_dtype`:
+    --mixed_precision's, unless given)."""
     return gan_lib.GAN(
-        system, model_config, learning_rate=config.learning_rate, beta1=config.beta1,
-        beta2=config.beta2, batch_size=config.batch_size, seed=config.seed, z_dist=config.z_dist,
-        strategy=strategy, compute_dtype=precision.compute_dtype(config.mixed_precision),
-        jit_compile=config.xla, sync_bn=config.sync_bn, sample_interval=config.sample_freq)
+        system, model_config, batch_size=config.batch_size, seed=config.seed,
+        z_dist=config.z_dist, strategy=strategy,
+        compute_dtype=compute_dtype or precision.compute_dtype(config.mixed_precision),
+        jit_compile=config.xla, sync_bn=config.sync_bn)
 
 
 @contextlib.contextmanager
@@ -77,11 +68,12 @@ def _check_networks_continue(record, model_config, paths):
 
 def _check_can_continue_original(system, config):
     """The original's checkpoint carries TF1 Adam's state and batch-norm critics."""
-    if system.optimizer != "tf1_adam" or system.critic_norm != "batch":
+    rmsprop = system.d_optimizer.kind != "tf1_adam"
+    if rmsprop or system.critic_norm != "batch":
         raise ValueError(
             f"--checkpoint_dir {config.checkpoint_dir} holds an original TF1 run, whose"
             " discriminator has batch norms and whose optimizers are TF1's Adam; --loss"
-            f" {config.loss} trains {'with RMSprop' if system.optimizer != 'tf1_adam' else 'a'}"
+            f" {config.loss} trains {'with RMSprop' if rmsprop else 'a'}"
             f"{' critic with layer norms' if system.critic_norm != 'batch' else ''}, which"
             " cannot take that state over. Continue it with its own loss (drop --loss), or"
             " with one that keeps TF1's Adam and batch norm (minimax, lsgan, hinge, fgan).")
@@ -122,7 +114,7 @@ def run(config, log=print):
     # TensorFlow runs anything.
     system = systems.compose(config.model, config.loss, config)
     threads = distribute.set_op_threads(config.intra_op_threads,
-                                        small_ops=system.networks in networks.SMALL_OP_KINDS)
+                                        small_ops=networks.KINDS[system.networks].small_ops)
     if threads:
         log(f" [*] CPU: {threads} thread{'s' if threads > 1 else ''} per op")
     strategy = distribute.make_strategy(config.strategy, config.logical_cpus)

@@ -247,6 +247,25 @@ def build_models(config):
     return Generator(config), Discriminator(config)
 
 
+def config_of(options, c_dim, y_dim, critic_norm):
+    """The ModelConfig of a run's flags (`options`) and data (its channels and
+    labels): the original's sizes and widths, and the critic's norm."""
+    return ModelConfig(
+        output_height=options.output_height, output_width=options.output_width, c_dim=c_dim,
+        y_dim=y_dim, z_dim=options.z_dim, gf_dim=options.gf_dim, df_dim=options.df_dim,
+        gfc_dim=options.gfc_dim, dfc_dim=options.dfc_dim, critic_norm=critic_norm).validate()
+
+
+def check_images(options, labelled):
+    """Raises ValueError, naming the fix, for sizes the original's networks and
+    data cannot make: MNIST-style digits are 28x28."""
+    if labelled and (options.output_height, options.output_width) != (28, 28):
+        raise ValueError(
+            f"{options.dataset} images are 28x28, but --output_height={options.output_height}"
+            f" --output_width={options.output_width}; pass --input_height=28"
+            " --output_height=28, as the original's README does.")
+
+
 def variables_by_original_name(*modules):
     """{'generator/g_h0_lin/Matrix': variable, ...}: the TF1 checkpoint keys."""
     return {v.name[:-len(":0")]: v for m in modules for v in m.variables}

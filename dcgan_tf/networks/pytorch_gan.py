@@ -313,6 +313,26 @@ class FamilyModelConfig:
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
 
 
+def config_of(options, c_dim, n_classes):
+    """The FamilyModelConfig of a run's flags (`options`) and data (its channels;
+    `n_classes` for the conditional kinds, else 0)."""
+    return FamilyModelConfig(model=options.model, image_size=options.output_height,
+                             c_dim=c_dim, z_dim=options.z_dim, n_classes=n_classes,
+                             loss=options.loss).validate()
+
+
+def check_images(options, convolutional):
+    """Raises ValueError, naming the fix, for sizes the scripts' networks cannot
+    make: square images, and for the conv nets multiples of 16."""
+    if options.output_height != options.output_width:
+        raise ValueError(f"--model {options.model} makes square images: pass --output_height"
+                         " alone.")
+    if convolutional and options.output_height % 16:
+        raise ValueError(f"--model {options.model}'s conv nets halve the image 4 times: its"
+                         f" --output_height must be a multiple of 16, got"
+                         f" {options.output_height}.")
+
+
 def build_networks(kind, config, rng, raw_scores, layer_norm, normal_init):
     """(generator, discriminator) of one kind of the scripts' networks: "mlp"
     (gan, wgan, wgan_gp), "conditional_mlp" (cgan), "conv" (lsgan) or
