@@ -117,6 +117,30 @@ flags.DEFINE_string("ls_abc", "0,1,1", "--loss lsgan: targets a (fake), b (real)
                     " [0,1,1; the paper's other choice: -1,1,0]")
 flags.DEFINE_enum("divergence", "kl", list(objectives.DIVERGENCES),
                   "--loss fgan: the f-divergence [kl]")
+# Ours, when a GAN collapses: stabilizers, parts of any --model and --loss.
+flags.DEFINE_boolean("stabilized", False, "The combination measured best on carpedm20's"
+                     " networks: --spectral_norm --loss hinge --ema_decay 0.999"
+                     " --d_learning_rate 0.0004 --g_learning_rate 0.0001 --g_updates 1 (each"
+                     " flag given wins; README: when to add --diffaugment) [False]")
+flags.DEFINE_boolean("spectral_norm", False, "D's dense and conv weights divided by their"
+                     " largest singular value (power iteration, one step per D update); D's"
+                     " batch norms go (Miyato et al. 2018) [False]")
+flags.DEFINE_float("ema_decay", 0.0, "An exponential moving average of G's weights, updated"
+                   " after each G update, sampled by test mode (0: off; e.g. 0.999) [0]")
+flags.DEFINE_integer("ema_start", 1000, "--ema_decay: G updates before averaging begins (the"
+                     " average is a copy of G until then) [1000]")
+flags.DEFINE_string("diffaugment", "", "DiffAugment (Zhao et al. 2020) on every image D sees,"
+                    " real and fake, in both updates: any of color,translation,cutout [empty:"
+                    " off]")
+flags.DEFINE_float("r1_gamma", 0.0, "R1: gamma / 2 * E||grad D(x)||^2 on real images added to"
+                   " D's loss (Mescheder et al. 2018) [0: off]")
+flags.DEFINE_integer("r1_every", 1, "--r1_gamma: the penalty every this many D updates, scaled"
+                     " by it (lazy R1) [1]")
+flags.DEFINE_float("d_learning_rate", None, "D's learning rate (the two time-scale rule,"
+                   " Heusel et al. 2017) [--learning_rate]")
+flags.DEFINE_float("g_learning_rate", None, "G's learning rate [--learning_rate]")
+flags.DEFINE_integer("g_updates", None, "G's updates in each of its turns [the model's: dcgan"
+                     " 2, the family 1]")
 # Ours, test mode.
 flags.DEFINE_enum("visualize_option", "1", list(visualize.OPTIONS) + ["all"],
                   "Which of the original's visualizations --visualize runs (it hard-coded 1),"
@@ -159,6 +183,8 @@ flags.DEFINE_string("probe_labels", "10,100,1000", "--linear_probe: labelled tra
 flags.DEFINE_string("probe_dataset", "", "--linear_probe: the labelled data: mnist,"
                     " fashion_mnist, or a folder under --data_dir of train/<class>/ and"
                     " test/<class>/ images [the run's --dataset, if labelled]")
+flags.DEFINE_boolean("raw_generator", False, "Test mode on a run with --ema_decay: sample the"
+                     " trained G, not its average [False]")
 flags.DEFINE_integer("nearest_neighbours", 0, "Memorisation: this many samples with their"
                      " nearest training images (pixels; the classifier's features), against"
                      " unseen real images' distances [0: off]")

@@ -49,7 +49,7 @@ def runs(root):
 
 
 def measure(name, data_flags, training_flags, probe_dataset, root, probe_labels=PROBE_LABELS):
-    from objectives import export_image_folder  # noqa: PLC0415
+    from benchlib import export_image_folder  # noqa: PLC0415
 
     for dataset in ("mnist", "fashion_mnist"):
         if f"{dataset}_images" in data_flags:

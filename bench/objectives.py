@@ -37,8 +37,9 @@ import sys
 
 import numpy as np
 
-from benchlib import (REPO, SET_FIGURE_HEADER, SET_FIGURES, SHARED_DATA, iteration_seconds,
-                      main_in_process, main_py, ms_per_iteration, set_figure_cells)
+from benchlib import (REPO, SET_FIGURE_HEADER, SET_FIGURES, SHARED_DATA, checkpoint_iteration,
+                      export_image_folder, iteration_seconds, latest_grid, main_in_process, main_py,
+                      ms_per_iteration, set_figure_cells, side_by_side)
 
 sys.path.insert(0, REPO)
 RESULTS = os.path.join(REPO, "bench", "objectives_results.json")
@@ -47,21 +48,6 @@ RUN_MAIN = [main_in_process]  # --subprocess: main_py (a new process per call, s
 LOSS_RUNS = {"nonsaturating": [], "minimax": [], "lsgan": [], "wgan": [], "wgan_gp": [],
              "hinge": [], "fgan_kl": ["--divergence", "kl"], "fgan_js": ["--divergence", "js"],
              "fgan_pearson": ["--divergence", "pearson"]}
-
-
-def export_image_folder(dataset, data_dir, target):
-    """The data set's training digits as PNG files (once), for the unconditional model."""
-    from PIL import Image  # noqa: PLC0415
-
-    from dcgan_tf import data  # noqa: PLC0415
-
-    if os.path.isdir(target) and os.listdir(target):
-        return target
-    os.makedirs(target, exist_ok=True)
-    images, _ = data.load_idx_split(data.idx_dataset_dir(data_dir, dataset), "train")
-    for i, image in enumerate(images):
-        Image.fromarray(image).save(os.path.join(target, f"{i:05d}.png"))
-    return target
 
 
 def run(loss_name, seed, args, iterations_per_epoch):
@@ -132,21 +118,6 @@ def finished(result, key, last_iteration):
     return ((result["loss"], result["seed"], result["dataset"], result["conditional"]) == key
             and (result["diverged_at"] is not None
                  or result["final"]["iteration"] == last_iteration))
-
-
-def latest_grid(sample_dir):
-    """The run's last training sample grid (the fixed sample z)."""
-    grids = sorted(f for f in os.listdir(sample_dir) if f.startswith("train_"))
-    return os.path.join(sample_dir, grids[-1]) if grids else None
-
-
-def checkpoint_iteration(runs, name):
-    """The iteration of run `name`'s latest checkpoint (0 before its first)."""
-    checkpoint = os.path.join(runs, name, "checkpoints", "checkpoint")
-    if not os.path.exists(checkpoint):
-        return 0
-    with open(checkpoint) as f:
-        return int(f.read().split('"')[1].rsplit("-", 1)[1])
 
 
 def score(data_flags, common, name, args, samples, log_path):
@@ -312,23 +283,6 @@ def real_reference(runs):
                 if real and real["num_images"] == 10000:  # not a stage's quick score
                     return real
     return None
-
-
-def side_by_side(labelled_grids, path, columns=3):
-    """One picture of the sample grids, each under its loss's name."""
-    from PIL import Image, ImageDraw  # noqa: PLC0415
-
-    grids = [(label, Image.open(grid).convert("RGB")) for label, grid in labelled_grids]
-    width, height = grids[0][1].size
-    caption = 18
-    rows = -(-len(grids) // columns)
-    sheet = Image.new("RGB", (columns * (width + 8), rows * (height + caption + 8)), "white")
-    draw = ImageDraw.Draw(sheet)
-    for index, (label, grid) in enumerate(grids):
-        x, y = (index % columns) * (width + 8) + 4, (index // columns) * (height + caption + 8) + 4
-        draw.text((x, y + 2), label, fill="black")
-        sheet.paste(grid.resize((width, height)), (x, y + caption))
-    sheet.save(path)
 
 
 def main():

@@ -18,6 +18,7 @@ from dcgan_tf import distribute
 from dcgan_tf import fidelity
 from dcgan_tf import latent
 from dcgan_tf import systems
+from dcgan_tf.stabilizers import diffaugment
 
 
 def expand_path(path):
@@ -83,6 +84,17 @@ class Config:
     loss: str = ""
     ls_abc: str = "0,1,1"
     divergence: str = "kl"
+    # Ours, the stabilizers (stabilizers/, systems.compose): parts of any system.
+    spectral_norm: bool = False
+    ema_decay: float = 0.0
+    ema_start: int = 1000
+    diffaugment: str = ""
+    r1_gamma: float = 0.0
+    r1_every: int = 1
+    d_learning_rate: float = None
+    g_learning_rate: float = None
+    g_updates: int = None
+    stabilized: bool = False
     # Ours, test mode: what to do with a trained generator.
     visualize_option: str = "1"
     generate: int = 0
@@ -103,6 +115,7 @@ class Config:
     probe_labels: str = "10,100,1000"
     probe_dataset: str = ""
     nearest_neighbours: int = 0
+    raw_generator: bool = False
 
     def __post_init__(self):
         # The original's "None means the same as height" defaults.
@@ -152,9 +165,12 @@ class Config:
         # The prior, where it is not the recipe's own (the family's runs before
         # --z_dist applied to them all trained on theirs, and keep their names).
         prior = "" if self.z_dist == system.defaults.get("z_dist") else f".{self.z_dist}"
-        # A --loss other than the model's own names its own run.
-        return system.run_name.format(**dict(dataclasses.asdict(self), prior=prior,
-                                             loss=systems.run_name_part(self.loss, self)))
+        # A --loss other than the model's own names its own run; so do stabilizers.
+        loss = systems.run_name_part(self.loss, self)
+        if self.stabilized and self.loss == systems.STABILIZED["loss"]:
+            loss = ""  # --stabilized's own loss: its name says it
+        return (system.run_name.format(**dict(dataclasses.asdict(self), prior=prior, loss=loss))
+                + systems.stabilizers_name_part(self))
 
     def validate(self):
         """Raises ValueError naming the fix for any flag value that can't work: the
@@ -192,6 +208,7 @@ class Config:
             raise ValueError("--visualize, --generate, --evaluate, --compare_with, --export,"
                              " --freeze, --linear_probe and --nearest_neighbours are test-mode"
                              " actions: run them without --train.")
+        self._validate_stabilizers()
         if self.walk_points < 2:
             raise ValueError(f"--walk_points must be at least 2 (a walk goes from point to"
                              f" point), got {self.walk_points}.")
@@ -215,6 +232,33 @@ class Config:
         if os.sep in self.run_name() or self.run_name() in (".", ".."):
             raise ValueError(f"--out_name={self.out_name!r} must be a plain folder name.")
         return self
+
+    def _validate_stabilizers(self):
+        """The stabilizers' values (stabilizers/)."""
+        if not 0 <= self.ema_decay < 1:
+            raise ValueError(f"--ema_decay must be in [0, 1) (0: off; 0.999 averages about the"
+                             f" last thousand G updates), got {self.ema_decay}.")
+        if self.ema_start < 0:
+            raise ValueError(f"--ema_start must be at least 0 (G updates before the average"
+                             f" starts), got {self.ema_start}.")
+        if self.diffaugment:
+            diffaugment.parse(self.diffaugment)
+        if not 0 <= self.r1_gamma < math.inf:
+            raise ValueError(f"--r1_gamma must be a number >= 0 (0: off), got {self.r1_gamma}.")
+        if self.r1_every < 1:
+            raise ValueError(f"--r1_every must be at least 1 (the penalty every k-th D update,"
+                             f" k times as strong), got {self.r1_every}.")
+        for name in ("d_learning_rate", "g_learning_rate"):
+            value = getattr(self, name)
+            if value is not None and not 0 < value < math.inf:
+                raise ValueError(f"--{name} must be a positive number (or unset: --learning_rate),"
+                                 f" got {value}.")
+        if self.g_updates is not None and self.g_updates < 1:
+            raise ValueError(f"--g_updates must be at least 1 (G's updates in each of its turns),"
+                             f" got {self.g_updates}.")
+        if self.train and self.raw_generator:
+            raise ValueError("--raw_generator is for test mode (it samples a run's trained G"
+                             " instead of its average); drop it with --train.")
 
     def visualizes(self, option):
         """Whether --visualize runs `option` (asked by name, or by all)."""
@@ -247,24 +291,39 @@ def _actions_reading(config):
 
 
 def with_defaults(config, typed):
-    """`config` with its --model's script defaults, then its --loss's, wherever no
-    flag was typed (a flag typed wins)."""
+    """`config` with its --model's script defaults, then --stabilized's parts (its
+    loss among them), then its --loss's, wherever no flag was typed (a flag
+    typed wins)."""
     defaults = {}
     if config.model in systems.SYSTEMS:
         defaults.update(systems.SYSTEMS[config.model].defaults)
-    if config.loss in systems.LOSSES:
-        defaults.update(systems.LOSSES[config.loss].defaults)
+    if config.stabilized:
+        defaults.update(systems.STABILIZED)
+    loss = defaults.get("loss", config.loss) if "loss" not in typed else config.loss
+    if loss in systems.LOSSES:
+        defaults.update(systems.LOSSES[loss].defaults)
     defaults = {name: value for name, value in defaults.items() if name not in typed}
     if "output_height" in defaults and "output_width" not in typed:
         defaults["output_width"] = defaults["output_height"]
     return dataclasses.replace(config, **defaults) if defaults else config
 
 
+# A stabilizer's flag that only means something with another: (what it needs,
+# whether this command has it).
+def _parts_reading(config):
+    return {"ema_start": ("--ema_decay", config.ema_decay > 0),
+            "r1_every": ("--r1_gamma", config.r1_gamma > 0)}
+
+
 def check_typed(config, typed):
     """Raises ValueError for a flag typed that this command would ignore: one the
-    run's system does not read (systems.check_typed), or one read by a test-mode
-    action the command does not run."""
+    run's system does not read (systems.check_typed), one read by a test-mode
+    action the command does not run, or a stabilizer's setting without it."""
     systems.check_typed(config, typed)
+    for flag, (needs, there) in _parts_reading(config).items():
+        if flag in typed and not there:
+            raise ValueError(f"--{flag} sets {needs}'s part, which this command does not turn"
+                             f" on; add {needs}, or drop --{flag}.")
     for flag, (action, running) in _actions_reading(config).items():
         if flag in typed and not running:
             raise ValueError(f"--{flag} is read by {action}, which this command does not"

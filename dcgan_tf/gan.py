@@ -37,6 +37,9 @@ from dcgan_tf import latent
 from dcgan_tf import networks
 from dcgan_tf import objectives
 from dcgan_tf import optim
+from dcgan_tf.stabilizers import diffaugment
+from dcgan_tf.stabilizers import ema
+from dcgan_tf.stabilizers import spectral_norm
 
 # An iteration's random draws: z [B, Z]; the labels asked of G [B, classes]
 # (one-hot; None where G gets the real batch's labels, or none); the penalty's
@@ -77,10 +80,26 @@ class GAN:
                 normal_init=system.normal_init)
             for batch_norm in networks.batch_norms(self.generator, self.discriminator):
                 batch_norm.synchronized = sync_bn
-            self.d_optimizer = optim.make(system.d_optimizer, self.discriminator.trainable_variables,
-                                          "d_optimizer", loss_scaling)
+            self.d_optimizer = optim.make(system.d_optimizer,
+                                          self.discriminator.trainable_variables, "d_optimizer",
+                                          loss_scaling)
             self.g_optimizer = optim.make(system.g_optimizer, self.generator.trainable_variables,
                                           "g_optimizer", loss_scaling)
+            # The stabilizers the system has (stabilizers/): D's spectral norms
+            # (built with D), G's average (a second G, built as the first), the
+            # augmentations' own random stream (each replica its own).
+            self.spectral_norms = spectral_norm.of(self.discriminator)
+            self.averaged_generator = self.ema = self.augment_rng = None
+            if system.averaging is not None:
+                self.averaged_generator = networks.build(
+                    system.networks, model_config, seed, self.dropout_rng,
+                    raw_scores=system.raw_scores, critic_norm=system.critic_norm,
+                    normal_init=system.normal_init)[0]
+                self.ema = ema.ExponentialMovingAverage(
+                    self.generator, self.averaged_generator, system.averaging.decay,
+                    system.averaging.start, system.averaging.statistics)
+            if system.diffaugment:
+                self.augment_rng = tf.random.Generator.from_seed(seed + 2)
         # The original's `counter` (iterations completed), and the epoch and batch
         # within it, so a restart resumes where it stopped. These and the random
         # state live on the host, outside the strategy.
@@ -120,6 +139,10 @@ class GAN:
                        rng=self.rng, sample_z=self.sample_z)
         extras = dict(last_g_loss=self.last_g_loss, dropout_rng=self.dropout_rng)
         objects.update({name: extras[name] for name in self.system.checkpoint_extras})
+        if self.ema is not None:
+            objects.update(ema_generator=self.averaged_generator, ema=self.ema)
+        if self.augment_rng is not None:
+            objects["augment_rng"] = self.augment_rng
         if self.sample_y is not None:
             objects["sample_y"] = self.sample_y
         return objects
@@ -246,6 +269,14 @@ class GAN:
         return tf.nest.map_structure(lambda t: tf.cast(t, tf.float32),
                                      self.discriminator(images, labels, training=True))
 
+    def _seen(self, images):
+        """The images as D sees them: augmented (--diffaugment), each call with its
+        own draws, or as they are."""
+        if not self.system.diffaugment:
+            return images
+        return diffaugment.augment(images, self.system.diffaugment, self.augment_rng,
+                                   self.model_config.output_range)
+
     def _critic_scores(self, images, labels, training):
         """D's adversarial output alone, in float32 (AC-GAN's D also has a class head)."""
         outputs = self.discriminator(images, labels, training=training)
@@ -263,9 +294,14 @@ class GAN:
         return gradients
 
     def _discriminator_update(self, real, y, fake, fake_labels, alpha=None):
-        """D(x), D(G(z)) [, the penalty] in training mode, and D's update."""
+        """D(x), D(G(z)) [, the penalties] in training mode, and D's update: on the
+        images as D sees them (--diffaugment), with D's spectral norms' power
+        iteration first (--spectral_norm)."""
+        for normalization in self.spectral_norms:
+            normalization.power_iteration()
         real, y, fake, fake_labels = self._compute(real, y, fake, fake_labels)
         with tf.GradientTape() as tape:
+            real, fake = self._seen(real), self._seen(fake)
             real_outputs, fake_outputs = self._d(real, y), self._d(fake, fake_labels)
             result = self.objective.discriminator(real_outputs, fake_outputs, y, fake_labels)
             if alpha is not None:
@@ -274,19 +310,47 @@ class GAN:
                     alpha, y)
                 result["gradient_penalty"] = penalty
                 result["d_loss"] = result["d_loss"] + self.system.penalty_weight * penalty
+            if self.system.r1_gamma:
+                penalty = self._r1_penalty(tf.cast(real, tf.float32), y)
+                result["r1_penalty"] = penalty
+                result["d_loss"] = result["d_loss"] + (
+                    0.5 * self.system.r1_gamma * self.system.r1_every) * penalty
         self.d_optimizer.apply_gradients(self._gradients(tape, result["d_loss"], self.d_optimizer))
         if self.system.histograms:
             result.update(d=tf.sigmoid(real_outputs), d_=tf.sigmoid(fake_outputs))
         return result
 
+    def _r1_penalty(self, real, y):
+        """R1 on real images (objectives.r1_penalty); with --r1_every k, on every
+        k-th D update only (scaled by k in D's loss), 0 on the others. The turn is
+        a tf.cond on one device; where D's forward pass holds collectives
+        (--sync_bn over replicas, which cannot sit inside one), the penalty is
+        computed every update and its weight is what skips it."""
+        penalty = lambda: objectives.r1_penalty(self._critic_scores, real, y)  # noqa: E731
+        if self.system.r1_every == 1:
+            return penalty()
+        turn = tf.equal(tf.math.floormod(self.iteration, self.system.r1_every), 0)
+        if self.replicas > 1 and any(n.synchronized for n in networks.batch_norms(
+                self.discriminator)):
+            return tf.cast(turn, tf.float32) * penalty()
+        return tf.cond(turn, penalty, lambda: tf.constant(0.0))
+
     def _generator_update(self, z, fake_labels):
-        """G(z), D(G(z)) in training mode, and G's update."""
+        """G(z), D(G(z)) in training mode (D sees G(z) as --diffaugment shows it),
+        and G's update."""
         z, fake_labels = self._compute(z, fake_labels)
         with tf.GradientTape() as tape:
             fake = self.generator(z, fake_labels, training=True)
-            g_loss = self.objective.generator(self._d(fake, fake_labels), fake_labels)
-        self.g_optimizer.apply_gradients(self._gradients(tape, g_loss, self.g_optimizer))
+            g_loss = self.objective.generator(self._d(self._seen(fake), fake_labels),
+                                              fake_labels)
+        self._apply_to_generator(tape, g_loss)
         return {"g_loss": g_loss, "G": tf.cast(fake, tf.float32)}
+
+    def _apply_to_generator(self, tape, g_loss):
+        """G's update, then its average's (--ema_decay)."""
+        self.g_optimizer.apply_gradients(self._gradients(tape, g_loss, self.g_optimizer))
+        if self.ema is not None:
+            self.ema.update()
 
     def _generator_pass(self, z, fake_labels):
         """G(z) in training mode, detached (moves G's batch-norm averages), in
@@ -309,8 +373,8 @@ class GAN:
                 d_result = self._discriminator_update(real, y, fake, y)
                 for batch_norm in networks.batch_norms(self.generator):
                     batch_norm.repeat_last_update()
-            g_loss = self.objective.generator(self._d(fake, y), y)
-        self.g_optimizer.apply_gradients(self._gradients(tape, g_loss, self.g_optimizer))
+            g_loss = self.objective.generator(self._d(self._seen(fake), y), y)
+        self._apply_to_generator(tape, g_loss)
         g_result = {"g_loss": g_loss, "G": tf.cast(fake, tf.float32)}
         # The original runs g_optim twice "to make sure that d_loss does not go
         # to zero (different from paper)".
@@ -352,5 +416,6 @@ class GAN:
 
     def _sample(self, z, y=None):
         """The sampler (the original's `sampler`): G with batch norm on its moving
-        averages, in float32."""
-        return self.generator(z, y, training=False)
+        averages, in float32; G's average where the run keeps one."""
+        generator = self.generator if self.averaged_generator is None else self.averaged_generator
+        return generator(z, y, training=False)

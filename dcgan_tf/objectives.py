@@ -107,6 +107,20 @@ def gradient_penalty(critic, real, fake, alpha, labels=None):
     return tf.reduce_mean(tf.square(norms - 1.0))
 
 
+def r1_penalty(critic, real, labels=None):
+    """R1 (Mescheder et al. 2018): E||grad_x D(x)||^2 on real images, the gradient
+    of D's adversarial output per example over all its pixels, differentiable
+    (D's update backpropagates through it). D's loss adds gamma / 2 times it.
+    (Through batch norm, one example's output also depends on the others: the
+    gradient of their sum is taken, as WGAN-GP's penalty takes it.)"""
+    with tf.GradientTape() as tape:
+        tape.watch(real)
+        scores = critic(real, labels, training=True)
+    gradients = tape.gradient(scores, real)
+    return tf.reduce_mean(tf.reduce_sum(tf.square(tf.reshape(gradients, [tf.shape(real)[0], -1])),
+                                        axis=1))
+
+
 # ------------------------------------------------------------ objectives on raw D outputs
 # Pure functions of D's raw outputs, so they fit any network (--loss).
 

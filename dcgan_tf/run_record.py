@@ -17,9 +17,8 @@ import os
 
 from dcgan_tf import config as config_lib
 from dcgan_tf import latent
+from dcgan_tf import networks
 from dcgan_tf import systems
-from dcgan_tf.networks import carpedm20
-from dcgan_tf.networks import pytorch_gan
 
 VERSION = 2
 # carpedm20's network flags: their values are the ModelConfig's fields of the same names.
@@ -28,6 +27,18 @@ CARPEDM20_SHAPE_FLAGS = ("output_height", "output_width", "z_dim", "gf_dim", "df
 # Flags that test mode may set apart from the run's values on purpose: sampling
 # another prior (said in the log), and another grid size.
 TEST_MODE_CHOICES = ("z_dist", "batch_size")
+# The stabilizers a run trains with beyond its networks' (spectral norm is in
+# their shapes): each flag and its type; off where a record does not say.
+STABILIZERS = {"ema_decay": float, "ema_start": int, "diffaugment": str, "r1_gamma": float,
+               "r1_every": int, "stabilized": bool}
+STABILIZERS_OFF = dict(ema_decay=0.0, ema_start=1000, diffaugment="", r1_gamma=0.0, r1_every=1,
+                       stabilized=False)
+# How a run trains that a resumed run may change on purpose (a flag typed wins,
+# and the log says so), and takes from the record where no flag is typed: the
+# optimizers' settings and the schedule's counts.
+SETTINGS = {"learning_rate": float, "beta1": float, "beta2": float, "d_learning_rate": float,
+            "g_learning_rate": float, "g_updates": int, "n_critic": int, "clip_value": float,
+            "lambda_gp": float}
 
 
 class DamagedRunFileError(ValueError):
@@ -95,7 +106,7 @@ def typed_fields(cls, values, path, what):
 def networks_of(model, values, path):
     """The networks' config (carpedm20.ModelConfig or pytorch_gan.FamilyModelConfig)
     that `values` describe, checked: each field's type, then its value."""
-    cls = carpedm20.ModelConfig if model == "dcgan" else pytorch_gan.FamilyModelConfig
+    cls = networks.KINDS[systems.SYSTEMS[model].networks].config
     try:
         return cls(**typed_fields(cls, values, path, "the networks' shapes")).validate()
     except ValueError as error:
@@ -117,26 +128,37 @@ class RunRecord:
     dataset: str
     batch_size: int
     seed: int = None
+    stabilizers: dict = dataclasses.field(default_factory=lambda: dict(STABILIZERS_OFF))
+    settings: dict = dataclasses.field(default_factory=dict)
     assumed: tuple = ()
 
     @classmethod
     def of_training(cls, config, networks):
         return cls(model=config.model, loss=config.loss, networks=networks,
                    z_dist=config.z_dist, dataset=config.dataset,
-                   batch_size=config.batch_size, seed=config.seed)
+                   batch_size=config.batch_size, seed=config.seed,
+                   stabilizers={name: getattr(config, name) for name in STABILIZERS},
+                   settings={name: getattr(config, name) for name in SETTINGS})
 
     def to_json(self):
         values = {"record_version": VERSION, "model": self.model, "loss": self.loss,
                   "networks": dataclasses.asdict(self.networks), "z_dist": self.z_dist,
-                  "dataset": self.dataset, "batch_size": self.batch_size, "seed": self.seed}
+                  "dataset": self.dataset, "batch_size": self.batch_size, "seed": self.seed,
+                  "stabilizers": self.stabilizers, "settings": self.settings}
         return json.dumps(values, indent=2, sort_keys=True)
+
+    @property
+    def averaged(self):
+        """Whether the run keeps an average of G (--ema_decay), which test mode samples."""
+        return self.stabilizers["ema_decay"] > 0
 
     def flag_values(self):
         """{flag: the value the run trained with} for every flag the record fixes
         (the assumed ones left out)."""
         values = dict(model=self.model, loss=self.loss, z_dist=self.z_dist,
-                      dataset=self.dataset, batch_size=self.batch_size)
+                      dataset=self.dataset, batch_size=self.batch_size, **self.stabilizers)
         networks = self.networks
+        values["spectral_norm"] = networks.spectral_norm
         if self.model == "dcgan":
             values.update({name: getattr(networks, name) for name in CARPEDM20_SHAPE_FLAGS})
         else:
@@ -202,7 +224,9 @@ def read(model_json, flags_json=None):
     if not has_type(values.get("seed"), int, optional=True):
         raise damaged(model_json, f"it records \"seed\": {json.dumps(values['seed'])}, which"
                                   " should be a whole number")
-    unknown = sorted(set(values) - set(_FIELDS) - {"seed"})
+    stabilizers = _stabilizers(values.get("stabilizers", {}), model_json)
+    settings = _settings(values.get("settings", {}), model_json)
+    unknown = sorted(set(values) - set(_FIELDS) - {"seed", "stabilizers", "settings"})
     if unknown:
         raise damaged(model_json, f"it records {', '.join(unknown)}, which this program does"
                                   " not know", fix="Use the dcgan-tf that trained the run.")
@@ -213,8 +237,38 @@ def read(model_json, flags_json=None):
     networks = networks_of(model, values["networks"], model_json)
     record = RunRecord(model=model, loss=values["loss"], networks=networks,
                        z_dist=values["z_dist"], dataset=values["dataset"],
-                       batch_size=values["batch_size"], seed=values.get("seed"))
+                       batch_size=values["batch_size"], seed=values.get("seed"),
+                       stabilizers=stabilizers, settings=settings)
     return _check_values(record, model_json)
+
+
+def _settings(values, path):
+    """A record's settings (SETTINGS), each of its type or null (unset)."""
+    if not isinstance(values, dict) or set(values) - set(SETTINGS):
+        raise damaged(path, f"it records \"settings\": {json.dumps(values)}, which should be"
+                            f" an object of {', '.join(SETTINGS)}")
+    for name, value in values.items():
+        if not has_type(value, SETTINGS[name], optional=True):
+            raise damaged(path, f"it records \"{name}\": {json.dumps(value)}, which should be"
+                                f" {_type_name(SETTINGS[name])}")
+    return values
+
+
+def _stabilizers(values, path):
+    """A record's stabilizers, each of its type; those it does not name are off
+    (it was trained without them)."""
+    if not isinstance(values, dict):
+        raise damaged(path, f"it records \"stabilizers\": {json.dumps(values)}, which should"
+                            " be a JSON object")
+    unknown = sorted(set(values) - set(STABILIZERS))
+    if unknown:
+        raise damaged(path, f"it records the stabilizers {', '.join(unknown)}, which this"
+                            " program does not know", fix="Use the dcgan-tf that trained the run.")
+    for name, value in values.items():
+        if not has_type(value, STABILIZERS[name]):
+            raise damaged(path, f"it records \"{name}\": {json.dumps(value)}, which should be"
+                                f" {_type_name(STABILIZERS[name])}")
+    return {**STABILIZERS_OFF, **values}
 
 
 def _read_before_record(values, model_json, flags_json):
@@ -229,7 +283,8 @@ def _read_before_record(values, model_json, flags_json):
     flags = read_flags(flags_json) if flags_json and os.path.exists(flags_json) else {}
     loss = networks.loss if model != "dcgan" else flags.get("loss", "")
     assumed = tuple(name for name in ("z_dist", "dataset", "batch_size") if name not in flags)
-    record = RunRecord(model=model, loss=loss, networks=networks,
+    settings = {name: flags[name] for name in SETTINGS if name in flags}
+    record = RunRecord(model=model, loss=loss, networks=networks, settings=settings,
                        z_dist=flags.get("z_dist", "uniform_signed"),
                        dataset=flags.get("dataset", "unknown"),
                        batch_size=flags.get("batch_size", 64), seed=flags.get("seed"),
@@ -244,15 +299,15 @@ def read_flags(path):
     """The flags a run was started with (its FLAGS.json), each known one of its
     type (a value of another type is no flag this program ever wrote)."""
     values = read_json_object(path, "the flags the run was started with")
-    optional = {"seed", "input_width", "output_width", "train_size"}  # None: unset or inf
     for field in dataclasses.fields(config_lib.Config):
         if field.name not in values:
             continue  # a flag added after the run was started
-        kind = field.type
-        if not has_type(values[field.name], kind, optional=field.name in optional):
+        # A flag whose default is None (unset) may be null; train_size's inf is too.
+        optional = field.default is None or field.name == "train_size"
+        if not has_type(values[field.name], field.type, optional=optional):
             raise damaged(path, f"it records \"{field.name}\": {json.dumps(values[field.name])},"
                                 f" which no run can have (--{field.name} is"
-                                f" {_type_name(kind)})")
+                                f" {_type_name(field.type)})")
     return values
 
 
@@ -297,7 +352,8 @@ def obeyed(config, typed, record, run_dir, *, resuming, log):
             and "z_dist" in record.flag_values():
         log(f" [!] Sampling --z_dist {config.z_dist}, as asked: the run trained on"
             f" {record.z_dist}, so these samples are not what it learned to make.")
-    recorded = {name: value for name, value in record.flag_values().items()
+    recorded = {name: value for name, value in {**record.settings,
+                                                **record.flag_values()}.items()
                 if name not in typed}
     if "model" in recorded or "loss" in recorded:
         config = config_lib.with_defaults(

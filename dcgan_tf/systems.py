@@ -18,6 +18,7 @@ from typing import Callable
 from dcgan_tf import data
 from dcgan_tf import networks
 from dcgan_tf import objectives
+from dcgan_tf.stabilizers import diffaugment
 
 
 @dataclasses.dataclass(frozen=True)
@@ -129,6 +130,17 @@ class OptimizerSettings:
 
 
 @dataclasses.dataclass(frozen=True)
+class Averaging:
+    """G's exponential moving average (stabilizers.ema): its decay, the G updates
+    before it starts averaging (a copy until then), and what becomes of batch
+    norm's moving statistics ("copied" from G, or "averaged")."""
+
+    decay: float
+    start: int = 0
+    statistics: str = "copied"
+
+
+@dataclasses.dataclass(frozen=True)
 class System:
     """What a run trains, resolved (compose): the recipe's parts with a --loss's
     in their place and every flag's value in. Each field has one meaning."""
@@ -147,6 +159,14 @@ class System:
     checkpoint_extras: tuple   # what a checkpoint holds beyond networks, optimizers, counters
     flags: tuple               # the optional flags (OPTIONAL_FLAGS) it reads
     sample_interval: int       # cgan's and acgan's training-mode sample pass: every this many
+    # The stabilizers (stabilizers/): D's weights spectrally normalized; G's
+    # average (None: none); the DiffAugment policy (() : none); R1's gamma (0:
+    # none) and the D updates between its turns (lazy R1: scaled by it).
+    spectral_norm: bool = False
+    averaging: Averaging = None
+    diffaugment: tuple = ()
+    r1_gamma: float = 0.0
+    r1_every: int = 1
 
     # What the recipe fixes, under the names the trainer reads.
     labels = property(lambda self: self.recipe.labels)
@@ -262,6 +282,12 @@ LOSSES = {
                  run_name="fgan_{divergence}", flags=("divergence",)),
 }
 
+# --stabilized: the combination measured best on carpedm20's networks
+# (bench/stabilizers.py; README "When your GAN collapses"): each part's flag
+# given on the command line wins.
+STABILIZED = dict(spectral_norm=True, loss="hinge", ema_decay=0.999, d_learning_rate=0.0004,
+                  g_learning_rate=0.0001, g_updates=1)
+
 # Flags that only some systems read: one given to a system that does not read
 # it is an error naming who does (every other flag applies to every system).
 OPTIONAL_FLAGS = ("beta2", "clip_value", "lambda_gp", "n_classes", "ls_abc",
@@ -305,18 +331,32 @@ def compose(model, loss, options):
     extras = recipe.checkpoint_extras
     if schedule.n_critic > 1:  # an iteration without G's turn logs G's last loss
         extras = tuple(dict.fromkeys(extras + ("last_g_loss",)))
-    optimizer = OptimizerSettings(
-        kind=recipe.adam if recipe.optimizer == "adam" else "torch_rmsprop",
-        learning_rate=float(options.learning_rate), beta1=float(options.beta1),
-        beta2=float(options.beta2))
+    if options.g_updates is not None:
+        schedule = dataclasses.replace(schedule, generator_updates=int(options.g_updates))
+
+    def optimizer(learning_rate):  # the two time-scale rule: each player its own rate
+        return OptimizerSettings(
+            kind=recipe.adam if recipe.optimizer == "adam" else "torch_rmsprop",
+            learning_rate=float(options.learning_rate if learning_rate is None
+                                else learning_rate),
+            beta1=float(options.beta1), beta2=float(options.beta2))
+
     return System(
         name=recipe.name, recipe=SYSTEMS[model], networks=recipe.networks,
-        objective=recipe.objective(options), schedule=schedule, d_optimizer=optimizer,
-        g_optimizer=optimizer, raw_scores=recipe.raw_scores, critic_norm=recipe.critic_norm,
+        objective=recipe.objective(options), schedule=schedule,
+        d_optimizer=optimizer(options.d_learning_rate),
+        g_optimizer=optimizer(options.g_learning_rate), raw_scores=recipe.raw_scores,
+        # Spectral norm is D's normalization (SNGAN's D has no other): README.
+        critic_norm="none" if options.spectral_norm else recipe.critic_norm,
         penalty_weight=(None if recipe.penalty_share is None
                         else recipe.penalty_share * float(options.lambda_gp)),
         original_loss_eval=bool(options.original_loss_eval), checkpoint_extras=extras,
-        flags=flags_read(model, loss), sample_interval=int(options.sample_freq))
+        flags=flags_read(model, loss), sample_interval=int(options.sample_freq),
+        spectral_norm=bool(options.spectral_norm),
+        averaging=(Averaging(float(options.ema_decay), int(options.ema_start))
+                   if options.ema_decay else None),
+        diffaugment=(diffaugment.parse(options.diffaugment) if options.diffaugment else ()),
+        r1_gamma=float(options.r1_gamma), r1_every=int(options.r1_every))
 
 
 def flags_read(model, loss=""):
@@ -343,6 +383,26 @@ def readers_of(flag):
     readers += [f"--loss {loss}" for loss in LOSSES
                 if all(flag in flags_read(model, loss) for model in SYSTEMS)]
     return ", ".join(readers)
+
+
+def stabilizers_name_part(options):
+    """The stabilizers' part of a run's name ('' for none): ".stabilized" for
+    --stabilized as it stands, else what is on: ".sn", ".ema0.999",
+    ".da_color-translation", ".r1_10" (".r1_10x16" lazily)."""
+    parts = []
+    if options.spectral_norm:
+        parts.append("sn")
+    if options.ema_decay:
+        parts.append(f"ema{options.ema_decay:g}")
+    if options.diffaugment:
+        parts.append("da_" + "-".join(diffaugment.parse(options.diffaugment)))
+    if options.r1_gamma:
+        parts.append(f"r1_{options.r1_gamma:g}" + (f"x{options.r1_every}"
+                                                   if options.r1_every > 1 else ""))
+    if options.stabilized:
+        preset = [part for part in ("sn", f"ema{STABILIZED['ema_decay']:g}")]
+        parts = ["stabilized"] + [part for part in parts if part not in preset]
+    return "".join(f".{part}" for part in parts)
 
 
 def run_name_part(loss, options):
@@ -411,6 +471,11 @@ def check_config(config):
     if config.loss and config.original_loss_eval:
         raise ValueError("--original_loss_eval re-runs the original's own losses; drop it"
                          " with --loss.")
+    stabilizers = [name for name in ("spectral_norm", "ema_decay", "diffaugment", "r1_gamma")
+                   if getattr(config, name)]
+    if stabilizers and config.original_loss_eval:
+        raise ValueError(f"--original_loss_eval re-runs the original's own losses, which"
+                         f" {', '.join('--' + name for name in stabilizers)} change; drop it.")
     for flag in ("original_loss_eval", "compare_with"):  # set: on, whether typed or not
         if getattr(config, flag) and flag not in read:
             _refuse_unread(config, flag)

@@ -116,7 +116,7 @@ def make_logged_step(gan, writer, value_range, with_images):
 
 
 SUMMARY_SCALARS = ("d_loss", "g_loss", "d_loss_real", "d_loss_fake", "d_accuracy",
-                   "gradient_penalty")
+                   "gradient_penalty", "r1_penalty")
 SUMMARY_HISTOGRAMS = ("z", "d", "d_")
 
 

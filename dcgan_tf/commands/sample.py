@@ -144,6 +144,12 @@ def load_run(config, log=print):
         tf1_checkpoint.load_into_models(original, generator)
         log(f" [*] Load SUCCESS: original TF1 checkpoint {original}")
         return TrainedRun(generator, record, paths, original, config)
+    if config.raw_generator and not record.averaged:
+        raise ValueError(f"--raw_generator samples a run's trained G instead of its average,"
+                         f" and the run in {paths.run_dir} keeps no average (it trained without"
+                         " --ema_decay): its G is the trained one. Drop --raw_generator.")
+    # A run that keeps an average of G is sampled through it (README).
+    which = "ema_generator" if record.averaged and not config.raw_generator else "generator"
     for attempt in range(3):
         # Test mode only reads (a training may hold the run): damaged checkpoints
         # are skipped, not set aside.
@@ -151,14 +157,18 @@ def load_run(config, log=print):
         if latest is None:
             raise FileNotFoundError(f"{paths.checkpoint_dir} has no checkpoint; train first.")
         try:
-            tf.train.Checkpoint(generator=generator).restore(latest).expect_partial() \
+            tf.train.Checkpoint(**{which: generator}).restore(latest).expect_partial() \
                 .assert_existing_objects_matched()
             break
         except tf.errors.NotFoundError:  # a training dropped it meanwhile: a newer one is there
             if attempt == 2:
                 raise
-    checkpoints.check_finite(latest, {"generator": generator.variables}, log)
+    checkpoints.check_finite(latest, {which: generator.variables}, log)
     log(f" [*] Load SUCCESS: {latest}")
+    if record.averaged:
+        log(" [*] Sampling " + ("the trained G, as asked (--raw_generator)" if config.raw_generator
+                                else f"G's average (--ema_decay {record.stabilizers['ema_decay']:g});"
+                                     " --raw_generator samples the trained G"))
     return TrainedRun(generator, record, paths, latest, config)
 
 

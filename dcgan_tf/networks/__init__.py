@@ -34,6 +34,7 @@ from dcgan_tf.networks import carpedm20
 from dcgan_tf.networks import pytorch_gan
 from dcgan_tf.networks import tf1_layers
 from dcgan_tf.networks import torch_layers
+from dcgan_tf.stabilizers import spectral_norm
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,9 +59,8 @@ def _family(kind, conditional):
         return pytorch_gan.config_of(options, c_dim, options.n_classes if conditional else 0)
 
     def make(config, dropout_rng, raw_scores, critic_norm, normal_init):
-        return pytorch_gan.build_networks(kind, config, dropout_rng, raw_scores,
-                                          layer_norm=critic_norm == "layer",
-                                          normal_init=normal_init)
+        return pytorch_gan.build_networks(kind, config, dropout_rng, raw_scores, critic_norm,
+                                          normal_init)
 
     return Kind(config=pytorch_gan.FamilyModelConfig, config_of=config_of,
                 check_images=lambda options, labelled: pytorch_gan.check_images(
@@ -90,10 +90,17 @@ def build(kind, model_config, seed, dropout_rng=None, raw_scores=True, critic_no
     the same seed builds the same networks, as the run that trained them did).
     The scripts' networks also take `dropout_rng` (D's dropout draws),
     `raw_scores` (no sigmoid on D's validity), `critic_norm` ("layer": a conv D's
-    batch norms become layer norms) and `normal_init` (weights_init_normal);
-    carpedm20's take everything from their ModelConfig."""
+    batch norms become layer norms; "none": none) and `normal_init`
+    (weights_init_normal);
+    carpedm20's take everything from their ModelConfig. A config that says
+    `spectral_norm` gets D's weights spectrally normalized, whatever the kind
+    (stabilizers.spectral_norm)."""
     tf.random.set_seed(seed)
-    return KINDS[kind].make(model_config, dropout_rng, raw_scores, critic_norm, normal_init)
+    generator, discriminator = KINDS[kind].make(model_config, dropout_rng, raw_scores,
+                                                critic_norm, normal_init)
+    if model_config.spectral_norm:
+        spectral_norm.apply(discriminator)
+    return generator, discriminator
 
 
 def batch_norms(*modules):

@@ -33,9 +33,12 @@ class ModelConfig:
     df_dim: int = 64
     gfc_dim: int = 1024
     dfc_dim: int = 1024
-    # The critic's normalization: the original's batch norm, or layer norm
-    # (--loss wgan_gp, whose per-example gradient penalty batch norm would mix).
+    # The critic's normalization: the original's batch norm, layer norm (--loss
+    # wgan_gp, whose per-example gradient penalty batch norm would mix), or none
+    # (--spectral_norm, as SNGAN's D).
     critic_norm: str = "batch"
+    # D's weights spectrally normalized (--spectral_norm: stabilizers.spectral_norm).
+    spectral_norm: bool = False
 
     @property
     def conditional(self):
@@ -56,8 +59,9 @@ class ModelConfig:
                      "gf_dim", "df_dim", "gfc_dim", "dfc_dim"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}.")
-        if self.critic_norm not in ("batch", "layer"):
-            raise ValueError(f"critic_norm must be batch or layer, got {self.critic_norm!r}.")
+        if self.critic_norm not in ("batch", "layer", "none"):
+            raise ValueError(f"critic_norm must be batch, layer or none, got"
+                             f" {self.critic_norm!r}.")
         if self.y_dim < 0:
             raise ValueError(f"y_dim must be 0 (unconditional) or positive, got {self.y_dim}.")
         if self.conditional:
@@ -79,9 +83,11 @@ class ModelConfig:
 
 
 def _critic_norm(config, num_features, name):
-    """D's normalization layer: batch norm (the original's), or layer norm."""
+    """D's normalization layer: batch norm (the original's), layer norm, or none."""
     if config.critic_norm == "layer":
         return tf1_layers.LayerNorm(num_features, name)
+    if config.critic_norm == "none":
+        return tf1_layers.no_norm
     return tf1_layers.BatchNorm(num_features, name)
 
 
@@ -253,7 +259,8 @@ def config_of(options, c_dim, y_dim, critic_norm):
     return ModelConfig(
         output_height=options.output_height, output_width=options.output_width, c_dim=c_dim,
         y_dim=y_dim, z_dim=options.z_dim, gf_dim=options.gf_dim, df_dim=options.df_dim,
-        gfc_dim=options.gfc_dim, dfc_dim=options.dfc_dim, critic_norm=critic_norm).validate()
+        gfc_dim=options.gfc_dim, dfc_dim=options.dfc_dim, critic_norm=critic_norm,
+        spectral_norm=bool(options.spectral_norm)).validate()
 
 
 def check_images(options, labelled):

@@ -182,11 +182,12 @@ class ConvDiscriminator(tf.Module):
     the first; 16, 32, 64, 128 channels.
 
     Under --loss: acgan's validity is the raw score (`raw_validity`), and under
-    --loss wgan_gp every BatchNorm2d is a layer norm (`layer_norm`; GroupNorm(1, C)
-    in PyTorch's terms), which the gradient penalty needs."""
+    --loss wgan_gp every BatchNorm2d is a layer norm (`critic_norm` "layer";
+    GroupNorm(1, C) in PyTorch's terms), which the gradient penalty needs; under
+    --spectral_norm there is none ("none")."""
 
     def __init__(self, image_shape, rng, n_classes=0, dropout=0.25, raw_validity=False,
-                 layer_norm=False):
+                 critic_norm="batch"):
         super().__init__(name="discriminator")
         height, width, channels = image_shape
         self.n_classes = n_classes
@@ -200,10 +201,10 @@ class ConvDiscriminator(tf.Module):
                                      f"{prefix}.{index}")
                 dropout_layer = layers.Dropout(dropout, True, rng, f"{prefix}_{index + 2}")
                 norm = None
-                if normalize and layer_norm:
+                if normalize and critic_norm == "layer":
                     norm = layers.LayerNorm(out_channels, f"{prefix}_{index + 3}",
                                             f"{prefix}.{index + 3}")
-                elif normalize:
+                elif normalize and critic_norm == "batch":
                     norm = layers.BatchNorm(out_channels, 0.8, f"{prefix}_{index + 3}",
                                             f"{prefix}.{index + 3}")
                 self.blocks.append((conv, dropout_layer, norm))
@@ -274,6 +275,8 @@ class FamilyModelConfig:
     n_classes: int = 0
     # --loss: another objective on these networks; D then gives raw scores.
     loss: str = ""
+    # D's weights spectrally normalized (--spectral_norm: stabilizers.spectral_norm).
+    spectral_norm: bool = False
 
     @property
     def conditional(self):
@@ -318,7 +321,8 @@ def config_of(options, c_dim, n_classes):
     `n_classes` for the conditional kinds, else 0)."""
     return FamilyModelConfig(model=options.model, image_size=options.output_height,
                              c_dim=c_dim, z_dim=options.z_dim, n_classes=n_classes,
-                             loss=options.loss).validate()
+                             loss=options.loss,
+                             spectral_norm=bool(options.spectral_norm)).validate()
 
 
 def check_images(options, convolutional):
@@ -333,12 +337,13 @@ def check_images(options, convolutional):
                          f" {options.output_height}.")
 
 
-def build_networks(kind, config, rng, raw_scores, layer_norm, normal_init):
+def build_networks(kind, config, rng, raw_scores, critic_norm, normal_init):
     """(generator, discriminator) of one kind of the scripts' networks: "mlp"
     (gan, wgan, wgan_gp), "conditional_mlp" (cgan), "conv" (lsgan) or
     "conditional_conv" (acgan). `rng` feeds D's dropout; `raw_scores` leaves
-    out the sigmoid of D's validity output; `layer_norm` puts layer norms in a
-    conv D's batch norms' place; `normal_init` applies weights_init_normal."""
+    out the sigmoid of D's validity output; `critic_norm` "layer" puts layer
+    norms in a conv D's batch norms' place, "none" nothing; `normal_init`
+    applies weights_init_normal."""
     config.validate()
     shape, classes = config.image_shape, config.n_classes
     if kind.endswith("conv"):
@@ -351,11 +356,11 @@ def build_networks(kind, config, rng, raw_scores, layer_norm, normal_init):
                     ConditionalMLPDiscriminator(shape, classes, rng))
     elif kind == "conv":
         networks = (ConvGenerator(config.z_dim, shape),
-                    ConvDiscriminator(shape, rng, layer_norm=layer_norm))
+                    ConvDiscriminator(shape, rng, critic_norm=critic_norm))
     elif kind == "conditional_conv":
         networks = (ConvGenerator(config.z_dim, shape, classes),
                     ConvDiscriminator(shape, rng, classes, raw_validity=raw_scores,
-                                      layer_norm=layer_norm))
+                                      critic_norm=critic_norm))
     else:
         raise ValueError(f"Unknown kind of network {kind!r}.")
     if normal_init:

@@ -40,7 +40,10 @@ def conv_cond_concat(x, y):
 
 
 class Linear(tf.Module):
-    """`linear`: x @ Matrix + bias; Matrix ~ N(0, 0.02), bias zero."""
+    """`linear`: x @ Matrix + bias; Matrix ~ N(0, 0.02), bias zero. With a
+    `spectral_norm` (stabilizers.spectral_norm), Matrix / sigma(Matrix)."""
+
+    spectral_norm = None
 
     def __init__(self, input_size, output_size, name):
         super().__init__(name=name)
@@ -50,11 +53,15 @@ class Linear(tf.Module):
             self.bias = tf.Variable(tf.zeros([output_size]), name="bias")
 
     def __call__(self, x):
-        return tf.matmul(x, tf.cast(self.matrix, x.dtype)) + tf.cast(self.bias, x.dtype)
+        matrix = self.matrix if self.spectral_norm is None else self.spectral_norm(self.matrix)
+        return tf.matmul(x, tf.cast(matrix, x.dtype)) + tf.cast(self.bias, x.dtype)
 
 
 class Conv2D(tf.Module):
-    """`conv2d`: 5x5 stride-2 SAME convolution; w ~ truncated N(0, 0.02)."""
+    """`conv2d`: 5x5 stride-2 SAME convolution; w ~ truncated N(0, 0.02). With a
+    `spectral_norm` (stabilizers.spectral_norm), w / sigma(w)."""
+
+    spectral_norm = None
 
     def __init__(self, input_channels, output_channels, name):
         super().__init__(name=name)
@@ -67,7 +74,8 @@ class Conv2D(tf.Module):
             self.biases = tf.Variable(tf.zeros([output_channels]), name="biases")
 
     def __call__(self, x):
-        conv = tf.nn.conv2d(x, tf.cast(self.w, x.dtype), strides=STRIDE, padding="SAME")
+        w = self.w if self.spectral_norm is None else self.spectral_norm(self.w)
+        conv = tf.nn.conv2d(x, tf.cast(w, x.dtype), strides=STRIDE, padding="SAME")
         return tf.nn.bias_add(conv, tf.cast(self.biases, x.dtype))
 
 
@@ -168,6 +176,12 @@ class BatchNorm(tf.Module):
         self.moving_mean.assign_sub((self.moving_mean - batch_mean) * decay_complement)
         self.moving_variance.assign_sub(
             (self.moving_variance - batch_variance) * decay_complement)
+
+
+def no_norm(x, training=None):
+    """A critic without normalization (--spectral_norm): its input, unchanged."""
+    del training
+    return x
 
 
 # Layer norm's epsilon for the WGAN-GP critic (ours: there is no original to pin).

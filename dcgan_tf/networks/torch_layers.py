@@ -38,7 +38,10 @@ def _uniform(shape, bound):
 
 class Linear(tf.Module):
     """nn.Linear(in, out): x @ kernel + bias. PyTorch's default init:
-    kaiming_uniform_(a=sqrt(5)), i.e. U(+-1/sqrt(in)), and a bias U(+-1/sqrt(in))."""
+    kaiming_uniform_(a=sqrt(5)), i.e. U(+-1/sqrt(in)), and a bias U(+-1/sqrt(in)).
+    With a `spectral_norm` (stabilizers.spectral_norm), kernel / sigma(kernel)."""
+
+    spectral_norm = None
 
     def __init__(self, in_features, out_features, name, torch_name):
         super().__init__(name=name)
@@ -49,7 +52,8 @@ class Linear(tf.Module):
             self.bias = tf.Variable(_uniform([out_features], bound), name="bias")
 
     def __call__(self, x):
-        return tf.matmul(x, tf.cast(self.kernel, x.dtype)) + tf.cast(self.bias, x.dtype)
+        kernel = self.kernel if self.spectral_norm is None else self.spectral_norm(self.kernel)
+        return tf.matmul(x, tf.cast(kernel, x.dtype)) + tf.cast(self.bias, x.dtype)
 
     def torch_state(self):
         """{state_dict key: (variable, TF -> torch layout, torch -> TF layout)}."""
@@ -67,7 +71,10 @@ class Conv2d(tf.Module):
     PyTorch does: stride 1, k = 2 * padding + 1), not by the convolution's
     explicit padding: TensorFlow runs explicitly padded convolutions' gradients
     on Eigen's kernels, not oneDNN's, 1.7x slower in float32 on the scripts'
-    3x3 convolutions and far slower in bfloat16 (bench/RESULTS.md)."""
+    3x3 convolutions and far slower in bfloat16 (bench/RESULTS.md). With a
+    `spectral_norm` (stabilizers.spectral_norm), kernel / sigma(kernel)."""
+
+    spectral_norm = None
 
     def __init__(self, in_channels, out_channels, kernel_size, stride, padding, name,
                  torch_name):
@@ -88,8 +95,8 @@ class Conv2d(tf.Module):
     def __call__(self, x):
         if self.zeros is not None:
             x = tf.pad(x, self.zeros)
-        y = tf.nn.conv2d(x, tf.cast(self.kernel, x.dtype), strides=self.stride,
-                         padding=self.padding)
+        kernel = self.kernel if self.spectral_norm is None else self.spectral_norm(self.kernel)
+        y = tf.nn.conv2d(x, tf.cast(kernel, x.dtype), strides=self.stride, padding=self.padding)
         return tf.nn.bias_add(y, tf.cast(self.bias, x.dtype))
 
     def torch_state(self):

@@ -1,0 +1,261 @@
+"""When the GAN collapses, measured (issue 32): carpedm20's conditional DCGAN
+trained with each stabilizer alone, with --stabilized, and with --stabilized
+--diffaugment, beside the faithful recipe, for the same iterations, several
+seeds, on MNIST and Fashion-MNIST, on all the data and on a few thousand
+images (--train_size, where D memorises); each run scored by main.py's
+--evaluate (10,000 samples: label accuracy, Frechet distance, precision,
+recall, density, coverage, KID), with its time per iteration.
+
+    python bench/stabilizers.py --dataset fashion_mnist --iterations 2000 --seeds 1 2 3
+    python bench/stabilizers.py --dataset fashion_mnist --train_size 2000 \\
+        --variants faithful diffaugment stabilized stabilized_diffaugment --seeds 1 2 3
+    python bench/stabilizers.py --losses lsgan wgan wgan_gp --variants faithful stabilized_parts
+    python bench/stabilizers.py --report
+
+Each variant is a list of main.py's flags (VARIANTS); the design choices
+behind --stabilized's defaults are variants too (DESIGN: D's batch norms kept
+under spectral norm, G's average of batch-norm statistics instead of copies),
+made by composing the system with that one choice changed (this process runs
+main.py's code: benchlib.main_in_process). Results go to --results
+(bench/stabilizers_results.json); the runs stay in --runs, and a rerun skips
+what the results hold. Run from a copy of the repository if you go on
+editing (autograph and the in-process runs read its source).
+"""
+
+import argparse
+import contextlib
+import dataclasses
+import json
+import os
+import sys
+
+import numpy as np
+
+from benchlib import (REPO, SET_FIGURE_HEADER, SET_FIGURES, SHARED_DATA, checkpoint_iteration,
+                      iteration_seconds, latest_grid, main_in_process, ms_per_iteration,
+                      set_figure_cells, side_by_side)
+
+sys.path.insert(0, REPO)
+RESULTS = os.path.join(REPO, "bench", "stabilizers_results.json")
+POLICY = "color,translation,cutout"
+VARIANTS = {
+    "faithful": [],
+    "spectral_norm": ["--spectral_norm"],
+    "ema": ["--ema_decay", "0.999"],
+    "diffaugment": ["--diffaugment", POLICY],
+    "r1": ["--r1_gamma", "1"],
+    "ttur": ["--d_learning_rate", "0.0004", "--g_learning_rate", "0.0001"],
+    "g_updates_1": ["--g_updates", "1"],
+    "hinge": ["--loss", "hinge"],
+    "stabilized": ["--stabilized"],
+    "stabilized_diffaugment": ["--stabilized", "--diffaugment", POLICY],
+    # The parts of --stabilized but its loss (for --losses: on each loss given).
+    "stabilized_parts": ["--spectral_norm", "--ema_decay", "0.999", "--d_learning_rate",
+                         "0.0004", "--g_learning_rate", "0.0001", "--g_updates", "1"],
+    # Design choices behind --stabilized (DESIGN below).
+    "spectral_norm_with_batch_norm": ["--spectral_norm"],
+    "ema_averaged_statistics": ["--ema_decay", "0.999"],
+}
+
+
+@contextlib.contextmanager
+def design_choice(variant):
+    """The one choice a DESIGN variant changes, for the runs of this process:
+    spectral norm keeping D's batch norms; G's average averaging batch-norm
+    statistics instead of copying them."""
+    from dcgan_tf import systems  # noqa: PLC0415
+
+    original = systems.compose
+
+    def keeping_batch_norm(model, loss, options):
+        system = original(model, loss, options)
+        return dataclasses.replace(system, critic_norm=systems._recipe(model, loss).critic_norm)
+
+    def averaging_statistics(model, loss, options):
+        system = original(model, loss, options)
+        return dataclasses.replace(system, averaging=dataclasses.replace(
+            system.averaging, statistics="averaged"))
+
+    patched = {"spectral_norm_with_batch_norm": keeping_batch_norm,
+               "ema_averaged_statistics": averaging_statistics}.get(variant)
+    if patched:
+        systems.compose = patched
+    try:
+        yield
+    finally:
+        systems.compose = original
+
+
+def run(variant, loss, seed, args):
+    """Trains one run to --iterations (resuming what is there), then scores it."""
+    size = f"_n{args.train_size}" if args.train_size else ""
+    name = f"{args.dataset}{size}_{loss or 'own'}_{variant}_seed{seed}"
+    flags = ["--dataset", args.dataset, "--data_dir", args.data_dir, "--input_height=28",
+             "--output_height=28", "--seed", str(seed), "--out_dir", args.runs, "--out_name",
+             name, "--batch_size", "64", *VARIANTS[variant]]
+    if loss:
+        flags += ["--loss", loss]
+    if args.train_size:
+        flags += ["--train_size", str(args.train_size)]
+    os.makedirs(args.runs, exist_ok=True)
+    log_path = os.path.join(args.runs, f"{name}.log")
+    epochs = max(1, round(args.iterations / args.per_epoch))
+    diverged = None
+    with design_choice(variant):
+        try:
+            main_in_process(*flags, "--train", "--epoch", str(epochs), "--ckpt_freq", "500",
+                            "--sample_freq", "500", log_path=log_path)
+        except RuntimeError as error:  # a run that became NaN is a result: score what is kept
+            if "became" not in str(error) and "NaN or inf" not in str(error):
+                raise
+            diverged = str(error).splitlines()[0][-300:]
+        scores = {"iteration": checkpoint_iteration(args.runs, name)}
+        if scores["iteration"]:
+            main_in_process(*flags, "--evaluate", "--metrics_samples", "10000",
+                            "--classifier_cache", args.classifier_cache, log_path=log_path)
+            with open(os.path.join(args.runs, name, "samples", "metrics.json")) as f:
+                metrics = json.load(f)
+            scores.update({key: metrics.get(key) for key in
+                           ("label_accuracy", "classifier_score", "frechet_distance",
+                            *SET_FIGURES)})
+            scores["real"] = {key: metrics["real"].get(key) for key in
+                              ("label_accuracy", "frechet_distance", *SET_FIGURES)}
+    with open(log_path) as f:
+        seconds = iteration_seconds(f.read())
+    return {"dataset": args.dataset, "train_size": args.train_size, "loss": loss,
+            "variant": variant, "seed": seed, "iterations": epochs * args.per_epoch,
+            "ms_per_iteration": ms_per_iteration(seconds), "diverged": diverged,
+            "grid": latest_grid(os.path.join(args.runs, name, "samples")), "final": scores}
+
+
+def key_of(result):
+    return (result["dataset"], result["train_size"], result["loss"], result["variant"],
+            result["seed"])
+
+
+def _mean(values, fmt):
+    values = [v for v in values if v is not None]
+    if not values:
+        return "—"
+    spread = f" ({fmt.format(min(values))}-{fmt.format(max(values))})" if len(values) > 1 else ""
+    return fmt.format(np.mean(values)) + spread
+
+
+def report(results):
+    """A table per data set and size: each variant's means over seeds (range),
+    time per iteration against the faithful recipe's; and every run's figures."""
+    lines = []
+    groups = {}
+    for r in results:
+        groups.setdefault((r["dataset"], r["train_size"], r["loss"]), {}).setdefault(
+            r["variant"], []).append(r)
+    for (dataset, size, loss), variants in sorted(groups.items(), key=lambda g: (
+            g[0][0], g[0][1] or 0, g[0][2] or "")):
+        faithful = [r["ms_per_iteration"] for r in variants.get("faithful", [])
+                    if r.get("ms_per_iteration")]
+        lines += [f"#### {dataset}, {size or 'all'} images, --loss {loss or '(its own)'}", "",
+                  "| variant | seeds | iterations | label accuracy | Frechet distance |"
+                  " precision | recall | density | coverage | KID | ms / iteration (x faithful)"
+                  " |", "| --- |" + " --- |" * 11]
+        for variant in VARIANTS:
+            runs = variants.get(variant)
+            if not runs:
+                continue
+            final = [r["final"] for r in runs]
+            times = [r["ms_per_iteration"] for r in runs if r.get("ms_per_iteration")]
+            ratio = (f" (x{np.mean(times) / np.mean(faithful):.2f})" if times and faithful
+                     else "")
+            diverged = sum(1 for r in runs if r.get("diverged"))
+            lines.append(
+                f"| {variant}{f' ({diverged} diverged)' if diverged else ''} | {len(runs)} |"
+                f" {runs[0]['iterations']} |"
+                f" {_mean([f.get('label_accuracy') for f in final], '{:.1%}')} |"
+                f" {_mean([f.get('frechet_distance') for f in final], '{:.1f}')} |"
+                + "".join(f" {_mean([f.get(k) for f in final], '{:.3f}')} |"
+                          for k in ("precision", "recall", "density", "coverage"))
+                + f" {_mean([f.get('kid') for f in final], '{:,.0f}')} |"
+                f" {f'{np.mean(times):.0f}' if times else '—'}{ratio} |")
+        real = next((r["final"]["real"] for runs in variants.values() for r in runs
+                     if r["final"].get("real")), None)
+        if real:
+            lines.append(f"| real images (train vs test) | | |"
+                         f" {_mean([real.get('label_accuracy')], '{:.1%}')} |"
+                         f" {_mean([real.get('frechet_distance')], '{:.1f}')} |"
+                         + "".join(f" {_mean([real.get(k)], '{:.3f}')} |"
+                                   for k in ("precision", "recall", "density", "coverage"))
+                         + f" {_mean([real.get('kid')], '{:,.0f}')} | |")
+        lines.append("")
+    lines += ["| data | images | loss | variant | seed | " + SET_FIGURE_HEADER + " |",
+              "| --- | --- | --- | --- | --- |" + " --- |" * 7]
+    for r in sorted(results, key=lambda r: (r["dataset"], r["train_size"] or 0, r["loss"] or "",
+                                            list(VARIANTS).index(r["variant"]), r["seed"])):
+        lines.append(f"| {r['dataset']} | {r['train_size'] or 'all'} | {r['loss'] or '—'} |"
+                     f" {r['variant']} | {r['seed']} | {set_figure_cells(r['final'])} |")
+    return "\n".join(lines)
+
+
+def pictures(results, path):
+    """The first seed's last sample grid of each variant, side by side, per data
+    set and size."""
+    written = []
+    for dataset, size, loss in sorted({(r["dataset"], r["train_size"], r["loss"])
+                                       for r in results}, key=lambda k: (k[0], k[1] or 0,
+                                                                         k[2] or "")):
+        chosen = {}
+        for r in sorted(results, key=lambda r: -r["seed"]):
+            if (r["dataset"], r["train_size"], r["loss"]) == (dataset, size, loss) and \
+                    r.get("grid") and os.path.exists(r["grid"]):
+                chosen[r["variant"]] = r
+        if chosen:
+            target = f"{path}_{dataset}_{size or 'all'}_{loss or 'own'}.png"
+            side_by_side([(v, chosen[v]["grid"]) for v in VARIANTS if v in chosen], target,
+                         columns=4)
+            written.append(target)
+    return written
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", default="fashion_mnist", choices=("mnist", "fashion_mnist"))
+    parser.add_argument("--variants", nargs="+", default=["faithful", "spectral_norm", "ema",
+                                                          "diffaugment", "r1", "ttur",
+                                                          "g_updates_1", "stabilized",
+                                                          "stabilized_diffaugment"],
+                        choices=list(VARIANTS))
+    parser.add_argument("--losses", nargs="+", default=[""],
+                        help="--loss of each run (empty: the model's own)")
+    parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
+    parser.add_argument("--iterations", type=int, default=2000)
+    parser.add_argument("--train_size", type=int, default=None,
+                        help="a few thousand images, where D memorises; default: all")
+    parser.add_argument("--runs", default=os.path.join(os.path.dirname(REPO), "runs",
+                                                       "stabilizers"))
+    parser.add_argument("--data_dir", default=SHARED_DATA)
+    parser.add_argument("--classifier_cache", default=os.path.expanduser("~/.cache/dcgan-tf"))
+    parser.add_argument("--results", default=RESULTS)
+    parser.add_argument("--report", action="store_true", help="only write the tables and pictures")
+    args = parser.parse_args()
+    load = lambda: json.load(open(args.results)) if os.path.exists(args.results) else []  # noqa: E731
+    results = load()
+    if not args.report:
+        from dcgan_tf import data  # noqa: PLC0415
+        images, _ = data.load_idx_dataset(data.idx_dataset_dir(args.data_dir, args.dataset))
+        args.per_epoch = min(len(images), args.train_size or len(images)) // 64
+        for seed in args.seeds:
+            for loss in args.losses:
+                for variant in args.variants:
+                    key = (args.dataset, args.train_size, loss, variant, seed)
+                    if any(key_of(r) == key for r in results):
+                        print(*key, "already measured: skipped", flush=True)
+                        continue
+                    result = run(variant, loss, seed, args)
+                    results = [r for r in load() if key_of(r) != key] + [result]
+                    with open(args.results, "w") as f:
+                        json.dump(results, f, indent=1)
+                    print(*key, result["final"].get("frechet_distance"), flush=True)
+    print(report(results))
+    print("pictures:", *pictures(results, os.path.splitext(args.results)[0]))
+
+
+if __name__ == "__main__":
+    main()
