@@ -64,13 +64,25 @@ class TrainedRun:
                 "checkpoint": os.path.abspath(self.checkpoint),
                 "iteration": self.iteration, "model": self.record.model,
                 "loss": self.record.loss, "z_dist": self.config.z_dist,
-                "seed": self.config.seed or 0}
+                "seed": self.config.seed or 0, "generator": self.generator_kind}
+
+    @property
+    def generator_kind(self):
+        """"average" where test mode samples G's average (--ema_decay), else "trained"."""
+        return "average" if samples_average(self.record, self.config) else "trained"
 
     def source(self):
         """provenance() in one line, for pictures."""
         return (f"dcgan-tf: run {os.path.abspath(self.paths.run_dir)}, checkpoint"
                 f" {os.path.basename(self.checkpoint)} (iteration {self.iteration}),"
-                f" --z_dist {self.config.z_dist}, --seed {self.config.seed or 0}")
+                f" {self.generator_kind} G, --z_dist {self.config.z_dist},"
+                f" --seed {self.config.seed or 0}")
+
+
+def samples_average(record, config):
+    """Whether test mode samples the run's average of G: where it keeps one,
+    unless --raw_generator asks for the trained G."""
+    return record.averaged and not config.raw_generator
 
 
 def build_generator(record, config):
@@ -149,7 +161,7 @@ def load_run(config, log=print):
                          f" and the run in {paths.run_dir} keeps no average (it trained without"
                          " --ema_decay): its G is the trained one. Drop --raw_generator.")
     # A run that keeps an average of G is sampled through it (README).
-    which = "ema_generator" if record.averaged and not config.raw_generator else "generator"
+    which = "ema_generator" if samples_average(record, config) else "generator"
     for attempt in range(3):
         # Test mode only reads (a training may hold the run): damaged checkpoints
         # are skipped, not set aside.
