@@ -191,6 +191,51 @@ flags.DEFINE_integer("nearest_neighbours", 0, "Memorisation: this many samples w
 
 FLAGS = flags.FLAGS
 
+# How --help shows the flags, the original's first (in its order); the flags
+# page (docs/flags.md) groups them the same way, and a test holds both to it.
+FLAG_GROUPS = (
+    ("The original's flags", (
+        "epoch", "learning_rate", "beta1", "train_size", "batch_size", "input_height",
+        "input_width", "output_height", "output_width", "dataset", "input_fname_pattern",
+        "data_dir", "out_dir", "out_name", "checkpoint_dir", "sample_dir", "train", "crop",
+        "visualize", "export", "freeze", "max_to_keep", "sample_freq", "ckpt_freq", "z_dim",
+        "z_dist", "G_img_sum")),
+    ("Networks, seed, data", (
+        "gf_dim", "df_dim", "gfc_dim", "dfc_dim", "seed", "original_loss_eval", "download")),
+    ("Speed, devices, precision", (
+        "xla", "strategy", "sync_bn", "mixed_precision", "logical_cpus", "intra_op_threads")),
+    ("The family: --model", ("model", "beta2", "n_critic", "clip_value", "lambda_gp",
+                             "n_classes")),
+    ("The objectives: --loss", ("loss", "ls_abc", "divergence")),
+    ("When a GAN collapses: stabilizers", (
+        "stabilized", "spectral_norm", "ema_decay", "ema_start", "diffaugment", "r1_gamma",
+        "r1_every", "d_learning_rate", "g_learning_rate", "g_updates")),
+    ("Test mode", (
+        "visualize_option", "generate", "generate_png", "evaluate", "evaluate_npz",
+        "metrics_samples", "classifier_cache", "inception", "inception_stats", "compare_with",
+        "compare_logs", "raw_generator")),
+    ("The DCGAN paper's experiments (test mode)", (
+        "walk_points", "walk_interpolation", "arithmetic", "linear_probe", "probe_labels",
+        "probe_dataset", "nearest_neighbours")),
+)
+HELP_FLAGS = ("-h", "--help", "-?", "--helpshort")
+
+
+def grouped_help():
+    """main.py's flags as --help shows them: FLAG_GROUPS' groups, each flag with
+    its help and default (absl's --helpfull lists every module's, as absl does)."""
+    lines = [__doc__.strip(), ""]
+    for title, names in FLAG_GROUPS:
+        lines.append(f"{title}:")
+        for name in names:
+            flag = FLAGS[name]
+            switch = f"--[no]{name}" if flag.boolean else f"--{name}"
+            lines.append(f"  {switch}: {flag.help}")
+            lines.append(f"    (default: {flag.default_as_str or 'unset'})")
+        lines.append("")
+    lines.append("absl's own flags (--verbosity, --helpfull, ...): python main.py --helpfull")
+    return "\n".join(lines)
+
 
 def command_line():
     """(every flag's value, the names of the flags typed): what was typed is
@@ -229,4 +274,7 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    if any(arg in HELP_FLAGS for arg in sys.argv[1:]):
+        print(grouped_help())
+        raise SystemExit(0)
     app.run(main)
