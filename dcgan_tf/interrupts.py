@@ -27,13 +27,29 @@ def stop_requests():
 @contextlib.contextmanager
 def raised(what):
     """Within the block, SIGINT / SIGTERM raise Interrupted at once (the
-    block's cleanup runs, e.g. files.written_whole removing a partial file)."""
+    block's cleanup runs, e.g. files.written_whole removing a partial file).
+    A signal that lands inside a C call which called back into Python (numpy
+    reading a TensorFlow tensor: "returned a result with an exception set")
+    comes out of that call as another error: it is the signal all the same."""
+    received = []
+
+    def interrupted(signum):
+        return Interrupted(signum, f"{signal.Signals(signum).name} received: stopped {what};"
+                                   " nothing half-written was kept. Rerun the same command.")
+
     def handler(signum, frame):
-        raise Interrupted(signum, f"{signal.Signals(signum).name} received: stopped {what};"
-                                  " nothing half-written was kept. Rerun the same command.")
+        received.append(signum)
+        raise interrupted(signum)
 
     with _handling(handler):
-        yield
+        try:
+            yield
+        except Interrupted:
+            raise
+        except Exception as error:
+            if received:
+                raise interrupted(received[0]) from error
+            raise
 
 
 @contextlib.contextmanager

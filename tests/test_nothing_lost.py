@@ -23,6 +23,7 @@ from dcgan_tf import checkpoints
 from dcgan_tf import data
 from dcgan_tf import files
 from dcgan_tf import generation
+from dcgan_tf import interrupts
 from dcgan_tf import metrics
 from helpers import main_py, mnist_flags, wait_for_iteration
 
@@ -411,3 +412,19 @@ def test_files_written_whole_leave_nothing_on_failure(tmp_path):
                 f.write("half")
             raise RuntimeError("killed")
     assert target.read_text() == "old" and os.listdir(tmp_path) == ["metrics.json"]
+
+
+def test_a_signal_swallowed_by_a_c_call_is_still_the_signal():
+    """SIGTERM inside numpy's read of a TensorFlow tensor came out as
+    "SystemError: ... returned a result with an exception set" (seen once in
+    CI): within interrupts.raised it is the signal's Interrupted all the same."""
+    with pytest.raises(interrupts.Interrupted, match="SIGTERM received: stopped writing"):
+        with interrupts.raised("writing"):
+            try:
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(5)
+            except interrupts.Interrupted:  # what the C call did with it
+                raise SystemError("<method __array__> returned a result with an exception set")
+    with pytest.raises(ValueError):  # without a signal, an error is itself
+        with interrupts.raised("writing"):
+            raise ValueError("not a signal")
