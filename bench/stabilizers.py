@@ -235,7 +235,9 @@ def main():
     parser.add_argument("--results", default=RESULTS)
     parser.add_argument("--report", action="store_true", help="only write the tables and pictures")
     args = parser.parse_args()
-    load = lambda: json.load(open(args.results)) if os.path.exists(args.results) else []  # noqa: E731
+    def load():
+        return json.load(open(args.results)) if os.path.exists(args.results) else []
+
     results = load()
     if not args.report:
         from dcgan_tf import data  # noqa: PLC0415

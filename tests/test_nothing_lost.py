@@ -193,7 +193,8 @@ def test_a_full_disk_leaves_no_debris_and_a_rerun_says_so(tmp_path, main_in_proc
         assert debris == [], debris
     # Room for one checkpoint more: the run goes on, and keeps one.
     os.truncate(filler, max(0, os.path.getsize(filler) - 3 * size - 200_000))
-    train_in_process(main_in_process, tmp_path, "--epoch=2", "--sample_freq=1000", "--max_to_keep=1")
+    train_in_process(main_in_process, tmp_path, "--epoch=2", "--sample_freq=1000",
+                     "--max_to_keep=1")
     assert checkpoints.latest_checkpoint(str(folder)).endswith("-40")
     assert len(list(folder.glob("*.index"))) == 1
 

@@ -327,7 +327,8 @@ def test_bad_inception_statistics_are_refused(tmp_path):
 
 # 7. A false memorisation verdict -------------------------------------------------------
 
-def test_nearest_neighbours_of_a_young_generator_on_noise_give_no_verdict(main_in_process, tmp_path):
+def test_nearest_neighbours_of_a_young_generator_on_noise_give_no_verdict(main_in_process,
+                                                                          tmp_path):
     """4 iterations on 20 noise images: "memorising: 100.0% of samples" before."""
     folder = tmp_path / "data" / "noise"
     rng = np.random.default_rng(1)

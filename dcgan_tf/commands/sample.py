@@ -178,9 +178,10 @@ def load_run(config, log=print):
     checkpoints.check_finite(latest, {which: generator.variables}, log)
     log(f" [*] Load SUCCESS: {latest}")
     if record.averaged:
+        decay = record.stabilizers["ema_decay"]
         log(" [*] Sampling " + ("the trained G, as asked (--raw_generator)" if config.raw_generator
-                                else f"G's average (--ema_decay {record.stabilizers['ema_decay']:g});"
-                                     " --raw_generator samples the trained G"))
+                                else f"G's average (--ema_decay {decay:g}); --raw_generator"
+                                     " samples the trained G"))
     return TrainedRun(generator, record, paths, latest, config)
 
 
