@@ -235,6 +235,7 @@ def main():
     parser.add_argument("--results", default=RESULTS)
     parser.add_argument("--report", action="store_true", help="only write the tables and pictures")
     args = parser.parse_args()
+
     def load():
         return json.load(open(args.results)) if os.path.exists(args.results) else []
 
