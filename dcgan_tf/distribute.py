@@ -186,9 +186,11 @@ def run_on_rows(strategy, replica_fn, *tensors):
     """`replica_fn(*tensors)` on one device, or on every replica with its share of
     the rows of each tensor (None passes through); scalars come back averaged
     over the replicas (= the global batch's mean), per-example outputs gathered
-    in row order."""
+    in row order. A strategy of one replica (--strategy mirrored on a machine
+    with one device) still runs it through `strategy.run`: its variables are
+    mirrored ones, updated in its replica context."""
     replicas = strategy.num_replicas_in_sync
-    if replicas == 1:
+    if replicas == 1 and strategy is tf.distribute.get_strategy():  # TensorFlow's default
         return replica_fn(*tensors)
 
     def on_rows(*tensors):

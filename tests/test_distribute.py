@@ -325,3 +325,18 @@ def test_dcgan_losses_with_a_critic_schedule_run_mirrored(tmp_path):
         assert np.all(np.isfinite(figures["losses"])), loss
         assert figures["g_steps"] == 2, loss
     assert result["wgan"]["largest_d_weight"] <= 0.01
+
+
+def test_mirrored_over_the_one_device_a_machine_has_trains_and_serves(tmp_path, main_in_process):
+    """--strategy mirrored without GPUs or --logical_cpus: one replica (it once
+    failed with a TypeError from a mirrored variable updated outside its
+    strategy)."""
+    fakes.make_mnist(str(tmp_path / "data" / "mnist"), n_train=40, n_test=8)
+    flags = ["--dataset", "mnist", "--input_height=28", "--output_height=28", "--batch_size=8",
+             *TINY_FLAGS, "--data_dir", str(tmp_path / "data"), f"--out_dir={tmp_path / 'out'}",
+             "--seed=3", "--out_name=one"]
+    gan = main_in_process(*flags, "--train", "--epoch=1", "--strategy=mirrored",
+                          log=lambda line: None)
+    assert gan.replicas == 1 and int(gan.iteration) == 6
+    main_in_process(*flags, "--generate=4", log=lambda line: None)
+    assert (tmp_path / "out" / "one" / "samples" / "generated_4.npz").exists()
