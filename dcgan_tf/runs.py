@@ -189,6 +189,11 @@ def find_run(config, typed=frozenset(), log=print):
             f" ({record.describe()})")
         return RunPaths.for_run(config, name), record
     listed = "; ".join(f"{name} ({record.describe()})" for name, record in runs_here.items())
+    if not os.path.isdir(root):
+        raise FileNotFoundError(
+            f"No trained run for --dataset={config.dataset}: {root} does not exist. Train one"
+            " first (add --train), or point --checkpoint_dir at a checkpoint folder that"
+            " exists.")
     if not runs_here:
         raise FileNotFoundError(
             f"No trained run for --dataset={config.dataset} in {root}: train one first"
