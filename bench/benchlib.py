@@ -19,6 +19,31 @@ SET_FIGURE_HEADER = ("Frechet distance | precision | recall | density | coverage
                      " KID ± sd | intra-class FD")
 
 
+def machine():
+    """The CPU a measurement ran on, as every speed claim names it: model, cores,
+    the vector extensions that decide TensorFlow's kernels, and oneDNN's state
+    (TF_ENABLE_ONEDNN_OPTS where set; else TensorFlow's default, which turns it
+    on only on CPUs with AVX-512)."""
+    import platform  # noqa: PLC0415
+
+    try:
+        with open("/proc/cpuinfo") as f:
+            text = f.read()
+    except OSError:
+        text = ""
+    name = next((line.split(":", 1)[1].strip() for line in text.splitlines()
+                 if line.startswith("model name")), platform.processor() or platform.machine())
+    flags = set(text.split())
+    has = [flag for flag in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if flag in flags]
+    setting = os.environ.get("TF_ENABLE_ONEDNN_OPTS")
+    if setting is not None:
+        onednn = f"oneDNN {'on' if setting.strip() not in ('0', 'false', 'False') else 'off'}" \
+                 f" (TF_ENABLE_ONEDNN_OPTS={setting})"
+    else:
+        onednn = f"oneDNN {'on' if 'avx512f' in flags else 'off'} (TensorFlow's default here)"
+    return f"{name}, {os.cpu_count()} cores ({', '.join(has) or 'no AVX2'}), {onednn}"
+
+
 def set_figure_cells(scores):
     """The Frechet distance and SET_FIGURES of one metrics dict as table cells
     (SET_FIGURE_HEADER's columns; a dash where a figure does not apply)."""

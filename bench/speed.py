@@ -33,6 +33,8 @@ sys.path[:0] = [REPO, os.path.join(REPO, "tests")]
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from benchlib import machine  # noqa: E402
+
 from dcgan_tf import config as config_lib  # noqa: E402
 from dcgan_tf import data  # noqa: E402
 from dcgan_tf import precision  # noqa: E402
@@ -248,8 +250,8 @@ def main(argv=None):
             log(f"64x64 training consumes {consumed:.1f} images/s: pipeline is"
                 f" {pipeline / consumed:.0f}x that")
     log(f"peak RSS of a short MNIST training run (main.py): {mnist_peak_rss_mib():.0f} MiB")
-    log(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores,"
-        f" TensorFlow {tf.__version__}, Python {platform.python_version()}")
+    log(f"machine: {machine()}, TensorFlow {tf.__version__}, Python"
+        f" {platform.python_version()}")
 
 
 if __name__ == "__main__":

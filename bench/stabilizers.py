@@ -32,8 +32,8 @@ import sys
 import numpy as np
 
 from benchlib import (REPO, SET_FIGURE_HEADER, SET_FIGURES, SHARED_DATA, checkpoint_iteration,
-                      iteration_seconds, latest_grid, main_in_process, ms_per_iteration,
-                      set_figure_cells, side_by_side)
+                      iteration_seconds, latest_grid, machine, main_in_process,
+                      ms_per_iteration, set_figure_cells, side_by_side)
 
 sys.path.insert(0, REPO)
 RESULTS = os.path.join(REPO, "bench", "stabilizers_results.json")
@@ -124,6 +124,7 @@ def run(variant, loss, seed, args):
         seconds = iteration_seconds(f.read())
     return {"dataset": args.dataset, "train_size": args.train_size, "loss": loss,
             "variant": variant, "seed": seed, "iterations": epochs * args.per_epoch,
+            "machine": machine(),
             "ms_per_iteration": ms_per_iteration(seconds), "diverged": diverged,
             "grid": latest_grid(os.path.join(args.runs, name, "samples")), "final": scores}
 

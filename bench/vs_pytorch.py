@@ -29,7 +29,7 @@ import subprocess
 import sys
 import tempfile
 
-from benchlib import REPO, SHARED_DATA, iteration_seconds, main_py, ms_per_iteration
+from benchlib import REPO, SHARED_DATA, iteration_seconds, machine, main_py, ms_per_iteration
 
 MODELS = ("gan", "cgan", "acgan", "wgan", "wgan_gp", "lsgan")
 # Iterations per run: about 10 s per run on a 2-core machine.
@@ -77,16 +77,6 @@ def theirs(model, iterations, python, pytorch_gan, tmp):
     with open(times) as f:
         record = json.load(f)
     return ms_per_iteration(record["seconds"][SKIP:]), record["torch"]
-
-
-def machine():
-    with open("/proc/cpuinfo") as f:
-        text = f.read()
-    name = next((line.split(":", 1)[1].strip() for line in text.splitlines()
-                 if line.startswith("model name")), platform.processor())
-    flags = set(text.split())
-    has = [flag for flag in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if flag in flags]
-    return f"{name}, {os.cpu_count()} cores ({', '.join(has)})"
 
 
 def write_results(text):
