@@ -95,6 +95,10 @@ flags.DEFINE_integer("logical_cpus", 0, "Split the CPU into this many logical de
 flags.DEFINE_integer("intra_op_threads", 0, "CPU threads each op splits its work over [0:"
                      " TensorFlow's (one per core), but 1 for the family's MLP networks, whose"
                      " small ops run faster one per core at a time]")
+flags.DEFINE_integer("steps_per_call", 0, "Training iterations run in one call of the traced"
+                     " step; the log, samples and checkpoints land where they would one at a"
+                     " time, with the same numbers [0: 50 for the family's MLP networks, whose"
+                     " iterations take milliseconds; 1 for the others]")
 # Ours, the family: --model picks a system; each brings its script's defaults
 # (learning rate, betas, batch size, z_dim, epochs, image size, sample cadence),
 # and a flag given here wins. The scripts' own names where the original has none.
@@ -203,7 +207,8 @@ FLAG_GROUPS = (
     ("Networks, seed, data", (
         "gf_dim", "df_dim", "gfc_dim", "dfc_dim", "seed", "original_loss_eval", "download")),
     ("Speed, devices, precision", (
-        "xla", "strategy", "sync_bn", "mixed_precision", "logical_cpus", "intra_op_threads")),
+        "xla", "strategy", "sync_bn", "mixed_precision", "logical_cpus", "intra_op_threads",
+        "steps_per_call")),
     ("The family: --model", ("model", "beta2", "n_critic", "clip_value", "lambda_gp",
                              "n_classes")),
     ("The objectives: --loss", ("loss", "ls_abc", "divergence")),

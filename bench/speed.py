@@ -103,13 +103,13 @@ class OurLoop:
                                    original_loss_eval=original_loss_eval)
         self.trainer = train.make_gan(config, systems.compose("dcgan", "", config), model_config)
         writer = tf.summary.create_file_writer(log_dir)
-        self.step = training.make_logged_step(self.trainer, writer, model_config.output_range,
-                                              False)
+        self.step = training.LoggedSteps(self.trainer, writer, model_config.output_range, False)
 
     def iteration(self, real, y):
-        result = self.step(real, y)
+        # A stack of one: the DCGAN trains one iteration per call (--steps_per_call's auto).
+        result = self.step(real[None], None if y is None else y[None])
         self.line = "[%8d] d_loss: %.8f, g_loss: %.8f" % (
-            int(self.trainer.iteration), result["d_loss"], result["g_loss"])
+            int(self.trainer.iteration), result["d_loss"][0], result["g_loss"][0])
 
 
 def step_flops(trainer, name):

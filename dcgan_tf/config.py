@@ -72,6 +72,7 @@ class Config:
     sync_bn: bool = False
     logical_cpus: int = 0
     intra_op_threads: int = 0
+    steps_per_call: int = 0
     mixed_precision: bool = False
     # Ours, the family (--model): PyTorch-GAN's scripts' options under their names.
     model: str = "dcgan"
@@ -192,6 +193,9 @@ class Config:
                              f" {self.learning_rate}.")
         if not 0 <= self.beta1 < 1:
             raise ValueError(f"--beta1 must be in [0, 1), got {self.beta1}.")
+        if self.steps_per_call < 0:
+            raise ValueError(f"--steps_per_call must be at least 0 (0: chosen by the networks),"
+                             f" got {self.steps_per_call}.")
         if self.generate < 0:
             raise ValueError(f"--generate must be at least 0 (0: off), got {self.generate}.")
         if self.metrics_samples < fidelity.MIN_SAMPLES:

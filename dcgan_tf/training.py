@@ -1,7 +1,13 @@
 """The training loop: it owns logging, sample and checkpoint cadence, resume,
 signals and the multi-worker agreements; the step it runs is gan.GAN's
 (`train_step`: one iteration of the system's schedule), wrapped with the
-TensorBoard summaries in one tf.function, one call per iteration.
+TensorBoard summaries in one tf.function that runs a stack of batches per
+call (--steps_per_call: one for networks whose iteration is long, several for
+the family's MLPs, whose iteration is a few milliseconds and whose time a
+call per iteration would largely spend outside its ops). The stack never
+crosses a sample, checkpoint or epoch boundary, so the log lines, summaries,
+grids, checkpoints, finite checks and signals land on the iterations they
+always did, with the same numbers whatever the stack's height.
 
 The losses logged are the ones the updates computed (carpedm20: d_loss of the D
 update, g_loss of the second G update). The original instead re-runs three loss
@@ -24,6 +30,7 @@ from dcgan_tf import distribute
 from dcgan_tf import files
 from dcgan_tf import images
 from dcgan_tf import interrupts
+from dcgan_tf import networks
 
 
 class NonFiniteLossError(RuntimeError):
@@ -102,17 +109,69 @@ def _check_finite(logged, counter, keeper):
                 f" {_kept(keeper)} Try a lower --learning_rate.")
 
 
-def make_logged_step(gan, writer, value_range, with_images):
-    """One training iteration (gan.train_step), then the TensorBoard summaries: all
-    in one tf.function, one call per iteration."""
+class LoggedSteps:
+    """Training iterations on a stack of batches (images [n, B, ...], labels [n, B,
+    classes] or None) in one call, each iteration followed by its TensorBoard
+    summaries; returns each scalar the iterations compute, gathered ([n] each, in
+    iteration order). A stack of one is one call of the step; a taller stack is
+    a while loop of it, traced once per batch shape (n left open), so stacks of
+    any height share one trace. The loop runs the same ops on the same inputs
+    in the same order: the family's MLPs compute the same numbers in it, bit for
+    bit (tests/test_training.py). Grappler optimizes a loop's body on its own,
+    which can round convolutions' sums otherwise (carpedm20's DCGAN on an image
+    folder differed in the 7th digit by its third iteration): networks with
+    long iterations run one per call, where the loop would buy nothing."""
 
-    @tf.function(autograph=False)  # plain Python over Python values: nothing to convert
-    def logged_step(real, y=None):
-        result = gan.train_step(real, y)  # summary ops stay outside any XLA program
-        write_summaries(writer, gan.iteration, result, value_range, with_images)
+    def __init__(self, gan, writer, value_range, with_images):
+        self._gan, self._writer = gan, writer
+        self._value_range, self._with_images = value_range, with_images
+        # Plain Python over Python values: nothing for autograph to convert.
+        self._one = tf.function(self._iteration, autograph=False)
+        self._several = tf.function(self._iterations, autograph=False)
+        self._traced = {}
+
+    def __call__(self, reals, ys=None):
+        if reals.shape[0] == 1:
+            result = self._one(reals[0], None if ys is None else ys[0])
+            return {name: value[None] for name, value in result.items() if value.shape.rank == 0}
+        shape = tuple(reals.shape[1:])
+        if shape not in self._traced:
+            self._traced[shape] = self._several.get_concrete_function(
+                tf.TensorSpec([None, *shape], reals.dtype),
+                None if ys is None else tf.TensorSpec([None, *ys.shape[1:]], ys.dtype))
+        return self._traced[shape](reals, ys)
+
+    @property
+    def traces(self):
+        """Traces of each way of calling, the most of the two: one per batch shape."""
+        return max(self._one.experimental_get_tracing_count(),
+                   self._several.experimental_get_tracing_count())
+
+    def _iteration(self, real, y=None):
+        result = self._gan.train_step(real, y)  # summary ops stay outside any XLA program
+        write_summaries(self._writer, self._gan.iteration, result, self._value_range,
+                        self._with_images)
         return result
 
-    return logged_step
+    def _iterations(self, reals, ys=None):
+        count = tf.shape(reals)[0]
+        specs = [tf.TensorSpec(reals.shape[1:], reals.dtype),
+                 None if ys is None else tf.TensorSpec(ys.shape[1:], ys.dtype)]
+        outputs = self._gan.train_step.get_concrete_function(*specs).structured_outputs
+        # Every scalar is gathered (not only the logged ones): the iteration's
+        # graph is then optimized as when its whole result is an output.
+        names = sorted(name for name, value in outputs.items() if value.shape.rank == 0)
+
+        def iteration(i, *gathered):
+            result = self._iteration(reals[i], None if ys is None else ys[i])
+            return (i + 1,) + tuple(array.write(i, result[name])
+                                    for array, name in zip(gathered, names))
+
+        arrays = [tf.TensorArray(outputs[name].dtype, size=count) for name in names]
+        # One iteration at a time: each reads the variables the last one updated.
+        _, *gathered = tf.while_loop(lambda i, *_: i < count, iteration,
+                                     [tf.constant(0)] + arrays, parallel_iterations=1)
+        return {name: array.stack() for name, array in zip(names, gathered)}
 
 
 SUMMARY_SCALARS = ("d_loss", "g_loss", "d_loss_real", "d_loss_fake", "d_accuracy",
@@ -123,8 +182,8 @@ SUMMARY_HISTOGRAMS = ("z", "d", "d_")
 def write_summaries(writer, counter, result, value_range, with_images):
     """The original's TensorBoard names: d_loss, g_loss, d_loss_real, d_loss_fake;
     histograms z, d, d_; images G; and what a family step adds (d_accuracy,
-    gradient_penalty)."""
-    with writer.as_default(step=counter):
+    gradient_penalty). The tags at the root, not under the loop's name scope."""
+    with writer.as_default(step=counter), tf.compat.v1.name_scope(None):
         for name in SUMMARY_SCALARS:
             if name in result:
                 tf.summary.scalar(name, result[name])
@@ -209,39 +268,95 @@ def _restore(gan, keeper, training_data, config, paths, log):
             " on all).")
 
 
+def steps_per_call(flag, small_ops):
+    """--steps_per_call, or when 0 (auto) what was measured to pay
+    (bench/RESULTS.md, "Several iterations per call"): AUTO_SMALL for networks
+    whose ops are small (the family's MLPs), one for the others, whose
+    iteration takes long enough that a call costs nothing next to it. Fixed,
+    not timed: every worker of a cluster must cut its iterations alike."""
+    return flag or (AUTO_STEPS_PER_CALL if small_ops else 1)
+
+
+# Iterations per call of the family's MLPs when --steps_per_call is 0; it divides
+# their sample and checkpoint cadences (400, 200), so no call is cut short.
+AUTO_STEPS_PER_CALL = 50
+LOGGED = ("d_loss", "g_loss", "d_accuracy")
+
+
+def _take(batches, count, held):
+    """Up to `count` batches of one shape from the iterator `batches`, after the
+    one `held` back from the last take (a batch of another shape ends a take
+    and waits for the next). Returns (batches, the batch held back or None)."""
+    taken = [] if held is None else [held]
+    while len(taken) < count:
+        batch = next(batches, None)
+        if batch is None:
+            return taken, None
+        if taken and _shape(batch) != _shape(taken[0]):
+            return taken, batch
+        taken.append(batch)
+    return taken, None
+
+
+def _shape(batch):
+    return tuple(batch[0].shape if isinstance(batch, tuple) else batch.shape)
+
+
+def _to_next(counter, every):
+    """Iterations from `counter` to the next multiple of `every`."""
+    return every - counter % every
+
+
 def _train_epochs(gan, training_data, config, paths, keeper, writer, stop_requests,
                   num_examples, chief, log):
     """The epochs of `train`; returns the iteration of the last sample grid."""
     value_range = gan.model_config.output_range
     conditional = gan.model_config.conditional
     start_time = time.time()
-    step = make_logged_step(gan, writer, value_range, config.G_img_sum)
+    step = LoggedSteps(gan, writer, value_range, config.G_img_sum)
+    per_call = steps_per_call(config.steps_per_call,
+                              networks.KINDS[gan.system.networks].small_ops)
     last_sampled, batch_shapes = None, set()
     note = training_data.last_batch_note(num_examples, config.batch_size, gan.replicas)
     if note and chief:
         log(f" [*] {note}.")
+    if per_call > 1 and chief:
+        log(f" [*] {per_call} iterations per call of the traced step (--steps_per_call)")
+    counter = int(gan.iteration)
     for epoch in range(int(gan.epoch), config.epoch):
         start_batch = int(gan.epoch_batch)
-        dataset = training_data.epoch_dataset(epoch, num_examples, config.batch_size,
-                                              start_batch, gan.replicas)
-        idx = start_batch - 1
-        for idx, batch in enumerate(dataset, start=start_batch):
-            real, y = batch if isinstance(batch, tuple) else (batch, None)
-            batch_shapes.add(tuple(real.shape))
-            result = step(real, y if conditional else None)
+        batches = iter(training_data.epoch_dataset(epoch, num_examples, config.batch_size,
+                                                   start_batch, gan.replicas))
+        idx, held = start_batch - 1, None
+        while True:
+            # A call ends where a grid or a checkpoint is due, as each iteration
+            # was its own call: both land on the iteration they always did.
+            taken, held = _take(batches, min(per_call, _to_next(counter, config.sample_freq),
+                                             _to_next(counter, config.ckpt_freq)), held)
+            if not taken:
+                break
+            real = tf.stack([b[0] if isinstance(b, tuple) else b for b in taken])
+            y = tf.stack([b[1] for b in taken]) if conditional else None
+            batch_shapes.add(tuple(real.shape[1:]))
+            called = time.time()
+            result = step(real, y)
             # Read once each: every read of a tensor is a copy to the host.
-            logged = {name: float(result[name]) for name in ("d_loss", "g_loss", "d_accuracy")
-                      if name in result}
-            counter = int(gan.iteration)
-            _check_finite(logged, counter, keeper)
-            # Batches this epoch delivers: files less the unusable ones found so far.
-            batches_per_epoch = training_data.batches_in_epoch(epoch, num_examples,
-                                                               config.batch_size, gan.replicas)
-            log("[%8d Epoch:[%2d/%2d] [%4d/%4d] time: %4.4f, d_loss: %.8f, g_loss: %.8f"
-                % (counter, epoch, config.epoch, idx, batches_per_epoch,
-                   time.time() - start_time, logged["d_loss"], logged["g_loss"])
-                + (", acc: %3d%%" % (100 * logged["d_accuracy"])
-                   if "d_accuracy" in logged else ""))
+            values = {name: result[name].numpy() for name in LOGGED if name in result}
+            seconds = time.time() - called
+            for row in range(len(taken)):
+                idx, counter = idx + 1, counter + 1
+                logged = {name: float(value[row]) for name, value in values.items()}
+                _check_finite(logged, counter, keeper)
+                # Batches this epoch delivers: files less the unusable ones found so far.
+                batches_per_epoch = training_data.batches_in_epoch(epoch, num_examples,
+                                                                   config.batch_size, gan.replicas)
+                # A call's iterations share its time: each line gets its share.
+                elapsed = called - start_time + seconds * (row + 1) / len(taken)
+                log("[%8d Epoch:[%2d/%2d] [%4d/%4d] time: %4.4f, d_loss: %.8f, g_loss: %.8f"
+                    % (counter, epoch, config.epoch, idx, batches_per_epoch, elapsed,
+                       logged["d_loss"], logged["g_loss"])
+                    + (", acc: %3d%%" % (100 * logged["d_accuracy"])
+                       if "d_accuracy" in logged else ""))
 
             if counter % config.sample_freq == 0:
                 path = _save_samples(gan, keeper, f"{paths.sample_dir}/train_{counter:08d}.png",
@@ -251,7 +366,7 @@ def _train_epochs(gan, training_data, config, paths, keeper, writer, stop_reques
                     log(f"[Sample] {path}")
             # A signal reaches one worker: all stop together, after saving together.
             # Decided once, with every worker: a signal landing after this line
-            # waits for the next iteration, so no worker saves alone.
+            # waits for the next call, so no worker saves alone.
             stop = distribute.all_workers_max(gan.strategy, bool(stop_requests))
             if counter % config.ckpt_freq == 0 or stop:
                 _save_checkpoint(gan, keeper, counter)
@@ -272,8 +387,8 @@ def _train_epochs(gan, training_data, config, paths, keeper, writer, stop_reques
             log(f" [!] Epoch {epoch}: skipped {skipped} unusable image files (named above)")
         gan.epoch.assign(epoch + 1)
         gan.epoch_batch.assign(0)
-    traces = step.experimental_get_tracing_count()
+    traces = step.traces
     if traces > len(batch_shapes):  # one trace per batch shape (a last, smaller batch)
-        log(f" [!] The training step was traced {traces} times for {len(batch_shapes)} batch"
+        log(f" [!] The training iterations were traced {traces} times for {len(batch_shapes)} batch"
             " shapes: each retrace costs seconds; please report it.")
     return last_sampled

@@ -67,20 +67,32 @@ def test_a_folder_of_bad_cases_trains_and_names_each_skipped_file(tmp_path, caps
     assert int(trainer.iteration) == 2 * (13 // 4)  # the 13 usable images train
 
 
-# SIGINT takes the same path as SIGTERM (one handler): CI runs SIGTERM.
-@pytest.mark.parametrize("signum", [signal.SIGTERM,
-                                    pytest.param(signal.SIGINT, marks=pytest.mark.slow)])
-def test_sigterm_and_sigint_save_a_checkpoint_then_exit(tmp_path, signum, main_in_process):
-    process = main_py(*mnist_flags(tmp_path, "--epoch=50", "--ckpt_freq=1000"))
-    wait_for_iteration(process, 3)
+# SIGINT takes the same path as SIGTERM (one handler): CI runs SIGTERM, one
+# iteration per call and several (the signal waits for the call's end).
+@pytest.mark.parametrize("signum,per_call", [
+    (signal.SIGTERM, 1), (signal.SIGTERM, 4), pytest.param(signal.SIGINT, 1,
+                                                           marks=pytest.mark.slow)])
+def test_sigterm_and_sigint_save_a_checkpoint_then_exit(tmp_path, signum, per_call,
+                                                        main_in_process):
+    process = main_py(*mnist_flags(tmp_path, "--epoch=50", "--ckpt_freq=1000",
+                                   f"--steps_per_call={per_call}"))
+    logged = []
+    for line in process.stdout:  # up to iteration 3, then the signal
+        logged += [int(line[1:9])] if " Epoch:" in line else []
+        if logged and logged[-1] >= 3:
+            break
     process.send_signal(signum)
-    _, err = process.communicate(timeout=120)
+    out, err = process.communicate(timeout=120)
+    logged += [int(line[1:9]) for line in out.splitlines() if " Epoch:" in line]
     assert process.returncode == 128 + signum
     assert f"{signal.Signals(signum).name} received: saved" in err
     assert "Traceback" not in err
     run = tmp_path / "out" / "mnist_x28.z4.uniform_signed.y28.b8" / "checkpoints"
     saved = int(checkpoints.latest_checkpoint(str(run)).rsplit("-", 1)[1])
     assert saved >= 3
+    # The checkpoint is of the last iteration logged, and the message names it.
+    assert logged[-1] == saved
+    assert f"after iteration {saved};" in err
     lines = []  # the same command again (in this process) resumes after it
     main_in_process(*mnist_flags(tmp_path, "--epoch=1"), log=lines.append)
     assert first_iteration("\n".join(lines)) == saved + 1
