@@ -22,8 +22,7 @@ SET_FIGURE_HEADER = ("Frechet distance | precision | recall | density | coverage
 def machine():
     """The CPU a measurement ran on, as every speed claim names it: model, cores,
     the vector extensions that decide TensorFlow's kernels, and oneDNN's state
-    (TF_ENABLE_ONEDNN_OPTS where set; else TensorFlow's default, which turns it
-    on only on CPUs with AVX-512)."""
+    (startup.onednn_state: TensorFlow's, and why)."""
     import platform  # noqa: PLC0415
 
     try:
@@ -35,12 +34,13 @@ def machine():
                  if line.startswith("model name")), platform.processor() or platform.machine())
     flags = set(text.split())
     has = [flag for flag in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if flag in flags]
-    setting = os.environ.get("TF_ENABLE_ONEDNN_OPTS")
-    if setting is not None:
-        onednn = f"oneDNN {'on' if setting.strip() not in ('0', 'false', 'False') else 'off'}" \
-                 f" (TF_ENABLE_ONEDNN_OPTS={setting})"
-    else:
-        onednn = f"oneDNN {'on' if 'avx512f' in flags else 'off'} (TensorFlow's default here)"
+    # What main.py's start-up line says, asked of TensorFlow in a process started
+    # with this one's environment (this one may not import TensorFlow).
+    asked = subprocess.run(
+        [sys.executable, "-c", "import os, tensorflow as tf; from dcgan_tf import startup;"
+         " print(startup.onednn_state(tf))"], capture_output=True, text=True,
+        env=dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL="3"), check=False)
+    onednn = asked.stdout.strip() or "oneDNN state unknown"
     return f"{name}, {os.cpu_count()} cores ({', '.join(has) or 'no AVX2'}), {onednn}"
 
 

@@ -75,4 +75,21 @@ def describe_devices(tf):
                  for gpu in gpus]
         return f"{len(gpus)} GPU{'s' if len(gpus) > 1 else ''}: {', '.join(names)}"
     threads = tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count()
-    return f"CPU ({threads} threads)"
+    return f"CPU ({threads} threads, {onednn_state(tf)})"
+
+
+def onednn_state(tf):
+    """'oneDNN on' or 'off', and why: TF_ENABLE_ONEDNN_OPTS where set (read when
+    TensorFlow was imported), else TensorFlow's default for this CPU (on where
+    it has AVX-512's newer extensions; off on AVX2-only CPUs, where it would pay
+    too: bench/RESULTS.md, "Fast on every CPU"). Asked of TensorFlow, not
+    guessed from the CPU's flags."""
+    try:
+        from tensorflow.python.util import _pywrap_util_port  # noqa: PLC0415
+        state = "on" if _pywrap_util_port.IsMklEnabled() else "off"
+    except (ImportError, AttributeError):  # a TensorFlow without the query
+        return "oneDNN state unknown"
+    setting = os.environ.get("TF_ENABLE_ONEDNN_OPTS")
+    why = (f"TF_ENABLE_ONEDNN_OPTS={setting}" if setting is not None
+           else "TensorFlow's default for this CPU")
+    return f"oneDNN {state}: {why}"

@@ -40,6 +40,7 @@ import tensorflow as tf  # noqa: E402
 import fakes  # noqa: E402
 from dcgan_tf import app  # noqa: E402
 from dcgan_tf import config as config_lib  # noqa: E402
+from dcgan_tf import startup  # noqa: E402
 
 ITERATIONS, BATCH = 3, 8
 TINY_DCGAN = dict(z_dim=6, gf_dim=4, df_dim=4, gfc_dim=16, dfc_dim=16)
@@ -143,7 +144,8 @@ def record(name, root):
 def cpu_fingerprint():
     """What decides the kernels' rounding: the CPU model, its vector extensions,
     the threads an op splits its work over (oneDNN's reductions sum per thread:
-    one thread gives other numbers than two), and TensorFlow's version."""
+    one thread gives other numbers than two), TensorFlow's version, and oneDNN's
+    state where TF_ENABLE_ONEDNN_OPTS chose it."""
     model, flags = platform.processor(), set()
     try:
         with open("/proc/cpuinfo") as f:
@@ -156,8 +158,12 @@ def cpu_fingerprint():
         pass
     extensions = sorted(f for f in flags if f.startswith(("avx512", "amx", "avx2", "fma")))
     threads = tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count()
-    return {"cpu": model, "extensions": extensions, "threads": threads,
-            "tensorflow": tf.__version__}
+    fingerprint = {"cpu": model, "extensions": extensions, "threads": threads,
+                   "tensorflow": tf.__version__}
+    if "TF_ENABLE_ONEDNN_OPTS" in os.environ:  # oneDNN's kernels or Eigen's, as chosen;
+        # TensorFlow's default for the CPU is what the extensions above decide.
+        fingerprint["onednn"] = startup.onednn_state(tf)
+    return fingerprint
 
 
 def fingerprint_name(fingerprint):

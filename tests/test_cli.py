@@ -141,7 +141,23 @@ def test_start_up_shows_where_it_computes_and_no_runtime_notices(test_mode_witho
 def test_start_up_names_the_cpu(test_mode_without_a_run):
     done = test_mode_without_a_run
     threads = tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count()
-    assert done.stdout.startswith(f" [*] Devices: CPU ({threads} threads)\n")
+    mkl = __import__("tensorflow.python.util._pywrap_util_port", fromlist=["IsMklEnabled"])
+    state = "on" if mkl.IsMklEnabled() else "off"  # this process started as main.py did
+    setting = os.environ.get("TF_ENABLE_ONEDNN_OPTS")
+    why = f"TF_ENABLE_ONEDNN_OPTS={setting}" if setting else "TensorFlow's default for this CPU"
+    assert done.stdout.startswith(f" [*] Devices: CPU ({threads} threads, oneDNN {state}:"
+                                  f" {why})\n")
+
+
+@cpu_only
+@pytest.mark.parametrize("setting,state", [("0", "off"), ("1", "on")])
+def test_start_up_says_a_users_onednn_setting_is_obeyed(tmp_path, monkeypatch, setting, state):
+    """TensorFlow reads TF_ENABLE_ONEDNN_OPTS as it is imported; the line says
+    what TensorFlow then runs with, asked of it."""
+    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", setting)
+    done = main_py_done("--dataset", "mnist", "--input_height=28", "--output_height=28",
+                        cwd=tmp_path)
+    assert f", oneDNN {state}: TF_ENABLE_ONEDNN_OPTS={setting})" in done.stdout.splitlines()[0]
 
 
 def test_held_stderr_passes_real_errors_and_holds_start_up_notices():
