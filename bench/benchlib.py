@@ -72,6 +72,24 @@ def main_py(*argv, log_path=None):
     return done.stdout
 
 
+def main_config(*argv):
+    """The Config main.py makes of `argv` (its flags, parsed by its own code)."""
+    main = _main_module()
+    main.FLAGS.unparse_flags()
+    main.FLAGS(["main.py", *argv])
+    values, typed = main.command_line()
+    return main.config_lib.of_command_line(values, typed)
+
+
+def _main_module():
+    """main.py as a module (importing it imports TensorFlow, once, held quiet)."""
+    if REPO not in sys.path:  # once, not once per call
+        sys.path.insert(0, REPO)
+    import main  # noqa: PLC0415
+
+    return main
+
+
 def main_in_process(*argv, log_path=None):
     """`main_py` without a new process: the same flags parsed by main.py's own
     code and run by `dcgan_tf.app.run`, output and failures as `main_py` gives
@@ -80,10 +98,7 @@ def main_in_process(*argv, log_path=None):
     add up over a benchmark's hundreds of stages)."""
     import tensorflow as tf  # noqa: PLC0415
 
-    if REPO not in sys.path:  # once, not once per call
-        sys.path.insert(0, REPO)
-    import main  # noqa: PLC0415  (TensorFlow is imported by now; main imports it once)
-
+    main = _main_module()
     main.FLAGS.unparse_flags()
     main.FLAGS(["main.py", *argv])
     tf.keras.backend.clear_session()

@@ -28,11 +28,12 @@ import dataclasses
 import json
 import os
 import sys
+import time
 
 import numpy as np
 
 from benchlib import (REPO, SET_FIGURE_HEADER, SET_FIGURES, SHARED_DATA, checkpoint_iteration,
-                      iteration_seconds, latest_grid, machine, main_in_process,
+                      iteration_seconds, latest_grid, machine, main_config, main_in_process,
                       ms_per_iteration, set_figure_cells, side_by_side)
 
 sys.path.insert(0, REPO)
@@ -127,6 +128,58 @@ def run(variant, loss, seed, args):
             "machine": machine(),
             "ms_per_iteration": ms_per_iteration(seconds), "diverged": diverged,
             "grid": latest_grid(os.path.join(args.runs, name, "samples")), "final": scores}
+
+
+def costs(variants, rounds, block):
+    """Each variant's time per iteration against the faithful recipe's, side by
+    side in this process: carpedm20's conditional MNIST DCGAN (batch 64) built
+    once per variant, blocks of `block` iterations in turn, round after round,
+    on the same batches; each block's median. Returns {variant: [ms per round]}."""
+    import tempfile  # noqa: PLC0415
+
+    import tensorflow as tf  # noqa: PLC0415
+
+    from dcgan_tf import networks, systems, training  # noqa: PLC0415
+    from dcgan_tf.commands import train  # noqa: PLC0415
+
+    rng = np.random.default_rng(0)
+    reals = tf.constant(rng.uniform(0, 1, (block, 1, 64, 28, 28, 1)).astype(np.float32))
+    ys = tf.constant(np.eye(10, dtype=np.float32)[rng.integers(0, 10, (block, 1, 64))])
+    steps, times = {}, {v: [] for v in variants}
+    with tempfile.TemporaryDirectory() as logs:
+        for variant in variants:
+            config = main_config("--dataset", "mnist", "--input_height=28",
+                                 "--output_height=28", "--batch_size", "64", "--seed", "1",
+                                 "--train", *VARIANTS[variant])
+            with design_choice(variant):
+                system = systems.compose(config.model, config.loss, config)
+            model_config = networks.KINDS[system.networks].config_of(
+                config, 1, 10, system.critic_norm)
+            gan = train.make_gan(config, system, model_config)
+            writer = tf.summary.create_file_writer(os.path.join(logs, variant))
+            steps[variant] = training.LoggedSteps(gan, writer, (0, 1), False)
+            for i in range(2):  # traced and warm
+                float(steps[variant](reals[i], ys[i])["d_loss"][0])
+        for _ in range(rounds):
+            for variant in variants:
+                seconds = []
+                for i in range(block):
+                    started = time.perf_counter()
+                    float(steps[variant](reals[i], ys[i])["d_loss"][0])
+                    seconds.append(time.perf_counter() - started)
+                times[variant].append(1000 * float(np.median(seconds)))
+    return times
+
+
+def costs_table(times):
+    faithful = times["faithful"]
+    rows = ["| variant | ms / iteration (median of rounds) | x faithful | per round |",
+            "| --- | --- | --- | --- |"]
+    for variant, ms in times.items():
+        ratios = [a / b for a, b in zip(ms, faithful)]
+        rows.append(f"| {variant} | {np.median(ms):.0f} | **{np.median(ratios):.2f}** |"
+                    f" {', '.join(f'{r:.2f}' for r in ratios)} |")
+    return "\n".join(rows)
 
 
 def key_of(result):
@@ -235,7 +288,16 @@ def main():
     parser.add_argument("--classifier_cache", default=os.path.expanduser("~/.cache/dcgan-tf"))
     parser.add_argument("--results", default=RESULTS)
     parser.add_argument("--report", action="store_true", help="only write the tables and pictures")
+    parser.add_argument("--costs", action="store_true",
+                        help="only time each of --variants against faithful, side by side")
+    parser.add_argument("--rounds", type=int, default=5, help="--costs: rounds of blocks")
+    parser.add_argument("--block", type=int, default=10, help="--costs: iterations a block")
     args = parser.parse_args()
+    if args.costs:
+        variants = ["faithful"] + [v for v in args.variants if v != "faithful"]
+        print(f"{machine()}; python bench/stabilizers.py {' '.join(sys.argv[1:])}")
+        print(costs_table(costs(variants, args.rounds, args.block)))
+        return
 
     def load():
         return json.load(open(args.results)) if os.path.exists(args.results) else []
