@@ -53,6 +53,13 @@ VARIANTS = {
     # The parts of --stabilized but its loss (for --losses: on each loss given).
     "stabilized_parts": ["--spectral_norm", "--ema_decay", "0.999", "--d_learning_rate",
                          "0.0004", "--g_learning_rate", "0.0001", "--g_updates", "1"],
+    # The two time scales with one other part, and --stabilized keeping
+    # carpedm20's two G updates: which part of --stabilized helps, which hurts.
+    "ttur_spectral_norm": ["--spectral_norm", "--d_learning_rate", "0.0004",
+                           "--g_learning_rate", "0.0001"],
+    "ttur_ema": ["--ema_decay", "0.999", "--d_learning_rate", "0.0004",
+                 "--g_learning_rate", "0.0001"],
+    "stabilized_g_updates_2": ["--stabilized", "--g_updates", "2"],
     # Design choices behind --stabilized (DESIGN below).
     "spectral_norm_with_batch_norm": ["--spectral_norm"],
     "ema_averaged_statistics": ["--ema_decay", "0.999"],
