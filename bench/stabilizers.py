@@ -217,7 +217,7 @@ def report(results):
         lines += [f"#### {dataset}, {size or 'all'} images, --loss {loss or '(its own)'}", "",
                   "| variant | seeds | iterations | label accuracy | Frechet distance |"
                   " precision | recall | density | coverage | KID | ms / iteration (x faithful)"
-                  " |", "| --- |" + " --- |" * 11]
+                  " |", "| --- |" + " --- |" * 10]
         for variant in VARIANTS:
             runs = variants.get(variant)
             if not runs:
