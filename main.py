@@ -123,9 +123,8 @@ flags.DEFINE_enum("divergence", "kl", list(objectives.DIVERGENCES),
                   "--loss fgan: the f-divergence [kl]")
 # Ours, when a GAN collapses: stabilizers, parts of any --model and --loss.
 flags.DEFINE_boolean("stabilized", False, "The combination measured best on carpedm20's"
-                     " networks: --spectral_norm --loss hinge --ema_decay 0.999"
-                     " --d_learning_rate 0.0004 --g_learning_rate 0.0001 --g_updates 1 (each"
-                     " flag given wins; README: when to add --diffaugment) [False]")
+                     " networks (docs/stabilizers.md): the two time scales, --d_learning_rate"
+                     " 0.0004 --g_learning_rate 0.0001 (each flag given wins) [False]")
 flags.DEFINE_boolean("spectral_norm", False, "D's dense and conv weights divided by their"
                      " largest singular value (power iteration, one step per D update); D's"
                      " batch norms go (Miyato et al. 2018) [False]")

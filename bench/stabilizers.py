@@ -13,7 +13,7 @@ recall, density, coverage, KID), with its time per iteration.
     python bench/stabilizers.py --report
 
 Each variant is a list of main.py's flags (VARIANTS); the design choices
-behind --stabilized's defaults are variants too (DESIGN: D's batch norms kept
+behind the stabilizers' defaults are variants too (DESIGN: D's batch norms kept
 under spectral norm, G's average of batch-norm statistics instead of copies),
 made by composing the system with that one choice changed (this process runs
 main.py's code: benchlib.main_in_process). Results go to --results
@@ -50,16 +50,20 @@ VARIANTS = {
     "hinge": ["--loss", "hinge"],
     "stabilized": ["--stabilized"],
     "stabilized_diffaugment": ["--stabilized", "--diffaugment", POLICY],
-    # The parts of --stabilized but its loss (for --losses: on each loss given).
-    "stabilized_parts": ["--spectral_norm", "--ema_decay", "0.999", "--d_learning_rate",
-                         "0.0004", "--g_learning_rate", "0.0001", "--g_updates", "1"],
-    # The two time scales with one other part, and --stabilized keeping
-    # carpedm20's two G updates: which part of --stabilized helps, which hurts.
+    # --stabilized's parts as flags (for --losses: with each loss given).
+    "stabilized_parts": ["--d_learning_rate", "0.0004", "--g_learning_rate", "0.0001"],
+    # The pilots' first --stabilized (SNGAN's and StudioGAN's parts, the two time
+    # scales, one G update), and it with carpedm20's two G updates.
+    "sn_hinge_ema_ttur_g1": ["--spectral_norm", "--loss", "hinge", "--ema_decay", "0.999",
+                             "--d_learning_rate", "0.0004", "--g_learning_rate", "0.0001",
+                             "--g_updates", "1"],
+    "sn_hinge_ema_ttur": ["--spectral_norm", "--loss", "hinge", "--ema_decay", "0.999",
+                          "--d_learning_rate", "0.0004", "--g_learning_rate", "0.0001"],
+    # The two time scales with one other part: which part helps, which hurts.
     "ttur_spectral_norm": ["--spectral_norm", "--d_learning_rate", "0.0004",
                            "--g_learning_rate", "0.0001"],
     "ttur_ema": ["--ema_decay", "0.999", "--d_learning_rate", "0.0004",
                  "--g_learning_rate", "0.0001"],
-    "stabilized_g_updates_2": ["--stabilized", "--g_updates", "2"],
     # Design choices behind --stabilized (DESIGN below).
     "spectral_norm_with_batch_norm": ["--spectral_norm"],
     "ema_averaged_statistics": ["--ema_decay", "0.999"],

@@ -168,7 +168,7 @@ class Config:
         prior = "" if self.z_dist == system.defaults.get("z_dist") else f".{self.z_dist}"
         # A --loss other than the model's own names its own run; so do stabilizers.
         loss = systems.run_name_part(self.loss, self)
-        if self.stabilized and self.loss == systems.STABILIZED["loss"]:
+        if self.stabilized and self.loss and self.loss == systems.STABILIZED.get("loss"):
             loss = ""  # --stabilized's own loss: its name says it
         return (system.run_name.format(**dict(dataclasses.asdict(self), prior=prior, loss=loss))
                 + systems.stabilizers_name_part(self))
