@@ -37,8 +37,8 @@ def machine():
     # What main.py's start-up line says, asked of TensorFlow in a process started
     # with this one's environment (this one may not import TensorFlow).
     asked = subprocess.run(
-        [sys.executable, "-c", "import os, tensorflow as tf; from dcgan_tf import startup;"
-         " print(startup.onednn_state(tf))"], capture_output=True, text=True,
+        [sys.executable, "-c", "import tensorflow; from dcgan_tf import startup;"
+         " print(startup.onednn_state())"], capture_output=True, text=True,
         env=dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL="3"), check=False)
     onednn = asked.stdout.strip() or "oneDNN state unknown"
     return f"{name}, {os.cpu_count()} cores ({', '.join(has) or 'no AVX2'}), {onednn}"

@@ -75,10 +75,10 @@ def describe_devices(tf):
                  for gpu in gpus]
         return f"{len(gpus)} GPU{'s' if len(gpus) > 1 else ''}: {', '.join(names)}"
     threads = tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count()
-    return f"CPU ({threads} threads, {onednn_state(tf)})"
+    return f"CPU ({threads} threads, {onednn_state()})"
 
 
-def onednn_state(tf):
+def onednn_state():
     """'oneDNN on' or 'off', and why: TF_ENABLE_ONEDNN_OPTS where set (read when
     TensorFlow was imported), else TensorFlow's default for this CPU (on where
     it has AVX-512's newer extensions; off on AVX2-only CPUs, where it would pay

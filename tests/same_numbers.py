@@ -162,7 +162,7 @@ def cpu_fingerprint():
                    "tensorflow": tf.__version__}
     if "TF_ENABLE_ONEDNN_OPTS" in os.environ:  # oneDNN's kernels or Eigen's, as chosen;
         # TensorFlow's default for the CPU is what the extensions above decide.
-        fingerprint["onednn"] = startup.onednn_state(tf)
+        fingerprint["onednn"] = startup.onednn_state()
     return fingerprint
 
 
