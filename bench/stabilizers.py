@@ -10,6 +10,8 @@ recall, density, coverage, KID), with its time per iteration.
     python bench/stabilizers.py --dataset fashion_mnist --train_size 2000 \\
         --variants faithful diffaugment stabilized stabilized_diffaugment --seeds 1 2 3
     python bench/stabilizers.py --losses lsgan wgan wgan_gp --variants faithful stabilized_parts
+    python bench/stabilizers.py --dataset mnist --model gan --iterations 10295 \\
+        --variants faithful stabilized_parts
     python bench/stabilizers.py --report
 
 Each variant is a list of main.py's flags (VARIANTS); the design choices
@@ -101,9 +103,12 @@ def design_choice(variant):
 def run(variant, loss, seed, args):
     """Trains one run to --iterations (resuming what is there), then scores it."""
     size = f"_n{args.train_size}" if args.train_size else ""
-    name = f"{args.dataset}{size}_{loss or 'own'}_{variant}_seed{seed}"
-    flags = ["--dataset", args.dataset, "--data_dir", args.data_dir, "--input_height=28",
-             "--output_height=28", "--seed", str(seed), "--out_dir", args.runs, "--out_name",
+    model = f"_{args.model}" if args.model else ""
+    name = f"{args.dataset}{size}{model}_{loss or 'own'}_{variant}_seed{seed}"
+    networks = (["--model", args.model] if args.model
+                else ["--input_height=28", "--output_height=28"])
+    flags = ["--dataset", args.dataset, "--data_dir", args.data_dir, *networks,
+             "--seed", str(seed), "--out_dir", args.runs, "--out_name",
              name, "--batch_size", "64", *VARIANTS[variant]]
     if loss:
         flags += ["--loss", loss]
@@ -134,7 +139,8 @@ def run(variant, loss, seed, args):
                               ("label_accuracy", "frechet_distance", *SET_FIGURES)}
     with open(log_path) as f:
         seconds = iteration_seconds(f.read())
-    return {"dataset": args.dataset, "train_size": args.train_size, "loss": loss,
+    return {"dataset": args.dataset, "train_size": args.train_size, "model": args.model or None,
+            "loss": loss,
             "variant": variant, "seed": seed, "iterations": epochs * args.per_epoch,
             "machine": machine(),
             "ms_per_iteration": ms_per_iteration(seconds), "diverged": diverged,
@@ -194,8 +200,14 @@ def costs_table(times):
 
 
 def key_of(result):
-    return (result["dataset"], result["train_size"], result["loss"], result["variant"],
-            result["seed"])
+    return (result["dataset"], result["train_size"], result.get("model"), result["loss"],
+            result["variant"], result["seed"])
+
+
+def group_of(result):
+    """The runs one table compares: data, size, networks and loss."""
+    return (result["dataset"], result["train_size"] or 0, result.get("model") or "",
+            result["loss"] or "")
 
 
 def _mean(values, fmt):
@@ -212,13 +224,13 @@ def report(results):
     lines = []
     groups = {}
     for r in results:
-        groups.setdefault((r["dataset"], r["train_size"], r["loss"]), {}).setdefault(
-            r["variant"], []).append(r)
-    for (dataset, size, loss), variants in sorted(groups.items(), key=lambda g: (
-            g[0][0], g[0][1] or 0, g[0][2] or "")):
+        groups.setdefault(group_of(r), {}).setdefault(r["variant"], []).append(r)
+    for (dataset, size, model, loss), variants in sorted(groups.items()):
         faithful = [r["ms_per_iteration"] for r in variants.get("faithful", [])
                     if r.get("ms_per_iteration")]
-        lines += [f"#### {dataset}, {size or 'all'} images, --loss {loss or '(its own)'}", "",
+        networks = f"--model {model}" if model else "carpedm20's DCGAN"
+        lines += [f"#### {dataset}, {size or 'all'} images, {networks},"
+                  f" --loss {loss or '(its own)'}", "",
                   "| variant | seeds | iterations | label accuracy | Frechet distance |"
                   " precision | recall | density | coverage | KID | ms / iteration (x faithful)"
                   " |", "| --- |" + " --- |" * 10]
@@ -250,11 +262,12 @@ def report(results):
                                    for k in ("precision", "recall", "density", "coverage"))
                          + f" {_mean([real.get('kid')], '{:,.0f}')} | |")
         lines.append("")
-    lines += ["| data | images | loss | variant | seed | " + SET_FIGURE_HEADER + " |",
-              "| --- | --- | --- | --- | --- |" + " --- |" * 7]
-    for r in sorted(results, key=lambda r: (r["dataset"], r["train_size"] or 0, r["loss"] or "",
-                                            list(VARIANTS).index(r["variant"]), r["seed"])):
-        lines.append(f"| {r['dataset']} | {r['train_size'] or 'all'} | {r['loss'] or '—'} |"
+    lines += ["| data | images | model | loss | variant | seed | " + SET_FIGURE_HEADER + " |",
+              "| --- | --- | --- | --- | --- | --- |" + " --- |" * 7]
+    for r in sorted(results, key=lambda r: (*group_of(r), list(VARIANTS).index(r["variant"]),
+                                            r["seed"])):
+        lines.append(f"| {r['dataset']} | {r['train_size'] or 'all'} |"
+                     f" {r.get('model') or 'DCGAN'} | {r['loss'] or '—'} |"
                      f" {r['variant']} | {r['seed']} | {set_figure_cells(r['final'])} |")
     return "\n".join(lines)
 
@@ -263,16 +276,15 @@ def pictures(results, path):
     """The first seed's last sample grid of each variant, side by side, per data
     set and size."""
     written = []
-    for dataset, size, loss in sorted({(r["dataset"], r["train_size"], r["loss"])
-                                       for r in results}, key=lambda k: (k[0], k[1] or 0,
-                                                                         k[2] or "")):
+    for group in sorted({group_of(r) for r in results}):
+        dataset, size, model, loss = group
         chosen = {}
         for r in sorted(results, key=lambda r: -r["seed"]):
-            if (r["dataset"], r["train_size"], r["loss"]) == (dataset, size, loss) and \
-                    r.get("grid") and os.path.exists(r["grid"]):
+            if group_of(r) == group and r.get("grid") and os.path.exists(r["grid"]):
                 chosen[r["variant"]] = r
         if chosen:
-            target = f"{path}_{dataset}_{size or 'all'}_{loss or 'own'}.png"
+            target = f"{path}_{dataset}_{size or 'all'}{f'_{model}' if model else ''}" \
+                     f"_{loss or 'own'}.png"
             side_by_side([(v, chosen[v]["grid"]) for v in VARIANTS if v in chosen], target,
                          columns=4)
             written.append(target)
@@ -287,6 +299,9 @@ def main():
                                                           "g_updates_1", "stabilized",
                                                           "stabilized_diffaugment"],
                         choices=list(VARIANTS))
+    parser.add_argument("--model", default="", choices=("", "gan", "cgan", "wgan", "wgan_gp",
+                                                        "acgan", "lsgan"),
+                        help="a family model's networks (default: carpedm20's DCGAN)")
     parser.add_argument("--losses", nargs="+", default=[""],
                         help="--loss of each run (empty: the model's own)")
     parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
@@ -316,12 +331,18 @@ def main():
     results = load()
     if not args.report:
         from dcgan_tf import data  # noqa: PLC0415
-        images, _ = data.load_idx_dataset(data.idx_dataset_dir(args.data_dir, args.dataset))
-        args.per_epoch = min(len(images), args.train_size or len(images)) // 64
+        directory = data.idx_dataset_dir(args.data_dir, args.dataset)
+        if args.model:  # the scripts' training split, the last batch kept
+            count = len(data.load_idx_split(directory, "train")[0])
+            args.per_epoch = -(-min(count, args.train_size or count) // 64)
+        else:  # the original's both splits, the last partial batch left out
+            count = len(data.load_idx_dataset(directory)[0])
+            args.per_epoch = min(count, args.train_size or count) // 64
         for seed in args.seeds:
             for loss in args.losses:
                 for variant in args.variants:
-                    key = (args.dataset, args.train_size, loss, variant, seed)
+                    key = (args.dataset, args.train_size, args.model or None, loss, variant,
+                           seed)
                     if any(key_of(r) == key for r in results):
                         print(*key, "already measured: skipped", flush=True)
                         continue
