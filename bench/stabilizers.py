@@ -52,6 +52,9 @@ VARIANTS = {
     "hinge": ["--loss", "hinge"],
     "stabilized": ["--stabilized"],
     "stabilized_diffaugment": ["--stabilized", "--diffaugment", POLICY],
+    # Gentler policies for 28x28 images (cutout blanks a quarter of the image).
+    "stabilized_translation": ["--stabilized", "--diffaugment", "translation"],
+    "stabilized_translation_cutout": ["--stabilized", "--diffaugment", "translation,cutout"],
     # --stabilized's parts as flags (for --losses: with each loss given).
     "stabilized_parts": ["--d_learning_rate", "0.0004", "--g_learning_rate", "0.0001"],
     # The pilots' first --stabilized (SNGAN's and StudioGAN's parts, the two time
