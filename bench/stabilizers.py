@@ -294,6 +294,30 @@ def pictures(results, path):
     return written
 
 
+# The README's picture: (data set, images) -> the rows, each (variant, its label).
+SEEDS_PICTURES = {("fashion_mnist", None): (("faithful", "faithful"), ("ttur", "--stabilized"))}
+
+
+def seeds_pictures(results, path):
+    """Per SEEDS_PICTURES entry measured: each row's variant's last grid for
+    every seed, seed by seed, a row per variant (carpedm20's networks)."""
+    written = []
+    for (dataset, size), rows in SEEDS_PICTURES.items():
+        chosen = {(r["variant"], r["seed"]): r["grid"] for r in results
+                  if group_of(r) == (dataset, size or 0, "", "") and r.get("grid")
+                  and os.path.exists(r["grid"])}
+        seeds = sorted({seed for (variant, seed) in chosen if variant == rows[0][0]})
+        if not seeds or any((variant, seed) not in chosen for variant, _ in rows
+                            for seed in seeds):
+            continue
+        target = f"{path}_{dataset}_{size or 'all'}_seeds.png"
+        side_by_side([(f"{label}, seed {seed}", chosen[(variant, seed)])
+                      for variant, label in rows for seed in seeds], target,
+                     columns=len(seeds))
+        written.append(target)
+    return written
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="fashion_mnist", choices=("mnist", "fashion_mnist"))
@@ -355,7 +379,8 @@ def main():
                         json.dump(results, f, indent=1)
                     print(*key, result["final"].get("frechet_distance"), flush=True)
     print(report(results))
-    print("pictures:", *pictures(results, os.path.splitext(args.results)[0]))
+    stem = os.path.splitext(args.results)[0]
+    print("pictures:", *pictures(results, stem), *seeds_pictures(results, stem))
 
 
 if __name__ == "__main__":
