@@ -69,6 +69,9 @@ VARIANTS = {
                            "--g_learning_rate", "0.0001"],
     "ttur_ema": ["--ema_decay", "0.999", "--d_learning_rate", "0.0004",
                  "--g_learning_rate", "0.0001"],
+    "ttur_r1": ["--r1_gamma", "1", "--d_learning_rate", "0.0004", "--g_learning_rate", "0.0001"],
+    "ttur_diffaugment": ["--diffaugment", POLICY, "--d_learning_rate", "0.0004",
+                         "--g_learning_rate", "0.0001"],
     # Design choices behind --stabilized (DESIGN below).
     "spectral_norm_with_batch_norm": ["--spectral_norm"],
     "ema_averaged_statistics": ["--ema_decay", "0.999"],
