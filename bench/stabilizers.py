@@ -70,6 +70,10 @@ VARIANTS = {
     "ttur_ema": ["--ema_decay", "0.999", "--d_learning_rate", "0.0004",
                  "--g_learning_rate", "0.0001"],
     "ttur_r1": ["--r1_gamma", "1", "--d_learning_rate", "0.0004", "--g_learning_rate", "0.0001"],
+    "ttur_r1_ema": ["--r1_gamma", "1", "--ema_decay", "0.999", "--d_learning_rate", "0.0004",
+                    "--g_learning_rate", "0.0001"],
+    "ttur_r10_ema": ["--r1_gamma", "10", "--ema_decay", "0.999", "--d_learning_rate", "0.0004",
+                     "--g_learning_rate", "0.0001"],
     "ttur_diffaugment": ["--diffaugment", POLICY, "--d_learning_rate", "0.0004",
                          "--g_learning_rate", "0.0001"],
     # Design choices behind --stabilized (DESIGN below).
