@@ -70,6 +70,10 @@ VARIANTS = {
     "ttur_ema": ["--ema_decay", "0.999", "--d_learning_rate", "0.0004",
                  "--g_learning_rate", "0.0001"],
     "ttur_r1": ["--r1_gamma", "1", "--d_learning_rate", "0.0004", "--g_learning_rate", "0.0001"],
+    # The Wasserstein losses' five D updates per G turn, with the two time scales
+    # instead (Heusel et al.: the rule replaces D's extra updates).
+    "ttur_n_critic_1": ["--n_critic", "1", "--d_learning_rate", "0.0004",
+                        "--g_learning_rate", "0.0001"],
     "ttur_r1_ema": ["--r1_gamma", "1", "--ema_decay", "0.999", "--d_learning_rate", "0.0004",
                     "--g_learning_rate", "0.0001"],
     "ttur_r10_ema": ["--r1_gamma", "10", "--ema_decay", "0.999", "--d_learning_rate", "0.0004",
