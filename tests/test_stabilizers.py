@@ -338,6 +338,23 @@ def test_a_stabilizer_the_run_did_not_train_with_is_refused_on_resume(main_in_pr
     assert "keeps no average (it trained without --ema_decay)" in capsys.readouterr().err
 
 
+def test_a_small_data_set_without_diffaugment_is_told_what_to_watch_and_add(main_in_process,
+                                                                          digits):
+    """The count is what D sees (--train_size's, not the files'); a run that
+    augments already, or a data set of SMALL_DATA_SET images or more, hears nothing."""
+    lines = []
+    main_in_process(*digits, "--train", "--epoch=1", "--train_size=16", log=lines.append)
+    advice = [line for line in lines if "--diffaugment translation,cutout" in line]
+    assert len(advice) == 1 and advice[0].startswith(" [*] 16 training images"), lines
+    lines = []
+    main_in_process(*digits, "--train", "--epoch=1", "--diffaugment=translation",
+                    "--out_name=augmented", log=lines.append)
+    assert any("Training done" in line for line in lines), lines
+    assert not any("--diffaugment translation,cutout" in line for line in lines), lines
+    assert diffaugment.small_data_advice(diffaugment.SMALL_DATA_SET - 1, ()) is not None
+    assert diffaugment.small_data_advice(diffaugment.SMALL_DATA_SET, ()) is None
+
+
 @pytest.mark.parametrize("model", ["gan", "acgan"])
 def test_the_family_trains_with_the_parts_it_can_take(main_in_process, digits, model):
     family = [a for a in digits if not a.startswith(("--input_height", "--output_height",

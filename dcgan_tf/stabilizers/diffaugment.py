@@ -23,6 +23,9 @@ import tensorflow as tf
 POLICIES = ("color", "translation", "cutout")
 TRANSLATION_RATIO = 0.125
 CUTOUT_RATIO = 0.5
+# Fewer training images than this and D can learn them by heart: the authors'
+# small data sets were 10-20% of CIFAR-10 (5,000-10,000) and 100-1,000 images.
+SMALL_DATA_SET = 10_000
 
 
 def parse(policy):
@@ -34,6 +37,17 @@ def parse(policy):
                          f" comma-separated, each once (e.g. color,translation,cutout); got"
                          f" {policy!r}.")
     return tuple(names)
+
+
+def small_data_advice(images, policy):
+    """The line training logs when D sees fewer than SMALL_DATA_SET images and no
+    augmentation (None otherwise): what to watch for, and the flag for it."""
+    if policy or images >= SMALL_DATA_SET:
+        return None
+    return (f" [*] {images:,} training images (fewer than {SMALL_DATA_SET:,}): D can learn so"
+            " few by heart. If its loss falls toward 0 while G's climbs, add --diffaugment"
+            " translation,cutout (what it did on 1,000 and 2,000 images:"
+            " docs/stabilizers.md#small-data-sets).")
 
 
 def _shift(size, ratio):
