@@ -78,6 +78,8 @@ VARIANTS = {
                     "--g_learning_rate", "0.0001"],
     "ttur_r10_ema": ["--r1_gamma", "10", "--ema_decay", "0.999", "--d_learning_rate", "0.0004",
                      "--g_learning_rate", "0.0001"],
+    "sn_ttur_r10_ema": ["--spectral_norm", "--r1_gamma", "10", "--ema_decay", "0.999",
+                        "--d_learning_rate", "0.0004", "--g_learning_rate", "0.0001"],
     "ttur_diffaugment": ["--diffaugment", POLICY, "--d_learning_rate", "0.0004",
                          "--g_learning_rate", "0.0001"],
     # Design choices behind --stabilized (DESIGN below).
