@@ -170,6 +170,22 @@ def checkpoint_iteration(runs, name):
         return int(f.read().split('"')[1].rsplit("-", 1)[1])
 
 
+def write_between_markers(name, text):
+    """`text` into bench/RESULTS.md between <!-- name --> and <!-- /name -->
+    (replacing what was there; at the end, markers and all, the first time)."""
+    path = os.path.join(REPO, "bench", "RESULTS.md")
+    begin, end = f"<!-- {name} -->", f"<!-- /{name} -->"
+    with open(path) as f:
+        current = f.read()
+    if begin in current:
+        head, rest = current.split(begin, 1)
+        current = head + begin + "\n" + text + "\n" + end + rest.split(end, 1)[1]
+    else:
+        current += f"\n{begin}\n{text}\n{end}\n"
+    with open(path, "w") as f:
+        f.write(current)
+
+
 def side_by_side(labelled_grids, path, columns=3):
     """One picture of the sample grids, each under its loss's name."""
     from PIL import Image, ImageDraw  # noqa: PLC0415

@@ -36,7 +36,7 @@ import numpy as np
 
 from benchlib import (REPO, SET_FIGURE_HEADER, SET_FIGURES, SHARED_DATA, checkpoint_iteration,
                       iteration_seconds, latest_grid, machine, main_config, main_in_process,
-                      ms_per_iteration, set_figure_cells, side_by_side)
+                      ms_per_iteration, set_figure_cells, side_by_side, write_between_markers)
 
 sys.path.insert(0, REPO)
 RESULTS = os.path.join(REPO, "bench", "stabilizers_results.json")
@@ -354,6 +354,8 @@ def main():
     parser.add_argument("--classifier_cache", default=os.path.expanduser("~/.cache/dcgan-tf"))
     parser.add_argument("--results", default=RESULTS)
     parser.add_argument("--report", action="store_true", help="only write the tables and pictures")
+    parser.add_argument("--write_results", action="store_true",
+                        help="the tables into bench/RESULTS.md, between <!-- stabilizers --> marks")
     parser.add_argument("--costs", action="store_true",
                         help="only time each of --variants against faithful, side by side")
     parser.add_argument("--rounds", type=int, default=5, help="--costs: rounds of blocks")
@@ -391,7 +393,10 @@ def main():
                     with open(args.results, "w") as f:
                         json.dump(results, f, indent=1)
                     print(*key, result["final"].get("frechet_distance"), flush=True)
-    print(report(results))
+    text = report(results)
+    print(text)
+    if args.write_results:
+        write_between_markers("stabilizers", text)
     stem = os.path.splitext(args.results)[0]
     print("pictures:", *pictures(results, stem), *seeds_pictures(results, stem))
 

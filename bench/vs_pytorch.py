@@ -30,15 +30,14 @@ import subprocess
 import sys
 import tempfile
 
-from benchlib import REPO, SHARED_DATA, iteration_seconds, machine, main_py, ms_per_iteration
+from benchlib import (REPO, SHARED_DATA, iteration_seconds, machine, main_py, ms_per_iteration,
+                      write_between_markers)
 
 MODELS = ("gan", "cgan", "acgan", "wgan", "wgan_gp", "lsgan")
 # Iterations per run: about 10 s per run on a 2-core machine (the MLPs' first 50,
 # their first call with --steps_per_call's auto, are left out of ours).
 ITERATIONS = {"gan": 250, "cgan": 220, "acgan": 30, "wgan": 250, "wgan_gp": 250, "lsgan": 30}
 GOLDEN_COMMIT = "36d3c77e5ff20ebe0aeefd322326a134a279b93e"
-RESULTS_MD = os.path.join(REPO, "bench", "RESULTS.md")
-BEGIN, END = "<!-- vs_pytorch -->", "<!-- /vs_pytorch -->"
 SKIP = 5
 
 
@@ -83,18 +82,6 @@ def theirs(model, iterations, python, pytorch_gan, tmp):
     with open(times) as f:
         record = json.load(f)
     return ms_per_iteration(record["seconds"][SKIP:]), record["torch"]
-
-
-def write_results(text):
-    with open(RESULTS_MD) as f:
-        current = f.read()
-    if BEGIN in current:
-        head, rest = current.split(BEGIN, 1)
-        current = head + BEGIN + "\n" + text + "\n" + END + rest.split(END, 1)[1]
-    else:
-        current += f"\n{BEGIN}\n{text}\n{END}\n"
-    with open(RESULTS_MD, "w") as f:
-        f.write(current)
 
 
 def main(argv=None):
@@ -150,7 +137,7 @@ def main(argv=None):
         " includes its data pipeline, theirs does not.", "", *rows])
     print(text)
     if not args.no_write:
-        write_results(text)
+        write_between_markers("vs_pytorch", text)
 
 
 if __name__ == "__main__":
