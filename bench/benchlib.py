@@ -170,6 +170,10 @@ def checkpoint_iteration(runs, name):
         return int(f.read().split('"')[1].rsplit("-", 1)[1])
 
 
+# PyTorch-GAN's models that --model names (the family's networks).
+FAMILY_MODELS = ("gan", "cgan", "wgan", "wgan_gp", "acgan", "lsgan")
+
+
 def write_between_markers(name, text):
     """`text` into bench/RESULTS.md between <!-- name --> and <!-- /name -->
     (replacing what was there; at the end, markers and all, the first time)."""

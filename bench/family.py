@@ -21,10 +21,9 @@ import os
 import re
 import time
 
+from benchlib import FAMILY_MODELS as MODELS
 from benchlib import (REPO, SET_FIGURE_HEADER, SET_FIGURES, SHARED_DATA, iteration_seconds, main_py,
                       ms_per_iteration, set_figure_cells)
-
-MODELS = ("gan", "cgan", "wgan", "wgan_gp", "acgan", "lsgan")
 RESULTS = [os.path.join(REPO, "bench", "family_results.json")]  # --results
 
 

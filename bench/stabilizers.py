@@ -34,9 +34,10 @@ import time
 
 import numpy as np
 
-from benchlib import (REPO, SET_FIGURE_HEADER, SET_FIGURES, SHARED_DATA, checkpoint_iteration,
-                      iteration_seconds, latest_grid, machine, main_config, main_in_process,
-                      ms_per_iteration, set_figure_cells, side_by_side, write_between_markers)
+from benchlib import (FAMILY_MODELS, REPO, SET_FIGURE_HEADER, SET_FIGURES, SHARED_DATA,
+                      checkpoint_iteration, iteration_seconds, latest_grid, machine, main_config,
+                      main_in_process, ms_per_iteration, set_figure_cells, side_by_side,
+                      write_between_markers)
 
 sys.path.insert(0, REPO)
 RESULTS = os.path.join(REPO, "bench", "stabilizers_results.json")
@@ -156,8 +157,8 @@ def run(variant, loss, seed, args):
     with open(log_path) as f:
         seconds = iteration_seconds(f.read())
     return {"dataset": args.dataset, "train_size": args.train_size, "model": args.model or None,
-            "loss": loss,
-            "variant": variant, "seed": seed, "iterations": epochs * args.per_epoch,
+            "loss": loss, "variant": variant, "seed": seed,
+            "iterations": epochs * args.per_epoch,
             "machine": machine(),
             "ms_per_iteration": ms_per_iteration(seconds), "diverged": diverged,
             "grid": latest_grid(os.path.join(args.runs, name, "samples")), "final": scores}
@@ -339,8 +340,7 @@ def main():
                                                           "g_updates_1", "stabilized",
                                                           "stabilized_diffaugment"],
                         choices=list(VARIANTS))
-    parser.add_argument("--model", default="", choices=("", "gan", "cgan", "wgan", "wgan_gp",
-                                                        "acgan", "lsgan"),
+    parser.add_argument("--model", default="", choices=("", *FAMILY_MODELS),
                         help="a family model's networks (default: carpedm20's DCGAN)")
     parser.add_argument("--losses", nargs="+", default=[""],
                         help="--loss of each run (empty: the model's own)")
