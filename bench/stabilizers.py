@@ -83,6 +83,23 @@ VARIANTS = {
                         "--d_learning_rate", "0.0004", "--g_learning_rate", "0.0001"],
     "ttur_diffaugment": ["--diffaugment", POLICY, "--d_learning_rate", "0.0004",
                          "--g_learning_rate", "0.0001"],
+    # The Wasserstein losses' G turns: one D update per turn (no two time scales),
+    # G twice a turn (carpedm20's schedule), G's average.
+    "n_critic_1": ["--n_critic", "1"],
+    "n_critic_1_g_updates_2": ["--n_critic", "1", "--g_updates", "2"],
+    "ttur_n_critic_1_g_updates_2": ["--n_critic", "1", "--g_updates", "2",
+                                    "--d_learning_rate", "0.0004", "--g_learning_rate", "0.0001"],
+    "ttur_n_critic_1_ema": ["--n_critic", "1", "--ema_decay", "0.999",
+                            "--d_learning_rate", "0.0004", "--g_learning_rate", "0.0001"],
+    # The MLP gan: R1 and G's average without the two time scales, or with G twice.
+    "r10_ema": ["--r1_gamma", "10", "--ema_decay", "0.999"],
+    "ttur_r10_ema_g_updates_2": ["--r1_gamma", "10", "--ema_decay", "0.999", "--g_updates", "2",
+                                 "--d_learning_rate", "0.0004", "--g_learning_rate", "0.0001"],
+    # Small data: a D twice as wide (carpedm20's conditional D has 11 and 74
+    # filters) that can memorise, with and without DiffAugment.
+    "stabilized_wide_d": ["--stabilized", "--df_dim", "128"],
+    "stabilized_wide_d_translation": ["--stabilized", "--df_dim", "128", "--diffaugment",
+                                      "translation"],
     # Design choices behind --stabilized (DESIGN below).
     "spectral_norm_with_batch_norm": ["--spectral_norm"],
     "ema_averaged_statistics": ["--ema_decay", "0.999"],
