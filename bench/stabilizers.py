@@ -134,6 +134,11 @@ def design_choice(variant):
         systems.compose = original
 
 
+def epochs_of(args):
+    """The whole epochs nearest --iterations (at least one)."""
+    return max(1, round(args.iterations / args.per_epoch))
+
+
 def run(variant, loss, seed, args):
     """Trains one run to --iterations (resuming what is there), then scores it."""
     size = f"_n{args.train_size}" if args.train_size else ""
@@ -150,7 +155,7 @@ def run(variant, loss, seed, args):
         flags += ["--train_size", str(args.train_size)]
     os.makedirs(args.runs, exist_ok=True)
     log_path = os.path.join(args.runs, f"{name}.log")
-    epochs = max(1, round(args.iterations / args.per_epoch))
+    epochs = epochs_of(args)
     diverged = None
     with design_choice(variant):
         try:
@@ -235,13 +240,19 @@ def costs_table(times):
 
 def key_of(result):
     return (result["dataset"], result["train_size"], result.get("model"), result["loss"],
-            result["variant"], result["seed"])
+            result["variant"], result["seed"], result["iterations"])
 
 
 def group_of(result):
-    """The runs one table compares: data, size, networks and loss."""
+    """The runs one table compares: data, size, networks, loss and budget."""
     return (result["dataset"], result["train_size"] or 0, result.get("model") or "",
-            result["loss"] or "")
+            result["loss"] or "", result["iterations"])
+
+
+def _longer_budget(group, groups):
+    """'' for a table's first budget, else its iterations (a name's suffix)."""
+    shortest = min(g[4] for g in groups if g[:4] == group[:4])
+    return "" if group[4] == shortest else f"_{group[4]}it"
 
 
 def _mean(values, fmt):
@@ -259,12 +270,12 @@ def report(results):
     groups = {}
     for r in results:
         groups.setdefault(group_of(r), {}).setdefault(r["variant"], []).append(r)
-    for (dataset, size, model, loss), variants in sorted(groups.items()):
+    for (dataset, size, model, loss, iterations), variants in sorted(groups.items()):
         faithful = [r["ms_per_iteration"] for r in variants.get("faithful", [])
                     if r.get("ms_per_iteration")]
         networks = f"--model {model}" if model else "carpedm20's DCGAN"
         lines += [f"#### {dataset}, {size or 'all'} images, {networks},"
-                  f" --loss {loss or '(its own)'}", "",
+                  f" --loss {loss or '(its own)'}, {iterations:,} iterations", "",
                   "| variant | seeds | iterations | label accuracy | Frechet distance |"
                   " precision | recall | density | coverage | KID | ms / iteration (x faithful)"
                   " |", "| --- |" + " --- |" * 10]
@@ -310,15 +321,16 @@ def pictures(results, path):
     """The first seed's last sample grid of each variant, side by side, per data
     set and size."""
     written = []
-    for group in sorted({group_of(r) for r in results}):
-        dataset, size, model, loss = group
+    groups = {group_of(r) for r in results}
+    for group in sorted(groups):
+        dataset, size, model, loss, _ = group
         chosen = {}
         for r in sorted(results, key=lambda r: -r["seed"]):
             if group_of(r) == group and r.get("grid") and os.path.exists(r["grid"]):
                 chosen[r["variant"]] = r
         if chosen:
             target = f"{path}_{dataset}_{size or 'all'}{f'_{model}' if model else ''}" \
-                     f"_{loss or 'own'}.png"
+                     f"_{loss or 'own'}{_longer_budget(group, groups)}.png"
             side_by_side([(v, chosen[v]["grid"]) for v in VARIANTS if v in chosen], target,
                          columns=4)
             written.append(target)
@@ -335,7 +347,7 @@ def seeds_pictures(results, path):
     written = []
     for (dataset, size), rows in SEEDS_PICTURES.items():
         chosen = {(r["variant"], r["seed"]): r["grid"] for r in results
-                  if group_of(r) == (dataset, size or 0, "", "") and r.get("grid")
+                  if group_of(r)[:4] == (dataset, size or 0, "", "") and r.get("grid")
                   and os.path.exists(r["grid"])}
         seeds = sorted({seed for (variant, seed) in chosen if variant == rows[0][0]})
         if not seeds or any((variant, seed) not in chosen for variant, _ in rows
@@ -401,7 +413,7 @@ def main():
             for loss in args.losses:
                 for variant in args.variants:
                     key = (args.dataset, args.train_size, args.model or None, loss, variant,
-                           seed)
+                           seed, epochs_of(args) * args.per_epoch)
                     if any(key_of(r) == key for r in results):
                         print(*key, "already measured: skipped", flush=True)
                         continue
