@@ -41,14 +41,15 @@ def parse(policy):
 
 def small_data_advice(images, policy):
     """The line training logs when D sees fewer than SMALL_DATA_SET images and no
-    augmentation (None otherwise): when to add it, as measured (it is no cure
-    for a D that has not memorised: it then blinds D)."""
+    augmentation (None otherwise): when to add it, as measured (it cures a D
+    that memorises; added before, it only blinds D)."""
     if policy or images >= SMALL_DATA_SET:
         return None
     return (f" [*] {images:,} training images (fewer than {SMALL_DATA_SET:,}): D may learn so"
-            " few by heart. Add --diffaugment translation only if D's loss falls toward 0"
-            " while G's climbs: on 2,000 Fashion-MNIST images, where D had not memorised"
-            " them, it made carpedm20's DCGAN worse (docs/stabilizers.md#small-data-sets).")
+            " few by heart. Add --diffaugment translation once D's loss falls toward 0"
+            " while G's climbs (D memorising): then it helped carpedm20's DCGAN on 1,000"
+            " Fashion-MNIST images; before that it only slowed G"
+            " (docs/stabilizers.md#small-data-sets).")
 
 
 def _shift(size, ratio):
