@@ -318,8 +318,8 @@ def report(results):
 
 
 def pictures(results, path):
-    """The first seed's last sample grid of each variant, side by side, per data
-    set and size."""
+    """The first seed's last sample grid of each variant, side by side, per table
+    (data set, size, networks, loss and budget)."""
     written = []
     groups = {group_of(r) for r in results}
     for group in sorted(groups):
