@@ -178,14 +178,17 @@ def test_a_flag_error_is_its_message_and_where_help_is(tmp_path):
 
 def test_ctrl_c_while_starting_exits_130_without_a_traceback(tmp_path):
     """SIGINT while TensorFlow is being imported. The child imports a stand-in
-    `tensorflow` that says when its import began and then takes a minute, so the
-    signal lands in the import however fast the machine starts (half a second
-    in was once enough; on a fast CPU start-up was over by then)."""
+    `tensorflow` that says when its import began and then takes five minutes, so
+    the signal lands in the import however fast the machine starts (half a
+    second in was once enough; on a fast CPU start-up was over by then). The
+    waits are generous: once, beside four benchmarks (ten times the usual load),
+    the child had not answered SIGINT within 60 s; the cause was not found, and
+    it passed in every quieter run (eight of them under two benchmarks)."""
     stub, run_dir, marker = tmp_path / "stub" / "tensorflow", tmp_path / "run", tmp_path / "began"
     stub.mkdir(parents=True)
     run_dir.mkdir()
     (stub / "__init__.py").write_text(
-        "import os, time\nopen(os.environ['IMPORT_BEGAN'], 'w').close()\ntime.sleep(60)\n")
+        "import os, time\nopen(os.environ['IMPORT_BEGAN'], 'w').close()\ntime.sleep(300)\n")
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(stub.parent), REPO_DIR]),
                TF_CPP_MIN_LOG_LEVEL="2", IMPORT_BEGAN=str(marker))
     process = subprocess.Popen([sys.executable, "-u", os.path.join(REPO_DIR, "main.py"),
@@ -195,12 +198,14 @@ def test_ctrl_c_while_starting_exits_130_without_a_traceback(tmp_path):
                                # Ctrl-C as at a terminal: a suite started in the
                                # background (`cmd &`) hands its children SIGINT ignored.
                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    deadline = time.time() + 30
+    deadline = time.time() + 180
     while not marker.exists() and time.time() < deadline and process.poll() is None:
         time.sleep(0.05)
-    assert marker.exists(), process.communicate(timeout=60)[1]
+    if not marker.exists():
+        process.kill()
+        pytest.fail(f"the child never reached the import: {process.communicate()[1][-2000:]}")
     process.send_signal(signal.SIGINT)
-    _, err = process.communicate(timeout=60)
+    _, err = process.communicate(timeout=120)
     assert process.returncode == 130, err
     assert "Traceback" not in err and "Interrupted" in err
     assert os.listdir(run_dir) == []
