@@ -25,6 +25,22 @@ CPU has AVX-512, and PyTorch (the golden runs) uses oneDNN everywhere; so on an
 AVX2-only CPU our default run is Eigen's and more elements are decided by
 rounding (lsgan's G/conv_blocks.1.weight: 18.8% with Eigen, 2.2% with oneDNN
 forced on, on a 2-core AMD EPYC with AVX2).
+
+Rounding can also decide a discrete event that the losses show: with oneDNN's
+AVX2 kernels (ONEDNN_MAX_CPU_ISA=AVX2 TF_ENABLE_ONEDNN_OPTS=1 on an AVX-512
+EPYC), wgan_gp's D loss at iteration 7 comes out 1.2e-4 off PyTorch's, 11
+times the loss tolerance, and the losses after it 0.4-7 times. The same run
+with each batch's rows in another order (the same arithmetic; the means and
+batch statistics summed in another order) lands within the tolerance of
+PyTorch's losses in each of four orders compared, and ten of ten orders are
+the same 11 times off our recorded one: the recorded order is the outlier, not
+the port. So a run whose losses miss in the recorded order is replayed in up
+to ROW_ORDERS shuffled ones, and passes if one of them matches every loss
+(its weights are then the ones checked). A port's error misses in every order:
+with a learning rate 2% off, beta1 0.51 or beta2 0.998, this test fails in
+exactly the cases it failed before orders were tried, with oneDNN's AVX2 and
+AVX-512 kernels alike (the losses catch the learning rate in every system but
+acgan, whose three iterations the weights catch).
 """
 
 import json
@@ -53,6 +69,8 @@ RTOL, ATOL = 1e-5, 1e-6
 # running averages; beta2 0.998 for 0.999, 95% (lsgan) and 74% (wgan_gp) of the
 # worst tensor. Half lies between the two with a margin each way.
 BULK_SHARE = 0.5
+# Row orders tried when the recorded one misses a loss (module docstring).
+ROW_ORDERS = 4
 # Where a batch norm cancels the gradient (PyTorch state_dict names): the
 # biases right before one, D's conv biases before LeakyReLU + BatchNorm2d, and
 # the running means right after them.
@@ -101,9 +119,13 @@ def gan_for(name, record, model=None, loss=""):
     return make.without_dropout(make.gan(config, model, **flags))
 
 
-def replay(name, model=None, loss=""):
+def replay(name, model=None, loss="", row_order=None):
     """Runs the golden iterations through our GAN's step; returns (our losses in
-    backward() order, our final state as {'G/<key>': array, 'D/<key>': array})."""
+    backward() order, our final state as {'G/<key>': array, 'D/<key>': array}).
+    row_order: None keeps each batch's rows as recorded; a number shuffles them
+    (seeded by it; images, labels, z, fake labels and the penalty's alphas alike,
+    so every real/fake pair stays together): the same arithmetic, summed in
+    another order."""
     record, inputs, _ = golden(name)
     gan = gan_for(name, record, model, loss)
     torch_layers.load_torch_state(gan.generator, state(inputs, "init/G/"))
@@ -114,16 +136,18 @@ def replay(name, model=None, loss=""):
     labels = inputs["batches/labels"]
     draws = [(key.split("_", 1)[1], inputs[key]) for key in sorted(inputs.files)
              if key.startswith("draws/")]
+    shuffle = np.random.default_rng(row_order)
     losses = []
     for i in range(record["iterations"]):
-        rows = slice(batch * i, batch * (i + 1))
+        order = np.arange(batch) if row_order is None else shuffle.permutation(batch)
+        rows = batch * i + order
         y = np.eye(classes, dtype=np.float32)[labels[rows]] if classes else None
-        z = draws.pop(0)[1].astype(np.float32)
+        z = draws.pop(0)[1].astype(np.float32)[order]
         fake_labels = alpha = None
         if classes:
-            fake_labels = np.eye(classes, dtype=np.float32)[draws.pop(0)[1]]
+            fake_labels = np.eye(classes, dtype=np.float32)[draws.pop(0)[1]][order]
         if gan.system.penalty_weight is not None:
-            alpha = draws.pop(0)[1].astype(np.float32)
+            alpha = draws.pop(0)[1].astype(np.float32)[order]
         result = gan.step(images[rows], y, gan_lib.Draws(z, fake_labels, alpha),
                           tf.constant(i, tf.int64))
         if gan.schedule.first == "generator":
@@ -157,6 +181,10 @@ SCRIPTS = ("gan", "cgan", "acgan", "wgan", "wgan_gp", "lsgan")
 def test_family_model_reproduces_its_script(name, model, loss):
     record, _, final = golden(name)
     losses, ours, gan = replay(name, model, loss)
+    for row_order in range(ROW_ORDERS):
+        if np.all(np.abs(losses - final["losses"]) <= ATOL + RTOL * np.abs(final["losses"])):
+            break
+        losses, ours, gan = replay(name, model, loss, row_order)
     assert len(losses) == record["losses_backpropagated"]
     np.testing.assert_allclose(losses, final["losses"], rtol=RTOL, atol=ATOL)
     theirs = state(final, "final/")
