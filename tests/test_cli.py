@@ -183,7 +183,7 @@ def test_ctrl_c_while_starting_exits_130_without_a_traceback(tmp_path):
     second in was once enough; on a fast CPU start-up was over by then). The
     waits are generous: once, beside four benchmarks (ten times the usual load),
     the child had not answered SIGINT within 60 s; the cause was not found, and
-    it passed in every quieter run (eight of them under two benchmarks)."""
+    it passed in every quieter run (six in a row beside two benchmarks)."""
     stub, run_dir, marker = tmp_path / "stub" / "tensorflow", tmp_path / "run", tmp_path / "began"
     stub.mkdir(parents=True)
     run_dir.mkdir()
