@@ -89,6 +89,7 @@ VARIANTS = {
     "n_critic_1_g_updates_2": ["--n_critic", "1", "--g_updates", "2"],
     "ttur_n_critic_1_g_updates_2": ["--n_critic", "1", "--g_updates", "2",
                                     "--d_learning_rate", "0.0004", "--g_learning_rate", "0.0001"],
+    "n_critic_1_g_updates_2_ema": ["--n_critic", "1", "--g_updates", "2", "--ema_decay", "0.999"],
     "ttur_n_critic_1_ema": ["--n_critic", "1", "--ema_decay", "0.999",
                             "--d_learning_rate", "0.0004", "--g_learning_rate", "0.0001"],
     # The MLP gan: R1 and G's average without the two time scales, or with G twice.
