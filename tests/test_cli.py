@@ -205,7 +205,10 @@ def test_ctrl_c_while_starting_exits_130_without_a_traceback(tmp_path):
         process.kill()
         pytest.fail(f"the child never reached the import: {process.communicate()[1][-2000:]}")
     process.send_signal(signal.SIGINT)
-    _, err = process.communicate(timeout=120)
+    try:
+        _, err = process.communicate(timeout=120)
+    finally:
+        process.kill()  # a child that never answered is not left sleeping
     assert process.returncode == 130, err
     assert "Traceback" not in err and "Interrupted" in err
     assert os.listdir(run_dir) == []
