@@ -96,6 +96,14 @@ VARIANTS = {
     "r10_ema": ["--r1_gamma", "10", "--ema_decay", "0.999"],
     "ttur_r10_ema_g_updates_2": ["--r1_gamma", "10", "--ema_decay", "0.999", "--g_updates", "2",
                                  "--d_learning_rate", "0.0004", "--g_learning_rate", "0.0001"],
+    # The MLP gan: a stronger R1 (its D has no normalization of its own).
+    "ttur_r30_ema": ["--r1_gamma", "30", "--ema_decay", "0.999", "--d_learning_rate", "0.0004",
+                     "--g_learning_rate", "0.0001"],
+    "ttur_r100_ema": ["--r1_gamma", "100", "--ema_decay", "0.999", "--d_learning_rate", "0.0004",
+                      "--g_learning_rate", "0.0001"],
+    # WGAN: spectral norm as the critic's Lipschitz bound (clipping stays, at
+    # --clip_value; on normalized weights it only bounds their shape).
+    "spectral_norm_n_critic_1": ["--spectral_norm", "--n_critic", "1"],
     # Small data: a D twice as wide (carpedm20's conditional D has 11 and 74
     # filters) that can memorise, with and without DiffAugment.
     "stabilized_wide_d": ["--stabilized", "--df_dim", "128"],
