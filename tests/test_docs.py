@@ -1,8 +1,9 @@
 """Docs that cannot drift (issue 34): the flags page names every flag main.py
 defines, with its default, in --help's groups, and no flag that is gone; every
-relative link of README.md and docs/ reaches its file and heading; every
-`python main.py ...` line of the README parses with main.py's flags. Each
-check is shown failing on a drift planted in a copy."""
+relative link of README.md and docs/, and every docs link the program prints,
+reaches its file and heading; every `python main.py ...` line of the README
+parses with main.py's flags. Each check is shown failing on a drift planted in
+a copy."""
 
 import glob
 import os
@@ -157,6 +158,18 @@ def test_the_link_check_finds_planted_drifts():
     assert link_problems(README, text) == [
         "README.md: docs/no_such_page.md: no such file",
         "README.md: docs/flags.md#no-such-heading: no such heading"]
+
+
+def test_every_docs_link_the_program_prints_reaches_its_heading():
+    """Messages name docs sections (docs/page.md#heading) for what to do next."""
+    sources = [os.path.join(REPO_DIR, "main.py"),
+               *glob.glob(os.path.join(REPO_DIR, "dcgan_tf", "**", "*.py"), recursive=True)]
+    links = [(path, link) for path in sources
+             for link in re.findall(r"docs/[\w-]+\.md#[\w-]+", read(path))]
+    assert len(links) >= 3
+    problems = [f"{os.path.relpath(path, REPO_DIR)}: {problem.split(': ', 1)[1]}"
+                for path, link in links for problem in link_problems(README, f"[x]({link})")]
+    assert problems == []
 
 
 def test_the_readme_links_every_docs_page():

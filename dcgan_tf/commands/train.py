@@ -139,10 +139,11 @@ def _prepare_and_train(config, paths, record, system, original, strategy, log):
             strategy, config.seed if distribute.is_chief(strategy) else -1)
         config = dataclasses.replace(config, seed=chief_seed)
     training_data = datasets.load_training_data(config, system, log)
-    advice = diffaugment.small_data_advice(datasets.examples_per_epoch(config, training_data),
-                                           system.diffaugment)
-    if advice:
-        log(advice)
+    for advice in (diffaugment.small_data_advice(
+            datasets.examples_per_epoch(config, training_data), system.diffaugment),
+            systems.stabilized_advice(config)):
+        if advice:
+            log(advice)
     model_config = model_config_for(config, system, training_data)
     _check_networks_continue(record, model_config, paths)
     memory.check_training_fits(system.networks, model_config, config.batch_size)
