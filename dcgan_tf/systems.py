@@ -293,25 +293,26 @@ STABILIZED = dict(d_learning_rate=0.0004, g_learning_rate=0.0001)
 
 # Where --stabilized was measured not to rescue a system (--model, --loss;
 # bench/stabilizers.py on MNIST, docs/stabilizers.md): the flags that did
-# better, what to say, and where the docs give the runs; training with
-# --stabilized says it (stabilized_advice). The Wasserstein losses lack G's
-# updates early (one per five batches), not learning rates: their faithful
-# recipes recovered by 6,120 iterations (coverage 0.46 wgan, 0.48 wgan_gp);
+# better, what to say of them ({flags}: those flags), and where the docs give
+# the runs; training with --stabilized says it (stabilized_advice). The
+# Wasserstein losses lack G's updates early (one per five batches), not
+# learning rates: their faithful recipes recovered by 6,120 iterations
+# (coverage 0.46 wgan, 0.48 wgan_gp);
 # --n_critic 1 had wgan at 0.56-0.59 by 2,040 in about the same time, and
 # --n_critic 1 --g_updates 2 wgan_gp at 0.35-0.47 by 3,060 (in no less time).
 # The MLP gan needed R1 and G's average on top (0.30-0.43 at 10,295).
 _COLLAPSING_OBJECTIVES = "docs/stabilizers.md#objectives-that-collapse-on-carpedm20s-networks"
 STABILIZED_IS_NOT_ENOUGH = {
     ("dcgan", "wgan"): (
-        dict(n_critic=1), "G's few updates are what it lacks early: --n_critic 1 in place of"
+        dict(n_critic=1), "G's few updates are what it lacks early: {flags} in place of"
         " --stabilized recovered it in a third of the iterations the faithful recipe took, in"
         " about the same time", _COLLAPSING_OBJECTIVES),
     ("dcgan", "wgan_gp"): (
         dict(n_critic=1, g_updates=2), "G's few updates are what it lacks early: a longer run"
-        " recovers it; --n_critic 1 --g_updates 2 in place of --stabilized gets there in fewer"
+        " recovers it; {flags} in place of --stabilized gets there in fewer"
         " iterations, not in less time", _COLLAPSING_OBJECTIVES),
     ("gan", ""): (dict(r1_gamma=100.0, ema_decay=0.999),
-                  "--r1_gamma 100 --ema_decay 0.999 added to it did",
+                  "{flags} added to it did",
                   "docs/stabilizers.md#the-familys-vanilla-mlp-gan"),
 }
 
@@ -327,6 +328,7 @@ def stabilized_advice(config):
     if all(getattr(config, flag) == value for flag, value in flags.items()):
         return None
     system = f"--model {config.model}" + (f" --loss {config.loss}" if config.loss else "")
+    advice = advice.format(flags=" ".join(f"--{flag} {value:g}" for flag, value in flags.items()))
     return f" [*] --stabilized did not rescue {system} on MNIST; {advice} ({docs})."
 
 
