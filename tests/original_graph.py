@@ -81,6 +81,7 @@ class OriginalGraph:
             # (its Saver predates the optimizers); this one holds every variable.
             self.saver_of_everything = tf.compat.v1.train.Saver(var_list=self.variables)
         self.session = tf.compat.v1.Session(graph=self.graph)
+        self._noise = {}
         self.conditional = "y:0" in [op.name + ":0" for op in self.graph.get_operations()]
 
     def initialize(self):
@@ -117,14 +118,65 @@ class OriginalGraph:
     def run(self, fetches, **inputs):
         return self.session.run(fetches, self.feed(**inputs))
 
-    def iteration(self, real, z, y=None):
+    def iteration(self, real, z, y=None, cancelled=None):
         """One original training iteration: d_optim, then g_optim twice, same z (and
         y). Returns the losses each update computed, fetched in the update's own
-        run (an extra run would move the batch-norm averages)."""
-        d_loss = self.run(["Adam", LOSSES["d_loss"]], real=real, z=z, y=y)[1]
-        self.run("Adam_1", z=z, y=y)
-        g_loss = self.run(["Adam_1", LOSSES["g_loss"]], z=z, y=y)[1]
-        return {"d_loss": d_loss, "g_loss": g_loss}
+        run (an extra run would move the batch-norm averages). With `cancelled`
+        (the biases' layers of `cancellation_noise`), also that noise in each of
+        the three updates, under "noise"."""
+        noise = (self.cancellation_noise(cancelled) if cancelled else
+                 {"gradients": {}, "gradients_1": {}})
+        d_loss, d_noise = self.run(["Adam", LOSSES["d_loss"], noise["gradients"]],
+                                   real=real, z=z, y=y)[1:]
+        g_noise = [self.run(["Adam_1", noise["gradients_1"]], z=z, y=y)[1]]
+        _, g_loss, last = self.run(["Adam_1", LOSSES["g_loss"], noise["gradients_1"]], z=z, y=y)
+        losses = {"d_loss": d_loss, "g_loss": g_loss}
+        return dict(losses, noise=[d_noise] + g_noise + [last]) if cancelled else losses
+
+    def cancellation_noise(self, layers):
+        """For each `layers` entry (bias variable -> the batch norm over its channels,
+        e.g. "generator/g_h3/biases" -> "generator/g_bn3"), per channel, how large
+        rounding can make that bias's gradient in each optimizer's gradients
+        ("gradients": d_optim's, "gradients_1": g_optim's), where it is zero but for
+        rounding: the norm's backward pass subtracts its mean over the N positions.
+
+        Each position adds |scale| r (|dy| + |mean dy| + (|x| + |mean x|) r |mean(dy xhat)|),
+        r = 1 / sqrt(var + eps): the magnitudes of the terms that cancel (|x|, not
+        |x - mean x|, as x - mean x is rounded relative to x). Summed over the
+        positions that is S, and rounding errors adding up as a random walk reach
+        sqrt(N) u S, u = 2^-24 (Higham, Accuracy and Stability of Numerical
+        Algorithms, 2nd ed., section 4.2: sqrt(n) u is the rule of thumb, n u the
+        worst case). The worst case is no bound here: n u S is as large as the
+        gradient a norm that did not cancel would leave (about S / sqrt(N)).
+        A network's norm run on real and on fake images adds both."""
+        key = tuple(sorted(layers.items()))
+        if key not in self._noise:
+            self._noise[key] = {scope: {} for scope in ("gradients", "gradients_1")}
+            with self.graph.as_default():
+                for op in self.graph.get_operations():
+                    if not op.type.startswith("FusedBatchNormGrad"):
+                        continue
+                    scope, network, norm = op.name.split("/")[:3]
+                    network = network.split("_")[0]
+                    optimized = {"gradients": "discriminator", "gradients_1": "generator"}
+                    for bias, norm_name in layers.items():
+                        if norm_name != f"{network}/{norm}" or optimized[scope] != network:
+                            continue
+                        noises = self._noise[key][scope]
+                        noise = self._rounding_noise(*op.inputs[:5])
+                        noises[bias] = noises[bias] + noise if bias in noises else noise
+        return self._noise[key]
+
+    @staticmethod
+    def _rounding_noise(dy, x, scale, mean, variance):
+        axes = [0, 1, 2]
+        r = tf.math.rsqrt(variance + 1.001e-5)
+        mean_dy = tf.reduce_mean(dy, axes)
+        mean_dy_xhat = tf.reduce_mean(dy * (x - mean) * r, axes)
+        terms = tf.abs(scale) * r * (tf.abs(dy) + tf.abs(mean_dy)
+                                     + (tf.abs(x) + tf.abs(mean)) * r * tf.abs(mean_dy_xhat))
+        positions = tf.cast(tf.reduce_prod(tf.shape(x)[:3]), tf.float32)
+        return tf.sqrt(positions) * 2.0 ** -24 * tf.reduce_sum(terms, axes)
 
     def values(self):
         names = sorted(self.variables)

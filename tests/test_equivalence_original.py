@@ -11,7 +11,9 @@ iteration, 1e-5 after ten) leave room for a machine whose kernels sum in
 another order, and are 20x tighter than one Adam step (lr = 2e-4), so a single
 wrong update anywhere would fail them. Where a gradient is zero up to rounding,
 Adam turns the rounding into steps whose size and sign are noise: there the
-bound is how far Adam's steps can move a variable at all (tests/adam_bounds.py).
+bound is how far Adam's steps can move a variable at all (tests/adam_bounds.py),
+and Adam's slots there hold that rounding: their bound is how large it can be
+(tests/original_graph.py, OriginalGraph.cancellation_noise).
 """
 
 import types
@@ -179,15 +181,49 @@ NORMS_AFTER_THEM = {"mnist": ("g_bn0", "g_bn1", "g_bn2", "d_bn1", "d_bn2"),
 G_64_PERCENTILE, G_64_TOLERANCE, G_64_SLOT_TOLERANCE = 90, LEARNING_RATE / 4, 3e-2
 
 
+BETA1, BETA2 = 0.5, 0.999
+
+
+def cancelled_layers(graph):
+    """Each named bias -> the batch norm over its channels (its network's)."""
+    network = {"g": "generator", "d": "discriminator"}
+    return {f"{network[bias[0]]}/{bias}": f"{network[bias[0]]}/{norm}"
+            for bias, norm in zip(ZERO_GRADIENT_BIASES[graph], NORMS_AFTER_THEM[graph])}
+
+
+def noise_slot_bounds(noise):
+    """Per channel, how far the sides' Adam slots of the named biases may differ
+    after one iteration. Each slot is a weighted sum of its network's gradients
+    in the iteration (D one, G two), and each of those is rounding noise on
+    either side, within the bound the original's run gives (`noise`: per update,
+    bias -> per channel; OriginalGraph.cancellation_noise). Ours sums the same
+    terms over states equal to rounding, so m = (1 - b1) sum_t b1^(T-t) g_t
+    differs by at most twice the weighted bounds, and v = (1 - b2) sum_t
+    b2^(T-t) g_t^2, at least 0 on both sides, by at most the weighted squares.
+    Measured (64x64, three seeds, Eigen's kernels and oneDNN's AVX-512 and AVX2
+    ones, on an AVX-512 EPYC): one side's gradient reached at most 0.38 of its
+    bound (at N = 1,024 positions), at 64x64's g_h3 (N = 65,536) 0.006."""
+    steps_of = {"discriminator": noise[:1], "generator": noise[1:]}
+    bounds = {}
+    for steps in steps_of.values():
+        last = len(steps) - 1
+        for bias in steps[0]:
+            bounds[bias + "/Adam"] = sum(2 * (1 - BETA1) * BETA1 ** (last - t) * step[bias]
+                                         for t, step in enumerate(steps))
+            bounds[bias + "/Adam_1"] = sum((1 - BETA2) * BETA2 ** (last - t) * step[bias] ** 2
+                                           for t, step in enumerate(steps))
+    return bounds
+
+
 def tolerance(graph, name, original_value):
     """What one iteration of main.py may leave between the sides in variable `name`."""
     parts = name.split("/")
     if name.endswith(ZERO_GRADIENT_BIASES[graph]) or (
             name.endswith("/moving_mean") and parts[1] in NORMS_AFTER_THEM[graph]):
         # From the start state (beta powers at beta1, beta2): steps 1, 2, ...
-        return 2 * LEARNING_RATE * adam_bounds.largest_adam_travel(1, UPDATES[parts[0]], 0.5,
-                                                                   0.999)
-    if name.endswith("/Adam") and not name[:-len("/Adam")].endswith(ZERO_GRADIENT_BIASES[graph]):
+        return 2 * LEARNING_RATE * adam_bounds.largest_adam_travel(1, UPDATES[parts[0]], BETA1,
+                                                                   BETA2)
+    if name.endswith("/Adam"):  # (the named biases' slots: noise_slot_bounds)
         # m = (1 - beta1) g: a large sum's rounding, relative to its size
         return ONE_ITERATION_TOLERANCE * max(1.0, float(np.abs(original_value).max()))
     return ONE_ITERATION_TOLERANCE
@@ -197,18 +233,21 @@ def iteration_differences(pair, iterations):
     """Runs `iterations` of the original and of main.py's iteration (given the
     original's z) from one start; returns, after the first iteration and after
     the last, (their losses, ours, {variable: |a - b| elementwise}, the
-    original's values then, before)."""
+    original's values then, before, the first iteration's noise_slot_bounds)."""
     pair.reset()
     before = dict(pair.original.values())
     theirs, ours, after = [], [], []
     for real, z, y in batches(pair.name, iterations):
-        theirs.append(pair.original.iteration(real, z, y))
+        theirs.append(pair.original.iteration(real, z, y, cancelled_layers(pair.name)))
+        if len(theirs) == 1:
+            slot_bounds = noise_slot_bounds(theirs[0]["noise"])
+        del theirs[-1]["noise"]
         result = pair.gan.step(real, y, gan_lib.Draws(z), 0)
         ours.append({k: float(result[k]) for k in ("d_loss", "g_loss")})
         if len(ours) in (1, iterations):
             mine, values = our_variables(pair.gan), pair.original.values()
             gaps = {name: np.abs(value - mine[name].numpy()) for name, value in values.items()}
-            after.append((theirs[:], ours[:], gaps, values, before))
+            after.append((theirs[:], ours[:], gaps, values, before, slot_bounds))
     return after[0], after[-1]
 
 
@@ -223,17 +262,24 @@ def test_one_iteration_matches_original_in_every_variable(iterations, pair):
     """main.py's iteration (D, G, G, sharing the D update's G(z)) against the
     original's, in every variable: weights, batch-norm moving averages, Adam
     slots and powers; to float rounding, except as said above."""
-    theirs, ours, gaps, after, _ = iterations[0]
+    theirs, ours, gaps, after, _, slot_bounds = iterations[0]
     assert abs(ours[0]["d_loss"] - theirs[0]["d_loss"]) <= OUTPUT_TOLERANCE
     assert abs(ours[0]["g_loss"] - theirs[0]["g_loss"]) <= LOSS_AFTER_G_TOLERANCE[pair.name]
     named = lambda n: tolerance(pair.name, n, 0.0) > ONE_ITERATION_TOLERANCE  # noqa: E731
-    # Slots of the named biases hold rounding noise (g ~ 0): absolute bounds only.
-    noise = lambda n: n.split("/Adam")[0].endswith(ZERO_GRADIENT_BIASES[pair.name])  # noqa: E731
-    loose = {n for n in gaps if pair.name == "celebA" and not named(n) and not noise(n)}
+    # Slots of the named biases hold rounding noise (g ~ 0): held to its bound.
+    assert len(slot_bounds) == 2 * len(ZERO_GRADIENT_BIASES[pair.name])
+    assert set(slot_bounds) <= set(gaps)
+    noise = {n: float((gaps[n] / slot_bounds[n]).max()) for n in slot_bounds}
+    worst = max(noise, key=noise.get)
+    print(f"{pair.name}: largest Adam slot difference of the named biases, as a fraction of"
+          f" its bound: {worst} {noise[worst]:.3g}")
+    assert noise[worst] <= 1.0, {n: f for n, f in noise.items() if f > 1.0}
+    loose = {n for n in gaps if pair.name == "celebA" and not named(n) and n not in noise}
     over = {n: (float(g.max()), tolerance(pair.name, n, after[n])) for n, g in gaps.items()
-            if n not in loose and g.max() > tolerance(pair.name, n, after[n])}
+            if n not in loose and n not in noise and g.max() > tolerance(pair.name, n, after[n])}
     if pair.name == "mnist":
-        worst = max((n for n in gaps if not named(n)), key=lambda n: gaps[n].max())
+        worst = max((n for n in gaps if not named(n) and n not in noise),
+                    key=lambda n: gaps[n].max())
         print(f"mnist: largest difference outside the named biases: {worst}"
               f" {gaps[worst].max():.3g}")
     assert not over, over
@@ -255,7 +301,7 @@ def test_several_iterations_stay_together(iterations, pair):
     are held to what shows a training trajectory: every iteration's losses, the
     beta powers (exact), and the median weight (measured after ten MNIST
     iterations: 3.3e-5, where a missing update moves the median by ~lr)."""
-    theirs, ours, gaps, _, _ = iterations[-1]
+    theirs, ours, gaps, _, _, _ = iterations[-1]
     loss_gaps = [abs(a[k] - b[k]) for a, b in zip(theirs, ours) for k in a]
     print(f"{pair.name}: largest loss difference over {len(ours)} iterations:"
           f" {max(loss_gaps):.3g}")
@@ -271,7 +317,7 @@ def test_several_iterations_stay_together(iterations, pair):
 def test_the_iterations_moved_every_variable(iterations):
     """The comparison means something: weights, moving averages, Adam slots and beta
     powers all changed from their starting values on the original's side."""
-    _, _, _, after, before = iterations[-1]
+    _, _, _, after, before, _ = iterations[-1]
     unmoved = [name for name, value in after.items() if np.array_equal(value, before[name])]
     assert unmoved == []
 
