@@ -269,7 +269,7 @@ def test_one_iteration_matches_original_in_every_variable(iterations, pair):
     # Slots of the named biases hold rounding noise (g ~ 0): held to its bound.
     assert len(slot_bounds) == 2 * len(ZERO_GRADIENT_BIASES[pair.name])
     assert set(slot_bounds) <= set(gaps)
-    noise = {n: float((gaps[n] / slot_bounds[n]).max()) for n in slot_bounds}
+    noise = {n: float((gaps[n] / np.maximum(slot_bounds[n], 1e-30)).max()) for n in slot_bounds}
     worst = max(noise, key=noise.get)
     print(f"{pair.name}: largest Adam slot difference of the named biases, as a fraction of"
           f" its bound: {worst} {noise[worst]:.3g}")
