@@ -15,6 +15,8 @@ GRAPHS = {
 }
 LOSSES = {"d_loss_real": "Mean:0", "d_loss_fake": "Mean_1:0", "g_loss": "Mean_2:0",
           "d_loss": "add:0"}
+# The gradients each optimizer applies: d_optim's (scope "gradients"), g_optim's.
+OPTIMIZED_BY_SCOPE = {"gradients": "discriminator", "gradients_1": "generator"}
 
 
 def seeded_meta_graph(path, seed):
@@ -151,26 +153,26 @@ class OriginalGraph:
         A network's norm run on real and on fake images adds both."""
         key = tuple(sorted(layers.items()))
         if key not in self._noise:
-            self._noise[key] = {scope: {} for scope in ("gradients", "gradients_1")}
+            self._noise[key] = {scope: {} for scope in OPTIMIZED_BY_SCOPE}
             with self.graph.as_default():
                 for op in self.graph.get_operations():
                     if not op.type.startswith("FusedBatchNormGrad"):
                         continue
                     scope, network, norm = op.name.split("/")[:3]
-                    network = network.split("_")[0]
-                    optimized = {"gradients": "discriminator", "gradients_1": "generator"}
+                    network = network.split("_")[0]  # discriminator_1: D on G's images
                     for bias, norm_name in layers.items():
-                        if norm_name != f"{network}/{norm}" or optimized[scope] != network:
+                        if (norm_name != f"{network}/{norm}"
+                                or OPTIMIZED_BY_SCOPE.get(scope) != network):
                             continue
                         noises = self._noise[key][scope]
-                        noise = self._rounding_noise(*op.inputs[:5])
+                        noise = self._rounding_noise(*op.inputs[:5], op.get_attr("epsilon"))
                         noises[bias] = noises[bias] + noise if bias in noises else noise
         return self._noise[key]
 
     @staticmethod
-    def _rounding_noise(dy, x, scale, mean, variance):
+    def _rounding_noise(dy, x, scale, mean, variance, epsilon):
         axes = [0, 1, 2]
-        r = tf.math.rsqrt(variance + 1.001e-5)
+        r = tf.math.rsqrt(variance + epsilon)
         mean_dy = tf.reduce_mean(dy, axes)
         mean_dy_xhat = tf.reduce_mean(dy * (x - mean) * r, axes)
         terms = tf.abs(scale) * r * (tf.abs(dy) + tf.abs(mean_dy)
