@@ -197,9 +197,12 @@ def noise_slot_bounds(noise):
     in the iteration (D one, G two), and each of those is rounding noise on
     either side, within the bound the original's run gives (`noise`: per update,
     bias -> per channel; OriginalGraph.cancellation_noise). Ours sums the same
-    terms over states equal to rounding, so m = (1 - b1) sum_t b1^(T-t) g_t
-    differs by at most twice the weighted bounds, and v = (1 - b2) sum_t
-    b2^(T-t) g_t^2, at least 0 on both sides, by at most the weighted squares.
+    terms over nearly the same states (at 64x64 G's second update starts from
+    weights up to 7.8e-4 apart, see G_64_PERCENTILE, which moves a sum of
+    65,536 magnitudes far less than the margin below), so m = (1 - b1) sum_t
+    b1^(T-t) g_t differs by at most twice the weighted bounds, and v = (1 - b2)
+    sum_t b2^(T-t) g_t^2, at least 0 on both sides, by at most the weighted
+    squares.
     Measured (64x64, three seeds, Eigen's kernels and oneDNN's AVX-512 and AVX2
     ones, on an AVX-512 EPYC): one side's gradient reached at most 0.38 of its
     bound (at N = 1,024 positions), at 64x64's g_h3 (N = 65,536) 0.006."""
