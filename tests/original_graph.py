@@ -126,8 +126,7 @@ class OriginalGraph:
         run (an extra run would move the batch-norm averages). With `cancelled`
         (the biases' layers of `cancellation_noise`), also that noise in each of
         the three updates, under "noise"."""
-        noise = (self.cancellation_noise(cancelled) if cancelled else
-                 {"gradients": {}, "gradients_1": {}})
+        noise = self.cancellation_noise(cancelled or {})
         d_loss, d_noise = self.run(["Adam", LOSSES["d_loss"], noise["gradients"]],
                                    real=real, z=z, y=y)[1:]
         g_noise = [self.run(["Adam_1", noise["gradients_1"]], z=z, y=y)[1]]

@@ -241,10 +241,12 @@ def iteration_differences(pair, iterations):
     before = dict(pair.original.values())
     theirs, ours, after = [], [], []
     for real, z, y in batches(pair.name, iterations):
-        theirs.append(pair.original.iteration(real, z, y, cancelled_layers(pair.name)))
-        if len(theirs) == 1:
-            slot_bounds = noise_slot_bounds(theirs[0]["noise"])
-        del theirs[-1]["noise"]
+        if not theirs:  # the slots' bounds are for the first iteration
+            first = pair.original.iteration(real, z, y, cancelled_layers(pair.name))
+            slot_bounds = noise_slot_bounds(first.pop("noise"))
+            theirs.append(first)
+        else:
+            theirs.append(pair.original.iteration(real, z, y))
         result = pair.gan.step(real, y, gan_lib.Draws(z), 0)
         ours.append({k: float(result[k]) for k in ("d_loss", "g_loss")})
         if len(ours) in (1, iterations):
