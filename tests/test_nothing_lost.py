@@ -18,7 +18,7 @@ import pytest
 from PIL import Image
 
 import fakes
-from conftest import REPO_DIR
+from conftest import REPO_DIR, _main_module
 from dcgan_tf import checkpoints
 from dcgan_tf import data
 from dcgan_tf import files
@@ -111,27 +111,28 @@ def damage_flipped(path):
 @pytest.mark.parametrize("damage", [damage_truncated, damage_flipped, os.remove],
                          ids=["truncated", "byte-flipped", "missing"])
 def test_a_damaged_newest_checkpoint_is_skipped_then_set_aside(tmp_path, main_in_process, damage):
-    train_in_process(main_in_process, tmp_path, "--epoch=1", "--ckpt_freq=5", "--max_to_keep=2")
+    train_in_process(main_in_process, tmp_path, "--epoch=1", "--train_size=80",
+                     "--ckpt_freq=5", "--max_to_keep=2")
     folder = run_dir(tmp_path) / "checkpoints"
     newest = checkpoints.latest_checkpoint(str(folder))
-    assert newest.endswith("-20")  # 160 digits (train and test merged) // 8; 15 kept too
+    assert newest.endswith("-10")  # 80 digits // 8; 5 kept too
     data_file = newest + ".data-00000-of-00001"
     damage(data_file)
     # Test mode reads the older one and renames nothing (a training may hold the run).
     lines = in_test_mode(main_in_process, tmp_path)
     assert any(f"Checkpoint {newest} is damaged" in line and "using an older one" in line
                for line in lines), lines
-    assert any("Load SUCCESS" in line and line.endswith("model.b8-15") for line in lines)
+    assert any("Load SUCCESS" in line and line.endswith("model.b8-5") for line in lines)
     assert os.path.exists(newest + ".index")
     # Training sets it aside (renamed, not deleted) and resumes from the older one.
-    lines = train_in_process(main_in_process, tmp_path, "--epoch=2", "--ckpt_freq=5",
-                             "--max_to_keep=2")
+    lines = train_in_process(main_in_process, tmp_path, "--epoch=2", "--train_size=80",
+                             "--ckpt_freq=5", "--max_to_keep=2")
     assert any(f"Checkpoint {newest} is damaged" in line and "set aside as" in line
                for line in lines), lines
     assert os.path.exists(newest + ".index.damaged") and not os.path.exists(newest + ".index")
     if damage is not os.remove:
         assert os.path.exists(data_file + ".damaged")
-    assert [int(line[1:9]) for line in lines if " Epoch:" in line][0] == 16
+    assert [int(line[1:9]) for line in lines if " Epoch:" in line][0] == 6
 
 
 def test_data_files_without_an_index_are_never_trained_over(tmp_path, main_in_process, capsys):
@@ -236,12 +237,17 @@ def test_words_that_name_the_problem(tmp_path, parsed_flags, main_in_process, ca
                                          r" folder under --data_dir: pass --data_dir=data"
                                          r" --dataset=faces\."):
         parsed_flags("--dataset", "data/faces").validate()
-    stray = subprocess.run([sys.executable, os.path.join(REPO_DIR, "main.py"), "--dataset",
-                            "mnist", "train"], capture_output=True, text=True, timeout=120,
-                           env=dict(os.environ, PYTHONPATH=REPO_DIR, TF_CPP_MIN_LOG_LEVEL="3"))
-    assert stray.returncode == 1
-    assert "[!] Unexpected arguments: train." in stray.stderr
-    assert len([line for line in stray.stderr.splitlines() if line.startswith("  --")]) == 0
+    # main.py's main as absl's app.run calls it: with what its flag parser left.
+    main = _main_module()
+    main.FLAGS.unparse_flags()
+    left = main.FLAGS(["main.py", "--dataset", "mnist", "train"])
+    with pytest.raises(SystemExit) as exited:
+        main.main(left)
+    main.FLAGS.unparse_flags()
+    stray = capsys.readouterr().err
+    assert exited.value.code == 1
+    assert "[!] Unexpected arguments: train." in stray
+    assert len([line for line in stray.splitlines() if line.startswith("  --")]) == 0
     # A first save that fails says there was no complete checkpoint yet, not "(None)".
     monkeypatch.setattr(checkpoints.CheckpointKeeper, "save",
                         lambda self, i: (_ for _ in ()).throw(OSError(28, "No space left")))
