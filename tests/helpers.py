@@ -19,6 +19,10 @@ TINY_FLAGS = ["--z_dim=8", "--gf_dim=4", "--df_dim=4", "--gfc_dim=16", "--dfc_di
 TINY_MODEL = dict(z_dim=8, gf_dim=4, df_dim=4, gfc_dim=16, dfc_dim=16)
 # Smaller still, where only the run's behaviour matters, not its numbers.
 SMALLEST_FLAGS = ["--z_dim=4", "--gf_dim=2", "--df_dim=2", "--gfc_dim=8", "--dfc_dim=8"]
+# Every stabilizer at once, each away from its default (issue 32).
+ALL_STABILIZERS = ["--spectral_norm", "--ema_decay=0.9", "--ema_start=1",
+                   "--diffaugment=color,translation,cutout", "--r1_gamma=1", "--r1_every=2",
+                   "--d_learning_rate=0.0004", "--g_learning_rate=0.0001", "--g_updates=1"]
 
 
 def main_py(*argv, **popen):

@@ -12,10 +12,11 @@ import sys
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 import fakes
 from conftest import REPO_DIR, _has_gpu, cpu_only
-from helpers import TINY_FLAGS, largest_travel, main_py_done
+from helpers import ALL_STABILIZERS, TINY_FLAGS, largest_travel, main_py_done
 
 CHECK = os.path.join(REPO_DIR, "tests", "distribute_check.py")
 ENV = dict(os.environ, PYTHONPATH=REPO_DIR, TF_CPP_MIN_LOG_LEVEL="2")
@@ -293,23 +294,32 @@ def test_family_mirrored_computes_the_single_device_iterations(checks):
 
 
 @cpu_only
-def test_main_trains_resumes_and_samples_a_family_model_mirrored_with_sync_bn(
+def test_main_trains_resumes_and_samples_a_family_model_mirrored_with_every_part(
         tmp_path, main_in_process):
     """--model wgan_gp --strategy mirrored --sync_bn --logical_cpus 2 (its G has
-    batch norms), through main.py: an epoch, a resumed one, test mode."""
+    batch norms) with every stabilizer (spectral norm's u, G's average, the
+    augmentations, R1's turn, two learning rates), through main.py: an epoch, a
+    resumed one, then test mode on one device samples the average."""
     fakes.make_mnist(str(tmp_path / "data" / "mnist"), n_train=16, n_test=8)
     common = ["--dataset", "mnist", "--model", "wgan_gp", "--batch_size=8", "--seed=1",
               f"--data_dir={tmp_path / 'data'}", "--out_dir=runs"]
-    flags = ["--strategy=mirrored", "--sync_bn", "--logical_cpus=2"]
+    flags = ["--strategy=mirrored", "--sync_bn", "--logical_cpus=2", *ALL_STABILIZERS]
     for epoch in (1, 2):
         done = main_py_done(*common, *flags, "--train", f"--epoch={epoch}", cwd=tmp_path)
         assert done.returncode == 0, done.stderr[-3000:]
     assert "2 replicas, 4 rows of each batch of 8 per replica; batch norm over the global batch" \
         in done.stdout and "resuming after iteration 2" in done.stdout
+    run = (tmp_path / "runs"
+           / "mnist_wgan_gp.s28.z100.b8.sn.ema0.9.da_color-translation-cutout.r1_1x2")
+    reader = tf.train.load_checkpoint(str(run / "checkpoints" / "model.b8-4"))
+    spectral = [n for n in reader.get_variable_to_shape_map() if "spectral_norm" in n]
+    assert spectral and all(np.isfinite(reader.get_tensor(n)).all() for n in spectral)
+    lines = []
     main_in_process(*common[:-1], f"--out_dir={tmp_path / 'runs'}", "--generate=5",
-                    log=lambda line: None)  # test mode, one device (here)
-    arrays = np.load(tmp_path / "runs" / "mnist_wgan_gp.s28.z100.b8" / "samples" / "generated_5.npz")
-    assert arrays["images"].shape == (5, 28, 28, 1)
+                    log=lines.append)  # test mode, one device (here), from the run's record
+    assert any("Sampling G's average" in line for line in lines), lines
+    with np.load(run / "samples" / "generated_5.npz") as arrays:
+        assert arrays["images"].shape == (5, 28, 28, 1)
 
 
 # The critic's schedule runs mirrored in CI with the family's wgan and wgan_gp
