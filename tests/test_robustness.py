@@ -103,7 +103,8 @@ def test_sigterm_and_sigint_save_a_checkpoint_then_exit(tmp_path, signum, per_ca
 def test_sigkill_at_any_moment_leaves_a_loadable_checkpoint(tmp_path, kill_points):
     """Saving every iteration, so that kills land in the middle of checkpoint
     writes too; every restart must load the last complete checkpoint."""
-    flags = mnist_flags(tmp_path, "--epoch=2", "--ckpt_freq=1", "--max_to_keep=2")
+    flags = mnist_flags(tmp_path, "--epoch=2", "--train_size=48", "--ckpt_freq=1",
+                        "--max_to_keep=2")
     run = tmp_path / "out" / "mnist_x28.z4.uniform_signed.y28.b8" / "checkpoints"
     rng = np.random.default_rng(0)
     started_at, saved_at = [], []
@@ -125,7 +126,7 @@ def test_sigkill_at_any_moment_leaves_a_loadable_checkpoint(tmp_path, kill_point
     for kill_at, saved, start in zip(kill_points, saved_at, started_at[1:]):
         assert saved >= kill_at - 1
         assert start == saved + 1
-    assert " [*] Training done: 40 iterations" in out  # 2 epochs of 160 // 8
+    assert " [*] Training done: 12 iterations" in out  # 2 epochs of 48 // 8
 
 
 def test_a_failed_checkpoint_write_keeps_the_last_one(tmp_path, monkeypatch):
@@ -177,7 +178,7 @@ def test_the_same_seed_gives_identical_checkpoints(tmp_path, main_in_process):
     writes the same checkpoint; another seed, another."""
     runs = {}
     for name, seed in (("first", 5), ("second", 5), ("other", 6)):
-        flags = mnist_flags(tmp_path, "--epoch=1", "--train_size=80", f"--out_name={name}")
+        flags = mnist_flags(tmp_path, "--epoch=1", "--train_size=40", f"--out_name={name}")
         flags[flags.index("--seed=1")] = f"--seed={seed}"
         if name == "first":
             process = main_py(*flags)
@@ -219,19 +220,19 @@ def folder_with_corrupt_files(directory, count, corrupt_positions, seed):
 
 
 def test_batches_are_counted_and_resumed_by_what_is_delivered(tmp_path, monkeypatch):
-    """140 files, 3 corrupt, batches of 10: 13 batches an epoch, not 14; a run
+    """70 files, 3 corrupt, batches of 10: 6 batches an epoch, not 7; a run
     stopped after iteration 5 resumes with exactly the images an unstopped run
     sees, though a skipped file came before the stop."""
-    folder_with_corrupt_files(str(tmp_path / "data" / "faces"), 140, (3, 20, 100), seed=0)
+    folder_with_corrupt_files(str(tmp_path / "data" / "faces"), 70, (3, 20, 60), seed=0)
     flags = dict(dataset="faces", input_fname_pattern="*.png", train=True, batch_size=10,
                  data_dir=str(tmp_path / "data"), input_height=16, output_height=16, seed=0,
                  epoch=2, ckpt_freq=5, sample_freq=1000, **TINY)
     whole = []
     train.run(config_lib.Config(out_dir=str(tmp_path / "whole"), **flags), log=whole.append)
     epoch_lines = [line for line in whole if " Epoch:" in line]
-    assert len(epoch_lines) == 26
-    assert all("/  13] time" in line for line in epoch_lines[13:])  # exact once all were read
-    assert "Epoch:[ 0/ 2] [  12/  13]" in epoch_lines[12]  # the last batch of epoch 0
+    assert len(epoch_lines) == 12
+    assert all("/   6] time" in line for line in epoch_lines[6:])  # exact once all were read
+    assert "Epoch:[ 0/ 2] [   5/   6]" in epoch_lines[5]  # the last batch of epoch 0
 
     real_save = checkpoints.CheckpointKeeper.save
 

@@ -275,8 +275,11 @@ def _saved(run):
 
 
 # The family's MLPs, one per schedule (carpedm20's networks run one per call):
-# G-first with and without labels, the clipped RMSprop critic, the penalty.
-@pytest.mark.parametrize("model", ["gan", "cgan", "wgan", "wgan_gp"])
+# G-first with and without labels, the clipped RMSprop critic, the penalty. CI
+# runs one of each schedule, with the most inputs per iteration: cgan's labels,
+# wgan_gp's penalty draws; -m slow the others.
+@pytest.mark.parametrize("model", [pytest.param("gan", marks=pytest.mark.slow), "cgan",
+                                   pytest.param("wgan", marks=pytest.mark.slow), "wgan_gp"])
 def test_several_iterations_per_call_log_save_and_sample_as_one_per_call(tmp_path, model):
     """Same log lines, checkpoints (where and what), grids and summaries, bit
     for bit: the loop runs the same ops on the same inputs in the same order,
