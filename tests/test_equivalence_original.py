@@ -356,6 +356,11 @@ def test_original_loss_eval_is_the_only_difference_in_moving_averages(pair):
     assert within(evaluating) == {}
 
 
+# CI: MNIST (the conditional sampler's two inputs); 64x64 with -m slow, three
+# iterations of the original's full-width networks at batch 64 (its sampler and
+# its training are in CI above).
+@pytest.mark.parametrize("pair", ["mnist", pytest.param("celebA", marks=pytest.mark.slow)],
+                         indirect=True)
 def test_export_from_an_original_checkpoint_matches_the_original_sampler(pair, tmp_path):
     """The original graph trains three iterations and saves, as the original's
     code does; main.py's --export of that folder serves the original's images."""
