@@ -100,11 +100,13 @@ def test_sigterm_and_sigint_save_a_checkpoint_then_exit(tmp_path, signum, per_ca
 
 # CI kills once; -m slow three times, at other moments.
 @pytest.mark.parametrize("kill_points", [(3,), pytest.param((2, 5, 9), marks=pytest.mark.slow)])
-def test_sigkill_at_any_moment_leaves_a_loadable_checkpoint(tmp_path, kill_points):
+def test_sigkill_at_any_moment_leaves_a_loadable_checkpoint(tmp_path, kill_points,
+                                                            main_in_process):
     """Saving every iteration, so that kills land in the middle of checkpoint
-    writes too; every restart must load the last complete checkpoint."""
-    flags = mnist_flags(tmp_path, "--epoch=2", "--train_size=48", "--ckpt_freq=1",
-                        "--max_to_keep=2")
+    writes too; every restart must load the last complete checkpoint (the last
+    one, never killed, in this process)."""
+    flags = mnist_flags(tmp_path, "--epoch=2", "--train_size=80", "--ckpt_freq=1",
+                        "--max_to_keep=2")  # past the last kill, 11 iterations to go
     run = tmp_path / "out" / "mnist_x28.z4.uniform_signed.y28.b8" / "checkpoints"
     rng = np.random.default_rng(0)
     started_at, saved_at = [], []
@@ -115,9 +117,9 @@ def test_sigkill_at_any_moment_leaves_a_loadable_checkpoint(tmp_path, kill_point
         process.kill()
         process.communicate(timeout=60)
         saved_at.append(int(checkpoints.latest_checkpoint(str(run)).rsplit("-", 1)[1]))
-    final = main_py(*flags)
-    out, err = final.communicate(timeout=600)
-    assert final.returncode == 0, err
+    lines = []
+    main_in_process(*flags, log=lines.append)
+    out = "\n".join(lines)
     started_at.append(first_iteration(out))
     # When iteration k is logged, checkpoint k - 1 is complete: each killed run
     # left a complete checkpoint at k - 1 or later, and each restart began right
@@ -126,7 +128,7 @@ def test_sigkill_at_any_moment_leaves_a_loadable_checkpoint(tmp_path, kill_point
     for kill_at, saved, start in zip(kill_points, saved_at, started_at[1:]):
         assert saved >= kill_at - 1
         assert start == saved + 1
-    assert " [*] Training done: 12 iterations" in out  # 2 epochs of 48 // 8
+    assert " [*] Training done: 20 iterations" in out  # 2 epochs of 80 // 8
 
 
 def test_a_failed_checkpoint_write_keeps_the_last_one(tmp_path, monkeypatch):
