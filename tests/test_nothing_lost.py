@@ -87,6 +87,7 @@ def test_two_unseeded_starts_at_once_train_one_run(tmp_path):
         deadline = time.time() + 300
         while all(p.poll() is None for p in processes) and time.time() < deadline:
             time.sleep(0.1)
+        assert any(p.poll() is not None for p in processes), "neither start ended in 300 s"
         refusing = next(p for p in processes if p.poll() is not None)
         training = next(p for p in processes if p is not refusing)
         _, refused = refusing.communicate(timeout=60)
