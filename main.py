@@ -16,6 +16,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ log, warn
 
 from dcgan_tf import startup
 
+startup.choose_onednn()  # the CPU kernels, before TensorFlow reads the choice
 try:
     # TensorFlow's start-up notices (no CUDA here, and so on) held back; any
     # other line it writes still shows. --verbosity shows everything.

@@ -22,26 +22,22 @@ SET_FIGURE_HEADER = ("Frechet distance | precision | recall | density | coverage
 def machine():
     """The CPU a measurement ran on, as every speed claim names it: model, cores,
     the vector extensions that decide TensorFlow's kernels, and oneDNN's state
-    (startup.onednn_state: TensorFlow's, and why)."""
-    import platform  # noqa: PLC0415
+    (startup.onednn_state: on or off, and who chose)."""
+    sys.path.insert(0, REPO)
+    from dcgan_tf import startup  # noqa: PLC0415 (imports nothing from TensorFlow)
 
-    try:
-        with open("/proc/cpuinfo") as f:
-            text = f.read()
-    except OSError:
-        text = ""
-    name = next((line.split(":", 1)[1].strip() for line in text.splitlines()
-                 if line.startswith("model name")), platform.processor() or platform.machine())
-    flags = set(text.split())
+    flags = startup.cpu_flags()
     has = [flag for flag in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if flag in flags]
     # What main.py's start-up line says, asked of TensorFlow in a process started
-    # with this one's environment (this one may not import TensorFlow).
+    # as main.py starts, with this one's environment (this one may not import
+    # TensorFlow).
     asked = subprocess.run(
-        [sys.executable, "-c", "import tensorflow; from dcgan_tf import startup;"
-         " print(startup.onednn_state())"], capture_output=True, text=True,
+        [sys.executable, "-c", "from dcgan_tf import startup; startup.choose_onednn();"
+         " import tensorflow; print(startup.onednn_state())"], capture_output=True, text=True,
         env=dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL="3"), check=False)
     onednn = asked.stdout.strip() or "oneDNN state unknown"
-    return f"{name}, {os.cpu_count()} cores ({', '.join(has) or 'no AVX2'}), {onednn}"
+    extensions = ", ".join(has) or "no AVX2"
+    return f"{startup.cpu_model()}, {os.cpu_count()} cores ({extensions}), {onednn}"
 
 
 def set_figure_cells(scores):

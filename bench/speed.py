@@ -30,6 +30,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[:0] = [REPO, os.path.join(REPO, "tests")]
 
+from dcgan_tf import startup  # noqa: E402
+
+startup.choose_onednn()  # ours and the original on main.py's kernels, as main.py chooses them
+
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 

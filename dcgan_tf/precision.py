@@ -8,6 +8,8 @@ does (optim.DynamicLossScale).
 
 import tensorflow as tf
 
+from dcgan_tf import startup
+
 # CPU features with native bfloat16 arithmetic (AVX-512 BF16, AMX).
 NATIVE_BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
 
@@ -23,9 +25,4 @@ def compute_dtype(mixed_precision):
 def cpu_has_native_bf16(cpuinfo="/proc/cpuinfo"):
     """Whether this CPU computes bfloat16 natively; without it oneDNN converts
     to float32 and back, so bfloat16 is slower than float32, not faster."""
-    try:
-        with open(cpuinfo) as f:
-            flags = set(f.read().split())
-    except OSError:
-        return False
-    return any(flag in flags for flag in NATIVE_BF16_CPU_FLAGS)
+    return bool(startup.cpu_flags(cpuinfo) & set(NATIVE_BF16_CPU_FLAGS))

@@ -6,11 +6,13 @@ the C++ runtime write lines such as "Could not find cuda drivers" and
 before any log level applies; users read the "E0000 ... CUDA error" as a
 failure. `held_native_stderr` holds what the runtime writes during start-up and
 passes on every line that is not one of those known notices, so a real error
-still shows. This module imports nothing from TensorFlow itself.
+still shows. `choose_onednn` picks the CPU kernels, which TensorFlow reads as it
+is imported. This module imports nothing from TensorFlow itself.
 """
 
 import contextlib
 import os
+import platform
 import sys
 import tempfile
 
@@ -32,6 +34,64 @@ START_UP_NOTICES = (
     "This TensorFlow binary is optimized to use available CPU instructions",
     "To enable the following instructions",
 )
+
+
+# Whether dcgan-tf turns oneDNN on where the CPU has AVX2 and no AVX-512, where
+# TensorFlow leaves it off. It pays there (the DCGAN 435 -> 290 ms per iteration
+# on an AVX2-only EPYC), but it changes the kernels' rounding, so it waits until
+# that CPU's same-numbers file is recorded with it and the golden runs, the
+# original-graph tests and the bfloat16 tests pass on such a CPU itself (so far
+# only on a stand-in: bench/RESULTS.md, "Fast on every CPU"). Then: True.
+ONEDNN_ON_AVX2_ONLY_CPUS = False
+ONEDNN_AVX2_DEFAULT = "dcgan-tf's default for CPUs with AVX2 and no AVX-512"
+_onednn_chosen_here = None  # why, where choose_onednn set TF_ENABLE_ONEDNN_OPTS
+
+
+def cpu_flags(cpuinfo="/proc/cpuinfo"):
+    """The CPU's feature flags (avx2, avx512f, ...) as Linux lists them; empty
+    where it does not."""
+    try:
+        with open(cpuinfo) as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def cpu_model(cpuinfo="/proc/cpuinfo"):
+    """The CPU's model name ("AMD EPYC"), or the platform's where Linux gives none."""
+    try:
+        with open(cpuinfo) as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def onednn_choice(environ, flags, avx2_only_default):
+    """(TF_ENABLE_ONEDNN_OPTS's value, why) where dcgan-tf chooses the kernels,
+    else None: a user's own setting wins, and elsewhere TensorFlow's default
+    stands (oneDNN on with AVX-512's newer extensions, where it was measured to
+    pay)."""
+    if "TF_ENABLE_ONEDNN_OPTS" in environ or not avx2_only_default:
+        return None
+    if "avx2" in flags and "avx512f" not in flags:
+        return "1", ONEDNN_AVX2_DEFAULT
+    return None
+
+
+def choose_onednn(environ=None):
+    """Sets TF_ENABLE_ONEDNN_OPTS where dcgan-tf chooses the kernels (see
+    onednn_choice); call before TensorFlow is imported, which reads it."""
+    global _onednn_chosen_here
+    environ = os.environ if environ is None else environ
+    choice = onednn_choice(environ, cpu_flags(), ONEDNN_ON_AVX2_ONLY_CPUS)
+    if choice:
+        environ["TF_ENABLE_ONEDNN_OPTS"], _onednn_chosen_here = choice
 
 
 def verbosity_asked(argv):
@@ -78,18 +138,27 @@ def describe_devices(tf):
     return f"CPU ({threads} threads, {onednn_state()})"
 
 
-def onednn_state():
-    """'oneDNN on' or 'off', and why: TF_ENABLE_ONEDNN_OPTS where set (read when
-    TensorFlow was imported), else TensorFlow's default for this CPU (on where
-    it has AVX-512's newer extensions; off on AVX2-only CPUs, where it would pay
-    too: bench/RESULTS.md, "Fast on every CPU"). Asked of TensorFlow, not
-    guessed from the CPU's flags."""
+def onednn_on():
+    """Whether TensorFlow runs its CPU ops on oneDNN's kernels (None where this
+    TensorFlow cannot say)."""
     try:
         from tensorflow.python.util import _pywrap_util_port  # noqa: PLC0415
-        state = "on" if _pywrap_util_port.IsMklEnabled() else "off"
-    except (ImportError, AttributeError):  # a TensorFlow without the query
+    except ImportError:
+        return None
+    enabled = getattr(_pywrap_util_port, "IsMklEnabled", None)
+    return None if enabled is None else bool(enabled())
+
+
+def onednn_state():
+    """'oneDNN on' or 'off', and why: dcgan-tf's choice (choose_onednn), else
+    TF_ENABLE_ONEDNN_OPTS where a user set it (read when TensorFlow was
+    imported), else TensorFlow's default for this CPU (on where it has AVX-512's
+    newer extensions). Asked of TensorFlow, not guessed from the CPU's flags."""
+    enabled = onednn_on()
+    if enabled is None:
         return "oneDNN state unknown"
+    state = "on" if enabled else "off"
     setting = os.environ.get("TF_ENABLE_ONEDNN_OPTS")
-    why = (f"TF_ENABLE_ONEDNN_OPTS={setting}" if setting is not None
-           else "TensorFlow's default for this CPU")
+    why = (_onednn_chosen_here or (f"TF_ENABLE_ONEDNN_OPTS={setting}" if setting is not None
+                                   else "TensorFlow's default for this CPU"))
     return f"oneDNN {state}: {why}"

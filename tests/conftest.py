@@ -1,6 +1,7 @@
 """Shared test setup: quiet TensorFlow, and where ../shared lives."""
 
 import os
+import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # The suite runs on two workers, one per core: each one's ops would otherwise
@@ -9,15 +10,19 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # oneDNN's reductions split their sums per thread, so those stay as they are.)
 os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
 
+REPO_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO_DIR)
+from dcgan_tf import startup  # noqa: E402 (imports nothing from TensorFlow)
+
+startup.choose_onednn()  # the kernels main.py would run on, before TensorFlow starts
+
 import contextlib  # noqa: E402
 import http.server  # noqa: E402
 import socket  # noqa: E402
-import sys  # noqa: E402
 import threading  # noqa: E402
 
 import pytest  # noqa: E402
 
-REPO_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED_DIR = os.path.join(os.path.dirname(REPO_DIR), "shared")
 REFERENCE_DIR = os.path.join(SHARED_DIR, "reference", "carpedm20-tf1")
 MNIST_DIR = os.path.join(SHARED_DIR, "data", "mnist")

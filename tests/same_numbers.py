@@ -25,7 +25,6 @@ file, recorded from code whose numbers the files already there pin (the
 
 import json
 import os
-import platform
 import sys
 import tempfile
 
@@ -35,12 +34,15 @@ TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [os.path.dirname(TESTS_DIR), TESTS_DIR]
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from dcgan_tf import startup  # noqa: E402
+
+startup.choose_onednn()  # recorded with the kernels main.py runs on
+
 import tensorflow as tf  # noqa: E402
 
 import fakes  # noqa: E402
 from dcgan_tf import app  # noqa: E402
 from dcgan_tf import config as config_lib  # noqa: E402
-from dcgan_tf import startup  # noqa: E402
 
 ITERATIONS, BATCH = 3, 8
 TINY_DCGAN = dict(z_dim=6, gf_dim=4, df_dim=4, gfc_dim=16, dfc_dim=16)
@@ -144,25 +146,17 @@ def record(name, root):
 def cpu_fingerprint():
     """What decides the kernels' rounding: the CPU model, its vector extensions,
     the threads an op splits its work over (oneDNN's reductions sum per thread:
-    one thread gives other numbers than two), TensorFlow's version, and oneDNN's
-    state where TF_ENABLE_ONEDNN_OPTS chose it."""
-    model, flags = platform.processor(), set()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name") and model in ("", "x86_64"):
-                    model = line.split(":", 1)[1].strip()
-                if line.startswith("flags"):
-                    flags = set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    extensions = sorted(f for f in flags if f.startswith(("avx512", "amx", "avx2", "fma")))
+    one thread gives other numbers than two), TensorFlow's version, and which
+    kernels ran where TF_ENABLE_ONEDNN_OPTS chose them (by a user or by
+    startup.choose_onednn); elsewhere TensorFlow's default for the extensions
+    listed decides."""
+    extensions = sorted(f for f in startup.cpu_flags()
+                        if f.startswith(("avx512", "amx", "avx2", "fma")))
     threads = tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count()
-    fingerprint = {"cpu": model, "extensions": extensions, "threads": threads,
+    fingerprint = {"cpu": startup.cpu_model(), "extensions": extensions, "threads": threads,
                    "tensorflow": tf.__version__}
-    if "TF_ENABLE_ONEDNN_OPTS" in os.environ:  # oneDNN's kernels or Eigen's, as chosen;
-        # TensorFlow's default for the CPU is what the extensions above decide.
-        fingerprint["onednn"] = startup.onednn_state()
+    if "TF_ENABLE_ONEDNN_OPTS" in os.environ:
+        fingerprint["onednn"] = {True: "on", False: "off", None: "unknown"}[startup.onednn_on()]
     return fingerprint
 
 

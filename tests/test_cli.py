@@ -161,6 +161,48 @@ def test_start_up_says_a_users_onednn_setting_is_obeyed(tmp_path, monkeypatch, s
     assert f", oneDNN {state}: TF_ENABLE_ONEDNN_OPTS={setting})" in done.stdout.splitlines()[0]
 
 
+AVX2_ONLY = {"sse2", "avx", "avx2", "fma"}
+AVX512 = AVX2_ONLY | {"avx512f", "avx512bw", "avx512_vnni", "avx512_bf16"}
+
+
+def test_dcgan_tf_chooses_onednn_only_where_it_decided_to_and_a_user_has_not():
+    """Where the switch for AVX2-only CPUs is on (startup.ONEDNN_ON_AVX2_ONLY_CPUS),
+    those CPUs get oneDNN; a user's own TF_ENABLE_ONEDNN_OPTS, either way, and
+    TensorFlow's default on every other CPU stand."""
+    chosen = ("1", startup.ONEDNN_AVX2_DEFAULT)
+    assert startup.onednn_choice({}, AVX2_ONLY, avx2_only_default=True) == chosen
+    for users in ("0", "1", ""):
+        assert startup.onednn_choice({"TF_ENABLE_ONEDNN_OPTS": users}, AVX2_ONLY, True) is None
+    assert startup.onednn_choice({}, AVX512, avx2_only_default=True) is None
+    assert startup.onednn_choice({}, {"sse2", "avx"}, avx2_only_default=True) is None
+    assert startup.onednn_choice({}, AVX2_ONLY, avx2_only_default=False) is None
+
+
+def test_choosing_onednn_sets_what_tensorflow_reads_and_the_start_up_line_says_who(monkeypatch):
+    monkeypatch.setattr(startup, "ONEDNN_ON_AVX2_ONLY_CPUS", True)
+    monkeypatch.setattr(startup, "_onednn_chosen_here", None)  # restored afterwards
+    monkeypatch.setattr(startup, "cpu_flags", lambda: AVX512)
+    environ = {}
+    startup.choose_onednn(environ)
+    assert environ == {}  # TensorFlow's default for an AVX-512 CPU stands
+    monkeypatch.setattr(startup, "cpu_flags", lambda: AVX2_ONLY)
+    startup.choose_onednn(environ)
+    assert environ == {"TF_ENABLE_ONEDNN_OPTS": "1"}
+    assert startup.onednn_state().endswith(f": {startup.ONEDNN_AVX2_DEFAULT}")
+    users = {"TF_ENABLE_ONEDNN_OPTS": "0"}
+    startup.choose_onednn(users)
+    assert users == {"TF_ENABLE_ONEDNN_OPTS": "0"}
+
+
+def test_cpu_flags_and_model_are_read_from_linux(tmp_path):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nmodel name\t: AMD EPYC 7B13\n"
+                       "flags\t\t: fpu sse2 avx2 fma\n\nprocessor\t: 1\n")
+    assert startup.cpu_flags(str(cpuinfo)) == {"fpu", "sse2", "avx2", "fma"}
+    assert startup.cpu_model(str(cpuinfo)) == "AMD EPYC 7B13"
+    assert startup.cpu_flags(str(tmp_path / "missing")) == set()
+
+
 def test_held_stderr_passes_real_errors_and_holds_start_up_notices():
     seen = io.StringIO()
     with startup.held_native_stderr(stream=seen):

@@ -74,3 +74,15 @@ def test_the_numbers_are_the_ones_recorded(recorded, root, name):
     differing = {key: (ours["numbers"][key], value) for key, value in expected["numbers"].items()
                  if ours["numbers"][key] != value}
     assert not differing, differing
+
+
+def test_a_cpus_kernel_families_get_files_of_their_own(monkeypatch):
+    """Where TF_ENABLE_ONEDNN_OPTS chose the kernels (a user, or dcgan-tf's
+    startup.choose_onednn), the file is named for the family that ran, beside
+    the one for TensorFlow's default on that CPU."""
+    monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS", raising=False)
+    default = same_numbers.cpu_fingerprint()
+    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "1")
+    chosen = same_numbers.cpu_fingerprint()
+    assert "onednn" not in default and chosen["onednn"] in ("on", "off")
+    assert same_numbers.fingerprint_name(chosen) != same_numbers.fingerprint_name(default)
