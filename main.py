@@ -24,6 +24,8 @@ try:
         import tensorflow as tf
 
         DEVICES = startup.describe_devices(tf)
+        ONEDNN_ADVICE = startup.onednn_advice(startup.cpu_flags(), startup.onednn_on(),
+                                              os.environ)
         from absl import app
         from absl import flags
         from absl import logging as absl_logging
@@ -268,6 +270,8 @@ def main(argv):
         print(f"[!] {error}\n    (python main.py --helpshort lists the flags)", file=sys.stderr)
         raise SystemExit(1) from error
     print(f" [*] Devices: {DEVICES}")
+    if ONEDNN_ADVICE and not tf.config.list_physical_devices("GPU"):
+        print(f" [*] {ONEDNN_ADVICE}")
     try:
         dcgan_app.run(config, typed=typed)
     except KeyboardInterrupt:
