@@ -47,29 +47,27 @@ ONEDNN_AVX2_DEFAULT = "dcgan-tf's default for CPUs with AVX2 and no AVX-512"
 _onednn_chosen_here = None  # why, where choose_onednn set TF_ENABLE_ONEDNN_OPTS
 
 
-def cpu_flags(cpuinfo="/proc/cpuinfo"):
-    """The CPU's feature flags (avx2, avx512f, ...) as Linux lists them; empty
-    where it does not."""
+def _cpuinfo_field(cpuinfo, name):
+    """The first CPU's `name` field in Linux's cpuinfo, or None."""
     try:
         with open(cpuinfo) as f:
             for line in f:
-                if line.startswith("flags"):
-                    return set(line.split(":", 1)[1].split())
+                if line.startswith(name):
+                    return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return set()
+    return None
+
+
+def cpu_flags(cpuinfo="/proc/cpuinfo"):
+    """The CPU's feature flags (avx2, avx512f, ...) as Linux lists them; empty
+    where it does not."""
+    return set((_cpuinfo_field(cpuinfo, "flags") or "").split())
 
 
 def cpu_model(cpuinfo="/proc/cpuinfo"):
     """The CPU's model name ("AMD EPYC"), or the platform's where Linux gives none."""
-    try:
-        with open(cpuinfo) as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    return _cpuinfo_field(cpuinfo, "model name") or platform.processor() or platform.machine()
 
 
 def onednn_choice(environ, flags, avx2_only_default):
