@@ -194,7 +194,7 @@ def test_choosing_onednn_sets_what_tensorflow_reads_and_the_start_up_line_says_w
     assert users == {"TF_ENABLE_ONEDNN_OPTS": "0"}
 
 
-def test_a_cpu_that_trains_faster_with_onednn_is_told_how(monkeypatch):
+def test_a_cpu_that_trains_faster_with_onednn_is_told_how():
     """While oneDNN is not dcgan-tf's default on AVX2-only CPUs, a user there
     is told what it bought (bench/RESULTS.md) and how to turn it on; nobody who
     chose, and no CPU where it is on or not measured, is told anything."""
