@@ -10,6 +10,10 @@ import subprocess
 import sys
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if REPO not in sys.path:
+    sys.path.insert(0, REPO)
+from dcgan_tf import startup  # noqa: E402 (imports nothing from TensorFlow)
+
 SHARED_DATA = os.path.join(os.path.dirname(REPO), "shared", "data")
 
 # What --evaluate reports since issue 23, beside the Frechet distance.
@@ -23,9 +27,6 @@ def machine():
     """The CPU a measurement ran on, as every speed claim names it: model, cores,
     the vector extensions that decide TensorFlow's kernels, and oneDNN's state
     (startup.onednn_state: on or off, and who chose)."""
-    sys.path.insert(0, REPO)
-    from dcgan_tf import startup  # noqa: PLC0415 (imports nothing from TensorFlow)
-
     flags = startup.cpu_flags()
     has = [flag for flag in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if flag in flags]
     # What main.py's start-up line says, asked of TensorFlow in a process started

@@ -89,7 +89,8 @@ def choose_onednn(environ=None):
     environ = os.environ if environ is None else environ
     choice = onednn_choice(environ, cpu_flags(), ONEDNN_ON_AVX2_ONLY_CPUS)
     if choice:
-        environ["TF_ENABLE_ONEDNN_OPTS"], _onednn_chosen_here = choice
+        setting, _onednn_chosen_here = choice
+        environ["TF_ENABLE_ONEDNN_OPTS"] = setting
 
 
 def verbosity_asked(argv):
