@@ -315,8 +315,12 @@ def read_flags(path):
 
 
 def _said(name, value):
-    if name == "loss":
-        return f"--loss {value}" if value else "no --loss"
+    """A flag's value as it is typed: `--spectral_norm`, `--nospectral_norm`,
+    `no --loss` (the model's own), `--ema_decay 0.999`."""
+    if isinstance(value, bool):
+        return f"--{name}" if value else f"--no{name}"
+    if value == "":
+        return f"no --{name}"
     return f"--{name} {value}"
 
 

@@ -325,8 +325,8 @@ def test_a_stabilizer_the_run_did_not_train_with_is_refused_on_resume(main_in_pr
     with pytest.raises(SystemExit):
         main_in_process(*digits, "--train", "--epoch=2", "--out_name=plain", "--spectral_norm",
                         log=quiet)
-    assert ("was trained with --spectral_norm False (these flags: --spectral_norm True)"
-            in capsys.readouterr().err)
+    assert ("was trained with --nospectral_norm (these flags: --spectral_norm). Drop"
+            " --spectral_norm to resume it" in capsys.readouterr().err)
     with pytest.raises(SystemExit):  # no average to skip
         main_in_process(*digits, "--out_name=plain", "--raw_generator", log=quiet)
     assert "keeps no average (it trained without --ema_decay)" in capsys.readouterr().err
