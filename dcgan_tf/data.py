@@ -14,6 +14,7 @@ original's no-crop path kept input_height and crashed when it differed from
 output_height).
 """
 
+import collections
 import dataclasses
 import glob
 import gzip
@@ -282,6 +283,28 @@ def list_image_files(directory, pattern):
         seen.add(real)
         found.append(path)
     return found, repeats
+
+
+# What the README promises a folder may hold; any file Pillow reads is used.
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".bmp")
+
+
+def image_suffixes_under(directory, limit=100_000):
+    """({suffix as written: count} of the image files in `directory` itself, the
+    same of those in its subfolders): what a pattern that matched nothing could
+    have matched. Symlinked folders are not followed; at most `limit` files are
+    looked at, so a huge tree answers quickly."""
+    top, below = collections.Counter(), collections.Counter()
+    seen = 0
+    for root, _, names in os.walk(directory):
+        for name in names:
+            suffix = os.path.splitext(name)[1]
+            if suffix.lower() in IMAGE_SUFFIXES:
+                (top if root == directory else below)[suffix] += 1
+            seen += 1
+            if seen >= limit:
+                return top, below
+    return top, below
 
 
 def _to_channels(image, c_dim):

@@ -61,8 +61,9 @@ def load_training_data(config, system, log=print):
                             " LSUN bedrooms)"}.get(config.dataset.lower(), "")
             raise data.DataError(
                 f"No files match {os.path.join(directory, config.input_fname_pattern)!r}."
-                f" Put images there, or point --data_dir/--dataset/--input_fname_pattern at"
-                f" them{hint}.")
+                + (_what_the_folder_holds(directory, hint) or
+                   f" Put images there, or point --data_dir/--dataset/--input_fname_pattern"
+                   f" at them{hint}."))
         c_dim, failures = data.probe_image_folder(
             files, config.crop, config.input_height, config.input_width,
             needed=min(config.batch_size, config.train_examples_limit or len(files)))
@@ -79,6 +80,28 @@ def load_training_data(config, system, log=print):
             f" --train_size), fewer than --batch_size={config.batch_size}; pass a smaller"
             " --batch_size or add images.")
     return training_data
+
+
+def _what_the_folder_holds(directory, hint):
+    """For a pattern that matched nothing: the folder missing, or the images it
+    does hold and the --input_fname_pattern that reads them; None when it
+    holds no image files at all."""
+    if not os.path.isdir(directory):
+        return (f" {directory} does not exist: make it and put images there, or point"
+                f" --data_dir/--dataset at the folder that holds them{hint}.")
+    top, below = data.image_suffixes_under(directory)
+    found, where = (top, "") if top else (below, " in its subfolders")
+    if not found:
+        return None
+    kinds = " and ".join(f"{count} {suffix}" for suffix, count in found.most_common(3))
+    others = len(found) - 3
+    kinds += f" (and {others} more kinds)" if others > 0 else ""
+    prefix = "" if top else "**/"
+    # One kind: its pattern; several: every file (what no image reader can read
+    # is skipped and named, so '*' loses nothing but those).
+    pattern = f"{prefix}*{next(iter(found))}" if len(found) == 1 else f"{prefix}*"
+    return (f" {directory} holds {kinds} files{where}: pass"
+            f" --input_fname_pattern '{pattern}'.")
 
 
 def examples_per_epoch(config, training_data):

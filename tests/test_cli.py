@@ -88,6 +88,33 @@ def test_bad_data_is_reported_before_anything_is_written(tmp_path, capsys):
     err = run_app(capsys, dataset="mnist", input_height=28, output_height=28, download=False,
                   data_dir=str(tmp_path), out_dir=out, train=True)
     assert "python download.py mnist" in err
+
+
+def test_a_pattern_that_matches_nothing_is_told_the_images_the_folder_holds(tmp_path, capsys):
+    """The default pattern is the original's *.jpg: a folder of other images, or
+    of images in subfolders, is answered with the pattern that reads them, and
+    that pattern does."""
+    out = tmp_path / "out"
+
+    def refusal(dataset, **options):
+        return run_app(capsys, dataset=dataset, data_dir=str(tmp_path), out_dir=str(out),
+                       train=True, **options)
+
+    assert f"{tmp_path / 'missing'} does not exist" in refusal("missing")
+    fakes.make_image_folder(str(tmp_path / "pngs"), count=3)
+    assert "holds 3 .png files: pass --input_fname_pattern '*.png'." in refusal("pngs")
+    fakes.make_image_folder(str(tmp_path / "nested" / "a"), count=2)
+    assert ("holds 2 .png files in its subfolders: pass --input_fname_pattern '**/*.png'."
+            in refusal("nested"))
+    assert "has 2 images" in refusal("nested", input_fname_pattern="**/*.png")
+    fakes.make_image_folder(str(tmp_path / "mixed"), count=2, suffix=".JPG")
+    fakes.make_image_folder(str(tmp_path / "mixed"), count=1, suffix=".bmp")
+    assert "holds 2 .JPG and 1 .bmp files: pass --input_fname_pattern '*'." in refusal("mixed")
+    assert "has 3 images" in refusal("mixed", input_fname_pattern="*")
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "a.txt").write_text("no image")
+    assert "Put images there, or point" in refusal("notes")
+    assert not out.exists()
     assert not os.path.exists(out)
 
 
