@@ -351,6 +351,19 @@ def channels_of(path):
         raise UnusableImage(f"not a readable image ({error})") from error
 
 
+def largest_image_size(paths):
+    """(height, width), each the largest among the image files `paths` (read from
+    their headers); None when none is readable."""
+    sizes = []
+    for path in paths:
+        try:
+            with Image.open(path) as image:
+                sizes.append(image.size[::-1])
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+            continue
+    return (max(h for h, _ in sizes), max(w for _, w in sizes)) if sizes else None
+
+
 @dataclasses.dataclass
 class ImageFolderData:
     """An unlabelled image folder, decoded on the fly by parallel Pillow workers."""

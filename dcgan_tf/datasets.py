@@ -74,12 +74,30 @@ def load_training_data(config, system, log=print):
             config.output_height, config.output_width, seed=config.seed)
         training_data.mark_unusable(failures)
         log(f" [*] {config.dataset}: {len(files)} files in {directory}, c_dim={c_dim}")
+        if not config.crop:
+            _say_if_scaled_up(config, [f for f in files[:len(failures) + config.batch_size]
+                                       if f not in failures], log)
     if examples_per_epoch(config, training_data) < config.batch_size:
         raise data.DataError(
             f"The data set has {examples_per_epoch(config, training_data)} images (after"
             f" --train_size), fewer than --batch_size={config.batch_size}; pass a smaller"
             " --batch_size or add images.")
     return training_data
+
+
+def _say_if_scaled_up(config, probed, log):
+    """Images smaller than the output are scaled up to it (the original resizes
+    every image to the output size): said, with the flags that train at their
+    size instead."""
+    largest = data.largest_image_size(probed)
+    if largest is None or largest[0] >= config.output_height or \
+            largest[1] >= config.output_width:
+        return
+    height, width = largest
+    sizes = f"--output_height {height}" + (f" --output_width {width}" if width != height else "")
+    log(f" [!] The images are at most {height}x{width} (the first {len(probed)} read),"
+        f" smaller than the {config.output_height}x{config.output_width} output: each is"
+        f" scaled up to it, as the original does. {sizes} trains at their size.")
 
 
 def _what_the_folder_holds(directory, hint):

@@ -88,6 +88,7 @@ def test_bad_data_is_reported_before_anything_is_written(tmp_path, capsys):
     err = run_app(capsys, dataset="mnist", input_height=28, output_height=28, download=False,
                   data_dir=str(tmp_path), out_dir=out, train=True)
     assert "python download.py mnist" in err
+    assert not os.path.exists(out)
 
 
 def test_a_pattern_that_matches_nothing_is_told_the_images_the_folder_holds(tmp_path, capsys):
@@ -115,7 +116,29 @@ def test_a_pattern_that_matches_nothing_is_told_the_images_the_folder_holds(tmp_
     (tmp_path / "notes" / "a.txt").write_text("no image")
     assert "Put images there, or point" in refusal("notes")
     assert not out.exists()
-    assert not os.path.exists(out)
+
+
+def test_images_smaller_than_the_output_are_said_to_be_scaled_up(tmp_path, capsys):
+    """The original scales every image to the output size; a folder of smaller
+    images is told so, with the flags that train at their size (these three
+    images are one batch short, so the run stops once the data is read)."""
+    fakes.make_image_folder(str(tmp_path / "small"), count=3, size=(16, 24))
+
+    def said(**options):
+        with pytest.raises(SystemExit):
+            app.run(config_lib.Config(dataset="small", data_dir=str(tmp_path), train=True,
+                                      out_dir=str(tmp_path / "out"), input_fname_pattern="*.png",
+                                      **options))
+        output = capsys.readouterr()
+        assert "has 3 images" in output.err
+        return [line for line in output.out.splitlines() if "scaled up" in line]
+
+    assert said() == [" [!] The images are at most 16x24 (the first 3 read), smaller than the"
+                      " 64x64 output: each is scaled up to it, as the original does."
+                      " --output_height 16 --output_width 24 trains at their size."]
+    assert said(output_height=16, output_width=16) == []  # at most as large in one side
+    assert said(crop=True, input_height=12, input_width=12) == []  # the crop is the user's
+    assert not (tmp_path / "out").exists()
 
 
 def test_test_mode_without_a_trained_run_says_to_train(tmp_path, capsys):
