@@ -108,6 +108,13 @@ def _prefixes_in(directory):
     return sorted(names, key=lambda p: (iteration_of(p), p), reverse=True)
 
 
+def holds_any(directory):
+    """Whether `directory` holds checkpoint files of ours, intact, damaged or set
+    aside (a start that saved none left it without)."""
+    return bool(_prefixes_in(directory)
+                or glob.glob(os.path.join(glob.escape(directory), "*" + DAMAGED_SUFFIX)))
+
+
 def set_aside(prefix):
     """Renames a checkpoint's files to `*.damaged`; returns the new names."""
     moved = []

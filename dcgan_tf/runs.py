@@ -123,15 +123,17 @@ def with_run_seed(config, paths):
 
 
 def record_flags(config, paths, log):
-    """FLAGS.json keeps the flags the run was started with; every invocation,
-    the first included, appends its flags to flags_history.jsonl with the
-    iteration it starts from. A resumed run with other flags says which: they
-    take effect from that iteration on (the model's shape can't change)."""
+    """FLAGS.json keeps the flags the run was started with (a start over a folder
+    without a checkpoint writes it anew: the start that wrote it saved
+    nothing); every invocation, the first included, appends its flags to
+    flags_history.jsonl with the iteration it starts from. A resumed run with
+    other flags says which: they take effect from that iteration on (the
+    model's shape can't change)."""
     flags = json.loads(config.to_json())
     latest = checkpoints.latest_checkpoint(paths.checkpoint_dir)
     start = tf1_checkpoint.iteration_of(latest) if latest else 0
     changed = {}
-    if os.path.exists(paths.flags_json):
+    if latest and os.path.exists(paths.flags_json):
         first = run_record.read_flags(paths.flags_json)
         # Flags a run's FLAGS.json lacks (added by a later version) are not changes.
         changed = {name: [first[name], value] for name, value in flags.items()

@@ -168,6 +168,25 @@ def test_a_diverged_run_keeps_no_checkpoint_holding_inf(main_in_process, digits,
         assert prefix in err or os.path.relpath(prefix) in err or not kept
 
 
+def test_a_run_that_saved_no_checkpoint_starts_anew_with_the_flags_typed(main_in_process, digits,
+                                                                        tmp_path, capsys):
+    """A start that stopped before its first checkpoint left a record of nothing
+    trained: the next start takes the flags typed (here no diverging learning
+    rate), not that record's, and records them as the run's."""
+    err = refused(main_in_process, capsys, *digits, "--model=wgan", "--train", "--batch_size=8",
+                  "--epoch=2", "--learning_rate=1e30", "--out_name=n")
+    assert "no checkpoint of it was written yet: rerunning starts it over" in err, err
+    lines = run_main(main_in_process, *digits, "--model=wgan", "--train", "--batch_size=8",
+                     "--epoch=2", "--out_name=n")
+    run = tmp_path / "out" / "n"
+    assert f" [*] {run} holds no checkpoint (its last start saved none): these flags start it" \
+        " anew, not its record's." in lines, lines
+    assert not any("Resuming" in line for line in lines), lines
+    for record in (run / "FLAGS.json", run / "checkpoints" / "model.json"):
+        values = json.loads(record.read_text())
+        assert values.get("settings", values)["learning_rate"] == 5e-05, record
+
+
 def test_a_state_that_turns_nan_with_finite_losses_is_never_saved(digits, tmp_path):
     """G's moving variance does not enter training-mode losses: it turns NaN and
     the losses stay finite. The next save refuses, and names what is kept."""

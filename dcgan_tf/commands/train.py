@@ -89,8 +89,12 @@ def _paths(config):
 
 
 def _record(paths):
-    return (run_record.read(paths.model_json, paths.flags_json)
-            if os.path.exists(paths.model_json) else None)
+    """The record of a run there is to resume: one beside no checkpoint at all is
+    of a start that saved nothing (stopped by NaN, an error or a kill before its
+    first checkpoint), so the flags typed start the run anew."""
+    if not os.path.exists(paths.model_json) or not checkpoints.holds_any(paths.checkpoint_dir):
+        return None
+    return run_record.read(paths.model_json, paths.flags_json)
 
 
 def obeying_the_run(config, typed, log=print):
@@ -100,6 +104,9 @@ def obeying_the_run(config, typed, log=print):
     paths, _ = _paths(config)
     record = _record(paths)
     if record is None:
+        if os.path.exists(paths.model_json):
+            log(f" [*] {paths.run_dir} holds no checkpoint (its last start saved none):"
+                " these flags start it anew, not its record's.")
         return config
     return run_record.obeyed(config, typed, record, paths.run_dir, resuming=True,
                              log=log).validate()
