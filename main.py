@@ -56,10 +56,11 @@ flags.DEFINE_integer("output_height", 64, "The size of the output images to prod
 flags.DEFINE_integer("output_width", None, "The size of the output images to produce."
                      " If None, same value as output_height [None]")
 flags.DEFINE_string("dataset", "celebA", "The name of dataset [celebA, mnist, lsun, ...]")
-flags.DEFINE_string("input_fname_pattern", "*.jpg", "Glob pattern of filename of input images [*]")
+flags.DEFINE_string("input_fname_pattern", "*.jpg",
+                    "Glob pattern of filename of input images [*.jpg]")
 flags.DEFINE_string("data_dir", "./data", "path to datasets [e.g. $HOME/data]")
-flags.DEFINE_string("out_dir", "", "Root directory for all outputs of a run; empty: the"
-                    " design card's checkpoints/<run> and samples/<run> [empty]")
+flags.DEFINE_string("out_dir", "", "Root directory for all outputs of a run, laid out as"
+                    " the original's; empty: checkpoints/<run> and samples/<run> [empty]")
 flags.DEFINE_string("out_name", "", "Folder name of the run; generated from the flags"
                     " (no timestamp, so the same command resumes) if left blank []")
 flags.DEFINE_string("checkpoint_dir", "checkpoints", "Folder for checkpoints [checkpoints]")

@@ -23,8 +23,8 @@ _expand = config_lib.expand_path
 class RunPaths:
     """Where one run writes.
 
-    Default (the design card's layout): checkpoints, TensorBoard logs and
-    FLAGS.json in <checkpoint_dir>/<run>/, samples in <sample_dir>/<run>/.
+    Default: checkpoints, TensorBoard logs and FLAGS.json in
+    <checkpoint_dir>/<run>/, samples in <sample_dir>/<run>/.
     With --out_dir, as the original: everything under <out_dir>/<run>/, with
     <checkpoint_dir>, <sample_dir> and logs/ inside it; an absolute (or `~`)
     --checkpoint_dir / --sample_dir is used as given, as the original's

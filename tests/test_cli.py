@@ -35,7 +35,7 @@ def test_defaults_are_the_originals(parsed_flags):
                     G_img_sum=False, sample_dir="samples", out_name="")
     assert {k: getattr(config, k) for k in original} == original
     assert math.isinf(config.train_size)
-    # Where the design card's layout differs from the original: see the README.
+    # Where the default layout differs from the original's: docs/differences.md.
     assert (config.checkpoint_dir, config.out_dir) == ("checkpoints", "")
 
 
