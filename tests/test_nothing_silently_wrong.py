@@ -526,6 +526,21 @@ def test_flags_that_would_be_ignored_or_poison_a_run_are_refused(parsed_flags, a
         parsed_flags("--dataset=mnist", *argv).validate()
 
 
+def test_figures_of_fewer_images_than_usual_say_they_move_with_the_count(tmp_path):
+    said = []
+    evaluate.write_results({"frechet_distance": 13.7, "num_images": 1000},
+                           str(tmp_path / "few.json"), said.append)
+    assert [line for line in said if line.startswith(" [!]")] == [
+        " [!] Scored on 1,000 images, fewer than the 10,000 of the usual figures: the Frechet"
+        " distance rises as the count falls (two sets of real MNIST digits: 2.9 apart at"
+        " 10,000, 13.7 at 1,000, 58 at 100) and the other figures move with it; compare"
+        " figures of one count only, beside the real-data column."]
+    said.clear()
+    evaluate.write_results({"frechet_distance": 2.9, "num_images": 10000},
+                           str(tmp_path / "usual.json"), said.append)
+    assert not [line for line in said if line.startswith(" [!]")]
+
+
 def test_figures_that_came_out_nan_are_never_written(tmp_path):
     path = tmp_path / "metrics.json"
     figures = {"frechet_distance": 12.5, "real": {"kid": float("nan")},

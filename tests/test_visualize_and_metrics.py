@@ -167,6 +167,7 @@ def test_main_visualize_generate_and_evaluate(runs):
     assert [r["count"] for r in by_class] == [5] * 10  # 50 balanced samples
     assert np.mean([r["accuracy"] for r in by_class]) == pytest.approx(results["label_accuracy"])
     assert any(line.startswith("weakest label") for line in lines)
+    assert any(line.startswith(" [!] Scored on 50 images") for line in lines)
 
     npz_path = os.path.join(samples, "generated_25.npz")
     npz_results = app.run(config_lib.dataclasses.replace(runs["conditional"],
