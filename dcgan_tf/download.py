@@ -111,7 +111,8 @@ def download_file(name, urls, directory, md5=None, stream=sys.stderr, attempts_p
     (and with the right MD5, when one is given); returns its path. A file
     already there and correct is kept."""
     path = os.path.join(directory, name)
-    if os.path.exists(path) and (md5 is None or md5_of(path) == md5):
+    there = md5_of(path) if os.path.exists(path) and md5 is not None else None
+    if os.path.exists(path) and there in (None, md5):
         return path
     os.makedirs(directory, exist_ok=True)
     part_path = path + ".part"
@@ -133,12 +134,19 @@ def download_file(name, urls, directory, md5=None, stream=sys.stderr, attempts_p
             actual = md5_of(part_path) if md5 else None
             if actual == md5:
                 os.replace(part_path, path)
+                if there is not None:
+                    stream.write(f" [*] Replaced {path} (MD5 {there}) with the published file"
+                                 f" (MD5 {md5})\n")
                 return path
             errors.append(f"{url}: MD5 {actual}, expected {md5} (corrupt; discarded)")
             os.remove(part_path)
             break  # the same URL would serve the same bytes
+    why = ""
+    if there is not None:
+        why = (f" ({path} is there, but its MD5 is {there}, not the published {md5}: another"
+               " version of the file, or one cut short; it is left as it was)")
     raise DownloadError(
-        f"Could not download {name}:\n  " + "\n  ".join(errors) +
+        f"Could not download {name}{why}:\n  " + "\n  ".join(errors) +
         f"\nDownload it by hand{manual_hint} and put it in {directory}/ as {name}"
         " (nothing incomplete was left under that name).")
 
@@ -154,7 +162,8 @@ def download_idx(dataset, data_dir, stream=sys.stderr, sources=None):
         except DownloadError as error:
             raise DownloadError(
                 f"{error}\n{dataset} needs all of {', '.join(IDX_FILES[dataset])} in"
-                f" {directory}/ (plain or .gz); is this machine offline?") from error
+                f" {directory}/ (plain or .gz), each as published; is this machine"
+                " offline?") from error
     return directory
 
 

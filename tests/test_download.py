@@ -62,6 +62,25 @@ def test_all_sources_failing_says_what_to_do_and_leaves_nothing_that_looks_compl
     assert not os.path.exists(tmp_path / "file.gz")
 
 
+def test_a_file_there_of_another_checksum_is_named_kept_offline_and_replaced_online(
+        server, refused_url, tmp_path):
+    """download.py fetches a file whose MD5 is not the published one again; the
+    error offline says why it tried (the files are all there), and keeps it."""
+    (tmp_path / "file.gz").write_bytes(BODY[:1000])
+    with pytest.raises(download.DownloadError) as raised:
+        download.download_file("file.gz", [refused_url + "file.gz"], str(tmp_path), md5(BODY),
+                               stream=io.StringIO())
+    assert (f"Could not download file.gz ({tmp_path / 'file.gz'} is there, but its MD5 is"
+            f" {md5(BODY[:1000])}, not the published {md5(BODY)}") in str(raised.value)
+    assert (tmp_path / "file.gz").read_bytes() == BODY[:1000]
+    server.routes["/file.gz"] = ("ok", BODY)
+    said = io.StringIO()
+    download.download_file("file.gz", [server.url + "/file.gz"], str(tmp_path), md5(BODY),
+                           stream=said)
+    assert (tmp_path / "file.gz").read_bytes() == BODY
+    assert f"Replaced {tmp_path / 'file.gz'} (MD5 {md5(BODY[:1000])})" in said.getvalue()
+
+
 def serve_fake_mnist(server, tmp_path, monkeypatch):
     """Serves a small MNIST-format data set and points download.py at it."""
     source = fakes.make_mnist(str(tmp_path / "source"), n_train=60, n_test=20, gz=True)
