@@ -29,6 +29,8 @@ from dcgan_tf import files
 frechet_distance = fidelity.frechet_distance
 
 CLASSIFIER_VERSION = 3
+# The classifier's input size (MNIST's); other images are resized to it.
+CLASSIFIER_SIZE = (28, 28)
 # The classifier's layer precision, recall, density, coverage and KID are
 # computed on (bench/embeddings.py compared the candidates: README).
 SET_EMBEDDING = "features_pre_relu"
@@ -181,14 +183,14 @@ def classifier_score(probabilities, eps=1e-12):
     return float(np.exp(kl.mean()))
 
 
-def to_classifier_size(images, size=28):
+def to_classifier_size(images, size=CLASSIFIER_SIZE):
     """Images [N, H, W, 1] resized (bilinear, antialiased) to the classifier's size,
     in their own value range; unchanged when already that size."""
     images = np.asarray(images, np.float32)
-    if images.shape[1:3] == (size, size):
+    if images.shape[1:3] == size:
         return images
     return np.concatenate([
-        tf.image.resize(images[i:i + 1000], (size, size), method="bilinear", antialias=True).numpy()
+        tf.image.resize(images[i:i + 1000], size, method="bilinear", antialias=True).numpy()
         for i in range(0, len(images), 1000)])
 
 

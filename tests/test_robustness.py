@@ -280,10 +280,16 @@ def test_resuming_with_other_flags_keeps_the_runs_flags_and_says_what_changed(tm
     ({"labels": np.zeros(3, np.int64)}, "holds labels arrays but no `images`"),
     ("pickle", "cannot be read as a plain .npz of arrays"),
     (b"garbage bytes", "cannot be read as a plain .npz of arrays"),
+    ("missing", "names no file"),
+    ("folder", "is a folder"),
 ])
 def test_evaluate_npz_names_the_file_and_what_it_must_hold(tmp_path, capsys, content, message):
     path = tmp_path / "some.npz"
-    if content == "pickle":
+    if content == "folder":
+        path.mkdir()
+    elif content == "missing":
+        pass
+    elif content == "pickle":
         np.savez(path, images=np.array([{"a": 1}], dtype=object))
     elif isinstance(content, dict):
         np.savez(path, **content)

@@ -174,6 +174,15 @@ def test_main_visualize_generate_and_evaluate(runs):
                                                          evaluate_npz=npz_path),
                           log=lambda line: None)
     assert npz_results["num_images"] == 25
+    # Another size than the classifier's is resized to it, and said.
+    said = []
+    with np.load(npz_path) as arrays:
+        larger = tf.image.resize(arrays["images"], (32, 32)).numpy()
+    np.savez(os.path.join(samples, "larger.npz"), images=np.clip(larger, 0, 1))
+    app.run(config_lib.dataclasses.replace(runs["conditional"], evaluate_npz=os.path.join(
+        samples, "larger.npz")), log=said.append)
+    assert " [*] The images are 32x32: each is resized (bilinear, antialiased) to the" \
+        " classifier's 28x28 to be scored" in said
     # The figures are the classifier's own verdicts on those images.
     classifier, _ = metrics.load_or_train_classifier(
         os.path.join(config.data_dir, "mnist"), config.classifier_cache, log=lambda line: None)

@@ -128,6 +128,14 @@ def _inception_figures(network, generated_features, config, model_config, log):
                      **reference.figures(real_features, seed)}}
 
 
+def _say_if_resized(images, log):
+    """Images of another size than the classifier's are resized to it: said."""
+    if images.shape[1:3] != metrics.CLASSIFIER_SIZE:
+        log(f" [*] The images are {images.shape[1]}x{images.shape[2]}: each is resized"
+            " (bilinear, antialiased) to the classifier's"
+            f" {'x'.join(map(str, metrics.CLASSIFIER_SIZE))} to be scored")
+
+
 def score(config, sample, model_config, log):
     """The metrics of `config.metrics_samples` images of `sample` (balanced labels
     for conditional models; label accuracy only where there are labels). Images of
@@ -147,6 +155,8 @@ def score(config, sample, model_config, log):
                    mininterval=1.0) as bar:
         for generated, _ in batches:
             unit = metrics.to_unit_range(generated, model_config.output_range)
+            if labelled and not bar.n:
+                _say_if_resized(unit, log)
             if labelled:
                 embedded = metrics.embeddings(classifier, metrics.to_classifier_size(unit))
                 for key in ("logits", "features", metrics.SET_EMBEDDING):
@@ -187,6 +197,8 @@ def read_npz_images(path, labelled, classes=data.IDX_CLASSES):
     what = (f"an .npz with `images` [N, H, W, {channels}] (N >= {fidelity.MIN_SAMPLES}; floats"
             " in its `value_range`, [0, 1] where it has none, or uint8 0-255), optionally"
             " `labels` [N] (whole numbers) and `value_range` [2], as --generate writes")
+    if not os.path.isfile(path):
+        raise _refuse(path, "is a folder" if os.path.isdir(path) else "names no file", what)
     try:
         with np.load(path, allow_pickle=False) as arrays:
             if "images" not in arrays:
@@ -266,6 +278,7 @@ def evaluate_npz(config, log):
     if not labelled:
         return write_results({**inception_results, "source": source}, output, log)
     classifier, accuracy, directory = _classifier(config, log)
+    _say_if_resized(unit, log)
     results = metrics.evaluate(classifier, metrics.to_classifier_size(unit), labels, (0.0, 1.0),
                                directory, test_accuracy=accuracy)
     if inception_results:
