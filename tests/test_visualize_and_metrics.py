@@ -198,11 +198,14 @@ def test_main_visualize_generate_and_evaluate(runs):
 def test_classifier_is_trained_once_then_cached(tmp_path):
     directory = fakes.make_pattern_mnist(str(tmp_path / "mnist"), n_train=3000, n_test=200)
     lines = []
+    # Three epochs: after two the accuracy hung on where the process stood (1.0
+    # for its first training, 0.815 for four more, 0.94 once in CI), so 0.95
+    # failed now and then; three reached 1.0 in each of five trainings.
     model, accuracy = metrics.load_or_train_classifier(directory, str(tmp_path / "cache"),
-                                                       epochs=2, width=4, log=lines.append)
+                                                       epochs=3, width=4, log=lines.append)
     assert accuracy > 0.95
     again, same = metrics.load_or_train_classifier(directory, str(tmp_path / "cache"),
-                                                   epochs=2, width=4, log=lines.append)
+                                                   epochs=3, width=4, log=lines.append)
     assert same == accuracy and "from the cache" in lines[-1]
     assert len(os.listdir(tmp_path / "cache")) == 1
 
