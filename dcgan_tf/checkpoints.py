@@ -108,11 +108,15 @@ def _prefixes_in(directory):
     return sorted(names, key=lambda p: (iteration_of(p), p), reverse=True)
 
 
+def _set_aside_in(directory):
+    """The files of damaged checkpoints set aside in `directory`, sorted."""
+    return sorted(glob.glob(os.path.join(glob.escape(directory), "*" + DAMAGED_SUFFIX)))
+
+
 def holds_any(directory):
     """Whether `directory` holds checkpoint files of ours, intact, damaged or set
     aside (a start that saved none left it without)."""
-    return bool(_prefixes_in(directory)
-                or glob.glob(os.path.join(glob.escape(directory), "*" + DAMAGED_SUFFIX)))
+    return bool(_prefixes_in(directory) or _set_aside_in(directory))
 
 
 def set_aside(prefix):
@@ -148,7 +152,7 @@ def newest_intact(directory, warn, set_aside_damaged=False):
             warn(f" [!] Checkpoint {prefix} is damaged ({reason}; files {names}): using an"
                  " older one.")
         damaged.append(prefix)
-    left = sorted(glob.glob(os.path.join(glob.escape(directory), "*" + DAMAGED_SUFFIX)))
+    left = _set_aside_in(directory)
     if damaged or left:
         raise DamagedCheckpointsError(
             f"{directory} holds checkpoint files but none reads back whole"
