@@ -74,15 +74,28 @@ def load_training_data(config, system, log=print):
             config.output_height, config.output_width, seed=config.seed)
         training_data.mark_unusable(failures)
         log(f" [*] {config.dataset}: {len(files)} files in {directory}, c_dim={c_dim}")
+        probed = [f for f in files[:len(failures) + config.batch_size] if f not in failures]
+        if c_dim == 1:
+            _say_if_colour_is_trained_grayscale(probed, log)
         if not config.crop:
-            _say_if_scaled_up(config, [f for f in files[:len(failures) + config.batch_size]
-                                       if f not in failures], log)
+            _say_if_scaled_up(config, probed, log)
     if examples_per_epoch(config, training_data) < config.batch_size:
         raise data.DataError(
             f"The data set has {examples_per_epoch(config, training_data)} images (after"
             f" --train_size), fewer than --batch_size={config.batch_size}; pass a smaller"
             " --batch_size or add images.")
     return training_data
+
+
+def _say_if_colour_is_trained_grayscale(probed, log):
+    """A folder's channels are its first image's, as the original decides: a
+    grayscale first image turns colour ones gray. Said, with the way out."""
+    colour = sum(data.channels_of(path) == 3 for path in probed)
+    if colour:
+        log(f" [!] {probed[0]}, the first image, is grayscale, so every image is trained in"
+            f" grayscale (c_dim=1), as the original decides; {colour} of the first"
+            f" {len(probed)} read are colour. To train in colour, convert the grayscale"
+            " images to RGB, or leave them out with --input_fname_pattern.")
 
 
 def _say_if_scaled_up(config, probed, log):

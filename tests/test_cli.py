@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 import tensorflow as tf
 from absl import flags
@@ -138,6 +139,32 @@ def test_images_smaller_than_the_output_are_said_to_be_scaled_up(tmp_path, capsy
                       " --output_height 16 --output_width 24 trains at their size."]
     assert said(output_height=16, output_width=16) == []  # at most as large in one side
     assert said(crop=True, input_height=12, input_width=12) == []  # the crop is the user's
+    assert not (tmp_path / "out").exists()
+
+
+def test_colour_images_after_a_grayscale_first_one_are_said_to_train_gray(tmp_path, capsys):
+    """A folder's channels are its first image's, as the original decides: a
+    grayscale first image among colour ones turns them all gray, and is said
+    (the reverse, gray among colour, loses nothing and says nothing)."""
+    fakes.make_image_folder(str(tmp_path / "faces"), count=3, size=(64, 64))
+    fakes.write_image(str(tmp_path / "faces" / "img_000.png"), np.full((64, 64), 200))
+
+    def said():
+        with pytest.raises(SystemExit):
+            app.run(config_lib.Config(dataset="faces", data_dir=str(tmp_path), train=True,
+                                      out_dir=str(tmp_path / "out"), input_fname_pattern="*.png"))
+        output = capsys.readouterr()
+        assert "has 3 images" in output.err
+        return [line for line in output.out.splitlines() if "grayscale" in line]
+
+    first = str(tmp_path / "faces" / "img_000.png")
+    assert said() == [f" [!] {first}, the first image, is grayscale, so every image is trained"
+                      " in grayscale (c_dim=1), as the original decides; 2 of the first 3 read"
+                      " are colour. To train in colour, convert the grayscale images to RGB, or"
+                      " leave them out with --input_fname_pattern."]
+    fakes.make_image_folder(str(tmp_path / "faces"), count=1, size=(64, 64))  # colour first,
+    fakes.write_image(str(tmp_path / "faces" / "img_001.png"), np.full((64, 64), 200))  # gray 2nd
+    assert said() == []
     assert not (tmp_path / "out").exists()
 
 
