@@ -7,6 +7,7 @@ import dataclasses
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 import tarfile
@@ -21,6 +22,7 @@ import make
 from conftest import REPO_DIR
 from helpers import SMALLEST_FLAGS, small_inception_graph
 from dcgan_tf import checkpoints
+from dcgan_tf import config as config_lib
 from dcgan_tf import data
 from dcgan_tf import datasets
 from dcgan_tf import files
@@ -30,6 +32,7 @@ from dcgan_tf import networks
 from dcgan_tf import runs
 from dcgan_tf import systems
 from dcgan_tf import training
+from dcgan_tf.commands import compare
 from dcgan_tf.commands import evaluate
 from dcgan_tf.commands import train
 
@@ -493,7 +496,7 @@ def test_outputs_record_the_run_and_iteration_that_made_them(main_in_process, di
 
 
 @pytest.mark.parametrize("flags,words", [
-    (["--compare_with=nothing_here"], "holds no checkpoint of the original TF1 code"),
+    (["--compare_with=nothing_here"], "--compare_with=nothing_here does not exist"),
     (["--linear_probe", "--probe_dataset=nosuchset"], "--probe_dataset nosuchset"),
 ])
 def test_a_bad_reference_is_found_before_anything_is_written(main_in_process, tmp_path, capsys,
@@ -508,6 +511,21 @@ def test_a_bad_reference_is_found_before_anything_is_written(main_in_process, tm
     err = refused(main_in_process, capsys, *common, *flags)
     assert words in err, err
     assert files_under(tmp_path / "out") == before
+
+
+def test_compare_with_says_what_the_folder_holds_instead_of_an_original_run(tmp_path):
+    """A folder with no checkpoint, and one of our own runs (a user's likely
+    slip), each named for what it is, not only for what it lacks."""
+    (tmp_path / "empty").mkdir()
+    ours = tmp_path / "ours"
+    ours.mkdir()
+    tf.train.Checkpoint(step=tf.Variable(1)).write(str(ours / "model.b8-2"))
+    (ours / "model.json").write_text("{}")
+    for folder, words in (("empty", "holds no checkpoint of the original TF1 code"),
+                          ("ours", "is a run of this program, not of the original TF1 code"
+                                   " (test mode samples it with --checkpoint_dir)")):
+        with pytest.raises(FileNotFoundError, match=re.escape(f"{folder} {words}; pass the")):
+            compare.original_of(config_lib.Config(compare_with=str(tmp_path / folder)), None)
 
 
 # A second hostile pass: what else would have passed silently ---------------------------

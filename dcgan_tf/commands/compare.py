@@ -35,9 +35,13 @@ def original_of(config, model_config):
     folder = config_lib.expand_path(config.compare_with)
     original = checkpoints.latest_checkpoint(folder) if os.path.isdir(folder) else None
     if original is None or not tf1_checkpoint.is_tf1_checkpoint(original):
-        raise FileNotFoundError(f"--compare_with={config.compare_with} holds no checkpoint of"
-                                " the original TF1 code; pass the folder of its"
-                                " checkpoint (the one holding its `checkpoint` file).")
+        what = ("does not exist" if not os.path.exists(folder) else
+                "is a run of this program, not of the original TF1 code (test mode samples"
+                " it with --checkpoint_dir)" if os.path.exists(os.path.join(folder, "model.json"))
+                else "holds no checkpoint of the original TF1 code")
+        raise FileNotFoundError(f"--compare_with={config.compare_with} {what}; pass the folder"
+                                " of an original run's checkpoint (the one holding its"
+                                " `checkpoint` file).")
     original_config = tf1_checkpoint.infer_model_config(
         original, model_config.output_height, model_config.output_width)
     if original_config.image_shape != model_config.image_shape or (
