@@ -316,11 +316,13 @@ def read_flags(path):
 
 def _said(name, value):
     """A flag's value as it is typed: `--spectral_norm`, `--nospectral_norm`,
-    `no --loss` (the model's own), `--ema_decay 0.999`."""
+    `no --loss` (the model's own), `--ema_decay 0.999`, `--ema_decay 0` (not 0.0)."""
     if isinstance(value, bool):
         return f"--{name}" if value else f"--no{name}"
     if value == "":
         return f"no --{name}"
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
     return f"--{name} {value}"
 
 

@@ -330,6 +330,10 @@ def test_a_stabilizer_the_run_did_not_train_with_is_refused_on_resume(main_in_pr
     with pytest.raises(SystemExit):  # no average to skip
         main_in_process(*digits, "--out_name=plain", "--raw_generator", log=quiet)
     assert "keeps no average (it trained without --ema_decay)" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # the flag as it would be typed, 0 not 0.0
+        main_in_process(*digits, "--out_name=plain", "--ema_decay=0.9", log=quiet)
+    assert ("was trained with --ema_decay 0 (these flags: --ema_decay 0.9). Drop --ema_decay 0.9"
+            " to use it" in capsys.readouterr().err)
 
 
 def test_a_small_data_set_without_diffaugment_is_told_what_to_watch_and_add(main_in_process,
