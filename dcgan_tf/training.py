@@ -240,7 +240,8 @@ def train(gan, training_data, config, paths, log=print, on_start=None):
                                      if keeper.latest else "this run had no checkpoint yet.")
             ) from None
     if chief:
-        log(f" [*] Training done: {final} iterations; checkpoint {keeper.latest}")
+        log(f" [*] Training done: {final} iteration{'s' if final != 1 else ''};"
+            f" checkpoint {keeper.latest}")
     return gan
 
 
@@ -384,7 +385,8 @@ def _train_epochs(gan, training_data, config, paths, keeper, writer, stop_reques
                 " checkpoint is kept.")
         skipped = training_data.take_skipped_count()
         if skipped:
-            log(f" [!] Epoch {epoch}: skipped {skipped} unusable image files (named above)")
+            log(f" [!] Epoch {epoch}: skipped {skipped} unusable image"
+                f" file{'s' if skipped != 1 else ''} (named above)")
         gan.epoch.assign(epoch + 1)
         gan.epoch_batch.assign(0)
     traces = step.traces
