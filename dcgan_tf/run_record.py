@@ -314,16 +314,25 @@ def read_flags(path):
 # ------------------------------------------------------------------ obeying the record
 
 
-def _said(name, value):
+def as_typed(name, value):
     """A flag's value as it is typed: `--spectral_norm`, `--nospectral_norm`,
     `no --loss` (the model's own), `--ema_decay 0.999`, `--ema_decay 0` (not 0.0)."""
     if isinstance(value, bool):
         return f"--{name}" if value else f"--no{name}"
-    if value == "":
+    if value is None or value == "":
         return f"no --{name}"
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    return f"--{name} {value}"
+    return f"--{name} {_typed_value(value)}"
+
+
+def _typed_value(value):
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+def change_as_typed(name, old, new):
+    """`--epoch 1 -> 2`, `--nosync_bn -> --sync_bn`, `no --loss -> --loss hinge`."""
+    if any(isinstance(value, bool) or value is None or value == "" for value in (old, new)):
+        return f"{as_typed(name, old)} -> {as_typed(name, new)}"
+    return f"{as_typed(name, old)} -> {_typed_value(new)}"
 
 
 def contradictions(config, typed, record, *, resuming):
@@ -339,9 +348,9 @@ def refuse_contradictions(config, typed, record, run_dir, *, resuming):
     found = contradictions(config, typed, record, resuming=resuming)
     if not found:
         return
-    listed = "; ".join(f"{_said(name, recorded)} (these flags: {_said(name, given)})"
+    listed = "; ".join(f"{as_typed(name, recorded)} (these flags: {as_typed(name, given)})"
                        for name, given, recorded in found)
-    drop = ", ".join(_said(name, given) for name, given, _ in found)
+    drop = ", ".join(as_typed(name, given) for name, given, _ in found)
     action = "resume it" if resuming else "use it"
     raise ValueError(
         f"The run in {run_dir} was trained with {listed}. Drop {drop} to {action} (its"

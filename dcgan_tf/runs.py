@@ -140,8 +140,8 @@ def record_flags(config, paths, log):
                    if name in first and first[name] != value}
         if changed:
             log(f" [*] Resuming after iteration {start} with flags that differ from the run's"
-                f" (FLAGS.json): " + ", ".join(f"--{name} {old!r} -> {new!r}"
-                                               for name, (old, new) in changed.items()))
+                " (FLAGS.json): " + ", ".join(run_record.change_as_typed(name, old, new)
+                                              for name, (old, new) in changed.items()))
     else:
         files.write_text(paths.flags_json, config.to_json())
     entry = {"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "start_iteration": start,

@@ -263,16 +263,20 @@ def test_resuming_with_other_flags_keeps_the_runs_flags_and_says_what_changed(tm
                  **TINY)
     train.run(config_lib.Config(epoch=1, **flags), log=lambda line: None)
     lines = []
-    train.run(config_lib.Config(epoch=2, learning_rate=1e-4, **flags), log=lines.append)
+    train.run(config_lib.Config(epoch=2, learning_rate=1e-4, train_size=24.0,
+                                G_img_sum=True, input_fname_pattern="*.png", **flags),
+              log=lines.append)
     assert (" [*] Resuming after iteration 5 with flags that differ from the run's (FLAGS.json):"
-            " --epoch 1 -> 2, --learning_rate 0.0002 -> 0.0001") in lines
+            " --noG_img_sum -> --G_img_sum, --epoch 1 -> 2, --input_fname_pattern *.jpg -> *.png,"
+            " --learning_rate 0.0002 -> 0.0001, no --train_size -> --train_size 24") in lines
     run = tmp_path / "out" / "mnist_x28.z4.uniform_signed.y28.b8"
     assert json.loads((run / "FLAGS.json").read_text())["learning_rate"] == 0.0002
     history = [json.loads(line) for line in (run / "flags_history.jsonl").read_text().splitlines()]
     assert [entry["start_iteration"] for entry in history] == [0, 5]
     assert history[0]["changed_from_FLAGS.json"] == {}
-    assert history[1]["changed_from_FLAGS.json"] == {"epoch": [1, 2],
-                                                     "learning_rate": [0.0002, 0.0001]}
+    assert history[1]["changed_from_FLAGS.json"] == {
+        "epoch": [1, 2], "learning_rate": [0.0002, 0.0001], "train_size": [None, 24.0],
+        "G_img_sum": [False, True], "input_fname_pattern": ["*.jpg", "*.png"]}
     assert history[1]["flags"]["learning_rate"] == 0.0001
 
 
