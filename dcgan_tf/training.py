@@ -214,6 +214,12 @@ def train(gan, training_data, config, paths, log=print, on_start=None):
         _restore(gan, keeper, training_data, config, paths, log)
         if on_start is not None:
             on_start()
+        if int(gan.epoch) >= config.epoch:  # as the original, whose epoch loop runs no turn
+            if chief:
+                log(f" [*] The run has trained its {config.epoch} epoch"
+                    f"{'s' if config.epoch != 1 else ''} already (iteration {int(gan.iteration)}):"
+                    " nothing to train. A larger --epoch trains on from here.")
+            return gan
         num_examples = min(training_data.num_examples,
                            config.train_examples_limit or training_data.num_examples)
         writer = (tf.summary.create_file_writer(paths.log_dir) if chief

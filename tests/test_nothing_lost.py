@@ -75,6 +75,25 @@ def test_a_second_training_of_a_run_is_refused_while_test_mode_works(tmp_path, m
     assert any("resuming after iteration" in line for line in lines)
 
 
+
+RECORDS_OF_A_START = {"model.json", "flags_history.jsonl", "training.lock"}
+
+
+def test_the_same_command_after_a_finished_run_rewrites_none_of_it(tmp_path, main_in_process):
+    """Its epochs done, a rerun trains nothing and says so: its samples,
+    checkpoints, TensorBoard log and curves stay as they were (only the
+    record of the start and the run's lock are written)."""
+    train_in_process(main_in_process, tmp_path, "--epoch=1", "--train_size=16")
+    kept = {path: path.stat().st_mtime_ns for path in run_dir(tmp_path).rglob("*")
+            if path.is_file() and path.name not in RECORDS_OF_A_START}
+    assert any(path.name == "training_curves.png" for path in kept)
+    lines = train_in_process(main_in_process, tmp_path, "--epoch=1", "--train_size=16")
+    assert " [*] The run has trained its 1 epoch already (iteration 2): nothing to train. A" \
+           " larger --epoch trains on from here." in lines
+    assert {path: path.stat().st_mtime_ns for path in kept} == kept
+    assert {path.name for path in run_dir(tmp_path).rglob("*") if path.is_file()} - {
+        path.name for path in kept} == RECORDS_OF_A_START
+
 def test_two_unseeded_starts_at_once_train_one_run(tmp_path):
     """Two unseeded starts would draw two seeds into one folder: one trains,
     the other refuses, and FLAGS.json records the seed that trained. The one

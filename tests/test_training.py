@@ -1,6 +1,7 @@
 """The training steps and loop, on tiny models and data the tests make."""
 
 import dataclasses
+import glob
 import os
 
 import numpy as np
@@ -158,6 +159,17 @@ def test_smoke_train_writes_samples_checkpoints_and_resumes(tmp_path):
         np.testing.assert_array_equal(steps, np.arange(1, 21), err_msg=tag)
     d_loss_line = float(log[-1].split("d_loss: ")[1].split(",")[0])
     assert scalars["d_loss"][1][-1] == pytest.approx(d_loss_line, abs=1e-7)
+
+    written = {path: os.stat(path).st_mtime_ns for folder in (paths.sample_dir,
+                                                              paths.checkpoint_dir)
+               for path in glob.glob(os.path.join(folder, "*"))}
+    again, lines = train_once(tmp_path, config, source)  # its one epoch is done
+    assert int(again.iteration) == 20
+    assert " [*] The run has trained its 1 epoch already (iteration 20): nothing to train." \
+           " A larger --epoch trains on from here." in lines
+    assert not [line for line in lines if " Epoch:" in line or "[Sample]" in line]
+    assert {path: os.stat(path).st_mtime_ns for path in written} == written
+    assert len(glob.glob(os.path.join(paths.log_dir, "*"))) == 1  # no second event file
 
     resumed, lines = train_once(tmp_path, dataclasses.replace(config, epoch=2), source)
     log = [line for line in lines if line.startswith("[") and "Epoch" in line]

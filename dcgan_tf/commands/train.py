@@ -175,10 +175,12 @@ def _train(config, paths, training_data, system, model_config, original, strateg
         log(f" [*] Loaded the original TF1 checkpoint {original} (iteration {iteration},"
             f" optimizer state included); continuing in {paths.checkpoint_dir}")
     chief = distribute.is_chief(strategy)
+    started_at = []
 
     def record_the_start():
         """Once the run's checkpoint is restored (a start that fails to restore
         records nothing): its flags, its record, where it writes."""
+        started_at.append(int(gan.iteration))
         if chief:
             runs.make_output_dirs(paths)
             runs.record_flags(config, paths, log)
@@ -194,8 +196,8 @@ def _train(config, paths, training_data, system, model_config, original, strateg
                 f" batch norm {'over the global batch' if config.sync_bn else 'per replica'}")
 
     training.train(gan, training_data, config, paths, log, on_start=record_the_start)
-    if chief:
-        plot = curves.plot_losses({config.run_name(): curves.read_scalars(paths.log_dir)},
-                                  os.path.join(paths.run_dir, "training_curves.png"))
+    plot = os.path.join(paths.run_dir, "training_curves.png")
+    if chief and (started_at != [int(gan.iteration)] or not os.path.exists(plot)):
+        curves.plot_losses({config.run_name(): curves.read_scalars(paths.log_dir)}, plot)
         log(f" [*] Loss curves: {plot}")
     return gan
