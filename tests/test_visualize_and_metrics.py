@@ -150,6 +150,7 @@ def test_main_visualize_generate_and_evaluate(runs):
     app.run(config, log=lines.append)
     samples = run_folders.RunPaths.for_run(config).sample_dir
     assert os.path.exists(os.path.join(samples, "class_grid.png"))
+    assert f" [*] Visualization class_grid: 1 file in {samples}" in lines
     with np.load(os.path.join(samples, "generated_25.npz")) as arrays:
         assert arrays["images"].shape == (25, 28, 28, 1)
         assert arrays["images"].min() >= 0 and arrays["images"].max() <= 1

@@ -272,7 +272,8 @@ def run_visualizations(config, sample, run, log):
             experiments.guided_backprop(config, run, log)
             continue
         written = visualizer.run(option)
-        log(f" [*] Visualization {option}: {len(written)} files in {directory}")
+        log(f" [*] Visualization {option}: {len(written)}"
+            f" file{'s' if len(written) != 1 else ''} in {directory}")
         if option == "arithmetic" and not config.arithmetic:
             log(f" [*] Pick exemplars by number in {written[0]} and pass them, e.g."
                 " --arithmetic '3,17,42 - 5,9,11 + 8,21,30' (the paper's A - B + C, each"
