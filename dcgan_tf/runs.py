@@ -151,13 +151,20 @@ def record_flags(config, paths, log):
 
 
 def original_checkpoint_in(config):
-    """The original TF1 checkpoint that --checkpoint_dir names directly, or None."""
-    if config.given_checkpoint_dir is None or config.model != "dcgan":
+    """The original TF1 checkpoint that --checkpoint_dir names directly, or None.
+    A family model is refused one: it would train or look for its own runs
+    beside it, not continue or sample it."""
+    if config.given_checkpoint_dir is None:
         return None
     latest = checkpoints.latest_checkpoint(config.given_checkpoint_dir)
-    if latest and tf1_checkpoint.is_tf1_checkpoint(latest):
-        return latest
-    return None
+    if not (latest and tf1_checkpoint.is_tf1_checkpoint(latest)):
+        return None
+    if config.model != "dcgan":
+        raise ValueError(
+            f"--checkpoint_dir {config.given_checkpoint_dir} holds an original TF1 run of"
+            f" carpedm20's DCGAN, which --model {config.model} (another system) can neither"
+            " continue nor sample. Drop --model to use it, or pass another --checkpoint_dir.")
+    return latest
 
 
 def find_run(config, typed=frozenset(), log=print):

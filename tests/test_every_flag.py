@@ -188,7 +188,7 @@ def test_resuming_a_run_with_another_loss_names_the_loss(main_in_process, data_d
     assert "Traceback" not in err and len(err.splitlines()) == 1
 
 
-def test_continuing_an_original_run_with_rmsprop_is_refused_before_anything_is_written(
+def test_continuing_an_original_run_into_other_networks_is_refused_before_writing(
         main_in_process, data_dir, tmp_path, capsys):
     model = TF1ReferenceDCGAN(y_dim=10)
     model.train_iterations(1)
@@ -196,14 +196,22 @@ def test_continuing_an_original_run_with_rmsprop_is_refused_before_anything_is_w
     os.makedirs(folder)
     model.save(str(folder / "model.b8"), step=1)
     before = sorted(os.listdir(folder))
-    for loss, reason in (("wgan", "trains with RMSprop"),
-                         ("wgan_gp", "trains a critic with layer norms")):
+    for flags, reason in ((["--loss=wgan"], "; --loss wgan trains with RMSprop, which"),
+                          (["--loss=wgan_gp"], "; --loss wgan_gp trains a critic with layer"),
+                          (["--spectral_norm"], "; --spectral_norm trains a D without batch")):
         with pytest.raises(SystemExit):
             run(main_in_process, data_dir, tmp_path / "out", *MNIST, "--z_dim=6", "--gf_dim=4",
                 "--df_dim=4", "--gfc_dim=16", "--dfc_dim=16", f"--checkpoint_dir={folder}",
-                "--train", "--loss", loss)
+                "--train", *flags)
         err = capsys.readouterr().err
         assert "holds an original TF1 run" in err and reason in err and "Traceback" not in err
+    for mode in (["--train"], ["--generate=4"]):  # a family model: neither trained beside it
+        with pytest.raises(SystemExit):  # as a new run, nor sought there
+            run(main_in_process, data_dir, tmp_path / "out", "--dataset=mnist", "--model=wgan",
+                f"--checkpoint_dir={folder}", *mode)
+        assert ("holds an original TF1 run of carpedm20's DCGAN, which --model wgan (another"
+                " system) can neither continue nor sample. Drop --model"
+                in capsys.readouterr().err)
     assert sorted(os.listdir(folder)) == before
     shutil.rmtree(folder)
 

@@ -69,15 +69,20 @@ def _check_networks_continue(record, model_config, paths):
 
 def _check_can_continue_original(system, config):
     """The original's checkpoint carries TF1 Adam's state and batch-norm critics."""
-    rmsprop = system.d_optimizer.kind != "tf1_adam"
-    if rmsprop or system.critic_norm != "batch":
+    reasons = []
+    if system.d_optimizer.kind != "tf1_adam":
+        reasons.append(f"--loss {config.loss} trains with RMSprop")
+    if system.critic_norm == "layer":
+        reasons.append(f"--loss {config.loss} trains a critic with layer norms")
+    if config.spectral_norm:
+        reasons.append("--spectral_norm trains a D without batch norms")
+    if reasons:
         raise ValueError(
             f"--checkpoint_dir {config.checkpoint_dir} holds an original TF1 run, whose"
-            " discriminator has batch norms and whose optimizers are TF1's Adam; --loss"
-            f" {config.loss} trains {'with RMSprop' if rmsprop else 'a'}"
-            f"{' critic with layer norms' if system.critic_norm != 'batch' else ''}, which"
-            " cannot take that state over. Continue it with its own loss (drop --loss), or"
-            " with one that keeps TF1's Adam and batch norm (minimax, lsgan, hinge, fgan).")
+            " discriminator has batch norms and whose optimizers are TF1's Adam; "
+            + " and ".join(reasons) + ", which cannot take that state over. Continue it"
+            " without them: its own loss, or one that keeps TF1's Adam and batch norm"
+            " (minimax, lsgan, hinge, fgan), and no --spectral_norm.")
 
 
 def _paths(config):
