@@ -3,6 +3,7 @@ downloaded, as keras.datasets does), loaded the way its system reads it, and
 checked before anything is written; everything missing is an error naming the fix."""
 
 import os
+import re
 
 from dcgan_tf import config as config_lib
 from dcgan_tf import data
@@ -55,10 +56,12 @@ def load_training_data(config, system, log=print):
                 " already listed (through symlinked folders): each image is used once.")
         if not files:
             hint = {"mnist": " (MNIST is --dataset mnist)",
+                    "fashionmnist": " (Fashion-MNIST is --dataset fashion_mnist)",
                     "celeba": f" (`python download.py celebA --data_dir {config.data_dir}`"
                               " fetches celebA)",
                     "lsun": f" (`python download.py lsun --data_dir {config.data_dir}` fetches"
-                            " LSUN bedrooms)"}.get(config.dataset.lower(), "")
+                            " LSUN bedrooms)"}.get(re.sub(r"[-_ ]", "", config.dataset.lower()),
+                                                   "")
             raise data.DataError(
                 f"No files match {os.path.join(directory, config.input_fname_pattern)!r}."
                 + (_what_the_folder_holds(directory, hint) or

@@ -103,6 +103,9 @@ def test_a_pattern_that_matches_nothing_is_told_the_images_the_folder_holds(tmp_
                        train=True, **options)
 
     assert f"{tmp_path / 'missing'} does not exist" in refusal("missing")
+    for spelled in ("MNIST", "Fashion-MNIST", "fashionmnist", "CelebA"):  # what was meant
+        assert {"MNIST": "(MNIST is --dataset mnist)", "CelebA": "download.py celebA"}.get(
+            spelled, "(Fashion-MNIST is --dataset fashion_mnist)") in refusal(spelled)
     fakes.make_image_folder(str(tmp_path / "pngs"), count=3)
     assert "holds 3 .png files: pass --input_fname_pattern '*.png'." in refusal("pngs")
     fakes.make_image_folder(str(tmp_path / "nested" / "a"), count=2)
