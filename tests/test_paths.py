@@ -61,11 +61,11 @@ def test_training_continues_an_original_run_named_absolutely_beside_out_dir(
     folder = shutil.copytree(source, str(tmp_path / "old_tf1_run"))
     fakes.make_image_folder(str(tmp_path / "data" / "faces"), count=16, size=(36, 36))
     config = config_lib.Config(checkpoint_dir=folder, out_dir=str(tmp_path / "runs"),
-                               data_dir=str(tmp_path / "data"), train=True, epoch=1, seed=0,
+                               data_dir=str(tmp_path / "data"), train=True, epoch=2, seed=0,
                                **FACES, **TINY)
     trainer = app.run(config, **QUIET)
-    assert int(trainer.iteration) == 3  # 2 batches an epoch: epoch 1 was done at iteration 2
-    assert os.path.exists(os.path.join(folder, "tf2", "model.b8-3.index"))
+    assert int(trainer.iteration) == 4  # 2 batches an epoch: the original's 3rd was epoch 2's 1st
+    assert os.path.exists(os.path.join(folder, "tf2", "model.b8-4.index"))
     assert not os.path.exists(tmp_path / "runs" / config.run_name())
 
 
