@@ -93,7 +93,13 @@ def load_training_data(config, system, log=print):
 def _say_if_colour_is_trained_grayscale(probed, log):
     """A folder's channels are its first image's, as the original decides: a
     grayscale first image turns colour ones gray. Said, with the way out."""
-    colour = sum(data.channels_of(path) == 3 for path in probed)
+    def is_colour(path):
+        try:
+            return data.channels_of(path) == 3
+        except data.UnusableImage:  # beyond what the probe read: skipped when met
+            return False
+
+    colour = sum(map(is_colour, probed))
     if colour:
         log(f" [!] {probed[0]}, the first image, is grayscale, so every image is trained in"
             f" grayscale (c_dim=1), as the original decides; {colour} of the first"

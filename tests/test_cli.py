@@ -152,12 +152,13 @@ def test_colour_images_after_a_grayscale_first_one_are_said_to_train_gray(tmp_pa
     fakes.make_image_folder(str(tmp_path / "faces"), count=3, size=(64, 64))
     fakes.write_image(str(tmp_path / "faces" / "img_000.png"), np.full((64, 64), 200))
 
-    def said():
+    def said(images=3, **options):
         with pytest.raises(SystemExit):
             app.run(config_lib.Config(dataset="faces", data_dir=str(tmp_path), train=True,
-                                      out_dir=str(tmp_path / "out"), input_fname_pattern="*.png"))
+                                      out_dir=str(tmp_path / "out"), input_fname_pattern="*.png",
+                                      **options))
         output = capsys.readouterr()
-        assert "has 3 images" in output.err
+        assert f"has {images} images" in output.err
         return [line for line in output.out.splitlines() if "grayscale" in line]
 
     first = str(tmp_path / "faces" / "img_000.png")
@@ -165,7 +166,9 @@ def test_colour_images_after_a_grayscale_first_one_are_said_to_train_gray(tmp_pa
                       " in grayscale (c_dim=1), as the original decides; 2 of the first 3 read"
                       " are colour. To train in colour, convert the grayscale images to RGB, or"
                       " leave them out with --input_fname_pattern."]
-    fakes.make_image_folder(str(tmp_path / "faces"), count=1, size=(64, 64))  # colour first,
+    (tmp_path / "faces" / "img_002.png").write_bytes(b"no image")  # not read for 2 images:
+    assert len(said(images=2, train_size=2)) == 1  # no word of it, the count's error stands
+    fakes.make_image_folder(str(tmp_path / "faces"), count=3, size=(64, 64))  # colour first,
     fakes.write_image(str(tmp_path / "faces" / "img_001.png"), np.full((64, 64), 200))  # gray 2nd
     assert said() == []
     assert not (tmp_path / "out").exists()
