@@ -184,7 +184,7 @@ class Config:
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name} must be at least 1, got {getattr(self, name)}.")
         if not self.train_size >= 1:
-            raise ValueError(f"--train_size must be at least 1, got {self.train_size}.")
+            raise ValueError(f"--train_size must be at least 1, got {self.train_size:g}.")
         if self.seed is not None and not 0 <= self.seed < 2**32:
             raise ValueError(f"--seed must be in [0, 2**32), got {self.seed}; omit it to draw one"
                              " (recorded in the run's FLAGS.json).")
