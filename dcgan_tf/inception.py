@@ -100,7 +100,7 @@ def locate(path="", cache_dir=DEFAULT_DIR, allow_download=True, log=print, sourc
                                             + _hand_fetch(cache_dir))
         if path.endswith((".tgz", ".tar.gz")):
             return _graph_from_archive(path, os.path.join(cache_dir, GRAPH))
-        _check_size(path, os.path.getsize(path))
+        read_graph(path)  # now, before test mode writes anything: not a GraphDef, not FID's
         return path
     cached = os.path.join(cache_dir, GRAPH)
     if os.path.isfile(cached):
@@ -128,26 +128,33 @@ def sha256_of(path):
     return digest.hexdigest()
 
 
+def read_graph(path):
+    """The GraphDef in `path`, refused unless it parses and has the FID graph's
+    input and pool_3 output."""
+    _check_size(path, os.path.getsize(path))
+    graph_def = tf.compat.v1.GraphDef()
+    try:
+        with open(path, "rb") as f:
+            graph_def.ParseFromString(f.read())
+    except Exception as error:  # noqa: BLE001 (protobuf raises its own DecodeError)
+        raise InceptionUnavailableError(
+            f"{path} is not a TensorFlow GraphDef ({type(error).__name__}); it should be"
+            f" {GRAPH} from {ARCHIVE}.") from error
+    names = {node.name for node in graph_def.node}
+    missing = [name for name in (INPUT, OUTPUT) if name.split(":")[0] not in names]
+    if missing:
+        raise InceptionUnavailableError(
+            f"{path} has no {' or '.join(missing)}: it is not the FID Inception graph"
+            f" ({GRAPH} from {ARCHIVE}).")
+    return graph_def
+
+
 class InceptionNetwork:
     """pool_3 features of images, from the FID graph in `path`."""
 
     def __init__(self, path, batch_size=100):
         self.path, self.batch_size = path, batch_size
-        _check_size(path, os.path.getsize(path))
-        graph_def = tf.compat.v1.GraphDef()
-        try:
-            with open(path, "rb") as f:
-                graph_def.ParseFromString(f.read())
-        except Exception as error:  # noqa: BLE001 (protobuf raises its own DecodeError)
-            raise InceptionUnavailableError(
-                f"{path} is not a TensorFlow GraphDef ({type(error).__name__}); it should be"
-                f" {GRAPH} from {ARCHIVE}.") from error
-        names = {node.name for node in graph_def.node}
-        missing = [name for name in (INPUT, OUTPUT) if name.split(":")[0] not in names]
-        if missing:
-            raise InceptionUnavailableError(
-                f"{path} has no {' or '.join(missing)}: it is not the FID Inception graph"
-                f" ({GRAPH} from {ARCHIVE}).")
+        graph_def = read_graph(path)
 
         def imported(images):
             return tf.compat.v1.import_graph_def(graph_def, input_map={INPUT: images},

@@ -495,22 +495,29 @@ def test_outputs_record_the_run_and_iteration_that_made_them(main_in_process, di
     assert "(iteration 2)" in Image.open(run / "samples" / "test_00000002.png").text["Source"]
 
 
-@pytest.mark.parametrize("flags,words", [
-    (["--compare_with=nothing_here"], "--compare_with=nothing_here does not exist"),
-    (["--linear_probe", "--probe_dataset=nosuchset"], "--probe_dataset nosuchset"),
-])
-def test_a_bad_reference_is_found_before_anything_is_written(main_in_process, tmp_path, capsys,
-                                                             flags, words):
+def test_a_bad_reference_is_found_before_anything_is_written(main_in_process, tmp_path, capsys):
+    """Each a file or folder test mode reads after its grid: refused before the
+    grid is written (the statistics before a download of the network)."""
     folder = tmp_path / "data" / "faces"
     fakes.make_image_folder(str(folder), count=8, size=(16, 16))
     common = ["--dataset=faces", "--input_fname_pattern=*.png", f"--data_dir={tmp_path / 'data'}",
               f"--out_dir={tmp_path / 'out'}", "--input_height=16", "--output_height=16",
               "--batch_size=4", "--seed=0", "--out_name=r", *TINY]
     run_main(main_in_process, *common, "--train", "--epoch=1")
-    before = files_under(tmp_path / "out")
-    err = refused(main_in_process, capsys, *common, *flags)
-    assert words in err, err
-    assert files_under(tmp_path / "out") == before
+    (tmp_path / "not_a_graph.pb").write_bytes(b"garbage")
+    np.savez(tmp_path / "small_stats.npz", mu=np.zeros(10), sigma=np.eye(10))
+    scoring = ["--evaluate", "--metrics_samples=8", "--nodownload"]
+    for flags, words in (
+            (["--compare_with=nothing_here"], "--compare_with=nothing_here does not exist"),
+            (["--linear_probe", "--probe_dataset=nosuchset"], "--probe_dataset nosuchset"),
+            ([*scoring, f"--inception={tmp_path / 'not_a_graph.pb'}"],
+             "not_a_graph.pb is not a TensorFlow GraphDef"),
+            ([*scoring, f"--inception_stats={tmp_path / 'small_stats.npz'}"],
+             "small_stats.npz holds mu (10,) and sigma (10, 10)")):
+        before = files_under(tmp_path / "out")
+        err = refused(main_in_process, capsys, *common, *flags)
+        assert words in err, err
+        assert files_under(tmp_path / "out") == before
 
 
 def test_compare_with_says_what_the_folder_holds_instead_of_an_original_run(tmp_path):

@@ -59,13 +59,14 @@ def _inception_network(config, log, required):
 
 def check_can_score(config, log):
     """An image folder is scored on the Inception network: found (or fetched) before
-    test mode writes anything, so a missing one loses nothing; --inception_stats
-    read and checked then too."""
-    if not data.is_idx_dataset(config.dataset):
-        inception.locate(config_lib.expand_path(config.inception), _inception_cache(config),
-                         config.download, log)
+    test mode writes anything, so a missing one loses nothing; --inception's
+    file and --inception_stats read and checked then too (the statistics
+    first: a bad file is said before a download)."""
     if config.inception_stats:
         inception.read_statistics(config_lib.expand_path(config.inception_stats))
+    if config.inception or not data.is_idx_dataset(config.dataset):
+        inception.locate(config_lib.expand_path(config.inception), _inception_cache(config),
+                         config.download, log)
     # What is kept of each sample (float64, and its concatenation): the
     # classifier's logits and two feature sets, the Inception features.
     per_sample = 2 * 8 * ((10 + 2 * 128 if data.is_idx_dataset(config.dataset) else 0)
