@@ -16,6 +16,7 @@ import json
 import os
 
 from dcgan_tf import config as config_lib
+from dcgan_tf import data as data_lib
 from dcgan_tf import latent
 from dcgan_tf import networks
 from dcgan_tf import systems
@@ -39,6 +40,22 @@ STABILIZERS_OFF = dict(ema_decay=0.0, ema_start=1000, diffaugment="", r1_gamma=0
 SETTINGS = {"learning_rate": float, "beta1": float, "beta2": float, "d_learning_rate": float,
             "g_learning_rate": float, "g_updates": int, "n_critic": int, "clip_value": float,
             "lambda_gp": float}
+
+
+# How an image folder's files were read into the images the run trained on:
+# the crop and its size fix them (a flag typed against the record is refused);
+# the pattern finds them (taken where none is typed: a folder may be renamed).
+DATA_READING = {"input_fname_pattern": str, "crop": bool, "input_height": int,
+                "input_width": int}
+
+
+def data_reading_of(config):
+    """The record's `data` of a run trained on `config`: None for an IDX data set
+    (its digits read one way), the crop's size only under --crop (unread else)."""
+    if data_lib.is_idx_dataset(config.dataset):
+        return None
+    names = DATA_READING if config.crop else ("input_fname_pattern", "crop")
+    return {name: getattr(config, name) for name in names}
 
 
 class DamagedRunFileError(ValueError):
@@ -130,6 +147,7 @@ class RunRecord:
     seed: int = None
     stabilizers: dict = dataclasses.field(default_factory=lambda: dict(STABILIZERS_OFF))
     settings: dict = dataclasses.field(default_factory=dict)
+    data: dict = None  # DATA_READING of an image folder; None: IDX data, or not known
     assumed: tuple = ()
 
     @classmethod
@@ -138,13 +156,16 @@ class RunRecord:
                    z_dist=config.z_dist, dataset=config.dataset,
                    batch_size=config.batch_size, seed=config.seed,
                    stabilizers={name: getattr(config, name) for name in STABILIZERS},
-                   settings={name: getattr(config, name) for name in SETTINGS})
+                   settings={name: getattr(config, name) for name in SETTINGS},
+                   data=data_reading_of(config))
 
     def to_json(self):
         values = {"record_version": VERSION, "model": self.model, "loss": self.loss,
                   "networks": dataclasses.asdict(self.networks), "z_dist": self.z_dist,
                   "dataset": self.dataset, "batch_size": self.batch_size, "seed": self.seed,
                   "stabilizers": self.stabilizers, "settings": self.settings}
+        if self.data is not None:
+            values["data"] = self.data
         return json.dumps(values, indent=2, sort_keys=True)
 
     @property
@@ -157,6 +178,8 @@ class RunRecord:
         (the assumed ones left out)."""
         values = dict(model=self.model, loss=self.loss, z_dist=self.z_dist,
                       dataset=self.dataset, batch_size=self.batch_size, **self.stabilizers)
+        values.update({name: value for name, value in (self.data or {}).items()
+                       if name != "input_fname_pattern"})
         networks = self.networks
         values["spectral_norm"] = networks.spectral_norm
         if self.model == "dcgan":
@@ -226,7 +249,9 @@ def read(model_json, flags_json=None):
                                   " should be a whole number")
     stabilizers = _stabilizers(values.get("stabilizers", {}), model_json)
     settings = _settings(values.get("settings", {}), model_json)
-    unknown = sorted(set(values) - set(_FIELDS) - {"seed", "stabilizers", "settings"})
+    reading = (_data_reading(values["data"], model_json) if "data" in values
+               else _data_reading_in_flags(values["dataset"], flags_json))
+    unknown = sorted(set(values) - set(_FIELDS) - {"seed", "stabilizers", "settings", "data"})
     if unknown:
         raise damaged(model_json, f"it records {', '.join(unknown)}, which this program does"
                                   " not know", fix="Use the dcgan-tf that trained the run.")
@@ -238,8 +263,35 @@ def read(model_json, flags_json=None):
     record = RunRecord(model=model, loss=values["loss"], networks=networks,
                        z_dist=values["z_dist"], dataset=values["dataset"],
                        batch_size=values["batch_size"], seed=values.get("seed"),
-                       stabilizers=stabilizers, settings=settings)
+                       stabilizers=stabilizers, settings=settings, data=reading)
     return _check_values(record, model_json)
+
+
+def _data_reading(values, path):
+    """A record's `data`: null, or how its image folder was read (DATA_READING,
+    the crop's size only under its crop)."""
+    if values is None:
+        return None
+    fields = set(DATA_READING) if isinstance(values, dict) and values.get("crop") else {
+        "input_fname_pattern", "crop"}
+    if not isinstance(values, dict) or set(values) != fields or not all(
+            has_type(value, DATA_READING[name]) for name, value in values.items()):
+        raise damaged(path, f"it records \"data\": {json.dumps(values)}, which should be"
+                            " an object of input_fname_pattern and crop (and, under crop,"
+                            " input_height and input_width), as training writes it")
+    return values
+
+
+def _data_reading_in_flags(dataset, flags_json):
+    """How a run recorded before `data` read its image folder, from its
+    FLAGS.json; None where that is not there (the flags' values stand)."""
+    if data_lib.is_idx_dataset(dataset) or not (flags_json and os.path.exists(flags_json)):
+        return None
+    flags = read_flags(flags_json)
+    if not all(name in flags for name in DATA_READING) or flags["dataset"] != dataset:
+        return None
+    return data_reading_of(config_lib.Config(**{name: flags[name] for name in
+                                                ("dataset", *DATA_READING)}))
 
 
 def _settings(values, path):
@@ -284,10 +336,11 @@ def _read_before_record(values, model_json, flags_json):
     loss = networks.loss if model != "dcgan" else flags.get("loss", "")
     assumed = tuple(name for name in ("z_dist", "dataset", "batch_size") if name not in flags)
     settings = {name: flags[name] for name in SETTINGS if name in flags}
+    dataset = flags.get("dataset", "unknown")
     record = RunRecord(model=model, loss=loss, networks=networks, settings=settings,
-                       z_dist=flags.get("z_dist", "uniform_signed"),
-                       dataset=flags.get("dataset", "unknown"),
+                       z_dist=flags.get("z_dist", "uniform_signed"), dataset=dataset,
                        batch_size=flags.get("batch_size", 64), seed=flags.get("seed"),
+                       data=_data_reading_in_flags(dataset, flags_json) if flags else None,
                        assumed=assumed)
     return _check_values(record, model_json)
 
@@ -367,7 +420,7 @@ def obeyed(config, typed, record, run_dir, *, resuming, log):
             and "z_dist" in record.flag_values():
         log(f" [!] Sampling --z_dist {config.z_dist}, as asked: the run trained on"
             f" {record.z_dist}, so these samples are not what it learned to make.")
-    recorded = {name: value for name, value in {**record.settings,
+    recorded = {name: value for name, value in {**record.settings, **(record.data or {}),
                                                 **record.flag_values()}.items()
                 if name not in typed}
     if "model" in recorded or "loss" in recorded:

@@ -29,6 +29,7 @@ from dcgan_tf import files
 from dcgan_tf import inception
 from dcgan_tf import metrics
 from dcgan_tf import networks
+from dcgan_tf import run_record
 from dcgan_tf import runs
 from dcgan_tf import systems
 from dcgan_tf import training
@@ -291,6 +292,45 @@ def test_resume_takes_what_was_not_given_from_the_record(main_in_process, digits
     assert [(h["model"], h["batch_size"], h["z_dist"]) for h in history] == [
         ("gan", 8, "uniform_signed")] * 2
 
+
+
+def test_how_an_image_folder_was_read_is_obeyed_by_resume_and_test_mode(main_in_process,
+                                                                       tmp_path, capsys):
+    """A run on PNGs under --crop: resumed, or scored for memorisation, without
+    those flags, it read *.jpg (an error) or trained and compared uncropped
+    images (silently). Now the record keeps how its files were read: the crop
+    is obeyed and a typed one against it refused; the pattern finds them
+    where none is typed (a folder may be converted or renamed)."""
+    folder = tmp_path / "data" / "faces"
+    fakes.make_image_folder(str(folder), count=8, size=(24, 24))
+    common = ["--dataset=faces", f"--data_dir={tmp_path / 'data'}", f"--out_dir={tmp_path / 'out'}",
+              "--output_height=16", "--batch_size=4", "--seed=0", "--out_name=r", *TINY]
+    run_main(main_in_process, *common, "--train", "--epoch=1", "--input_fname_pattern=*.png",
+             "--crop", "--input_height=20")
+    run = tmp_path / "out" / "r"
+    assert json.loads((run / "checkpoints" / "model.json").read_text())["data"] == {
+        "input_fname_pattern": "*.png", "crop": True, "input_height": 20, "input_width": 20}
+    lines = run_main(main_in_process, *common, "--train", "--epoch=2")
+    assert any("resuming after iteration 2" in line for line in lines), lines
+    history = [json.loads(line) for line in (run / "flags_history.jsonl").read_text().splitlines()]
+    assert history[1]["changed_from_FLAGS.json"] == {"epoch": [1, 2]}
+    lines = run_main(main_in_process, *common, "--nearest_neighbours=8")
+    assert any("Nearest neighbours written" in line for line in lines), lines
+    for typed, said in ((["--nocrop"], "--crop (these flags: --nocrop)"),
+                        (["--input_height=24"], "--input_height 20 (these flags: --input_height")):
+        err = refused(main_in_process, capsys, *common, "--generate=4", *typed)
+        assert f"was trained with {said}" in err, err
+    # A run recorded before `data`: FLAGS.json says how it read its files.
+    record = json.loads((run / "checkpoints" / "model.json").read_text())
+    del record["data"]
+    (run / "checkpoints" / "model.json").write_text(json.dumps(record))
+    err = refused(main_in_process, capsys, *common, "--generate=4", "--nocrop")
+    assert "was trained with --crop (these flags: --nocrop)" in err, err
+    record["data"] = {"crop": "yes"}
+    (run / "checkpoints" / "model.json").write_text(json.dumps(record))
+    err = refused(main_in_process, capsys, *common, "--generate=4")
+    assert "is damaged (it records \"data\": {\"crop\": \"yes\"}" in err, err
+    assert run_record.data_reading_of(config_lib.Config(dataset="mnist")) is None  # one way
 
 # 6. --evaluate_npz trusts the file ---------------------------------------------------
 
