@@ -390,9 +390,14 @@ def change_as_typed(name, old, new):
 
 def contradictions(config, typed, record, *, resuming):
     """The flags typed that contradict the record: [(name, the flag's value,
-    the run's)], but those test mode may choose apart (TEST_MODE_CHOICES)."""
+    the run's)], but those test mode may choose apart (TEST_MODE_CHOICES). A
+    resumed run's seed too: its initial weights and its data's order are of
+    it (test mode's --seed seeds its own draws)."""
     allowed = () if resuming else TEST_MODE_CHOICES
-    return [(name, getattr(config, name), value) for name, value in record.flag_values().items()
+    fixed = record.flag_values()
+    if resuming and record.seed is not None:
+        fixed["seed"] = record.seed
+    return [(name, getattr(config, name), value) for name, value in fixed.items()
             if name in typed and getattr(config, name) != value and name not in allowed]
 
 

@@ -293,6 +293,21 @@ def test_resume_takes_what_was_not_given_from_the_record(main_in_process, digits
         ("gan", 8, "uniform_signed")] * 2
 
 
+def test_a_resumed_run_keeps_its_seed_and_test_mode_draws_with_its_own(main_in_process, digits,
+                                                                       tmp_path, capsys):
+    """The seed made the run's initial weights (the linear probe rebuilds them
+    from the record) and orders its data: a resume with another one was
+    trained on, and the record took the new seed as the run's."""
+    run_main(main_in_process, *digits, "--model=gan", "--train", "--epoch=1", "--batch_size=8",
+             "--out_name=r")
+    other = [flag for flag in digits if not flag.startswith("--seed")] + ["--seed=4"]
+    err = refused(main_in_process, capsys, *other, "--train", "--epoch=2", "--out_name=r")
+    assert "was trained with --seed 3 (these flags: --seed 4). Drop --seed 4 to resume it" in err
+    record = tmp_path / "out" / "r" / "checkpoints" / "model.json"
+    assert json.loads(record.read_text())["seed"] == 3
+    run_main(main_in_process, *other, "--out_name=r", "--generate=4")  # test mode's draws
+
+
 
 def test_how_an_image_folder_was_read_is_obeyed_by_resume_and_test_mode(main_in_process,
                                                                        tmp_path, capsys):
