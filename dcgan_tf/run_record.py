@@ -13,6 +13,7 @@ is assumed and said.
 
 import dataclasses
 import json
+import math
 import os
 
 from dcgan_tf import config as config_lib
@@ -36,10 +37,26 @@ STABILIZERS_OFF = dict(ema_decay=0.0, ema_start=1000, diffaugment="", r1_gamma=0
                        stabilized=False)
 # How a run trains that a resumed run may change on purpose (a flag typed wins,
 # and the log says so), and takes from the record where no flag is typed: the
-# optimizers' settings and the schedule's counts.
+# optimizers' settings, the schedule's counts, the objective's parameters, the
+# images an epoch draws from (train_size: null for all of them).
 SETTINGS = {"learning_rate": float, "beta1": float, "beta2": float, "d_learning_rate": float,
             "g_learning_rate": float, "g_updates": int, "n_critic": int, "clip_value": float,
-            "lambda_gp": float}
+            "lambda_gp": float, "ls_abc": str, "divergence": str, "original_loss_eval": bool,
+            "train_size": float}
+
+
+def _settings_of(config):
+    settings = {name: getattr(config, name) for name in SETTINGS}
+    if math.isinf(settings["train_size"]):
+        settings["train_size"] = None  # JSON has no infinity (FLAGS.json writes it so too)
+    return settings
+
+
+def _flag_values_of(settings):
+    """The flags' values of a record's settings (null train_size: every image)."""
+    if "train_size" in settings and settings["train_size"] is None:
+        return {**settings, "train_size": math.inf}
+    return settings
 
 
 # How an image folder's files were read into the images the run trained on:
@@ -156,8 +173,7 @@ class RunRecord:
                    z_dist=config.z_dist, dataset=config.dataset,
                    batch_size=config.batch_size, seed=config.seed,
                    stabilizers={name: getattr(config, name) for name in STABILIZERS},
-                   settings={name: getattr(config, name) for name in SETTINGS},
-                   data=data_reading_of(config))
+                   settings=_settings_of(config), data=data_reading_of(config))
 
     def to_json(self):
         values = {"record_version": VERSION, "model": self.model, "loss": self.loss,
@@ -249,6 +265,9 @@ def read(model_json, flags_json=None):
                                   " should be a whole number")
     stabilizers = _stabilizers(values.get("stabilizers", {}), model_json)
     settings = _settings(values.get("settings", {}), model_json)
+    if flags_json and os.path.exists(flags_json) and set(SETTINGS) - set(settings):
+        flags = read_flags(flags_json)  # a record from before a setting was kept
+        settings = {**{name: flags[name] for name in SETTINGS if name in flags}, **settings}
     reading = (_data_reading(values["data"], model_json) if "data" in values
                else _data_reading_in_flags(values["dataset"], flags_json))
     unknown = sorted(set(values) - set(_FIELDS) - {"seed", "stabilizers", "settings", "data"})
@@ -425,7 +444,8 @@ def obeyed(config, typed, record, run_dir, *, resuming, log):
             and "z_dist" in record.flag_values():
         log(f" [!] Sampling --z_dist {config.z_dist}, as asked: the run trained on"
             f" {record.z_dist}, so these samples are not what it learned to make.")
-    recorded = {name: value for name, value in {**record.settings, **(record.data or {}),
+    recorded = {name: value for name, value in {**_flag_values_of(record.settings),
+                                                **(record.data or {}),
                                                 **record.flag_values()}.items()
                 if name not in typed}
     if "model" in recorded or "loss" in recorded:

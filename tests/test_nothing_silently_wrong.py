@@ -283,14 +283,28 @@ def test_resuming_with_a_flag_the_run_contradicts_is_refused_writing_nothing(
 
 
 def test_resume_takes_what_was_not_given_from_the_record(main_in_process, digits, tmp_path):
+    """The system, its batches and prior; and the objective's targets and the
+    images an epoch draws from, which a resume without their flags had set
+    back to the defaults (LSGAN's 0,1,1; every image), said only in a line."""
     run_main(main_in_process, *digits, "--model=gan", "--train", "--epoch=1", "--batch_size=8",
-             "--z_dist=uniform_signed", "--out_name=r")
+             "--z_dist=uniform_signed", "--loss=lsgan", "--ls_abc=-1,1,0", "--train_size=16",
+             "--out_name=r")
     lines = run_main(main_in_process, *digits, "--train", "--epoch=2", "--out_name=r")
     assert any("resuming after iteration 2" in line for line in lines), lines
+    assert any("--epoch 1 -> 2" in line and "ls_abc" not in line for line in lines), lines
     history = [json.loads(line)["flags"] for line in
                (tmp_path / "out" / "r" / "flags_history.jsonl").read_text().splitlines()]
-    assert [(h["model"], h["batch_size"], h["z_dist"]) for h in history] == [
-        ("gan", 8, "uniform_signed")] * 2
+    assert [(h["model"], h["batch_size"], h["z_dist"], h["loss"], h["ls_abc"], h["train_size"])
+            for h in history] == [("gan", 8, "uniform_signed", "lsgan", "-1,1,0", 16)] * 2
+    record_path = tmp_path / "out" / "r" / "checkpoints" / "model.json"
+    record = json.loads(record_path.read_text())
+    for name in ("ls_abc", "train_size"):  # a record from before they were kept:
+        del record["settings"][name]  # its FLAGS.json says them
+    record_path.write_text(json.dumps(record))
+    run_main(main_in_process, *digits, "--train", "--epoch=3", "--out_name=r")
+    last = json.loads((tmp_path / "out" / "r" / "flags_history.jsonl").read_text()
+                      .splitlines()[-1])["flags"]
+    assert (last["ls_abc"], last["train_size"]) == ("-1,1,0", 16)
 
 
 def test_a_resumed_run_keeps_its_seed_and_test_mode_draws_with_its_own(main_in_process, digits,
