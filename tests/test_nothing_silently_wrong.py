@@ -637,6 +637,22 @@ def test_figures_of_fewer_images_than_usual_say_they_move_with_the_count(tmp_pat
     assert not [line for line in said if line.startswith(" [!]")]
 
 
+def test_a_later_scoring_keeps_the_earlier_ones(tmp_path):
+    """metrics.json holds the latest figures; a quick check after a long
+    scoring (or after more training) had replaced it, with no copy."""
+    path = str(tmp_path / "metrics.json")
+    for count, distance in ((50000, 2.1), (100, 58.0)):
+        said = []
+        evaluate.write_results({"frechet_distance": distance, "num_images": count}, path,
+                               said.append)
+    assert json.loads(open(path).read()) == {"frechet_distance": 58.0, "num_images": 100}
+    kept = [json.loads(line) for line in open(tmp_path / "metrics_history.jsonl")]
+    assert [(k["num_images"], k["frechet_distance"]) for k in kept] == [(50000, 2.1), (100, 58.0)]
+    assert all(len(k["time"]) == len("2026-12-06T11:55:00") for k in kept)
+    assert said[-1] == f" [*] Metrics written to {path} (each scoring kept in" \
+                       f" {tmp_path / 'metrics_history.jsonl'})"
+
+
 def test_figures_that_came_out_nan_are_never_written(tmp_path):
     path = tmp_path / "metrics.json"
     figures = {"frechet_distance": 12.5, "real": {"kid": float("nan")},
