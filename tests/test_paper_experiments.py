@@ -286,6 +286,19 @@ def test_nearest_neighbours_equal_brute_force_streamed_and_left_out():
     assert distances.min() > 0
 
 
+def test_nearest_neighbours_break_ties_as_a_stable_sort_does():
+    """Whole-number points make many equal distances (duplicate images do too):
+    the k nearest are a stable sort's first k, the lower index first."""
+    rng = np.random.default_rng(4)
+    reference = rng.integers(0, 3, size=(300, 4)).astype(float)
+    queries = rng.integers(0, 3, size=(40, 4)).astype(float)
+    chunks = [reference[i:i + 70] for i in range(0, 300, 70)]
+    distances, indices = memorisation.nearest(queries, iter(chunks), k=5)
+    brute = np.linalg.norm(queries[:, None] - reference[None], axis=2)
+    np.testing.assert_array_equal(indices, np.argsort(brute, axis=1, kind="stable")[:, :5])
+    np.testing.assert_allclose(distances, np.sort(brute, axis=1)[:, :5], atol=1e-12)
+
+
 def _neighbour_distances(nearest, kth):
     """[n, 5] nearest-neighbour distances: `nearest`, then evenly up to `kth`."""
     return np.linspace(nearest, kth, memorisation.NEIGHBOURS, axis=1)

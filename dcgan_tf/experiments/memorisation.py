@@ -30,10 +30,22 @@ NEAR_COPY_EXCESS = 5.0
 
 
 def _top_k_merge(best_d, best_i, distances, indices, k):
-    """The k smallest of the kept (best_d, best_i) and a new chunk's, per row."""
+    """The k smallest of the kept (best_d, best_i) and a new chunk's, per row,
+    ties to the earlier column: a stable sort's first k. Found by a partition
+    (a full sort of each chunk's row was most of the search's time); a row
+    whose k-th value ties with one the partition left out is sorted whole."""
     d = np.concatenate([best_d, distances], axis=1)
     i = np.concatenate([best_i, indices], axis=1)
-    order = np.argsort(d, axis=1, kind="stable")[:, :k]
+    if d.shape[1] <= k:
+        order = np.argsort(d, axis=1, kind="stable")
+    else:
+        chosen = np.sort(np.argpartition(d, k - 1, axis=1)[:, :k], axis=1)  # column order
+        chosen_d = np.take_along_axis(d, chosen, 1)
+        order = np.take_along_axis(chosen, np.argsort(chosen_d, axis=1, kind="stable"), 1)
+        kth = chosen_d.max(axis=1, keepdims=True)
+        tied = np.sum(d == kth, axis=1) != np.sum(chosen_d == kth, axis=1)
+        if tied.any():
+            order[tied] = np.argsort(d[tied], axis=1, kind="stable")[:, :k]
     return np.take_along_axis(d, order, 1), np.take_along_axis(i, order, 1)
 
 
