@@ -265,11 +265,13 @@ def read(model_json, flags_json=None):
                                   " should be a whole number")
     stabilizers = _stabilizers(values.get("stabilizers", {}), model_json)
     settings = _settings(values.get("settings", {}), model_json)
-    if flags_json and os.path.exists(flags_json) and set(SETTINGS) - set(settings):
-        flags = read_flags(flags_json)  # a record from before a setting was kept
-        settings = {**{name: flags[name] for name in SETTINGS if name in flags}, **settings}
+    # A record from before a setting, or `data`, was kept: FLAGS.json says them.
+    older = set(SETTINGS) - set(settings) or (
+        "data" not in values and not data_lib.is_idx_dataset(values["dataset"]))
+    flags = read_flags(flags_json) if older and flags_json and os.path.exists(flags_json) else {}
+    settings = {**{name: flags[name] for name in SETTINGS if name in flags}, **settings}
     reading = (_data_reading(values["data"], model_json) if "data" in values
-               else _data_reading_in_flags(values["dataset"], flags_json))
+               else _data_reading_in_flags(values["dataset"], flags))
     unknown = sorted(set(values) - set(_FIELDS) - {"seed", "stabilizers", "settings", "data"})
     if unknown:
         raise damaged(model_json, f"it records {', '.join(unknown)}, which this program does"
@@ -301,13 +303,11 @@ def _data_reading(values, path):
     return values
 
 
-def _data_reading_in_flags(dataset, flags_json):
+def _data_reading_in_flags(dataset, flags):
     """How a run recorded before `data` read its image folder, from its
-    FLAGS.json; None where that is not there (the flags' values stand)."""
-    if data_lib.is_idx_dataset(dataset) or not (flags_json and os.path.exists(flags_json)):
-        return None
-    flags = read_flags(flags_json)
-    if not all(name in flags for name in DATA_READING) or flags["dataset"] != dataset:
+    FLAGS.json's `flags`; None where they do not say (the flags' values stand)."""
+    if data_lib.is_idx_dataset(dataset) or flags.get("dataset") != dataset or not all(
+            name in flags for name in DATA_READING):
         return None
     return data_reading_of(config_lib.Config(**{name: flags[name] for name in
                                                 ("dataset", *DATA_READING)}))
@@ -359,7 +359,7 @@ def _read_before_record(values, model_json, flags_json):
     record = RunRecord(model=model, loss=loss, networks=networks, settings=settings,
                        z_dist=flags.get("z_dist", "uniform_signed"), dataset=dataset,
                        batch_size=flags.get("batch_size", 64), seed=flags.get("seed"),
-                       data=_data_reading_in_flags(dataset, flags_json) if flags else None,
+                       data=_data_reading_in_flags(dataset, flags),
                        assumed=assumed)
     return _check_values(record, model_json)
 
