@@ -75,7 +75,6 @@ def test_a_second_training_of_a_run_is_refused_while_test_mode_works(tmp_path, m
     assert any("resuming after iteration" in line for line in lines)
 
 
-
 RECORDS_OF_A_START = {"model.json", "flags_history.jsonl", "training.lock"}
 
 
@@ -93,6 +92,7 @@ def test_the_same_command_after_a_finished_run_rewrites_none_of_it(tmp_path, mai
     assert {path: path.stat().st_mtime_ns for path in kept} == kept
     assert {path.name for path in run_dir(tmp_path).rglob("*") if path.is_file()} - {
         path.name for path in kept} == RECORDS_OF_A_START
+
 
 def test_two_unseeded_starts_at_once_train_one_run(tmp_path):
     """Two unseeded starts would draw two seeds into one folder: one trains,

@@ -322,7 +322,6 @@ def test_a_resumed_run_keeps_its_seed_and_test_mode_draws_with_its_own(main_in_p
     run_main(main_in_process, *other, "--out_name=r", "--generate=4")  # test mode's draws
 
 
-
 def test_how_an_image_folder_was_read_is_obeyed_by_resume_and_test_mode(main_in_process,
                                                                        tmp_path, capsys):
     """A run on PNGs under --crop: resumed, or scored for memorisation, without
@@ -360,6 +359,7 @@ def test_how_an_image_folder_was_read_is_obeyed_by_resume_and_test_mode(main_in_
     err = refused(main_in_process, capsys, *common, "--generate=4")
     assert "is damaged (it records \"data\": {\"crop\": \"yes\"}" in err, err
     assert run_record.data_reading_of(config_lib.Config(dataset="mnist")) is None  # one way
+
 
 # 6. --evaluate_npz trusts the file ---------------------------------------------------
 
