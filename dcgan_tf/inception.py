@@ -100,7 +100,7 @@ def locate(path="", cache_dir=DEFAULT_DIR, allow_download=True, log=print, sourc
                                             + _hand_fetch(cache_dir))
         if path.endswith((".tgz", ".tar.gz")):
             return _graph_from_archive(path, os.path.join(cache_dir, GRAPH))
-        read_graph(path)  # now, before test mode writes anything: not a GraphDef, not FID's
+        _check_size(path, os.path.getsize(path))
         return path
     cached = os.path.join(cache_dir, GRAPH)
     if os.path.isfile(cached):

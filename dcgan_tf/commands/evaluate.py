@@ -66,8 +66,10 @@ def check_can_score(config, log):
     if config.inception_stats:
         inception.read_statistics(config_lib.expand_path(config.inception_stats))
     if config.inception or not data.is_idx_dataset(config.dataset):
-        inception.locate(config_lib.expand_path(config.inception), _inception_cache(config),
-                         config.download, log)
+        path = inception.locate(config_lib.expand_path(config.inception),
+                                _inception_cache(config), config.download, log)
+        if config.inception:  # the user's file (a cached or extracted one was checked)
+            inception.read_graph(path)
     # What is kept of each sample (float64, and its concatenation): the
     # classifier's logits and two feature sets, the Inception features.
     per_sample = 2 * 8 * ((10 + 2 * 128 if data.is_idx_dataset(config.dataset) else 0)
