@@ -98,6 +98,17 @@ def damage(prefix):
     return None
 
 
+def epoch_position(prefix):
+    """(epoch, batch within it) where the checkpoint at `prefix` stands: the
+    batches its run's epochs took so far; None for a checkpoint without them
+    (the original TF1 code's)."""
+    reader = tf.train.load_checkpoint(prefix)
+    keys = ("epoch/.ATTRIBUTES/VARIABLE_VALUE", "epoch_batch/.ATTRIBUTES/VARIABLE_VALUE")
+    if not all(reader.has_tensor(key) for key in keys):
+        return None
+    return tuple(int(reader.get_tensor(key)) for key in keys)
+
+
 def _prefixes_in(directory):
     """Every checkpoint prefix with a file in `directory`, newest first."""
     names = set()

@@ -172,6 +172,13 @@ class IdxData:
         """The first `batch_size` examples: the original's sample_inputs/labels."""
         return self._to_model_inputs(self.images[:batch_size], self.labels[:batch_size])
 
+    def delivered(self, epoch, epoch_batch, num_examples, batch_size):
+        """Sorted indices of the examples a run's batches took, from its first
+        epoch's up to batch `epoch_batch` of epoch `epoch` (where its checkpoint
+        stands): the first full batches of the one order every epoch walks."""
+        whole = num_examples // batch_size * batch_size
+        return np.arange(whole if epoch else min(epoch_batch * batch_size, whole))
+
     def batches_in_epoch(self, epoch, num_examples, batch_size, replicas=1):
         return num_examples // batch_size
 
@@ -245,6 +252,17 @@ class ScriptIdxData(IdxData):
         return (f"Each epoch's last batch would hold {images_word(rest)} ({num_examples} %"
                 f" {batch_size}): it is left out, as {why}; the next epoch's shuffle"
                 " includes them")
+
+    def delivered(self, epoch, epoch_batch, num_examples, batch_size):
+        """Sorted indices of the examples a run's batches took, from its first
+        epoch's up to batch `epoch_batch` of epoch `epoch`: each epoch's shuffle
+        as far as its batches went (its last batch as one device keeps it: with
+        replicas it may keep fewer, so this can hold a few more)."""
+        used = num_examples // batch_size * batch_size + self.last_batch_size(num_examples,
+                                                                              batch_size)
+        taken = [self.epoch_order(e, num_examples)[:used] for e in range(epoch)]
+        taken.append(self.epoch_order(epoch, num_examples)[:min(epoch_batch * batch_size, used)])
+        return np.unique(np.concatenate(taken))
 
     def epoch_dataset(self, epoch, num_examples, batch_size, start_batch=0, replicas=1):
         used = (num_examples // batch_size * batch_size
@@ -423,11 +441,34 @@ class ImageFolderData:
         image.set_shape([self.output_height, self.output_width, self.c_dim])
         return tf.cast(image, tf.float32) / 127.5 - 1.0  # the original's transform
 
+    def epoch_order(self, epoch, num_examples):
+        """The indices of this epoch's files: a fresh shuffle per epoch (as the
+        original reshuffles), seeded by (seed, epoch) so a resumed run sees the
+        same order."""
+        return np.random.default_rng([self.seed, epoch]).permutation(
+            len(self.files))[:num_examples]
+
     def epoch_files(self, epoch, num_examples):
-        """This epoch's files: a fresh shuffle per epoch (as the original reshuffles),
-        seeded by (seed, epoch) so a resumed run sees the same order."""
-        order = np.random.default_rng([self.seed, epoch]).permutation(len(self.files))
-        return [self.files[i] for i in order[:num_examples]]
+        return [self.files[i] for i in self.epoch_order(epoch, num_examples)]
+
+    def delivered(self, epoch, epoch_batch, num_examples, batch_size):
+        """Sorted indices of the files a run's batches took, from its first
+        epoch's up to batch `epoch_batch` of epoch `epoch`: every file of the
+        epochs before (those unusable, or past the last full batch, included: a
+        few more than were trained on), and in epoch `epoch` its first files up to
+        the one that filled batch `epoch_batch` (each file read to know)."""
+        taken = [self.epoch_order(e, num_examples) for e in range(epoch)]
+        wanted, usable, current = epoch_batch * batch_size, 0, []
+        for index in self.epoch_order(epoch, num_examples):
+            if usable >= wanted:
+                break
+            current.append(index)
+            try:
+                self.load(self.files[index])
+                usable += 1
+            except UnusableImage:
+                continue
+        return np.unique(np.concatenate(taken + [np.array(current, np.int64)]))
 
     def mark_unusable(self, paths):
         with self._lock:

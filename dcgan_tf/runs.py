@@ -6,6 +6,7 @@ written whole or not at all.
 
 import dataclasses
 import json
+import math
 import os
 import random
 import time
@@ -110,6 +111,25 @@ def recorded_seed(paths):
                 " (--seed is in [0, 2**32)). Pass the run's --seed, or fix the file.")
         return seed
     return None
+
+
+def largest_train_size(paths, record):
+    """The most images per epoch any start of the run drew (--train_size; inf:
+    every image): of every start in flags_history.jsonl, and of the record."""
+    sizes = [record.settings.get("train_size")]
+    history = os.path.join(paths.run_dir, "flags_history.jsonl")
+    if os.path.exists(history):
+        with open(history, encoding="utf-8") as f:
+            for number, line in enumerate(f, 1):
+                try:
+                    sizes.append(json.loads(line)["flags"]["train_size"])
+                except (ValueError, KeyError, TypeError) as error:
+                    raise run_record.damaged(
+                        history, f"line {number} is not a start's flags: {error!r}",
+                        "It says which images each start trained on; restore it, or delete"
+                        " the damaged line if no start of the run passed --train_size.") \
+                        from error
+    return max(math.inf if size is None else float(size) for size in sizes)
 
 
 def with_run_seed(config, paths):

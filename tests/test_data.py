@@ -143,3 +143,54 @@ def test_epoch_order_is_reshuffled_per_epoch_and_reproducible(tmp_path):
     assert sorted(first) == sorted(second) == source.files and first != second
     assert folder(tmp_path).epoch_files(1, 12) == second
     assert len(source.epoch_files(0, 5)) == 5  # train_size
+
+
+def _taken_by_batches(source, epoch, epoch_batch, num_examples, batch_size, index_of):
+    """The indices of what `source`'s epoch_dataset delivered: every batch of the
+    epochs before `epoch`, then its first `epoch_batch` batches."""
+    taken = set()
+    for e in range(epoch + 1):
+        for number, batch in enumerate(source.epoch_dataset(e, num_examples, batch_size)):
+            if e == epoch and number >= epoch_batch:
+                break
+            images = batch[0] if isinstance(batch, tuple) else batch
+            taken.update(index_of(images.numpy()))
+    return taken
+
+
+@pytest.mark.parametrize("position", [(0, 0), (0, 2), (1, 0), (2, 3)])
+def test_the_examples_delivered_are_those_the_batches_took_from_idx_files(position):
+    """The original's order (one walk, every epoch) and the scripts' (a shuffle
+    per epoch, the last batch kept): 50 images each of one value (its index),
+    30 an epoch (--train_size), batches of 8."""
+    images = np.broadcast_to(np.arange(50, dtype=np.uint8)[:, None, None, None],
+                             (50, 28, 28, 1)).copy()
+    labels = np.arange(50, dtype=np.uint8) % 10
+    original = data.IdxData(images, labels)
+    scripts = data.ScriptIdxData(images, labels, seed=7)
+    for source, index_of in (
+            (original, lambda batch: np.rint(batch[:, 0, 0, 0] * 255).astype(int)),
+            (scripts, lambda batch: np.rint((batch[:, 0, 0, 0] * 0.5 + 0.5) * 255).astype(int))):
+        delivered = source.delivered(*position, 30, 8)
+        assert list(delivered) == sorted(_taken_by_batches(source, *position, 30, 8, index_of))
+    assert list(original.delivered(*position, 30, 8)) == list(
+        range(24 if position[0] else 8 * position[1]))  # full batches of the first 30
+
+
+@pytest.mark.parametrize("position", [(0, 3), (2, 2)])
+def test_the_files_delivered_hold_those_the_batches_took_from_a_folder(tmp_path, position):
+    """Every file the batches took, and beyond them only unusable files and, of
+    each epoch before, its files past the last full batch (fewer than a batch)."""
+    for i in range(30):
+        fakes.write_image(str(tmp_path / f"img_{i:02d}.png"), np.full((20, 20), 8 * i))
+    for i in range(5):
+        (tmp_path / f"img_{i:02d}_junk.png").write_bytes(b"junk")
+    source = folder(tmp_path)
+    by_value = {8 * i: source.files.index(str(tmp_path / f"img_{i:02d}.png")) for i in range(30)}
+    index_of = lambda batch: [by_value[int(v)] for v in  # noqa: E731
+                              np.rint((batch[:, 0, 0, 0] + 1) * 127.5)]
+    taken = _taken_by_batches(source, *position, 20, 4, index_of)
+    delivered = set(source.delivered(*position, 20, 4))
+    unusable = {source.files.index(str(path)) for path in tmp_path.glob("*_junk.png")}
+    assert taken <= delivered and len(delivered - taken - unusable) <= 3 * position[0]
+    assert taken  # the batches took something to compare with

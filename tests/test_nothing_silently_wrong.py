@@ -36,6 +36,7 @@ from dcgan_tf import training
 from dcgan_tf.commands import compare
 from dcgan_tf.commands import evaluate
 from dcgan_tf.commands import train
+from dcgan_tf.experiments import memorisation
 
 TINY = SMALLEST_FLAGS
 
@@ -435,6 +436,52 @@ def test_nearest_neighbours_of_a_young_generator_on_noise_give_no_verdict(main_i
     assert "only 20 unseen real images" in report["verdict"]
     assert not any("memorising" in line for line in lines)
     assert report["source"]["iteration"] == 4
+
+
+def test_nearest_neighbours_look_among_the_images_the_run_trained_on(main_in_process, tmp_path,
+                                                                     monkeypatch, capsys):
+    """A run on 40 of 110 digits (--train_size 40) had its samples' nearest
+    "training images" looked for among all 110, and its JSON said it trained
+    on every real image; now the 40 its batches took, the 70 others unseen."""
+    # 110 images of one grey each, every one another: the nearest of them to any
+    # sample are many, most of them (70/110) among those the run never took.
+    greys = np.random.default_rng(0).permutation(np.linspace(0, 255, 110).round())
+    directory = tmp_path / "data" / "mnist"
+    directory.mkdir(parents=True)
+    for split, rows in (("train", slice(0, 100)), ("t10k", slice(100, 110))):
+        fakes.write_idx(str(directory / f"{split}-images-idx3-ubyte"),
+                        np.broadcast_to(greys[rows, None, None], (len(greys[rows]), 28, 28)))
+        fakes.write_idx(str(directory / f"{split}-labels-idx1-ubyte"),
+                        np.arange(110)[rows] % 10)
+    # The unseen images a verdict wants (1,000), as few as this small data set has.
+    monkeypatch.setattr(memorisation, "UNSEEN_REAL", 60)
+    flags = ["--dataset=mnist", f"--data_dir={tmp_path / 'data'}", f"--out_dir={tmp_path / 'out'}",
+             "--input_height=28", "--output_height=28", "--batch_size=8", "--seed=1",
+             "--out_name=r", *TINY]
+    run_main(main_in_process, *flags, "--train", "--epoch=1", "--train_size=40")
+    lines = run_main(main_in_process, *flags, "--nearest_neighbours=20",
+                     f"--classifier_cache={tmp_path / 'cache'}")
+    report = json.loads((tmp_path / "out" / "r" / "samples" / "nearest_neighbours.json")
+                        .read_text())
+    said = ("the 40 of 110 images its batches took",
+            "the data set's 70 images its batches never took")
+    assert (report["training_images"], report["unseen_real"]) == said
+    assert f" [*] Training images: {said[0]}; unseen real images: {said[1]}" in lines
+    for space in report["spaces"].values():
+        assert space["unseen_real"]["count"] == 60
+        # The original's order is the same every epoch: the run took the first 40.
+        assert all(0 <= i < 40 for row in space["first_samples_neighbours"] for i in row)
+    # Resumed on 48 an epoch: the most any start drew (flags_history.jsonl).
+    run_main(main_in_process, *flags, "--train", "--epoch=2", "--train_size=48")
+    lines = run_main(main_in_process, *flags, "--nearest_neighbours=20")
+    assert " [*] Training images: the 48 of 110 images its batches took; unseen real images:" \
+        " the data set's 62 images its batches never took" in lines
+    with open(tmp_path / "out" / "r" / "flags_history.jsonl", "a") as history:
+        history.write("{\"flags\": \n")  # a start's line cut short
+    samples = sorted(os.listdir(tmp_path / "out" / "r" / "samples"))
+    err = refused(main_in_process, capsys, *flags, "--nearest_neighbours=20")
+    assert "flags_history.jsonl is damaged (line 3 is not a start's flags" in err, err
+    assert sorted(os.listdir(tmp_path / "out" / "r" / "samples")) == samples
 
 
 # 9 and 10. Tracebacks and misleading messages ------------------------------------------

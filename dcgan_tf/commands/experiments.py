@@ -10,6 +10,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from dcgan_tf import checkpoints
 from dcgan_tf import config as config_lib
 from dcgan_tf import data
 from dcgan_tf import datasets
@@ -19,6 +20,7 @@ from dcgan_tf import images
 from dcgan_tf import memory
 from dcgan_tf import metrics
 from dcgan_tf import networks
+from dcgan_tf import runs
 from dcgan_tf import systems
 from dcgan_tf import tf1_checkpoint
 from dcgan_tf.experiments import features as features_lib
@@ -57,6 +59,8 @@ def check_applies(config, run):
             8 * config.nearest_neighbours * int(np.prod(shape)),
             f"--nearest_neighbours {config.nearest_neighbours} (the samples, held with their"
             " distances)", "pass fewer samples (a few thousand tell as much).")
+    if config.nearest_neighbours or config.visualizes("guided_backprop"):
+        runs.largest_train_size(run.paths, run.record)  # which images it trained on
     if config.linear_probe:
         probe_lib.parse_labels_per_class(config.probe_labels)
         name = probe_dataset(config)
@@ -198,37 +202,105 @@ def linear_probe(config, run, log):
 
 # ------------------------------------------------------------------ real images of the run
 
-def _run_images(config, run, log):
-    """(the images the run trained on (uint8 chunks, streamed), unseen real images
-    (uint8) or None where it trained on all there are, labels of those or None)."""
+@dataclasses.dataclass
+class RunImages:
+    """Real images of a run's data set: `chunks(size)` streams those the run
+    trained on (uint8; `rows`: their indices in the data set as the run reads
+    it), `unseen` (uint8) and `unseen_labels` are real images it never trained
+    on (None where too few are left), and the two texts say which they are."""
+
+    chunks: object
+    rows: object
+    unseen: object
+    unseen_labels: object
+    trained_on: str
+    held_out: str
+    unusable: set = dataclasses.field(default_factory=set)  # rows chunks found unusable
+
+    def streamed_rows(self):
+        """The data set's indices of the images `chunks` yields, in order (once
+        it has streamed them all: an image folder's unusable files left out)."""
+        return np.array([row for row in self.rows if row not in self.unusable], np.int64)
+
+
+LEAVE_ONE_OUT = ("the images it trained on, each against the others (leave-one-out: fewer than"
+                 f" {memorisation.UNSEEN_REAL:,} real images were left out of its training)")
+
+
+def _delivered(run, training_data, position):
+    """Sorted indices of the examples the run's batches took (every epoch's
+    draws, by --train_size, up to `position`: where its checkpoint stands), or
+    None where that is all of them."""
+    per_epoch = min(training_data.num_examples, runs.largest_train_size(run.paths, run.record))
+    taken = training_data.delivered(*position, int(per_epoch), run.record.batch_size)
+    return None if len(taken) == training_data.num_examples else taken
+
+
+def _run_images(config, run, log, unseen_wanted):
+    """The run's RunImages: of unseen real images, up to `unseen_wanted` of an
+    image folder's are read."""
     system = systems.SYSTEMS[run.system_name]
-    config = dataclasses.replace(config, model=run.system_name)
+    # The run's seed ordered its epochs (test mode's --seed seeds its own draws).
+    config = dataclasses.replace(config, model=run.system_name, seed=run.recorded_seed())
     training_data = datasets.load_training_data(config, system, log)
+    total = training_data.num_examples
+    position = checkpoints.epoch_position(run.checkpoint)
+    unknown = ("an original TF1 checkpoint does not say which it trained on" if position is None
+               else "the run does not record the seed that ordered its epochs"
+               if run.recorded_seed() is None else None)
+    if unknown:
+        taken, trained_on = None, f"all {total:,} images (taken so: {unknown})"
+    else:
+        taken = _delivered(run, training_data, position)
+        trained_on = (f"all {total:,} images" if taken is None else
+                      f"the {len(taken):,} of {total:,} images its batches took")
+    rows = np.arange(total) if taken is None else taken
+    rest = np.setdiff1d(np.arange(total), rows)
+    enough_rest = len(rest) >= memorisation.UNSEEN_REAL
     if isinstance(training_data, data.ImageFolderData):
+        unusable = set()
+
         def chunks(size=2000):
-            for start in range(0, len(training_data.files), size):
-                loaded = training_data.load_usable(training_data.files[start:start + size])
-                if len(loaded):
-                    yield loaded
-        return chunks, None, None
+            for start in range(0, len(rows), size):
+                loaded = []
+                for row in rows[start:start + size]:
+                    try:
+                        loaded.append(training_data.load(training_data.files[row]))
+                    except data.UnusableImage:
+                        unusable.add(row)
+                if loaded:
+                    yield np.stack(loaded)
+        if not enough_rest:
+            return RunImages(chunks, rows, None, None, trained_on, LEAVE_ONE_OUT, unusable)
+        chosen = np.sort(np.random.default_rng(config.seed).permutation(rest)[:unseen_wanted])
+        unseen = training_data.load_usable([training_data.files[i] for i in chosen])
+        return RunImages(chunks, rows, unseen, None, trained_on,
+                         f"{len(unseen):,} of the folder's {len(rest):,} images its batches never"
+                         " took", unusable)
+
     def chunks(size=5000):
-        for start in range(0, training_data.num_examples, size):
-            yield training_data.images[start:start + size]
+        for start in range(0, len(rows), size):
+            yield training_data.images[rows[start:start + size]]
     if system.data == "scripts":  # trained on the training split: the test split is unseen
         directory = datasets.idx_dataset_directory(config, log)
         test_images, test_labels = data.load_idx_split(directory, "test")
-        return chunks, data.resize_like_torchvision(test_images, run.model_config.image_shape[0]), \
-            test_labels
-    return chunks, None, None
+        unseen = data.resize_like_torchvision(test_images, run.model_config.image_shape[0])
+        return RunImages(chunks, rows, unseen, test_labels, f"{trained_on} of the training split",
+                         "the test split (the run never trained on it)")
+    if not enough_rest:
+        return RunImages(chunks, rows, None, None, trained_on, LEAVE_ONE_OUT)
+    return RunImages(chunks, rows, training_data.images[rest], training_data.labels[rest],
+                     trained_on, f"the data set's {len(rest):,} images its batches never took")
 
 
 def guided_backprop(config, run, log):
     """--visualize_option guided_backprop: <samples>/guided_backprop.png."""
-    chunks, unseen, unseen_labels = _run_images(config, run, log)
-    if unseen is not None:
-        pool, labels = unseen[:GUIDED_POOL], unseen_labels[:GUIDED_POOL]
+    real = _run_images(config, run, log, GUIDED_POOL)
+    if real.unseen is not None:
+        pool = real.unseen[:GUIDED_POOL]
+        labels = None if real.unseen_labels is None else real.unseen_labels[:GUIDED_POOL]
     else:
-        pool = next(chunks(GUIDED_POOL))
+        pool = next(real.chunks(GUIDED_POOL))
         labels = None
     if discriminator_reads_labels(run) and labels is None:
         directory = datasets.idx_dataset_directory(config, log)
@@ -271,29 +343,30 @@ def nearest_neighbours(config, run, sampler, log):
     """--nearest_neighbours N: <samples>/nearest_neighbours.png and .json."""
     count = config.nearest_neighbours
     model_config = run.model_config
-    chunks, unseen, _ = _run_images(config, run, log)
+    # The unseen real images the verdict compares with: UNSEEN_REAL where there are
+    # so many (its 1% quantile needs them), not only as many as there are samples.
+    wanted = max(count, memorisation.UNSEEN_REAL)
+    real_images_of_run = _run_images(config, run, log, wanted)
+    chunks, unseen = real_images_of_run.chunks, real_images_of_run.unseen
     samples = np.concatenate([batch for batch, _ in generation.generated_batches(
         sampler, model_config, count, config.z_dist, config.batch_size, config.seed or 0)])
     samples = metrics.to_unit_range(samples, model_config.output_range)
     rng = np.random.default_rng(config.seed or 0)
-    # The unseen real images the verdict compares with: UNSEEN_REAL where there are
-    # so many (its 1% quantile needs them), not only as many as there are samples.
-    wanted = max(count, memorisation.UNSEEN_REAL)
     if unseen is not None:
         chosen = rng.permutation(len(unseen))[:wanted]
-        real, real_indices, held_out = unseen[chosen].astype(np.float32) / 255.0, None, \
-            "the test split (the run never trained on it)"
+        real, real_indices = unseen[chosen].astype(np.float32) / 255.0, None
     else:
         total = sum(len(chunk) for chunk in chunks())
         real_indices = np.sort(rng.permutation(total)[:wanted])
         real = np.concatenate([chunk for chunk in _rows_of(chunks(), real_indices)]) / 255.0
-        held_out = ("training images against the other training images (leave-one-out: the"
-                    " run trained on every real image it has)")
     spaces = {"pixels": lambda unit: unit.reshape(len(unit), -1)}
     classify = _classifier_features(config, run, log)
     if classify is not None:
         spaces["classifier_features"] = classify
-    report = {"samples": count, "unseen_real": held_out, "neighbours": memorisation.NEIGHBOURS,
+    log(f" [*] Training images: {real_images_of_run.trained_on}; unseen real images:"
+        f" {real_images_of_run.held_out}")
+    report = {"samples": count, "training_images": real_images_of_run.trained_on,
+              "unseen_real": real_images_of_run.held_out, "neighbours": memorisation.NEIGHBOURS,
               "source": run.provenance(), "spaces": {}}
     shown = {}
     for space, embed in spaces.items():
@@ -301,7 +374,8 @@ def nearest_neighbours(config, run, sampler, log):
         sample_d, sample_i = memorisation.nearest(embed(samples), reference())
         real_d, _ = memorisation.nearest(embed(real), reference(), query_indices=real_indices)
         report["spaces"][space] = memorisation.verdict(sample_d, real_d)
-        report["spaces"][space]["first_samples_neighbours"] = sample_i[:NEIGHBOUR_ROWS].tolist()
+        report["spaces"][space]["first_samples_neighbours"] = \
+            real_images_of_run.streamed_rows()[sample_i[:NEIGHBOUR_ROWS]].tolist()
         shown[space] = sample_i[:NEIGHBOUR_ROWS]
         log(f" [*] Nearest neighbours in {space}: {report['spaces'][space]['verdict']}")
     report["verdict"] = report["spaces"]["pixels"]["verdict"]
