@@ -294,6 +294,24 @@ def _actions_reading(config):
             "probe_dataset": ("--linear_probe", config.linear_probe)}
 
 
+# Flags only training reads: typed in test mode, they are said to be unread (a
+# training command with --train left out trains nothing; the log says so).
+# The stabilizers' are checked against the run's record there all the same.
+TRAINING_ONLY_FLAGS = (
+    "epoch", "train_size", "sample_freq", "ckpt_freq", "max_to_keep", "G_img_sum",
+    "original_loss_eval", "xla", "strategy", "sync_bn", "logical_cpus", "steps_per_call",
+    "learning_rate", "beta1", "beta2", "d_learning_rate", "g_learning_rate", "g_updates",
+    "n_critic", "clip_value", "lambda_gp", "ls_abc", "divergence", "stabilized", "ema_start",
+    "diffaugment", "r1_gamma", "r1_every")
+
+
+def training_flags_of(config, typed):
+    """The flags typed that test mode does not read (TRAINING_ONLY_FLAGS; the
+    linear probe's supervised baseline reads --learning_rate and --beta1)."""
+    read = ("learning_rate", "beta1") if config.linear_probe else ()
+    return [name for name in TRAINING_ONLY_FLAGS if name in typed and name not in read]
+
+
 def with_defaults(config, typed):
     """`config` with its --model's script defaults, then --stabilized's parts (its
     loss among them), then its --loss's, wherever no flag was typed (a flag

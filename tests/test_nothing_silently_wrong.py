@@ -283,6 +283,22 @@ def test_resuming_with_a_flag_the_run_contradicts_is_refused_writing_nothing(
     assert {name: (run / name).read_bytes() for name in files_under(run)} == before
 
 
+def test_training_flags_without_train_are_said_to_train_nothing(main_in_process, digits):
+    """A training command with --train left out sampled the run and exited 0,
+    --epoch 3 and --learning_rate unread, with no word: a user took it for a
+    longer training."""
+    run_main(main_in_process, *digits, "--model=gan", "--train", "--epoch=1", "--batch_size=8",
+             "--out_name=r")
+    lines = run_main(main_in_process, *digits, "--model=gan", "--epoch=3",
+                     "--learning_rate=0.001", "--noG_img_sum", "--out_name=r")
+    assert " [*] No --train: test mode samples the run and trains nothing; it does not read" \
+        " --epoch 3, --noG_img_sum, --learning_rate 0.001 (training's flags). Add --train to" \
+        " train on." in lines, lines
+    assert any("Wrote" in line and "test_00000002.png" in line for line in lines)
+    lines = run_main(main_in_process, *digits, "--model=gan", "--out_name=r", "--generate=2")
+    assert not any("No --train" in line for line in lines), lines
+
+
 def test_resume_takes_what_was_not_given_from_the_record(main_in_process, digits, tmp_path):
     """The system, its batches and prior; and the objective's targets and the
     images an epoch draws from, which a resume without their flags had set

@@ -8,6 +8,7 @@ import os
 import tensorflow as tf
 
 from dcgan_tf import checkpoints
+from dcgan_tf import config as config_lib
 from dcgan_tf import export
 from dcgan_tf import files
 from dcgan_tf import generation
@@ -131,6 +132,11 @@ def locate(config, typed=frozenset(), log=print):
 def obeying_the_run(config, typed, log=print):
     """Test mode's config: the flags typed, the run's record for the others (the
     run named by --out_name from here on, where it was found another way)."""
+    unread = config_lib.training_flags_of(config, typed)
+    if unread:
+        log(" [*] No --train: test mode samples the run and trains nothing; it does not read "
+            + ", ".join(run_record.as_typed(name, getattr(config, name)) for name in unread)
+            + " (training's flags). Add --train to train on.")
     paths, record, original = locate(config, typed, log)
     if original:
         if "z_dist" not in typed:
