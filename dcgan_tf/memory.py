@@ -7,6 +7,8 @@ their own (graph mode: variables and activations are shapes there, nothing is
 allocated), their parameters and the forward pass's tensors counted.
 """
 
+import functools
+
 import numpy as np
 import tensorflow as tf
 
@@ -61,9 +63,11 @@ def check_fits(needed, what, fix):
             f" {gigabytes(available)} GB free: {fix}")
 
 
+@functools.lru_cache(maxsize=64)
 def network_sizes(kind, model_config, batch_size, discriminator=True):
     """(parameters, floats in the forward pass's tensors) of a kind of networks:
-    G alone, or G and D on G's images, for a batch of `batch_size`."""
+    G alone, or G and D on G's images, for a batch of `batch_size`. Counted once
+    per process for each (building them takes a tenth of a second or more)."""
     with tf.Graph().as_default() as graph:
         rng = tf.random.Generator.from_seed(0)
         generator, critic = networks.build(kind, model_config, 0, rng)
