@@ -192,7 +192,8 @@ flags.DEFINE_string("probe_dataset", "", "--linear_probe: the labelled data: mni
                     " fashion_mnist, or a folder under --data_dir of train/<class>/ and"
                     " test/<class>/ images [the run's --dataset, if labelled]")
 flags.DEFINE_boolean("raw_generator", False, "Test mode on a run with --ema_decay: sample the"
-                     " trained G, not its average [False]")
+                     " trained G, not its average (outputs in <samples>/raw_generator/)"
+                     " [False]")
 flags.DEFINE_integer("nearest_neighbours", 0, "Memorisation: this many samples with their"
                      " nearest training images (pixels; the classifier's features), against"
                      " unseen real images' distances [0: off]")

@@ -313,10 +313,19 @@ def test_every_part_at_once_trains_resumes_exactly_and_samples_the_average(
     assert any("Sampling G's average (--ema_decay 0.9)" in line for line in lines), lines
     with np.load(out / "resumed" / "samples" / "generated_8.npz") as arrays:
         averaged = arrays["images"]
-    main_in_process(*digits, "--out_name=resumed", "--generate=8", "--raw_generator",
-                    log=quiet)
-    with np.load(out / "resumed" / "samples" / "generated_8.npz") as arrays:
+    # Its outputs apart: they overwrote the average's (the same names).
+    lines = []
+    main_in_process(*digits, "--out_name=resumed", "--generate=8", "--raw_generator", "--export",
+                    log=lines.append)
+    raw = out / "resumed" / "samples" / "raw_generator"
+    assert f" [*] Sampling the trained G, as asked (--raw_generator): its outputs go to {raw}" \
+        " (exports: *_raw_generator), apart from the average's" in lines, lines
+    with np.load(raw / "generated_8.npz") as arrays:
         assert not np.array_equal(arrays["images"], averaged)
+    with np.load(out / "resumed" / "samples" / "generated_8.npz") as arrays:
+        np.testing.assert_array_equal(arrays["images"], averaged)
+    exported = out / "resumed" / "checkpoints" / "export_b8_raw_generator" / "provenance.json"
+    assert json.loads(exported.read_text())["generator"] == "trained"
 
 
 def test_a_stabilizer_the_run_did_not_train_with_is_refused_on_resume(main_in_process, digits,

@@ -80,6 +80,12 @@ class TrainedRun:
                 f" --seed {self.config.seed or 0}")
 
 
+# Where test mode writes what a run's trained G makes, when the run keeps an
+# average of it (which test mode samples by default): a folder of the run's
+# samples, and a suffix of its exports.
+RAW_GENERATOR = "raw_generator"
+
+
 def samples_average(record, config):
     """Whether test mode samples the run's average of G: where it keeps one,
     unless --raw_generator asks for the trained G."""
@@ -183,11 +189,15 @@ def load_run(config, log=print):
                 raise
     checkpoints.check_finite(latest, {which: generator.variables}, log)
     log(f" [*] Load SUCCESS: {latest}")
-    if record.averaged:
-        decay = record.stabilizers["ema_decay"]
-        log(" [*] Sampling " + ("the trained G, as asked (--raw_generator)" if config.raw_generator
-                                else f"G's average (--ema_decay {decay:g}); --raw_generator"
-                                     " samples the trained G"))
+    if record.averaged and config.raw_generator:
+        # Apart from the average's outputs, which would otherwise be overwritten.
+        paths = dataclasses.replace(paths, sample_dir=os.path.join(paths.sample_dir,
+                                                                   RAW_GENERATOR))
+        log(f" [*] Sampling the trained G, as asked (--raw_generator): its outputs go to"
+            f" {paths.sample_dir} (exports: *_{RAW_GENERATOR}), apart from the average's")
+    elif record.averaged:
+        log(f" [*] Sampling G's average (--ema_decay {record.stabilizers['ema_decay']:g});"
+            " --raw_generator samples the trained G")
     return TrainedRun(generator, record, paths, latest, config)
 
 
@@ -213,17 +223,19 @@ def write_grid(config, sample, run):
 
 def export_sampler(config, run, log):
     """--export and --freeze, beside the checkpoint they were made from (each
-    with a provenance.json saying which)."""
+    with a provenance.json saying which; a run's trained G apart from its
+    average: --raw_generator)."""
     root = os.path.dirname(run.checkpoint)
+    apart = f"_{RAW_GENERATOR}" if run.record.averaged and config.raw_generator else ""
     if config.export:
         directory = export.export_saved_model(
-            run.generator, run.model_config, os.path.join(root, f"export_b{config.batch_size}"),
-            run.provenance())
+            run.generator, run.model_config,
+            os.path.join(root, f"export_b{config.batch_size}{apart}"), run.provenance())
         log(f" [*] SavedModel of the sampler: {directory}")
     if config.freeze:
         path = export.export_frozen_graph(
             run.generator, run.model_config,
-            os.path.join(root, f"frozen_b{config.batch_size}",
+            os.path.join(root, f"frozen_b{config.batch_size}{apart}",
                          f"model.b{config.batch_size}-{run.iteration:06d}_frz.pb"),
             run.provenance())
         log(f" [*] Frozen sampler graph: {path}")
