@@ -123,3 +123,20 @@ def test_compare_with_an_original_run_from_a_run_under_out_dir(original_run, tmp
     samples = tmp_path / "runs" / config_lib.Config(**flags).run_name() / "samples"
     assert (samples / "compare_samples.png").exists()
     assert (samples / "compare_losses.png").exists()
+
+
+def test_nearest_neighbours_of_an_original_run_say_its_training_images_are_assumed(
+        original_run, tmp_path):
+    """An original TF1 checkpoint records no epoch, batch or --train_size: the
+    search takes the whole folder as its training images, and says so."""
+    _, source = original_run
+    fakes.make_image_folder(str(tmp_path / "data" / "faces"), count=16, size=(36, 36))
+    config = config_lib.Config(checkpoint_dir=source, out_dir=str(tmp_path / "runs"),
+                               data_dir=str(tmp_path / "data"), nearest_neighbours=4,
+                               **FACES, **TINY)
+    lines = []
+    app.run(config, log=lines.append)
+    assert " [*] Training images: all 16 images (taken so: an original TF1 checkpoint does not" \
+        " say which it trained on); unseen real images: the images it trained on, each" \
+        " against the others (leave-one-out: fewer than 1,000 real images were left out of" \
+        " its training)" in lines, lines
