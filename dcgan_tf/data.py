@@ -260,9 +260,11 @@ class ScriptIdxData(IdxData):
         replicas it may keep fewer, so this can hold a few more)."""
         used = num_examples // batch_size * batch_size + self.last_batch_size(num_examples,
                                                                               batch_size)
-        taken = [self.epoch_order(e, num_examples)[:used] for e in range(epoch)]
-        taken.append(self.epoch_order(epoch, num_examples)[:min(epoch_batch * batch_size, used)])
-        return np.unique(np.concatenate(taken))
+        taken = np.zeros(len(self.images), bool)  # one flag per example, however many epochs
+        for e in range(epoch):
+            taken[self.epoch_order(e, num_examples)[:used]] = True
+        taken[self.epoch_order(epoch, num_examples)[:min(epoch_batch * batch_size, used)]] = True
+        return np.flatnonzero(taken)
 
     def epoch_dataset(self, epoch, num_examples, batch_size, start_batch=0, replicas=1):
         used = (num_examples // batch_size * batch_size
@@ -457,18 +459,20 @@ class ImageFolderData:
         epochs before (those unusable, or past the last full batch, included: a
         few more than were trained on), and in epoch `epoch` its first files up to
         the one that filled batch `epoch_batch` (each file read to know)."""
-        taken = [self.epoch_order(e, num_examples) for e in range(epoch)]
-        wanted, usable, current = epoch_batch * batch_size, 0, []
+        taken = np.zeros(len(self.files), bool)  # one flag per file, however many epochs
+        for e in range(epoch):
+            taken[self.epoch_order(e, num_examples)] = True
+        wanted, usable = epoch_batch * batch_size, 0
         for index in self.epoch_order(epoch, num_examples):
             if usable >= wanted:
                 break
-            current.append(index)
+            taken[index] = True
             try:
                 self.load(self.files[index])
                 usable += 1
             except UnusableImage:
                 continue
-        return np.unique(np.concatenate(taken + [np.array(current, np.int64)]))
+        return np.flatnonzero(taken)
 
     def mark_unusable(self, paths):
         with self._lock:
