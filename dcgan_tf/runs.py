@@ -116,20 +116,23 @@ def recorded_seed(paths):
 def largest_train_size(paths, record):
     """The most images per epoch any start of the run drew (--train_size; inf:
     every image): of every start in flags_history.jsonl, and of the record."""
-    sizes = [record.settings.get("train_size")]
+    def images_per_epoch(size):
+        return math.inf if size is None else float(size)
+
+    sizes = [images_per_epoch(record.settings.get("train_size"))]
     history = os.path.join(paths.run_dir, "flags_history.jsonl")
     if os.path.exists(history):
         with open(history, encoding="utf-8") as f:
             for number, line in enumerate(f, 1):
-                try:
-                    sizes.append(json.loads(line)["flags"]["train_size"])
+                try:  # a line cut short, or a train_size that is no number
+                    sizes.append(images_per_epoch(json.loads(line)["flags"]["train_size"]))
                 except (ValueError, KeyError, TypeError) as error:
                     raise run_record.damaged(
                         history, f"line {number} is not a start's flags: {error!r}",
                         "It says which images each start trained on; restore it, or delete"
                         " the damaged line if no start of the run passed --train_size.") \
                         from error
-    return max(math.inf if size is None else float(size) for size in sizes)
+    return max(sizes)
 
 
 def with_run_seed(config, paths):
