@@ -16,8 +16,10 @@ output_height).
 
 import collections
 import dataclasses
+import functools
 import glob
 import gzip
+import hashlib
 import os
 import struct
 import sys
@@ -189,6 +191,15 @@ class IdxData:
 
     def take_skipped_count(self):
         return 0
+
+    @functools.cached_property
+    def contents(self):
+        """Which examples this is, in its order ({"examples", "sha256"} of its
+        pixels and labels): a run's epochs are orders of these, so a start
+        that finds others says so (see runs.data_changed)."""
+        digest = hashlib.sha256(np.ascontiguousarray(self.images))
+        digest.update(np.ascontiguousarray(self.labels))
+        return {"examples": self.num_examples, "sha256": digest.hexdigest()}
 
 
 # Batch norm's batch statistics need two images: one image's unbiased variance is
@@ -397,6 +408,8 @@ class ImageFolderData:
     output_width: int
     seed: int
     warn: object = None  # called with one line per skipped file; default: stderr
+    folder: str = None  # the data set's folder: the files' paths under it name them
+
 
     y_dim = 0
 
@@ -520,6 +533,17 @@ class ImageFolderData:
         with self._lock:
             skipped, self._skipped = self._skipped, 0
         return skipped
+
+    @functools.cached_property
+    def contents(self):
+        """Which files this is, in their order ({"examples", "sha256"} of their
+        paths under `folder`, so a folder moved or renamed is the same one): a
+        run's epochs are shuffles of this list. What the files hold is not
+        digested (that would read every file at every start)."""
+        names = (os.path.relpath(path, self.folder) if self.folder else path
+                 for path in self.files)
+        digest = hashlib.sha256("\n".join(names).encode("utf-8", "surrogateescape"))
+        return {"examples": self.num_examples, "sha256": digest.hexdigest()}
 
 
 def probe_image_folder(files, crop, input_height, input_width, needed=1):

@@ -74,7 +74,7 @@ def load_training_data(config, system, log=print):
             log(f" [!] skipping {path}: {reason}")
         training_data = data.ImageFolderData(
             files, c_dim, config.crop, config.input_height, config.input_width,
-            config.output_height, config.output_width, seed=config.seed)
+            config.output_height, config.output_width, seed=config.seed, folder=directory)
         training_data.mark_unusable(failures)
         log(f" [*] {config.dataset}: {len(files)} files in {directory}, c_dim={c_dim}")
         probed = [f for f in files[:len(failures) + config.batch_size] if f not in failures]

@@ -113,6 +113,33 @@ def recorded_seed(paths):
     return None
 
 
+def starts(paths):
+    """Every start of the run, as flags_history.jsonl keeps them: {"start_iteration",
+    "flags", "data" (what its data set held; not in older lines), ...} each.
+    A damaged line is an error naming it."""
+    history = os.path.join(paths.run_dir, "flags_history.jsonl")
+    if not os.path.exists(history):
+        return []
+    entries = []
+    with open(history, encoding="utf-8") as f:
+        for number, line in enumerate(f, 1):
+            try:  # a line cut short, or values no start writes
+                entry = json.loads(line)
+                if entry["flags"]["train_size"] is not None:  # null: every image
+                    float(entry["flags"]["train_size"])
+                data = entry.get("data", {"examples": 0, "sha256": ""})
+                if not (isinstance(data["examples"], int) and isinstance(data["sha256"], str)):
+                    raise TypeError(f"its data is {data!r}")
+            except (ValueError, KeyError, TypeError) as error:
+                raise run_record.damaged(
+                    history, f"line {number} is not a start's flags: {error!r}",
+                    "It says which images each start trained on; restore it, or delete"
+                    " the damaged line if no start of the run passed --train_size or"
+                    " trained on other data.") from error
+            entries.append(entry)
+    return entries
+
+
 def largest_train_size(paths, record):
     """The most images per epoch any start of the run drew (--train_size; inf:
     every image): of every start in flags_history.jsonl, and of the record."""
@@ -120,19 +147,25 @@ def largest_train_size(paths, record):
         return math.inf if size is None else float(size)
 
     sizes = [images_per_epoch(record.settings.get("train_size"))]
-    history = os.path.join(paths.run_dir, "flags_history.jsonl")
-    if os.path.exists(history):
-        with open(history, encoding="utf-8") as f:
-            for number, line in enumerate(f, 1):
-                try:  # a line cut short, or a train_size that is no number
-                    sizes.append(images_per_epoch(json.loads(line)["flags"]["train_size"]))
-                except (ValueError, KeyError, TypeError) as error:
-                    raise run_record.damaged(
-                        history, f"line {number} is not a start's flags: {error!r}",
-                        "It says which images each start trained on; restore it, or delete"
-                        " the damaged line if no start of the run passed --train_size.") \
-                        from error
+    sizes += [images_per_epoch(entry["flags"]["train_size"]) for entry in starts(paths)]
     return max(sizes)
+
+
+def data_changed(paths, contents, since="any"):
+    """How the data set a run's starts trained on differs from `contents` (a
+    data reader's), as a phrase, or None: of its last start that recorded
+    one (`since` "last"), or of any. Older starts recorded none."""
+    recorded = [entry for entry in starts(paths) if "data" in entry]
+    differing = [entry for entry in (recorded[-1:] if since == "last" else recorded)
+                 if entry["data"] != contents]
+    if not differing:
+        return None
+    entry = differing[-1]
+    then, now = entry["data"]["examples"], contents["examples"]
+    held = (f"{then:,} images then, {now:,} now" if then != now else
+            f"{then:,} images then and now, but not the same ones")
+    return (f"its start at iteration {entry['start_iteration']} trained on another data set:"
+            f" {held} (flags_history.jsonl)")
 
 
 def with_run_seed(config, paths):
@@ -145,13 +178,14 @@ def with_run_seed(config, paths):
     return dataclasses.replace(config, seed=seed)
 
 
-def record_flags(config, paths, log):
+def record_flags(config, paths, log, data_contents=None):
     """FLAGS.json keeps the flags the run was started with (a start over a folder
     without a checkpoint writes it anew: the start that wrote it saved
     nothing); every invocation, the first included, appends its flags to
     flags_history.jsonl with the iteration it starts from. A resumed run with
     other flags says which: they take effect from that iteration on (the
-    model's shape can't change)."""
+    model's shape can't change). `data_contents` (the data reader's) is kept
+    with them: which examples the start trained on."""
     flags = json.loads(config.to_json())
     latest = checkpoints.latest_checkpoint(paths.checkpoint_dir)
     start = tf1_checkpoint.iteration_of(latest) if latest else 0
@@ -169,6 +203,8 @@ def record_flags(config, paths, log):
         files.write_text(paths.flags_json, config.to_json())
     entry = {"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "start_iteration": start,
              "changed_from_FLAGS.json": changed, "flags": flags}
+    if data_contents is not None:
+        entry["data"] = data_contents
     files.append_line(os.path.join(paths.run_dir, "flags_history.jsonl"),
                       json.dumps(entry, sort_keys=True))
 

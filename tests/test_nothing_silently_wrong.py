@@ -500,6 +500,69 @@ def test_nearest_neighbours_look_among_the_images_the_run_trained_on(main_in_pro
     assert sorted(os.listdir(tmp_path / "out" / "r" / "samples")) == samples
 
 
+def test_a_data_set_that_changed_since_training_is_said_and_not_taken_for_it(main_in_process,
+                                                                          tmp_path):
+    """Images added to a run's folder (or MNIST's files replaced) between two
+    starts: the resumed epochs shuffle other files, and --nearest_neighbours
+    reconstructed the images the run took from the files there now. Each
+    start now keeps what its data set held; a resume on other data says so,
+    and the memorisation check no longer claims to know what was trained on."""
+    folder = tmp_path / "data" / "faces"
+    fakes.make_image_folder(str(folder), count=8, size=(16, 16))
+    common = ["--dataset=faces", f"--data_dir={tmp_path / 'data'}", f"--out_dir={tmp_path / 'out'}",
+              "--output_height=16", "--batch_size=4", "--seed=0", "--out_name=r", *TINY]
+    common.append("--input_fname_pattern=*.png")
+    run_main(main_in_process, *common, "--train", "--epoch=1", "--train_size=4")
+    # The folder moved: the same files, under another name.
+    os.rename(tmp_path / "data", tmp_path / "moved")
+    moved = [flag.replace(str(tmp_path / "data"), str(tmp_path / "moved")) for flag in common]
+    lines = run_main(main_in_process, *moved, "--train", "--epoch=2")
+    assert not any("other data" in line for line in lines), lines
+    lines = run_main(main_in_process, *moved, "--nearest_neighbours=8")
+    assert any(line.startswith(" [*] Training images: the 6 of 8 images its batches took;")
+               for line in lines), lines  # two epochs' shuffles, 4 images of each
+    fakes.make_image_folder(str(tmp_path / "moved" / "faces"), count=11, size=(16, 16), seed=1)
+    lines = run_main(main_in_process, *moved, "--train", "--epoch=3")
+    said = ("its start at iteration 1 trained on another data set: 8 images then, 11 now"
+            " (flags_history.jsonl)")
+    assert f" [!] Resuming on other data than the run's: {said}. Its epochs go on as" \
+        " shuffles of these images" in " ".join(lines), lines
+    history = [json.loads(line) for line in
+               (tmp_path / "out" / "r" / "flags_history.jsonl").read_text().splitlines()]
+    assert [entry["data"]["examples"] for entry in history] == [8, 8, 11]
+    assert history[0]["data"] == history[1]["data"] != history[2]["data"]
+    lines = run_main(main_in_process, *moved, "--nearest_neighbours=8")
+    assert f" [*] Training images: all 11 images (taken so: {said})" \
+        in " ".join(lines), lines
+    # As many files as the last start read, but others: renamed.
+    os.rename(folder.parent.parent / "moved" / "faces" / "img_010.png",
+              tmp_path / "moved" / "faces" / "img_999.png")
+    lines = run_main(main_in_process, *moved, "--train", "--epoch=4")
+    assert any("trained on another data set: 11 images then and now, but not the same ones"
+               in line for line in lines), lines
+
+
+def test_a_start_whose_data_no_start_writes_is_named_as_damaged(tmp_path):
+    entry = {"flags": {"train_size": None}, "data": {"examples": "8", "sha256": "ab"}}
+    (tmp_path / "flags_history.jsonl").write_text(json.dumps(entry) + "\n")
+    with pytest.raises(run_record.DamagedRunFileError,
+                       match="flags_history.jsonl is damaged .line 1 is not a start's flags: "
+                             "TypeError..its data is"):
+        runs.starts(runs.RunPaths(run_dir=str(tmp_path), checkpoint_dir="", sample_dir="",
+                                  log_dir=""))
+
+
+def test_mnist_files_replaced_since_training_are_said(main_in_process, digits, tmp_path):
+    run_main(main_in_process, *digits, "--train", "--epoch=1", "--batch_size=8", "--out_name=r",
+             "--input_height=28", "--output_height=28", *TINY)
+    fakes.make_mnist(str(tmp_path / "data" / "mnist"), n_train=17, n_test=8, seed=1)
+    lines = run_main(main_in_process, *digits, "--train", "--epoch=2", "--batch_size=8",
+                     "--out_name=r", "--input_height=28", "--output_height=28", *TINY)
+    assert any("Resuming on other data than the run's: its start at iteration 0 trained on"
+               " another data set: 25 images then and now, but not the same ones" in line
+               for line in lines), lines
+
+
 # 9 and 10. Tracebacks and misleading messages ------------------------------------------
 
 @pytest.mark.parametrize("field,value,words", [

@@ -247,7 +247,8 @@ def _run_images(config, run, log, unseen_wanted):
     position = checkpoints.epoch_position(run.checkpoint)
     unknown = ("an original TF1 checkpoint does not say which it trained on" if position is None
                else "the run does not record the seed that ordered its epochs"
-               if run.recorded_seed() is None else None)
+               if run.recorded_seed() is None
+               else runs.data_changed(run.paths, training_data.contents))
     if unknown:
         taken, trained_on = None, f"all {total:,} images (taken so: {unknown})"
     else:

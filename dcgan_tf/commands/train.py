@@ -151,6 +151,13 @@ def _prepare_and_train(config, paths, record, system, original, strategy, log):
             strategy, config.seed if distribute.is_chief(strategy) else -1)
         config = dataclasses.replace(config, seed=chief_seed)
     training_data = datasets.load_training_data(config, system, log)
+    changed = record is not None and runs.data_changed(paths, training_data.contents, "last")
+    if changed:
+        log(f" [!] Resuming on other data than the run's: {changed}. Its epochs go on as"
+            " shuffles of these images, so it is no longer the run one uninterrupted"
+            " training would give, and --nearest_neighbours will count every image as"
+            " trained on. To go on as it trained, pass the data set it read; to train on"
+            " these from the start, pass --out_name for a new run.")
     for advice in (diffaugment.small_data_advice(
             datasets.examples_per_epoch(config, training_data), system.diffaugment),
             systems.stabilized_advice(config)):
@@ -188,7 +195,7 @@ def _train(config, paths, training_data, system, model_config, original, strateg
         started_at.append(int(gan.iteration))
         if chief:
             runs.make_output_dirs(paths)
-            runs.record_flags(config, paths, log)
+            runs.record_flags(config, paths, log, training_data.contents)
             files.write_text(paths.model_json,
                              run_record.RunRecord.of_training(config, model_config).to_json())
             log(f" [*] Run folder {paths.run_dir}; samples in {paths.sample_dir}")
