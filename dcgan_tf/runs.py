@@ -125,6 +125,8 @@ def starts(paths):
         for number, line in enumerate(f, 1):
             try:  # a line cut short, or values no start writes
                 entry = json.loads(line)
+                if not isinstance(entry["start_iteration"], int):
+                    raise TypeError(f"it starts at {entry['start_iteration']!r}")
                 if entry["flags"]["train_size"] is not None:  # null: every image
                     float(entry["flags"]["train_size"])
                 data = entry.get("data", {"examples": 0, "sha256": ""})
@@ -140,6 +142,16 @@ def starts(paths):
     return entries
 
 
+def starts_that_trained(paths):
+    """The starts whose training the run's state holds: a start that a later
+    one began at or before (it saved nothing past it: stopped by a NaN or an
+    error, or its checkpoints were deleted) is left out."""
+    entries = starts(paths)
+    return [entry for number, entry in enumerate(entries)
+            if all(later["start_iteration"] > entry["start_iteration"]
+                   for later in entries[number + 1:])]
+
+
 def largest_train_size(paths, record):
     """The most images per epoch any start of the run drew (--train_size; inf:
     every image): of every start in flags_history.jsonl, and of the record."""
@@ -147,16 +159,17 @@ def largest_train_size(paths, record):
         return math.inf if size is None else float(size)
 
     sizes = [images_per_epoch(record.settings.get("train_size"))]
-    sizes += [images_per_epoch(entry["flags"]["train_size"]) for entry in starts(paths)]
+    sizes += [images_per_epoch(entry["flags"]["train_size"])
+              for entry in starts_that_trained(paths)]
     return max(sizes)
 
 
-def data_changed(paths, contents, since="any"):
-    """How the data set a run's starts trained on differs from `contents` (a
-    data reader's), as a phrase, or None: of its last start that recorded
-    one (`since` "last"), or of any. Older starts recorded none."""
-    recorded = [entry for entry in starts(paths) if "data" in entry]
-    differing = [entry for entry in (recorded[-1:] if since == "last" else recorded)
+def data_changed(paths, contents, last_start_only=False):
+    """How the data set the run's starts trained on differs from `contents` (a
+    data reader's), as a phrase, or None: of any such start, or of its last
+    that recorded one. Starts before this was recorded are taken as the same."""
+    recorded = [entry for entry in starts_that_trained(paths) if "data" in entry]
+    differing = [entry for entry in (recorded[-1:] if last_start_only else recorded)
                  if entry["data"] != contents]
     if not differing:
         return None

@@ -542,14 +542,35 @@ def test_a_data_set_that_changed_since_training_is_said_and_not_taken_for_it(mai
                in line for line in lines), lines
 
 
+def _history(folder, *starts):
+    """A run folder's RunPaths whose flags_history.jsonl holds `starts`, each
+    (start_iteration, train_size, images in its data set)."""
+    (folder / "flags_history.jsonl").write_text("".join(
+        json.dumps({"start_iteration": start, "flags": {"train_size": size},
+                    "data": {"examples": images, "sha256": str(images)}}) + "\n"
+        for start, size, images in starts))
+    return runs.RunPaths(run_dir=str(folder), checkpoint_dir="", sample_dir="", log_dir="")
+
+
+def test_what_a_run_trained_on_leaves_out_starts_that_saved_nothing(tmp_path):
+    """A start stopped before its first checkpoint (a NaN at iteration 1), on
+    100 images an epoch of another data set, then the run begun anew on 40:
+    its state holds none of the first start's training."""
+    paths = _history(tmp_path, (0, 100, 9), (0, 40, 8), (6, 40, 8))
+    record = run_record.RunRecord(model="dcgan", loss="", networks=None, z_dist="uniform",
+                                  dataset="mnist", batch_size=8, settings={"train_size": 40})
+    assert runs.largest_train_size(paths, record) == 40
+    assert runs.data_changed(paths, {"examples": 8, "sha256": "8"}) is None
+    assert "its start at iteration 6 trained on another data set: 8 images then, 9 now" in \
+        runs.data_changed(paths, {"examples": 9, "sha256": "9"})
+
+
 def test_a_start_whose_data_no_start_writes_is_named_as_damaged(tmp_path):
-    entry = {"flags": {"train_size": None}, "data": {"examples": "8", "sha256": "ab"}}
-    (tmp_path / "flags_history.jsonl").write_text(json.dumps(entry) + "\n")
+    paths = _history(tmp_path, (0, None, "8"))
     with pytest.raises(run_record.DamagedRunFileError,
                        match="flags_history.jsonl is damaged .line 1 is not a start's flags: "
                              "TypeError..its data is"):
-        runs.starts(runs.RunPaths(run_dir=str(tmp_path), checkpoint_dir="", sample_dir="",
-                                  log_dir=""))
+        runs.starts(paths)
 
 
 def test_mnist_files_replaced_since_training_are_said(main_in_process, digits, tmp_path):

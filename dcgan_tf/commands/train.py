@@ -151,7 +151,8 @@ def _prepare_and_train(config, paths, record, system, original, strategy, log):
             strategy, config.seed if distribute.is_chief(strategy) else -1)
         config = dataclasses.replace(config, seed=chief_seed)
     training_data = datasets.load_training_data(config, system, log)
-    changed = record is not None and runs.data_changed(paths, training_data.contents, "last")
+    changed = record is not None and runs.data_changed(paths, training_data.contents,
+                                                      last_start_only=True)
     if changed:
         log(f" [!] Resuming on other data than the run's: {changed}. Its epochs go on as"
             " shuffles of these images, so it is no longer the run one uninterrupted"
