@@ -194,3 +194,26 @@ def test_the_files_delivered_hold_those_the_batches_took_from_a_folder(tmp_path,
     unusable = {source.files.index(str(path)) for path in tmp_path.glob("*_junk.png")}
     assert taken <= delivered and len(delivered - taken - unusable) <= 3 * position[0]
     assert taken  # the batches took something to compare with
+
+
+def test_what_a_data_set_holds_is_told_by_its_examples_not_its_place(tmp_path):
+    """`contents` (kept per start in flags_history.jsonl): the same files under
+    a moved folder are the same; other pixels at the same count, or a file
+    renamed, are not."""
+    def of_idx(directory, reader):
+        images, labels = (data.load_idx_dataset(directory) if reader is data.IdxData
+                          else data.load_idx_split(directory))
+        return reader(images, labels).contents
+
+    for reader in (data.IdxData, data.ScriptIdxData):
+        first = of_idx(fakes.make_mnist(str(tmp_path / "a"), 20, 5, seed=0), reader)
+        again = of_idx(fakes.make_mnist(str(tmp_path / "b"), 20, 5, seed=0, gz=False), reader)
+        other = of_idx(fakes.make_mnist(str(tmp_path / "c"), 20, 5, seed=1), reader)
+        assert first == again and other["examples"] == first["examples"] and other != first
+    fakes.make_image_folder(str(tmp_path / "faces"), count=5, size=(20, 20))
+    first = folder(tmp_path / "faces", folder=str(tmp_path / "faces")).contents
+    os.rename(tmp_path / "faces", tmp_path / "moved")
+    assert folder(tmp_path / "moved", folder=str(tmp_path / "moved")).contents == first
+    os.rename(tmp_path / "moved" / "img_004.png", tmp_path / "moved" / "img_005.png")
+    renamed = folder(tmp_path / "moved", folder=str(tmp_path / "moved")).contents
+    assert renamed["examples"] == 5 and renamed != first
