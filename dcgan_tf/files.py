@@ -5,8 +5,10 @@ message names the file, the cause and the fix."""
 
 import contextlib
 import fcntl
+import json
 import os
 import shutil
+import time
 
 
 class OutputWriteError(RuntimeError):
@@ -119,6 +121,23 @@ def append_line(path, line):
             f.write(line + "\n")
     except OSError as error:
         raise _cannot_write(path, error) from error
+
+
+def history_of(path):
+    """Where every report written to `path` is kept (write_report): metrics.json's
+    metrics_history.jsonl, one JSON object a line."""
+    return os.path.splitext(path)[0] + "_history.jsonl"
+
+
+def write_report(path, report):
+    """`report` (a JSON object) as the whole of `path`, the latest, and appended,
+    with the time, to its history: a later report (after more training, of
+    another count) replaces the file, not the one before it. Returns the
+    history's path."""
+    write_text(path, json.dumps(report, indent=2, sort_keys=True))
+    append_line(history_of(path), json.dumps({"time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                                              **report}, sort_keys=True))
+    return history_of(path)
 
 
 def check_free_space(directory, needed, what, fix):

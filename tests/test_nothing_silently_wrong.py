@@ -492,6 +492,10 @@ def test_nearest_neighbours_look_among_the_images_the_run_trained_on(main_in_pro
     lines = run_main(main_in_process, *flags, "--nearest_neighbours=20")
     assert " [*] Training images: the 48 of 110 images its batches took; unseen real images:" \
         " the data set's 62 images its batches never took" in lines
+    # The first search is kept beside the second (it was replaced).
+    history = tmp_path / "out" / "r" / "samples" / "nearest_neighbours_history.jsonl"
+    assert [json.loads(line)["training_images"] for line in open(history)] == [
+        said[0], "the 48 of 110 images its batches took"]
     with open(tmp_path / "out" / "r" / "flags_history.jsonl", "a") as history:
         history.write("{\"flags\": \n")  # a start's line cut short
     samples = sorted(os.listdir(tmp_path / "out" / "r" / "samples"))

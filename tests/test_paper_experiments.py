@@ -395,6 +395,11 @@ def test_main_probes_an_unconditional_runs_d_on_labelled_data(trained):
     # The pattern digits are linearly separable in pixels: the probe finds it.
     assert results["sources"][0]["by_labels"]["10"]["accuracy"] > 0.9
     assert any(line.startswith("raw pixels") and "10 / class" not in line for line in lines)
+    history = os.path.join(samples, "linear_probe_history.jsonl")
+    kept = [json.loads(line) for line in open(history)]
+    assert kept[-1]["sources"] == results["sources"] and "time" in kept[-1]
+    assert f" [*] Linear probe written to {os.path.join(samples, 'linear_probe.json')} (each" \
+        f" probe kept in {history})" in lines
 
 
 def test_main_draws_walks_arithmetic_and_guided_backprop(trained):

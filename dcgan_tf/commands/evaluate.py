@@ -12,7 +12,6 @@ import json
 import math
 import os
 import sys
-import time
 import zipfile
 
 import numpy as np
@@ -318,12 +317,6 @@ def _non_finite_figures(results, prefix=""):
 USUAL_COUNT = config_lib.Config.metrics_samples
 
 
-def history_of(path):
-    """Where every scoring written to `path` is kept: metrics.json's
-    metrics_history.jsonl, one JSON object a line."""
-    return os.path.splitext(path)[0] + "_history.jsonl"
-
-
 def write_results(results, path, log):
     """Writes the figures (JSON) and logs their table; a figure that came out NaN
     or infinite is never written as a result. `path` holds the latest; its
@@ -334,10 +327,7 @@ def write_results(results, path, log):
         raise ValueError(f"The figures {', '.join(broken)} came out NaN or infinite, so no"
                          f" metrics are written to {path}; please report it with the command.")
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    files.write_text(path, json.dumps(results, indent=2, sort_keys=True, allow_nan=False))
-    files.append_line(history_of(path), json.dumps(
-        {"time": time.strftime("%Y-%m-%dT%H:%M:%S"), **results}, sort_keys=True,
-        allow_nan=False))
+    history = files.write_report(path, results)
     for line in format_metrics({"images": results}).splitlines():
         log(line)
     count = results.get("num_images", USUAL_COUNT)
@@ -346,7 +336,7 @@ def write_results(results, path, log):
             " figures: the Frechet distance rises as the count falls (two sets of real MNIST"
             " digits: 2.9 apart at 10,000, 13.7 at 1,000, 58 at 100) and the other figures"
             " move with it; compare figures of one count only, beside the real-data column.")
-    log(f" [*] Metrics written to {path} (each scoring kept in {history_of(path)})")
+    log(f" [*] Metrics written to {path} (each scoring kept in {history})")
     return results
 
 

@@ -4,7 +4,6 @@
 anything is written, a run where it cannot mean anything, saying why."""
 
 import dataclasses
-import json
 import os
 
 import numpy as np
@@ -192,11 +191,11 @@ def linear_probe(config, run, log):
             f" {supervised['by_labels'][str(count or 'all')]['accuracy']:.2%}")
     results["sources"].append(supervised)
     path = os.path.join(run.paths.sample_dir, "linear_probe.json")
-    files.write_text(path, json.dumps(results, indent=2))
+    history = files.write_report(path, results)
     results["labels_per_class"] = [c or "all" for c in counts]
     for line in probe_lib.format_table(results).splitlines():
         log(line)
-    log(f" [*] Linear probe written to {path}")
+    log(f" [*] Linear probe written to {path} (each probe kept in {history})")
     return results
 
 
@@ -395,9 +394,9 @@ def nearest_neighbours(config, run, sampler, log):
     report["picture"] = ("each row: a sample, then its nearest training images in "
                          + ", then in ".join(spaces))
     path = os.path.join(run.paths.sample_dir, "nearest_neighbours.json")
-    files.write_text(path, json.dumps(report, indent=2))
+    history = files.write_report(path, report)
     log(f" [*] Memorisation: {report['verdict']}")
-    log(f" [*] Nearest neighbours written to {png} and {path}")
+    log(f" [*] Nearest neighbours written to {png} and {path} (each search kept in {history})")
     return report
 
 
