@@ -290,6 +290,7 @@ def _actions_reading(config):
             "walk_interpolation": ("--visualize --visualize_option walk", walks),
             "arithmetic": ("--visualize --visualize_option arithmetic",
                            config.visualizes("arithmetic")),
+            "visualize_option": ("--visualize", config.visualize),
             "probe_labels": ("--linear_probe", config.linear_probe),
             "probe_dataset": ("--linear_probe", config.linear_probe)}
 
@@ -300,9 +301,9 @@ def _actions_reading(config):
 TRAINING_ONLY_FLAGS = (
     "epoch", "train_size", "sample_freq", "ckpt_freq", "max_to_keep", "G_img_sum",
     "original_loss_eval", "xla", "strategy", "sync_bn", "logical_cpus", "steps_per_call",
-    "mixed_precision", "learning_rate", "beta1", "beta2", "d_learning_rate", "g_learning_rate", "g_updates",
-    "n_critic", "clip_value", "lambda_gp", "ls_abc", "divergence", "stabilized", "ema_start",
-    "diffaugment", "r1_gamma", "r1_every")
+    "mixed_precision", "learning_rate", "beta1", "beta2", "d_learning_rate", "g_learning_rate",
+    "g_updates", "n_critic", "clip_value", "lambda_gp", "ls_abc", "divergence", "stabilized",
+    "ema_start", "diffaugment", "r1_gamma", "r1_every")
 
 
 def training_flags_of(config, typed):

@@ -747,6 +747,8 @@ def test_compare_with_says_what_the_folder_holds_instead_of_an_original_run(tmp_
     (["--generate_png"], "--generate_png is read by --generate"),
     (["--compare_logs=logs"], "--compare_logs is read by --compare_with"),
     (["--metrics_samples=500"], "--metrics_samples is read by --evaluate or --compare_with"),
+    (["--visualize_option=3"], "--visualize_option is read by --visualize, which this command"
+                               " does not run"),
     (["--evaluate", "--metrics_samples=3"], "--metrics_samples must be at least 4"),
     (["--train_size=0"], r"--train_size must be at least 1, got 0\.$"),  # as typed, not 0.0
     (["--train_size=nan"], r"--train_size must be at least 1, got nan\.$"),
