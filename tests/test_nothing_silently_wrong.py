@@ -686,16 +686,19 @@ def test_two_writers_of_one_file_never_replace_each_other(tmp_path):
 def test_outputs_record_the_run_and_iteration_that_made_them(main_in_process, digits, tmp_path):
     run_main(main_in_process, *digits, "--model=gan", "--train", "--epoch=1", "--batch_size=8",
              "--out_name=r")
-    run_main(main_in_process, *digits, "--out_name=r", "--export", "--generate=8")
+    run_main(main_in_process, *digits, "--out_name=r", "--export", "--generate=8", "--seed=5")
     run = tmp_path / "out" / "r"
-    expected = {"run": str(run), "iteration": 2,
+    # The seed the run trained with (3) apart from test mode's draws' (5): one
+    # "seed", test mode's, was taken for the run's.
+    expected = {"run": str(run), "iteration": 2, "run_seed": 3, "draw_seed": 5,
                 "checkpoint": str(run / "checkpoints" / "model.b8-2")}
     with np.load(run / "samples" / "generated_8.npz") as arrays:
         made_by = json.loads(str(arrays["provenance"]))
     provenance = json.loads((run / "checkpoints" / "export_b8" / "provenance.json").read_text())
     for recorded in (made_by, provenance):
         assert {key: recorded[key] for key in expected} == expected
-    assert "(iteration 2)" in Image.open(run / "samples" / "test_00000002.png").text["Source"]
+    assert "(iteration 2), trained G, --z_dist normal01, draws of --seed 5 (the run's seed: 3)" \
+        in Image.open(run / "samples" / "test_00000002.png").text["Source"]
 
 
 def test_a_bad_reference_is_found_before_anything_is_written(main_in_process, tmp_path, capsys):

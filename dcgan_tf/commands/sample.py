@@ -60,12 +60,15 @@ class TrainedRun:
         return self.record.seed
 
     def provenance(self):
-        """Where an output of this run comes from, for the files that keep it."""
+        """Where an output of this run comes from, for the files that keep it: the
+        seed the run trained with (None where not known) apart from the one test
+        mode's draws took (--seed; 0 where none is typed)."""
         return {"run": os.path.abspath(self.paths.run_dir),
                 "checkpoint": os.path.abspath(self.checkpoint),
                 "iteration": self.iteration, "model": self.record.model,
                 "loss": self.record.loss, "z_dist": self.config.z_dist,
-                "seed": self.config.seed or 0, "generator": self.generator_kind}
+                "run_seed": self.recorded_seed(), "draw_seed": self.config.seed or 0,
+                "generator": self.generator_kind}
 
     @property
     def generator_kind(self):
@@ -76,8 +79,8 @@ class TrainedRun:
         """provenance() in one line, for pictures."""
         return (f"dcgan-tf: run {os.path.abspath(self.paths.run_dir)}, checkpoint"
                 f" {os.path.basename(self.checkpoint)} (iteration {self.iteration}),"
-                f" {self.generator_kind} G, --z_dist {self.config.z_dist},"
-                f" --seed {self.config.seed or 0}")
+                f" {self.generator_kind} G, --z_dist {self.config.z_dist}, draws of"
+                f" --seed {self.config.seed or 0} (the run's seed: {self.recorded_seed()})")
 
 
 # Where test mode writes what a run's trained G makes, when the run keeps an
