@@ -94,7 +94,7 @@ def test_our_run_under_out_dir_with_relative_or_absolute_folders(
     assert (samples / "test_00000002.png").exists()
 
 
-def test_test_mode_takes_our_run_folder_named_directly(tmp_path):
+def test_test_mode_takes_our_run_folder_named_directly(tmp_path, capsys):
     fakes.make_image_folder(str(tmp_path / "data" / "faces"), count=16, size=(36, 36))
     flags = dict(data_dir=str(tmp_path / "data"), seed=0, **FACES, **TINY)
     app.run(config_lib.Config(train=True, epoch=1, checkpoint_dir=str(tmp_path / "ck"),
@@ -108,6 +108,20 @@ def test_test_mode_takes_our_run_folder_named_directly(tmp_path):
     assert sorted(os.listdir(tmp_path / "s" / name)) == ["test_00000002.png",
                                                          "train_00000002.png"]
     assert os.listdir(tmp_path / "runs" / name / "samples") == ["test_00000002.png"]
+    # Training with it started another run inside it, from iteration 0: refused.
+    before = sorted(os.listdir(run_folder))
+    lines = []
+    with pytest.raises(SystemExit):
+        app.run(config_lib.Config(train=True, epoch=2, checkpoint_dir=run_folder,
+                                  sample_dir=str(tmp_path / "s"), **flags), log=lines.append)
+    assert f"is the folder of a run ({name}: its model.json and checkpoints), and --train would" \
+        f" start another run inside it ({run_folder}/{name}), not resume it. To resume it, pass" \
+        f" --checkpoint_dir {tmp_path / 'ck'} --out_name {name};" in capsys.readouterr().err
+    assert sorted(os.listdir(run_folder)) == before
+    app.run(config_lib.Config(train=True, epoch=2, checkpoint_dir=str(tmp_path / "ck"),
+                              out_name=name, sample_dir=str(tmp_path / "s"), **flags),
+            log=lines.append)  # what the refusal says to pass: it resumes
+    assert any("resuming after iteration 2" in line for line in lines), lines
 
 
 def test_compare_with_an_original_run_from_a_run_under_out_dir(original_run, tmp_path,

@@ -86,11 +86,28 @@ def _check_can_continue_original(system, config):
 
 
 def _paths(config):
-    """(the run's paths, the original TF1 checkpoint it continues, or None)."""
+    """(the run's paths, the original TF1 checkpoint it continues, or None). A
+    run folder of ours that --checkpoint_dir names is refused: the flags would
+    start another run inside it, not resume it (test mode samples it)."""
     original = runs.original_checkpoint_in(config)
     if original:
         return runs.RunPaths.continuing_original(config, os.path.dirname(original)), original
-    return runs.RunPaths.for_run(config), None
+    paths = runs.RunPaths.for_run(config)
+    folder = config.given_checkpoint_dir
+    if (folder and os.path.exists(os.path.join(folder, "model.json"))
+            and checkpoints.holds_any(folder) and not os.path.exists(paths.model_json)):
+        parent, name = os.path.split(os.path.normpath(folder))
+        parent = parent or "."
+        before = checkpoints.latest_checkpoint(parent)
+        resume = (f"--checkpoint_dir {parent} (the original TF1 run it continues)"
+                  if before and tf1_checkpoint.is_tf1_checkpoint(before)
+                  else f"--checkpoint_dir {parent} --out_name {name}")
+        raise ValueError(
+            f"--checkpoint_dir {config.checkpoint_dir} is the folder of a run ({name}: its"
+            f" model.json and checkpoints), and --train would start another run inside it"
+            f" ({paths.run_dir}), not resume it. To resume it, pass {resume}; to start a new"
+            f" run, pass another --checkpoint_dir (the folder runs are kept in).")
+    return paths, None
 
 
 def _record(paths):
