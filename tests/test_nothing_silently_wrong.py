@@ -476,8 +476,12 @@ def test_nearest_neighbours_look_among_the_images_the_run_trained_on(main_in_pro
              "--input_height=28", "--output_height=28", "--batch_size=8", "--seed=1",
              "--out_name=r", *TINY]
     run_main(main_in_process, *flags, "--train", "--epoch=1", "--train_size=40")
+    capsys.readouterr()
     lines = run_main(main_in_process, *flags, "--nearest_neighbours=20",
                      f"--classifier_cache={tmp_path / 'cache'}")
+    progress = capsys.readouterr().err  # a bar per space over the images trained on
+    for space in ("pixels", "classifier_features"):
+        assert re.search(f"nearest neighbours in {space}: 100%.* 40/40 ", progress), progress
     report = json.loads((tmp_path / "out" / "r" / "samples" / "nearest_neighbours.json")
                         .read_text())
     said = ("the 40 of 110 images its batches took",

@@ -5,9 +5,11 @@ anything is written, a run where it cannot mean anything, saying why."""
 
 import dataclasses
 import os
+import sys
 
 import numpy as np
 import tensorflow as tf
+import tqdm
 
 from dcgan_tf import checkpoints
 from dcgan_tf import config as config_lib
@@ -370,9 +372,18 @@ def nearest_neighbours(config, run, sampler, log):
               "source": run.provenance(), "spaces": {}}
     shown = {}
     for space, embed in spaces.items():
-        reference = lambda: (embed(chunk.astype(np.float32) / 255.0) for chunk in chunks())  # noqa: E731
-        sample_d, sample_i = memorisation.nearest(embed(samples), reference())
-        real_d, _ = memorisation.nearest(embed(real), reference(), query_indices=real_indices)
+        # One pass over the training images for the samples and the unseen real
+        # images together (each pass embeds every training image once more).
+        queries = np.concatenate([embed(samples), embed(real)])
+        own = None if real_indices is None else np.concatenate(
+            [np.full(len(samples), -1), real_indices])  # -1: a sample is none of them
+        with tqdm.tqdm(total=len(real_images_of_run.rows), unit="img", file=sys.stderr,
+                       desc=f"nearest neighbours in {space}", mininterval=1.0) as bar:
+            reference = (embed(chunk.astype(np.float32) / 255.0)
+                         for chunk in _counted(chunks(), bar))
+            distances, neighbours = memorisation.nearest(queries, reference, query_indices=own)
+        sample_d, sample_i = distances[:len(samples)], neighbours[:len(samples)]
+        real_d = distances[len(samples):]
         report["spaces"][space] = memorisation.verdict(sample_d, real_d)
         report["spaces"][space]["first_samples_neighbours"] = \
             real_images_of_run.streamed_rows()[sample_i[:NEIGHBOUR_ROWS]].tolist()
@@ -398,6 +409,13 @@ def nearest_neighbours(config, run, sampler, log):
     log(f" [*] Memorisation: {report['verdict']}")
     log(f" [*] Nearest neighbours written to {png} and {path} (each search kept in {history})")
     return report
+
+
+def _counted(chunks, bar):
+    """`chunks`, each counted on the progress `bar` once it is used."""
+    for chunk in chunks:
+        yield chunk
+        bar.update(len(chunk))
 
 
 def _rows_of(chunks, indices):
