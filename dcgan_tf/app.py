@@ -6,8 +6,10 @@ import sys
 
 import tensorflow as tf
 
+from dcgan_tf import data
 from dcgan_tf import files
 from dcgan_tf import interrupts
+from dcgan_tf import metrics
 from dcgan_tf import training
 from dcgan_tf.commands import compare
 from dcgan_tf.commands import evaluate
@@ -20,6 +22,13 @@ def test(config, log=print):
     """Test mode: restores the run's generator and writes a sample grid; then, as
     asked, exports, visualizes, generates, scores, compares, probes D's features and
     looks for memorisation. Returns the grid."""
+    if config.evaluate_npz or config.evaluate or config.compare_with or (
+            config.nearest_neighbours and data.is_idx_dataset(config.dataset)):
+        # Where the metrics' networks are cached: a file there is found now,
+        # not after the minutes a classifier takes to train (a folder that
+        # cannot be written is, before that training: reading needs no writing).
+        files.check_can_make_folder(config.classifier_cache or metrics.DEFAULT_CACHE_DIR,
+                                    "--classifier_cache", writable=False)
     if config.evaluate_npz:
         return evaluate.evaluate_npz(config, log)
     run = sample.load_run(config, log)

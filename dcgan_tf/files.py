@@ -4,6 +4,7 @@ its own folder, renamed over the target once complete, removed on any failure
 message names the file, the cause and the fix."""
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
@@ -22,14 +23,36 @@ def folder_not_created(directory, error):
                             " Pass a writable --checkpoint_dir/--sample_dir/--out_dir.")
 
 
+def check_can_make_folder(directory, flag, writable=True):
+    """Raises OutputWriteError naming `flag` where `directory` cannot be a folder
+    (a file in its place or above it) or, if `writable`, cannot be written into
+    (no permission): asked before a long computation whose result goes there.
+    Makes nothing."""
+    path = os.path.abspath(directory)
+    while not os.path.lexists(path) and os.path.dirname(path) != path:
+        path = os.path.dirname(path)
+    if not os.path.isdir(path):
+        raise OutputWriteError(f"{flag} {directory} cannot be a folder: {path} is a file."
+                               f" Pass another {flag}.")
+    if writable and not os.access(path, os.W_OK | os.X_OK):
+        raise OutputWriteError(f"{flag} {directory} cannot be written into: {path} is not"
+                               f" writable. Pass another {flag}.")
+
+
 def _partial_name(path, suffix):
     head, tail = os.path.split(path)
     return os.path.join(head, f".{tail}.partial-{os.getpid()}{suffix}")
 
 
 def _cannot_write(path, error):
+    """The error for a file that could not be written, with the fix its cause asks
+    for (a full disk, no permission, a file where a folder should be)."""
+    fix = {errno.ENOTDIR: "A file stands where a folder of the path should be: pass another",
+           errno.EEXIST: "A file stands where a folder of the path should be: pass another",
+           errno.EACCES: "Pass a writable", errno.EPERM: "Pass a writable",
+           errno.EROFS: "Pass a writable"}.get(error.errno, "Free disk space or pass another")
     return OutputWriteError(
-        f"Could not write {path}: {error.strerror or error}. Free disk space or pass another"
+        f"Could not write {path}: {error.strerror or error}. {fix}"
         " --checkpoint_dir/--sample_dir/--out_dir, then rerun the same command; nothing"
         " written before was changed.")
 

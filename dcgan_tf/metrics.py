@@ -77,7 +77,8 @@ def _fingerprint(*arrays, **options):
 def load_or_train_classifier(dataset_dir, cache_dir=DEFAULT_CACHE_DIR, epochs=15, width=32,
                              max_train=None, seed=0, log=print):
     """The classifier of the data set in `dataset_dir`, trained once on its real
-    training split and cached; returns (model, real test accuracy)."""
+    training split and cached; returns (model, real test accuracy). A cache
+    folder that cannot take it is refused before the minutes of training."""
     import keras  # noqa: PLC0415
 
     train_x, train_y = load_split(dataset_dir, "train")
@@ -99,6 +100,7 @@ def load_or_train_classifier(dataset_dir, cache_dir=DEFAULT_CACHE_DIR, epochs=15
                 f" {path}.damaged; training the classifier again.")
             model = build_classifier(width)
     if not os.path.exists(path):
+        files.check_can_make_folder(cache_dir, "--classifier_cache")
         log(f" [*] Training the metrics' classifier on {len(train_x)} real images ({epochs}"
             f" epochs; once: it is cached in {cache_dir})")
         keras.utils.set_random_seed(seed)

@@ -468,3 +468,14 @@ def test_a_signal_swallowed_by_a_c_call_is_still_the_signal():
     with pytest.raises(ValueError):  # without a signal, an error is itself
         with interrupts.raised("writing"):
             raise ValueError("not a signal")
+
+
+def test_a_write_failure_says_the_fix_its_cause_asks_for(tmp_path):
+    """A file where a folder of the path should be (--sample_dir at a file) was
+    told to free disk space."""
+    (tmp_path / "a_file").write_text("kept")
+    with pytest.raises(files.OutputWriteError) as failed:
+        files.write_text(str(tmp_path / "a_file" / "grid.png"), "")
+    assert "A file stands where a folder of the path should be: pass another" \
+        " --checkpoint_dir/--sample_dir/--out_dir" in str(failed.value)
+    assert "disk" not in str(failed.value) and (tmp_path / "a_file").read_text() == "kept"

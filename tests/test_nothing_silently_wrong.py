@@ -723,11 +723,24 @@ def test_a_bad_reference_is_found_before_anything_is_written(main_in_process, tm
             ([*scoring, f"--inception={tmp_path / 'not_a_graph.pb'}"],
              "not_a_graph.pb is not a TensorFlow GraphDef"),
             ([*scoring, f"--inception_stats={tmp_path / 'small_stats.npz'}"],
-             "small_stats.npz holds mu (10,) and sigma (10, 10)")):
+             "small_stats.npz holds mu (10,) and sigma (10, 10)"),
+            # A file where the networks' cache goes: found after the minutes a
+            # classifier took to train, with advice about --checkpoint_dir.
+            ([*scoring, f"--classifier_cache={tmp_path / 'not_a_graph.pb'}"],
+             f"--classifier_cache {tmp_path / 'not_a_graph.pb'} cannot be a folder:"
+             f" {tmp_path / 'not_a_graph.pb'} is a file. Pass another --classifier_cache.")):
         before = files_under(tmp_path / "out")
         err = refused(main_in_process, capsys, *common, *flags)
         assert words in err, err
         assert files_under(tmp_path / "out") == before
+
+
+def test_a_classifier_is_not_trained_for_a_cache_that_cannot_keep_it(tmp_path):
+    directory = fakes.make_mnist(str(tmp_path / "mnist"), n_train=20, n_test=10)
+    (tmp_path / "file").write_text("")
+    with pytest.raises(files.OutputWriteError, match="--classifier_cache .*file/cache cannot be"
+                                                     " a folder: .*file is a file"):
+        metrics.load_or_train_classifier(directory, str(tmp_path / "file" / "cache"))
 
 
 def test_compare_with_says_what_the_folder_holds_instead_of_an_original_run(tmp_path):
