@@ -287,6 +287,10 @@ def test_an_image_folder_run_is_scored_on_the_inception_network(tmp_path):
                 "kid_std"):
         assert np.isfinite(results[key]) and np.isfinite(results["real"][key])
     assert results["num_images"] == 30 and results["real"]["num_images"] == 20  # half of 40
+    assert results["reference_images"] == 20
+    assert any(line.startswith(" [!] The Inception figures compare with 20 real images (half"
+                               " of an image folder's, at most --metrics_samples)")
+               for line in lines), lines
     assert results["kid_subset_size"] == 20
     assert any(line.startswith("precision") for line in lines)
     # Published statistics: the FID is taken against them.

@@ -124,6 +124,7 @@ def _inception_figures(network, generated_features, config, model_config, log):
     reference = fidelity.RealSet(reference_features)
     seed = config.seed or 0
     return {"features": INCEPTION_WORDS, "reference": described,
+            "reference_images": int(len(reference_features)),
             "inception_sha256": network.sha256, "num_images": int(len(generated_features)),
             "frechet_distance": fid(generated_features),
             **reference.figures(generated_features, seed),
@@ -336,6 +337,14 @@ def write_results(results, path, log):
             " figures: the Frechet distance rises as the count falls (two sets of real MNIST"
             " digits: 2.9 apart at 10,000, 13.7 at 1,000, 58 at 100) and the other figures"
             " move with it; compare figures of one count only, beside the real-data column.")
+    on_inception = results.get("inception") or (results if "inception_sha256" in results else {})
+    reference = on_inception.get("reference_images", USUAL_COUNT)
+    if reference < USUAL_COUNT:
+        log(f" [!] The Inception figures compare with {reference:,} real images (half of an"
+            f" image folder's, at most --metrics_samples), fewer than the {USUAL_COUNT:,} of"
+            " the usual figures: they are not published figures' peers (a small reference"
+            " raises the Frechet distance too); compare runs on this folder with one another"
+            " and with the real-data column.")
     log(f" [*] Metrics written to {path} (each scoring kept in {history})")
     return results
 
