@@ -301,9 +301,9 @@ def _actions_reading(config):
 TRAINING_ONLY_FLAGS = (
     "epoch", "train_size", "sample_freq", "ckpt_freq", "max_to_keep", "G_img_sum",
     "original_loss_eval", "xla", "strategy", "sync_bn", "logical_cpus", "intra_op_threads",
-    "steps_per_call", "mixed_precision", "learning_rate", "beta1", "beta2", "d_learning_rate", "g_learning_rate",
-    "g_updates", "n_critic", "clip_value", "lambda_gp", "ls_abc", "divergence", "stabilized",
-    "ema_start", "diffaugment", "r1_gamma", "r1_every")
+    "steps_per_call", "mixed_precision", "learning_rate", "beta1", "beta2", "d_learning_rate",
+    "g_learning_rate", "g_updates", "n_critic", "clip_value", "lambda_gp", "ls_abc",
+    "divergence", "stabilized", "ema_start", "diffaugment", "r1_gamma", "r1_every")
 
 
 def training_flags_of(config, typed):

@@ -410,7 +410,6 @@ class ImageFolderData:
     warn: object = None  # called with one line per skipped file; default: stderr
     folder: str = None  # the data set's folder: the files' paths under it name them
 
-
     y_dim = 0
 
     def __post_init__(self):
