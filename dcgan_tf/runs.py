@@ -222,6 +222,14 @@ def record_flags(config, paths, log, data_contents=None):
                       json.dumps(entry, sort_keys=True))
 
 
+def continues_original(paths):
+    """Whether the run at `paths` continues an original TF1 run (its tf2/ folder:
+    the iterations before ours were the original code's)."""
+    parent, name = os.path.split(os.path.normpath(paths.run_dir))
+    latest = checkpoints.latest_checkpoint(parent) if name == "tf2" else None
+    return bool(latest and tf1_checkpoint.is_tf1_checkpoint(latest))
+
+
 def original_checkpoint_in(config):
     """The original TF1 checkpoint that --checkpoint_dir names directly, or None.
     A family model is refused one: it would train or look for its own runs

@@ -154,3 +154,12 @@ def test_nearest_neighbours_of_an_original_run_say_its_training_images_are_assum
         " say which it trained on); unseen real images: the images it trained on, each" \
         " against the others (leave-one-out: fewer than 1,000 real images were left out of" \
         " its training)" in lines, lines
+    # Continued by us (its tf2/ run): our epochs' draws are known, the original's not.
+    folder = shutil.copytree(source, str(tmp_path / "old_tf1_run"))
+    app.run(config_lib.dataclasses.replace(config, checkpoint_dir=folder, nearest_neighbours=0,
+                                           train=True, epoch=2), **QUIET)
+    lines = []
+    app.run(config_lib.dataclasses.replace(config, checkpoint_dir=folder), log=lines.append)
+    assert any(line.startswith(" [*] Training images: all 16 images (taken so: its first"
+                               " iterations were the original TF1 code's, whose shuffles of"
+                               " the folder are not recorded)") for line in lines), lines

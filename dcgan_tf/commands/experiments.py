@@ -249,6 +249,10 @@ def _run_images(config, run, log, unseen_wanted):
     unknown = ("an original TF1 checkpoint does not say which it trained on" if position is None
                else "the run does not record the seed that ordered its epochs"
                if run.recorded_seed() is None
+               else "its first iterations were the original TF1 code's, whose shuffles of the"
+                    " folder are not recorded"
+               if (isinstance(training_data, data.ImageFolderData)
+                   and runs.continues_original(run.paths))
                else runs.data_changed(run.paths, training_data.contents))
     if unknown:
         taken, trained_on = None, f"all {total:,} images (taken so: {unknown})"
