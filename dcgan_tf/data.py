@@ -290,6 +290,12 @@ class ScriptIdxData(IdxData):
 # ----------------------------------------------------------------------------- image folders
 
 
+def shown_path(path):
+    """`path` as a log line can print it: a name that is not UTF-8 (its bytes kept
+    by Python as surrogates) with those bytes as \\x escapes."""
+    return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 class UnusableImage(ValueError):
     """One image file can't be used; the message says why."""
 
@@ -441,14 +447,14 @@ class ImageFolderData:
             (0, self.output_height, self.output_width, self.c_dim), np.uint8)
 
     def _load_or_skip(self, path):
-        path = path.decode() if isinstance(path, bytes) else path
+        path = os.fsdecode(path) if isinstance(path, bytes) else path
         try:
             return self.load(path), True
         except UnusableImage as error:
             with self._lock:
                 self._skipped += 1
                 self._unusable.add(path)
-            self.warn(f" [!] skipping {path}: {error}")
+            self.warn(f" [!] skipping {shown_path(path)}: {error}")
             return np.zeros((self.output_height, self.output_width, self.c_dim), np.uint8), False
 
     def _to_model_range(self, image, ok):
@@ -512,7 +518,8 @@ class ImageFolderData:
         counts delivered batches, so a resumed epoch goes on with the very images
         it would have seen, whatever was skipped before (those files are read
         again to find where that is)."""
-        files = self.epoch_files(epoch, num_examples)
+        # As bytes: a file name need not be UTF-8 (a tf.string holds any bytes).
+        files = [os.fsencode(path) for path in self.epoch_files(epoch, num_examples)]
         return (tf.data.Dataset.from_tensor_slices(files)
                 .map(lambda path: tf.numpy_function(self._load_or_skip, [path],
                                                     (tf.uint8, tf.bool), stateful=False),

@@ -71,7 +71,7 @@ def load_training_data(config, system, log=print):
             files, config.crop, config.input_height, config.input_width,
             needed=min(config.batch_size, config.train_examples_limit or len(files)))
         for path, reason in failures.items():
-            log(f" [!] skipping {path}: {reason}")
+            log(f" [!] skipping {data.shown_path(path)}: {reason}")
         training_data = data.ImageFolderData(
             files, c_dim, config.crop, config.input_height, config.input_width,
             config.output_height, config.output_width, seed=config.seed, folder=directory)
@@ -101,8 +101,8 @@ def _say_if_colour_is_trained_grayscale(probed, log):
 
     colour = sum(map(is_colour, probed))
     if colour:
-        log(f" [!] {probed[0]}, the first image, is grayscale, so every image is trained in"
-            f" grayscale (c_dim=1), as the original decides; {colour} of the first"
+        log(f" [!] {data.shown_path(probed[0])}, the first image, is grayscale, so every image"
+            f" is trained in grayscale (c_dim=1), as the original decides; {colour} of the first"
             f" {len(probed)} read are colour. To train in colour, convert the grayscale"
             " images to RGB, or leave them out with --input_fname_pattern.")
 

@@ -117,6 +117,24 @@ def test_unreadable_files_are_skipped_and_counted(tmp_path):
     assert source.take_skipped_count() == 0  # counts are per epoch
 
 
+def test_file_names_that_are_not_utf8_are_read_and_named(tmp_path):
+    """A name's bytes need not be UTF-8 on Linux: training stopped at its first
+    batch ("Error converting unicode string") once the run folder was made."""
+    fakes.make_image_folder(str(tmp_path), count=8, size=(20, 20))
+    folder_bytes = os.fsencode(tmp_path)
+    os.rename(os.path.join(folder_bytes, b"img_001.png"),
+              os.path.join(folder_bytes, b"img_\xff.png"))
+    with open(os.path.join(folder_bytes, b"img_\xfe.png"), "wb") as f:
+        f.write(b"not an image")
+    warned = []
+    source = folder(tmp_path, warn=warned.append)
+    batches = list(source.epoch_dataset(0, 9, 4))
+    assert len(batches) == 2 and source.take_skipped_count() == 1  # the 8 images, not the 9th
+    assert len(warned) == 1 and warned[0].startswith(
+        f" [!] skipping {tmp_path}/img_\\xfe.png: not a readable image"), warned
+    warned[0].encode("utf-8")  # printable: its bytes shown as \x escapes
+
+
 def test_unusable_folders_fail_before_training_with_the_reason(tmp_path):
     (tmp_path / "a.jpg").write_bytes(b"junk")
     with pytest.raises(data.DataError, match="not a readable image"):
