@@ -518,9 +518,9 @@ def test_a_data_set_that_changed_since_training_is_said_and_not_taken_for_it(mai
     and the memorisation check no longer claims to know what was trained on."""
     folder = tmp_path / "data" / "faces"
     fakes.make_image_folder(str(folder), count=8, size=(16, 16))
-    common = ["--dataset=faces", f"--data_dir={tmp_path / 'data'}", f"--out_dir={tmp_path / 'out'}",
-              "--output_height=16", "--batch_size=4", "--seed=0", "--out_name=r", *TINY]
-    common.append("--input_fname_pattern=*.png")
+    common = ["--dataset=faces", "--input_fname_pattern=*.png", f"--data_dir={tmp_path / 'data'}",
+              f"--out_dir={tmp_path / 'out'}", "--output_height=16", "--batch_size=4", "--seed=0",
+              "--out_name=r", *TINY]
     run_main(main_in_process, *common, "--train", "--epoch=1", "--train_size=4")
     # The folder moved: the same files, under another name.
     os.rename(tmp_path / "data", tmp_path / "moved")
