@@ -49,12 +49,40 @@ def _output_size(size_hint, reduced, halvings):
     return reduced * 2 ** halvings
 
 
+def _projected_size(checkpoint_path, projection, output_height, output_width, reduce, scale):
+    """(height, width) of the grid G's first layer projects to, `projection`
+    positions in all: those of the output size given (its width the height's
+    where none is given, as the flags' default), which must make exactly so
+    many, else the square that does (`reduce`: output size -> grid size;
+    `scale`: about how many pixels a grid position becomes)."""
+    side = math.isqrt(projection)
+    square = side * side == projection
+    if output_height:
+        width = output_width or output_height
+        if reduce(output_height) * reduce(width) == projection:
+            return reduce(output_height), reduce(width)
+        trained = (f"a {side}x{side} grid (images of about {scale * side}x{scale * side})"
+                   if square else f"a grid of {projection} positions")
+        raise CheckpointMismatchError(
+            f"{checkpoint_path} was not trained at {output_height}x{width}: its generator"
+            f" projects to {trained}, and {output_height}x{width} makes a"
+            f" {reduce(output_height)}x{reduce(width)} one. Pass the --output_height (and"
+            " --output_width) it was trained at, or leave them out to take the checkpoint's.")
+    if not square:
+        raise CheckpointMismatchError(
+            f"{checkpoint_path} projects to {projection} positions, which no square image"
+            " makes: pass the --output_height and --output_width it was trained at.")
+    return side, side
+
+
 def infer_model_config(checkpoint_path, output_height=None, output_width=None):
     """The ModelConfig that an original checkpoint's variable shapes imply.
 
-    The conditional model's size is exact (4 * the 7x7 projection); the
-    unconditional one's projection (H/16, W/16) fits 16 sizes, so the flags'
-    output size is used when it fits, else 16 * the projection."""
+    The output size given must make the checkpoint's projection (an error
+    otherwise: a wrong one built a generator of other proportions that the
+    same weights fit); without one, the square the projection makes (the
+    conditional model's 4 * the 7x7 projection; the unconditional one's
+    16 * its H/16 x W/16, the largest of the 16 sizes that fit)."""
     shapes = dict(tf.train.list_variables(checkpoint_path))
     if "generator/g_h0_lin/Matrix" not in shapes:
         raise CheckpointMismatchError(
@@ -75,8 +103,8 @@ def infer_model_config(checkpoint_path, output_height=None, output_width=None):
         gf2, y_dim = g_h2[2], g_h2[3] - g_h2[2]
         z_plus_y, gfc_dim = shapes["generator/g_h0_lin/Matrix"]
         projection = shapes["generator/g_h1_lin/Matrix"][1] // gf2  # s4h * s4w
-        s4h = (output_height // 4) if output_height else int(round(math.sqrt(projection)))
-        s4w = projection // max(s4h, 1)
+        s4h, s4w = _projected_size(checkpoint_path, projection, output_height, output_width,
+                                   lambda size: size // 4, 4)
         return carpedm20.ModelConfig(
             output_height=4 * s4h, output_width=4 * s4w,
             c_dim=shapes["generator/g_h3/w"][2], y_dim=y_dim, z_dim=z_plus_y - y_dim,
@@ -85,13 +113,14 @@ def infer_model_config(checkpoint_path, output_height=None, output_width=None):
     z_dim, units = shapes["generator/g_h0_lin/Matrix"]
     gf_dim = shapes["generator/g_h4/w"][3]
     projection = units // (gf_dim * 8)                      # s16h * s16w
-    if output_height:
-        s16h = output_height
+
+    def sixteenth(size):
         for _ in range(4):
-            s16h = carpedm20.conv_out_size_same(s16h)
-    else:
-        s16h = int(round(math.sqrt(projection)))
-    s16w = projection // max(s16h, 1)
+            size = carpedm20.conv_out_size_same(size)
+        return size
+
+    s16h, s16w = _projected_size(checkpoint_path, projection, output_height, output_width,
+                                 sixteenth, 16)
     return carpedm20.ModelConfig(
         output_height=_output_size(output_height, s16h, 4),
         output_width=_output_size(output_width or output_height, s16w, 4),

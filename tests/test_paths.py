@@ -139,6 +139,22 @@ def test_compare_with_an_original_run_from_a_run_under_out_dir(original_run, tmp
     assert (samples / "compare_losses.png").exists()
 
 
+def test_test_mode_takes_an_original_runs_shapes_from_its_checkpoint(original_run, tmp_path,
+                                                                     main_in_process, capsys):
+    """No shape flag: the checkpoint's (it asked for --z_dim, then sampled 64x16
+    images of the 32x32 run at the default --output_height 64); a typed one
+    that does not fit is refused."""
+    _, source = original_run
+    common = ["--dataset=faces", f"--checkpoint_dir={source}", f"--out_dir={tmp_path / 'runs'}",
+              "--generate=4"]
+    main_in_process(*common, log=lambda line: None)
+    with np.load(tmp_path / "runs" / "old_tf1_run" / "samples" / "generated_4.npz") as arrays:
+        assert arrays["images"].shape == (4, 32, 32, 3)
+    with pytest.raises(SystemExit):
+        main_in_process(*common, "--output_height=64", log=lambda line: None)
+    assert "was not trained at 64x64" in capsys.readouterr().err
+
+
 def test_nearest_neighbours_of_an_original_run_say_its_training_images_are_assumed(
         original_run, tmp_path):
     """An original TF1 checkpoint records no epoch, batch or --train_size: the

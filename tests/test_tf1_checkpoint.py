@@ -53,6 +53,19 @@ def test_model_shape_is_read_off_the_checkpoint(reference):
     assert tf1_checkpoint.iteration_of("/x/DCGAN.model-27002") == 27002
 
 
+def test_an_output_size_the_checkpoint_was_not_trained_at_is_refused(reference):
+    """The weights fit a generator of other proportions: sampled at 64x64, the
+    32x32 checkpoint made 64x16 images, exit 0."""
+    trained = (CONDITIONAL if reference.y_dim else UNCONDITIONAL)["output_height"]
+    fits = tf1_checkpoint.infer_model_config(reference.path, trained, trained)
+    assert (fits.output_height, fits.output_width) == (trained, trained)
+    with pytest.raises(tf1_checkpoint.CheckpointMismatchError,
+                       match=f"was not trained at 64x64: its generator projects to a (7x7|2x2)"
+                             f" grid \\(images of about {trained}x{trained}\\), and 64x64 makes a"
+                             " (16x16|4x4) one"):
+        tf1_checkpoint.infer_model_config(reference.path, 64)
+
+
 def test_loaded_trainer_matches_the_reference_sampler_and_optimizer_state(reference):
     config = tf1_checkpoint.infer_model_config(reference.path)
     gan = make.gan(config, batch_size=8)

@@ -103,31 +103,35 @@ def build_generator(record, config):
                           raw_scores=system.raw_scores, critic_norm=system.critic_norm)[0]
 
 
-def _original_record(config, original):
-    """An original TF1 run's record: its networks read off the checkpoint; its
+def _original_record(config, original, typed=frozenset()):
+    """An original TF1 run's record: its networks read off the checkpoint (a
+    shape flag typed must fit them; one not typed takes the checkpoint's); its
     prior, data set and batch size are not recorded there (the flags' stand)."""
-    model_config = tf1_checkpoint.infer_model_config(
-        original, config.output_height, config.output_width).validate()
-    if model_config.z_dim != config.z_dim:
+    height, width = (getattr(config, name) if name in typed else None
+                     for name in ("output_height", "output_width"))
+    model_config = tf1_checkpoint.infer_model_config(original, height, width).validate()
+    if "z_dim" in typed and model_config.z_dim != config.z_dim:
         raise tf1_checkpoint.CheckpointMismatchError(
             f"{original} was trained with z_dim={model_config.z_dim}, but"
-            f" --z_dim={config.z_dim}; pass --z_dim={model_config.z_dim}.")
+            f" --z_dim={config.z_dim}; pass --z_dim={model_config.z_dim}, or drop it.")
     return run_record.RunRecord(model="dcgan", loss="", networks=model_config,
                                 z_dist=config.z_dist, dataset=config.dataset,
                                 batch_size=config.batch_size,
                                 assumed=("z_dist", "dataset", "batch_size"))
 
 
-def locate(config, typed=frozenset(), log=print):
+def locate(config, typed=frozenset(), log=print, shapes_as_given=False):
     """Test mode's run: (its paths, its record, the original TF1 checkpoint its
     generator comes from, or None). An original TF1 folder that --checkpoint_dir
     names (continued by us: its tf2/ run), a run folder it names, or the run the
-    flags name (runs.find_run)."""
+    flags name (runs.find_run). `shapes_as_given`: the config's network shapes
+    stand as typed (it obeyed the run already, or was made in code)."""
     original = runs.original_checkpoint_in(config)
     if original:
         paths = runs.RunPaths.continuing_original(config, os.path.dirname(original))
         if checkpoints.latest_checkpoint(paths.checkpoint_dir) is None:
-            return paths, _original_record(config, original), original
+            given = frozenset(run_record.CARPEDM20_SHAPE_FLAGS) if shapes_as_given else typed
+            return paths, _original_record(config, original, given), original
         return paths, run_record.read(paths.model_json, paths.flags_json), None
     if (config.given_checkpoint_dir and not os.path.exists(
             runs.RunPaths.for_run(config).model_json)
@@ -152,7 +156,10 @@ def obeying_the_run(config, typed, log=print):
             log(f" [*] An original TF1 checkpoint does not record its prior: sampling --z_dist"
                 f" {config.z_dist} (the original's default); pass the --z_dist it trained with"
                 " if it differs.")
-        return config
+        # Its networks' shapes are the checkpoint's where no flag says them.
+        return dataclasses.replace(config, **{
+            name: getattr(record.networks, name) for name in run_record.CARPEDM20_SHAPE_FLAGS
+            if name not in typed}).validate()
     config = run_record.obeyed(config, typed, record, paths.run_dir, resuming=False, log=log)
     if paths.run_dir == runs.RunPaths.for_run(config, os.path.basename(paths.run_dir)).run_dir:
         config = dataclasses.replace(config, out_name=os.path.basename(paths.run_dir))
@@ -163,7 +170,7 @@ def load_run(config, log=print):
     """Test mode's run, its generator restored from the latest intact checkpoint
     (ours or the original's; no data set is needed); `config` is the one test
     mode runs with (obeying_the_run's, for main.py's commands)."""
-    paths, record, original = locate(config, log=log)
+    paths, record, original = locate(config, log=log, shapes_as_given=True)
     memory.check_sampling_fits(systems.compose(record.model, record.loss, config).networks,
                                record.networks, config.batch_size)
     generator = build_generator(record, config)
