@@ -13,6 +13,8 @@ import tensorflow as tf
 import fakes
 from dcgan_tf import app
 from dcgan_tf import config as config_lib
+from dcgan_tf.commands import compare
+from dcgan_tf.networks import carpedm20
 from tf1_reference_model import TF1ReferenceDCGAN
 
 TINY = dict(z_dim=6, gf_dim=4, df_dim=4, gfc_dim=16, dfc_dim=16, batch_size=8)
@@ -153,6 +155,16 @@ def test_test_mode_takes_an_original_runs_shapes_from_its_checkpoint(original_ru
     with pytest.raises(SystemExit):
         main_in_process(*common, "--output_height=64", log=lambda line: None)
     assert "was not trained at 64x64" in capsys.readouterr().err
+
+
+def test_compare_with_an_original_of_another_size_says_they_differ(original_run):
+    """Not "pass the --output_height it was trained at": ours has its own size."""
+    _, source = original_run
+    ours = carpedm20.ModelConfig(output_height=64, output_width=64, c_dim=3, y_dim=0, z_dim=6,
+                                 gf_dim=4, df_dim=4)
+    with pytest.raises(ValueError, match=r"The original run \(ModelConfig\(output_height=32,"
+                                         r".*don't make the same kind of images"):
+        compare.original_of(config_lib.Config(compare_with=source), ours)
 
 
 def test_nearest_neighbours_of_an_original_run_say_its_training_images_are_assumed(

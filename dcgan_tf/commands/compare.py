@@ -42,8 +42,11 @@ def original_of(config, model_config):
         raise FileNotFoundError(f"--compare_with={config.compare_with} {what}; pass the folder"
                                 " of an original run's checkpoint (the one holding its"
                                 " `checkpoint` file).")
-    original_config = tf1_checkpoint.infer_model_config(
-        original, model_config.output_height, model_config.output_width)
+    try:
+        original_config = tf1_checkpoint.infer_model_config(
+            original, model_config.output_height, model_config.output_width)
+    except tf1_checkpoint.CheckpointMismatchError:  # not at our size: its own, said below
+        original_config = tf1_checkpoint.infer_model_config(original)
     if original_config.image_shape != model_config.image_shape or (
             original_config.z_dim, original_config.y_dim) != (model_config.z_dim,
                                                               model_config.y_dim):
