@@ -6,7 +6,6 @@ import sys
 
 import tensorflow as tf
 
-from dcgan_tf import data
 from dcgan_tf import files
 from dcgan_tf import interrupts
 from dcgan_tf import metrics
@@ -22,8 +21,7 @@ def test(config, log=print):
     """Test mode: restores the run's generator and writes a sample grid; then, as
     asked, exports, visualizes, generates, scores, compares, probes D's features and
     looks for memorisation. Returns the grid."""
-    if config.evaluate_npz or config.evaluate or config.compare_with or (
-            config.nearest_neighbours and data.is_idx_dataset(config.dataset)):
+    if config.reads_classifier_cache:
         # Where the metrics' networks are cached: a file there is found now,
         # not after the minutes a classifier takes to train (a folder that
         # cannot be written is, before that training: reading needs no writing).

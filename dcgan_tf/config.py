@@ -268,6 +268,13 @@ class Config:
         """Whether --visualize runs `option` (asked by name, or by all)."""
         return self.visualize and self.visualize_option in (option, "all")
 
+    @property
+    def reads_classifier_cache(self):
+        """Whether this command may read or fill --classifier_cache (the metrics'
+        classifier, the Inception network)."""
+        return bool(self.evaluate or self.compare_with or self.evaluate_npz
+                    or self.nearest_neighbours)
+
     def to_json(self):
         values = dataclasses.asdict(self)
         values["train_size"] = None if math.isinf(self.train_size) else self.train_size
@@ -282,9 +289,7 @@ def _actions_reading(config):
     return {"generate_png": ("--generate", bool(config.generate)),
             "metrics_samples": ("--evaluate or --compare_with", scores),
             "classifier_cache": ("--evaluate, --evaluate_npz, --compare_with or"
-                                 " --nearest_neighbours",
-                                 scores or bool(config.evaluate_npz)
-                                 or bool(config.nearest_neighbours)),
+                                 " --nearest_neighbours", config.reads_classifier_cache),
             "compare_logs": ("--compare_with", bool(config.compare_with)),
             "walk_points": ("--visualize --visualize_option walk", walks),
             "walk_interpolation": ("--visualize --visualize_option walk", walks),
