@@ -157,6 +157,32 @@ def test_test_mode_takes_an_original_runs_shapes_from_its_checkpoint(original_ru
     assert "was not trained at 64x64" in capsys.readouterr().err
 
 
+def test_training_continues_an_original_run_with_the_shapes_of_its_checkpoint(
+        original_run, tmp_path, main_in_process, capsys):
+    """No shape flag: the checkpoint's (it failed naming a variable's shape and
+    asking for the flags it was trained with); a typed one that differs, or
+    the other kind of data set, is refused before anything is written."""
+    _, source = original_run
+    folder = shutil.copytree(source, str(tmp_path / "old_tf1_run"))
+    fakes.make_image_folder(str(tmp_path / "data" / "faces"), count=16, size=(36, 36))
+    common = ["--dataset=faces", "--input_fname_pattern=*.png", "--input_height=32", "--crop",
+              f"--data_dir={tmp_path / 'data'}", f"--checkpoint_dir={folder}", "--batch_size=8",
+              "--train", "--epoch=2"]
+    for typed, words in ((["--gf_dim=8"], "was trained with --gf_dim 4 (these flags: --gf_dim"
+                                          " 8). Drop those flags to continue it"),
+                         (["--dataset=mnist", "--nocrop"], "was trained on an image folder, and"
+                                                           " --dataset mnist is labelled digits")):
+        with pytest.raises(SystemExit):
+            main_in_process(*common, *typed, log=lambda line: None)
+        assert words in capsys.readouterr().err
+        assert not os.path.exists(os.path.join(folder, "tf2"))
+    lines = []
+    main_in_process(*common, log=lines.append)
+    assert " [*] The original checkpoint's networks: --output_height 32, --output_width 32," \
+        " --z_dim 6, --gf_dim 4, --df_dim 4" in lines, lines
+    assert any("(iteration 3, optimizer state included)" in line for line in lines), lines
+
+
 def test_compare_with_an_original_of_another_size_says_they_differ(original_run):
     """Not "pass the --output_height it was trained at": ours has its own size."""
     _, source = original_run

@@ -11,6 +11,7 @@ from tensorflow.python.framework import config as tf_config
 
 from dcgan_tf import checkpoints
 from dcgan_tf import curves
+from dcgan_tf import data as data_lib
 from dcgan_tf import datasets
 from dcgan_tf import distribute
 from dcgan_tf import files
@@ -123,15 +124,47 @@ def obeying_the_run(config, typed, log=print):
     """Train mode's config: a run that exists resumes as its record says (a flag
     typed that contradicts it is refused, before anything is read or written;
     the record gives the flags not typed)."""
-    paths, _ = _paths(config)
+    paths, original = _paths(config)
     record = _record(paths)
     if record is None:
+        if original:  # its first continuation: the checkpoint says the networks
+            return _with_original_shapes(config, typed, original, log)
         if os.path.exists(paths.model_json):
             log(f" [*] {paths.run_dir} holds no checkpoint (its last start saved none):"
                 " these flags start it anew, not its record's.")
         return config
     return run_record.obeyed(config, typed, record, paths.run_dir, resuming=True,
                              log=log).validate()
+
+
+def _with_original_shapes(config, typed, original, log):
+    """`config` for continuing an original TF1 run: its networks' shapes read off
+    the checkpoint where no flag says them; a shape flag typed that differs,
+    or a data set of the other kind (labelled digits or an image folder), is
+    refused, naming both, before anything is read or written."""
+    height, width = (getattr(config, name) if name in typed else None
+                     for name in ("output_height", "output_width"))
+    networks = tf1_checkpoint.infer_model_config(original, height, width)
+    if bool(networks.y_dim) != data_lib.is_idx_dataset(config.dataset):
+        kind = ("labelled digits (an MNIST-style --dataset)" if networks.y_dim
+                else "an image folder")
+        raise ValueError(f"{original} was trained on {kind}, and --dataset {config.dataset} is"
+                         f" {'an image folder' if networks.y_dim else 'labelled digits'}: pass"
+                         " the data set it trained on.")
+    trained = {name: getattr(networks, name) for name in run_record.CARPEDM20_SHAPE_FLAGS}
+    differing = [f"--{name} {value} (these flags: --{name} {getattr(config, name)})"
+                 for name, value in trained.items()
+                 if name in typed and getattr(config, name) != value]
+    if differing:
+        raise ValueError(f"{original} was trained with {'; '.join(differing)}. Drop those"
+                         " flags to continue it (its shapes are read off the checkpoint), or"
+                         " pass another --checkpoint_dir.")
+    taken = {name: value for name, value in trained.items()
+             if name not in typed and getattr(config, name) != value}
+    if taken:
+        log(" [*] The original checkpoint's networks: "
+            + ", ".join(f"--{name} {value}" for name, value in taken.items()))
+    return dataclasses.replace(config, **taken).validate()
 
 
 def run(config, log=print):
