@@ -21,6 +21,7 @@ from dcgan_tf import data as data_lib
 from dcgan_tf import latent
 from dcgan_tf import networks
 from dcgan_tf import systems
+from dcgan_tf import tf1_checkpoint
 
 VERSION = 2
 # carpedm20's network flags: their values are the ModelConfig's fields of the same names.
@@ -73,6 +74,29 @@ def data_reading_of(config):
         return None
     names = DATA_READING if config.crop else ("input_fname_pattern", "crop")
     return {name: getattr(config, name) for name in names}
+
+
+def networks_of_original(checkpoint_path, config, typed, use):
+    """The networks of an original TF1 checkpoint, read off its variables: the
+    record it has instead of a model.json. A shape flag not typed takes the
+    checkpoint's; one typed that differs is refused, naming both (the weights
+    would not fit, or fit a generator of other proportions). `use`: what the
+    command does with it ("continue it", "sample it")."""
+    height, width = (getattr(config, name) if name in typed else None
+                     for name in ("output_height", "output_width"))
+    networks = tf1_checkpoint.infer_model_config(checkpoint_path, height, width).validate()
+    # The unconditional model has no layers of --gfc_dim and --dfc_dim.
+    fixed = [name for name in CARPEDM20_SHAPE_FLAGS
+             if networks.y_dim or name not in ("gfc_dim", "dfc_dim")]
+    differing = [f"--{name} {getattr(networks, name)} (these flags: --{name}"
+                 f" {getattr(config, name)})" for name in fixed
+                 if name in typed and getattr(config, name) != getattr(networks, name)]
+    if differing:
+        raise tf1_checkpoint.CheckpointMismatchError(
+            f"{checkpoint_path} was trained with {'; '.join(differing)}. Drop those flags to"
+            f" {use} (its shapes are read off the checkpoint), or pass another"
+            " --checkpoint_dir.")
+    return networks
 
 
 class DamagedRunFileError(ValueError):

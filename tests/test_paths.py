@@ -155,6 +155,10 @@ def test_test_mode_takes_an_original_runs_shapes_from_its_checkpoint(original_ru
     with pytest.raises(SystemExit):
         main_in_process(*common, "--output_height=64", log=lambda line: None)
     assert "was not trained at 64x64" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # was read past: the checkpoint's 4 sampled
+        main_in_process(*common, "--gf_dim=8", log=lambda line: None)
+    assert "was trained with --gf_dim 4 (these flags: --gf_dim 8). Drop those flags to sample" \
+        " it" in capsys.readouterr().err
 
 
 def test_training_continues_an_original_run_with_the_shapes_of_its_checkpoint(

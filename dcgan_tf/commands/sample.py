@@ -107,13 +107,7 @@ def _original_record(config, original, typed=frozenset()):
     """An original TF1 run's record: its networks read off the checkpoint (a
     shape flag typed must fit them; one not typed takes the checkpoint's); its
     prior, data set and batch size are not recorded there (the flags' stand)."""
-    height, width = (getattr(config, name) if name in typed else None
-                     for name in ("output_height", "output_width"))
-    model_config = tf1_checkpoint.infer_model_config(original, height, width).validate()
-    if "z_dim" in typed and model_config.z_dim != config.z_dim:
-        raise tf1_checkpoint.CheckpointMismatchError(
-            f"{original} was trained with z_dim={model_config.z_dim}, but"
-            f" --z_dim={config.z_dim}; pass --z_dim={model_config.z_dim}, or drop it.")
+    model_config = run_record.networks_of_original(original, config, typed, "sample it")
     return run_record.RunRecord(model="dcgan", loss="", networks=model_config,
                                 z_dist=config.z_dist, dataset=config.dataset,
                                 batch_size=config.batch_size,
@@ -124,13 +118,15 @@ def locate(config, typed=frozenset(), log=print, shapes_as_given=False):
     """Test mode's run: (its paths, its record, the original TF1 checkpoint its
     generator comes from, or None). An original TF1 folder that --checkpoint_dir
     names (continued by us: its tf2/ run), a run folder it names, or the run the
-    flags name (runs.find_run). `shapes_as_given`: the config's network shapes
-    stand as typed (it obeyed the run already, or was made in code)."""
+    flags name (runs.find_run). `shapes_as_given`: the config's output size and
+    z_dim stand as typed (it obeyed the run already, or was made in code); an
+    original's widths are its checkpoint's."""
     original = runs.original_checkpoint_in(config)
     if original:
         paths = runs.RunPaths.continuing_original(config, os.path.dirname(original))
         if checkpoints.latest_checkpoint(paths.checkpoint_dir) is None:
-            given = frozenset(run_record.CARPEDM20_SHAPE_FLAGS) if shapes_as_given else typed
+            given = ({"output_height", "output_width", "z_dim"} if shapes_as_given
+                     else typed)
             return paths, _original_record(config, original, given), original
         return paths, run_record.read(paths.model_json, paths.flags_json), None
     if (config.given_checkpoint_dir and not os.path.exists(

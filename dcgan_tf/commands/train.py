@@ -142,25 +142,15 @@ def _with_original_shapes(config, typed, original, log):
     the checkpoint where no flag says them; a shape flag typed that differs,
     or a data set of the other kind (labelled digits or an image folder), is
     refused, naming both, before anything is read or written."""
-    height, width = (getattr(config, name) if name in typed else None
-                     for name in ("output_height", "output_width"))
-    networks = tf1_checkpoint.infer_model_config(original, height, width)
+    networks = run_record.networks_of_original(original, config, typed, "continue it")
     if bool(networks.y_dim) != data_lib.is_idx_dataset(config.dataset):
         kind = ("labelled digits (an MNIST-style --dataset)" if networks.y_dim
                 else "an image folder")
         raise ValueError(f"{original} was trained on {kind}, and --dataset {config.dataset} is"
                          f" {'an image folder' if networks.y_dim else 'labelled digits'}: pass"
                          " the data set it trained on.")
-    trained = {name: getattr(networks, name) for name in run_record.CARPEDM20_SHAPE_FLAGS}
-    differing = [f"--{name} {value} (these flags: --{name} {getattr(config, name)})"
-                 for name, value in trained.items()
-                 if name in typed and getattr(config, name) != value]
-    if differing:
-        raise ValueError(f"{original} was trained with {'; '.join(differing)}. Drop those"
-                         " flags to continue it (its shapes are read off the checkpoint), or"
-                         " pass another --checkpoint_dir.")
-    taken = {name: value for name, value in trained.items()
-             if name not in typed and getattr(config, name) != value}
+    taken = {name: getattr(networks, name) for name in run_record.CARPEDM20_SHAPE_FLAGS
+             if name not in typed and getattr(config, name) != getattr(networks, name)}
     if taken:
         log(" [*] The original checkpoint's networks: "
             + ", ".join(f"--{name} {value}" for name, value in taken.items()))
