@@ -301,7 +301,8 @@ class UnusableImage(ValueError):
 
 
 # Pillow modes that hold one channel of intensity.
-GRAYSCALE_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"}
+SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N")
+GRAYSCALE_MODES = {"1", "L", "LA", "I", "F", *SIXTEEN_BIT_MODES}
 
 
 def list_image_files(directory, pattern):
@@ -346,11 +347,19 @@ def image_suffixes_under(directory, limit=100_000):
 
 def _to_channels(image, c_dim):
     """A Pillow image as 'L' (c_dim 1) or 'RGB' (c_dim 3), whatever it was: palette,
-    CMYK, RGBA (alpha dropped), grayscale with alpha, 16-bit or float grayscale."""
-    if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
+    CMYK, RGBA (alpha dropped), grayscale with alpha, 16-bit or float grayscale.
+    A 16-bit file's white is 65,535 however dark the file is; 32-bit integer and
+    float files say no range, so theirs is read off the values: 1 (floats in
+    [0, 1]), 255 or 65,535, the smallest that holds them."""
+    if image.mode in SIXTEEN_BIT_MODES + ("I", "F"):
         values = np.asarray(image, np.float64)
-        top = 255.0 if values.max() <= 255 else 65535.0
-        image = Image.fromarray(np.clip(values / top * 255.0, 0, 255).astype(np.uint8), "L")
+        if image.mode in SIXTEEN_BIT_MODES:
+            top = 65535.0
+        else:
+            ranges = (1.0, 255.0) if image.mode == "F" else (255.0,)
+            top = next((top for top in ranges if values.max() <= top), 65535.0)
+        image = Image.fromarray(np.round(np.clip(values / top * 255.0, 0, 255)).astype(np.uint8),
+                                "L")
     return image.convert("L" if c_dim == 1 else "RGB")
 
 

@@ -107,6 +107,21 @@ def test_grayscale_rgb_and_rgba_are_handled_on_purpose(tmp_path):
     assert all(image.min() == image.max() for image in batch)
 
 
+def test_sixteen_bit_images_keep_their_brightness_whatever_their_values(tmp_path):
+    """A 16-bit file's values are of 65,535 however dark it is (a dark one was
+    taken for 8-bit and made 257 times brighter than a bright one's scale), and
+    float images in [0, 1] are of 1."""
+    values = {"dark_16bit.png": (np.uint16, 200, 200 / 65535),
+              "bright_16bit.png": (np.uint16, 60000, 60000 / 65535),
+              "unit_float.tif": (np.float32, 0.5, 0.5),
+              "byte_float.tif": (np.float32, 128.0, 128 / 255)}
+    for name, (dtype, value, _) in values.items():
+        fakes.Image.fromarray(np.full((8, 8), value, dtype)).save(tmp_path / name)
+    for name, (_, _, fraction) in values.items():
+        pixel = data.load_image_file(str(tmp_path / name), 1, False, 0, 0, 8, 8)[0, 0, 0]
+        assert abs(int(pixel) - fraction * 255) <= 0.5, (name, pixel)
+
+
 def test_unreadable_files_are_skipped_and_counted(tmp_path):
     fakes.make_image_folder(str(tmp_path), count=9, size=(20, 20))
     (tmp_path / "img_004.png").write_bytes(b"not an image")
