@@ -35,8 +35,7 @@ def test(config, log=print):
     experiments.check_applies(config, run)
     if config.evaluate:
         evaluate.check_can_score(config, log)
-    if config.compare_with:
-        compare.original_of(config, model_config)
+    original = compare.original_of(config, model_config) if config.compare_with else None
     sampler = tf.function(lambda z, y: run.generator(z, y, training=False))
     sample.export_sampler(config, run, log)
     path = sample.write_grid(config, sampler, run)
@@ -50,7 +49,7 @@ def test(config, log=print):
                                 "source": run.provenance()},
                                os.path.join(paths.sample_dir, "metrics.json"), log)
     if config.compare_with:
-        compare.compare_with_original(config, sampler, run, log)
+        compare.compare_with_original(config, sampler, run, original, log)
     if config.linear_probe:
         experiments.linear_probe(config, run, log)
     if config.nearest_neighbours:

@@ -134,11 +134,41 @@ def test_compare_with_an_original_run_from_a_run_under_out_dir(original_run, tmp
     fakes.make_image_folder(str(tmp_path / "data" / "faces"), count=16, size=(36, 36))
     flags = dict(out_dir=str(tmp_path / "runs"), data_dir=str(tmp_path / "data"), seed=0,
                  **FACES, **TINY)
+    monkeypatch.chdir(tmp_path)  # no ./logs either
     app.run(config_lib.Config(train=True, epoch=1, **flags), **QUIET)
-    app.run(config_lib.Config(compare_with="~/old_tf1_run", **flags), **QUIET)
+    lines = []
+    app.run(config_lib.Config(compare_with="~/old_tf1_run", **flags), log=lines.append)
     samples = tmp_path / "runs" / config_lib.Config(**flags).run_name() / "samples"
     assert (samples / "compare_samples.png").exists()
-    assert (samples / "compare_losses.png").exists()
+    assert f" [!] Losses of ours alone, no original losses found (no logs/ folder); --compare_logs" \
+        f" names the original run's logs/ folder: {samples / 'compare_losses.png'}" in lines, lines
+
+
+def test_compare_logs_without_the_originals_losses_are_refused_before_anything_is_written(
+        original_run, tmp_path, capsys):
+    """A --compare_logs that does not exist, or holds no d_loss/g_loss, drew
+    our losses alone under "Losses of both runs", with exit 0."""
+    _, source = original_run
+    fakes.make_image_folder(str(tmp_path / "data" / "faces"), count=16, size=(36, 36))
+    flags = dict(out_dir=str(tmp_path / "runs"), data_dir=str(tmp_path / "data"), seed=0,
+                 **FACES, **TINY)
+    app.run(config_lib.Config(train=True, epoch=1, **flags), **QUIET)
+    other = tmp_path / "other_logs"
+    with tf.summary.create_file_writer(str(other)).as_default():
+        tf.summary.scalar("accuracy", 0.5, step=1)
+    (tmp_path / "empty").mkdir()
+    samples = tmp_path / "runs" / config_lib.Config(**flags).run_name() / "samples"
+    before = sorted(os.listdir(samples))
+    for folder, words in (("nowhere", "does not exist"),
+                          ("empty", "holds no d_loss or g_loss summaries"),
+                          ("other_logs", "holds no d_loss or g_loss summaries")):
+        with pytest.raises(SystemExit):
+            app.run(config_lib.Config(compare_with=source, compare_logs=str(tmp_path / folder),
+                                      **flags), **QUIET)
+        err = capsys.readouterr().err
+        assert f"--compare_logs={tmp_path / folder} {words}" in err and \
+            "; pass the original run's logs/ folder, or leave the flag out" in err, err
+        assert sorted(os.listdir(samples)) == before
 
 
 def test_test_mode_takes_an_original_runs_shapes_from_its_checkpoint(original_run, tmp_path,

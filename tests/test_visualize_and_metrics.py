@@ -273,7 +273,8 @@ def test_compare_with_an_original_run(runs, tmp_path):
     side_by_side = Image.open(os.path.join(samples, "compare_samples.png"))
     assert side_by_side.size == (2 * 3 * 28 + 8, 2 * 28)  # 2x3 grids of batch 6, both sides
     assert os.path.exists(os.path.join(samples, "compare_losses.png"))
-    assert "(no original logs/ found)" not in " ".join(lines)
+    assert f" [*] Losses of both runs (the original's from {tmp_path / 'old' / 'logs'}):" \
+        f" {os.path.join(samples, 'compare_losses.png')}" in lines, lines
     results = json.load(open(os.path.join(samples, "compare_metrics.json")))
     assert set(results) == {"dcgan-tf", "original"}
     assert any(line.startswith("metric") and "original" in line for line in lines)
