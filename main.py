@@ -70,7 +70,8 @@ flags.DEFINE_boolean("crop", False, "Center crop input_height x input_width, the
 flags.DEFINE_boolean("visualize", False, "True for visualizing, False for nothing [False]")
 flags.DEFINE_boolean("export", False, "Export the sampler as a SavedModel [False]")
 flags.DEFINE_boolean("freeze", False, "Export the sampler as a frozen GraphDef [False]")
-flags.DEFINE_integer("max_to_keep", 1, "maximum number of checkpoints to keep")
+flags.DEFINE_integer("max_to_keep", 1, "maximum number of checkpoints to keep (0: all, as the"
+                     " original's TF1 Saver)")
 flags.DEFINE_integer("sample_freq", 200, "sample every this many iterations")
 flags.DEFINE_integer("ckpt_freq", 200, "save checkpoint every this many iterations")
 flags.DEFINE_integer("z_dim", 100, "dimensions of z")

@@ -186,11 +186,12 @@ def _record_state(directory, newest, kept):
 
 class CheckpointKeeper:
     """Saves and restores one run's checkpoints in `directory`: each new one is
-    read back whole before the oldest beyond `max_to_keep` is deleted."""
+    read back whole before the oldest beyond `max_to_keep` is deleted (0 keeps
+    them all, as the original's TF1 Saver did)."""
 
     def __init__(self, objects, directory, max_to_keep, batch_size):
         self.checkpoint = tf.train.Checkpoint(**objects)
-        self.directory, self.max_to_keep = directory, max_to_keep
+        self.directory, self.max_to_keep = directory, max_to_keep or None
         self.name = checkpoint_prefix(batch_size)
         self.latest = None
 
@@ -229,8 +230,9 @@ class CheckpointKeeper:
             shutil.rmtree(staging, ignore_errors=True)
         ours = [p for p in _prefixes_in(self.directory)
                 if os.path.basename(p).startswith(self.name + "-")]
-        _record_state(self.directory, prefix, list(reversed(ours[:self.max_to_keep])))
-        for old in ours[self.max_to_keep:]:
+        kept = ours[:self.max_to_keep]
+        _record_state(self.directory, prefix, list(reversed(kept)))
+        for old in ours[len(kept):]:
             for path in reversed(files_of(old)):  # the index first: readers skip it whole
                 files.remove(path)
         self.latest = prefix

@@ -178,11 +178,14 @@ class Config:
         checks every run shares, then the run's system's (systems.check_config)
         and distribution's (distribute.check_config)."""
         positive = ("epoch", "batch_size", "input_height", "input_width", "output_height",
-                    "output_width", "max_to_keep", "sample_freq", "ckpt_freq", "z_dim",
+                    "output_width", "sample_freq", "ckpt_freq", "z_dim",
                     "gf_dim", "df_dim", "gfc_dim", "dfc_dim")
         for name in positive:
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name} must be at least 1, got {getattr(self, name)}.")
+        if self.max_to_keep < 0:
+            raise ValueError(f"--max_to_keep must be at least 0 (0 keeps every checkpoint), got"
+                             f" {self.max_to_keep}.")
         if not self.train_size >= 1:
             raise ValueError(f"--train_size must be at least 1, got {self.train_size:g}.")
         if self.seed is not None and not 0 <= self.seed < 2**32:

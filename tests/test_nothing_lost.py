@@ -3,6 +3,7 @@ survived, bounded memory for --generate, every write whole or not at all, and
 bad input refused before anything is written. Real processes where the case
 is about processes, real damaged files, a real full filesystem (tmpfs)."""
 
+import glob
 import json
 import os
 import shutil
@@ -14,6 +15,7 @@ import types
 
 import numpy as np
 import pytest
+import tensorflow as tf
 from PIL import Image
 
 import fakes
@@ -166,6 +168,20 @@ def test_a_damaged_newest_checkpoint_is_skipped_then_set_aside(tmp_path, main_in
     if damage is not os.remove:
         assert os.path.exists(data_file + ".damaged")
     assert [int(line[1:9]) for line in lines if " Epoch:" in line][0] == 6
+
+
+def test_max_to_keep_0_keeps_every_checkpoint_as_the_originals_saver(tmp_path, main_in_process):
+    """TF1's Saver, which the original passed --max_to_keep to, keeps all at 0
+    (refused here before, the only way to keep a run's history)."""
+    train_in_process(main_in_process, tmp_path, "--epoch=1", "--train_size=48", "--ckpt_freq=2",
+                     "--max_to_keep=0")
+    folder = str(run_dir(tmp_path) / "checkpoints")
+    every = [f"model.b8-{iteration}" for iteration in (2, 4, 6)]
+    assert sorted(os.path.basename(p)[:-len(".index")]
+                  for p in glob.glob(os.path.join(folder, "*.index"))) == every
+    state = tf.train.get_checkpoint_state(folder)
+    assert [os.path.basename(p) for p in state.all_model_checkpoint_paths] == every
+    assert os.path.basename(state.model_checkpoint_path) == every[-1]
 
 
 def test_data_files_without_an_index_are_never_trained_over(tmp_path, main_in_process, capsys):
