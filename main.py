@@ -195,6 +195,8 @@ flags.DEFINE_string("probe_dataset", "", "--linear_probe: the labelled data: mni
 flags.DEFINE_boolean("raw_generator", False, "Test mode on a run with --ema_decay: sample the"
                      " trained G, not its average (outputs in <samples>/raw_generator/)"
                      " [False]")
+flags.DEFINE_integer("checkpoint_iteration", 0, "Test mode: sample the run's checkpoint of"
+                     " this iteration, one training kept (--max_to_keep) [0: the newest]")
 flags.DEFINE_integer("nearest_neighbours", 0, "Memorisation: this many samples with their"
                      " nearest training images (pixels; the classifier's features), against"
                      " unseen real images' distances [0: off]")
@@ -224,7 +226,7 @@ FLAG_GROUPS = (
     ("Test mode", (
         "visualize_option", "generate", "generate_png", "evaluate", "evaluate_npz",
         "metrics_samples", "classifier_cache", "inception", "inception_stats", "compare_with",
-        "compare_logs", "raw_generator")),
+        "compare_logs", "raw_generator", "checkpoint_iteration")),
     ("The DCGAN paper's experiments (test mode)", (
         "walk_points", "walk_interpolation", "arithmetic", "linear_probe", "probe_labels",
         "probe_dataset", "nearest_neighbours")),

@@ -174,6 +174,24 @@ def newest_intact(directory, warn, set_aside_damaged=False):
     return None
 
 
+def intact_at(directory, iteration):
+    """The checkpoint of `iteration` in `directory`, checked to read back whole;
+    ValueError naming the iterations kept (--max_to_keep), or the damage."""
+    found = [p for p in _prefixes_in(directory) if iteration_of(p) == iteration]
+    if not found:
+        kept = sorted({iteration_of(p) for p in _prefixes_in(directory)})
+        raise ValueError(
+            f"{directory} keeps no checkpoint of iteration {iteration}; it keeps those of"
+            f" iteration{'s' if len(kept) > 1 else ''} {', '.join(map(str, kept)) or 'none'}"
+            " (training keeps the newest --max_to_keep; 0 keeps them all). Pass one of those"
+            " to --checkpoint_iteration, or 0 for the newest.")
+    reason = damage(found[0])
+    if reason is not None:
+        raise DamagedCheckpointsError(f"Checkpoint {found[0]} is damaged ({reason}); pass another"
+                                      " --checkpoint_iteration, or 0 for the newest intact one.")
+    return found[0]
+
+
 def _record_state(directory, newest, kept):
     """The `checkpoint` file TensorFlow's tools read: the newest and those kept.
     (TensorFlow's one writer of it is marked deprecated in favour of

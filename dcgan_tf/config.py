@@ -117,6 +117,7 @@ class Config:
     probe_dataset: str = ""
     nearest_neighbours: int = 0
     raw_generator: bool = False
+    checkpoint_iteration: int = 0
 
     def __post_init__(self):
         # The original's "None means the same as height" defaults.
@@ -263,6 +264,13 @@ class Config:
         if self.g_updates is not None and self.g_updates < 1:
             raise ValueError(f"--g_updates must be at least 1 (G's updates in each of its turns),"
                              f" got {self.g_updates}.")
+        if self.checkpoint_iteration < 0:
+            raise ValueError(f"--checkpoint_iteration must be at least 0 (0: the newest), got"
+                             f" {self.checkpoint_iteration}.")
+        if self.train and self.checkpoint_iteration:
+            raise ValueError("--checkpoint_iteration is for test mode (it samples an older"
+                             " checkpoint of a run); training resumes from the newest. Drop it,"
+                             " or drop --train.")
         if self.train and self.raw_generator:
             raise ValueError("--raw_generator is for test mode (it samples a run's trained G"
                              " instead of its average); drop it with --train.")

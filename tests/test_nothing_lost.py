@@ -170,9 +170,12 @@ def test_a_damaged_newest_checkpoint_is_skipped_then_set_aside(tmp_path, main_in
     assert [int(line[1:9]) for line in lines if " Epoch:" in line][0] == 6
 
 
-def test_max_to_keep_0_keeps_every_checkpoint_as_the_originals_saver(tmp_path, main_in_process):
+def test_max_to_keep_0_keeps_every_checkpoint_and_test_mode_samples_the_one_asked(
+        tmp_path, main_in_process, capsys):
     """TF1's Saver, which the original passed --max_to_keep to, keeps all at 0
-    (refused here before, the only way to keep a run's history)."""
+    (refused here before, the only way to keep a run's history); test mode's
+    --checkpoint_iteration samples one of them, its outputs apart from the
+    newest's."""
     train_in_process(main_in_process, tmp_path, "--epoch=1", "--train_size=48", "--ckpt_freq=2",
                      "--max_to_keep=0")
     folder = str(run_dir(tmp_path) / "checkpoints")
@@ -182,6 +185,21 @@ def test_max_to_keep_0_keeps_every_checkpoint_as_the_originals_saver(tmp_path, m
     state = tf.train.get_checkpoint_state(folder)
     assert [os.path.basename(p) for p in state.all_model_checkpoint_paths] == every
     assert os.path.basename(state.model_checkpoint_path) == every[-1]
+    samples = run_dir(tmp_path) / "samples"
+    for iteration in (0, 4):
+        in_test_mode(main_in_process, tmp_path, f"--checkpoint_iteration={iteration}",
+                     "--generate=3", "--export")
+    newest, older = samples / "generated_3.npz", samples / "iteration_4" / "generated_3.npz"
+    for path, iteration in ((newest, 6), (older, 4)):
+        with np.load(path) as arrays:
+            assert json.loads(str(arrays["provenance"]))["iteration"] == iteration
+    assert (samples / "iteration_4" / "test_00000004.png").exists()
+    export = run_dir(tmp_path) / "checkpoints" / "export_b8_iteration_4" / "provenance.json"
+    assert json.loads(export.read_text())["iteration"] == 4
+    with pytest.raises(SystemExit):
+        in_test_mode(main_in_process, tmp_path, "--checkpoint_iteration=5")
+    assert "keeps no checkpoint of iteration 5; it keeps those of iterations 2, 4, 6 (training" \
+        " keeps the newest --max_to_keep; 0 keeps them all)" in capsys.readouterr().err
 
 
 def test_data_files_without_an_index_are_never_trained_over(tmp_path, main_in_process, capsys):

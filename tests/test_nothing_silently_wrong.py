@@ -772,6 +772,10 @@ def test_compare_with_says_what_the_folder_holds_instead_of_an_original_run(tmp_
     (["--evaluate", "--metrics_samples=3"], "--metrics_samples must be at least 4"),
     (["--train_size=0"], r"--train_size must be at least 1, got 0\.$"),  # as typed, not 0.0
     (["--train_size=nan"], r"--train_size must be at least 1, got nan\.$"),
+    (["--checkpoint_iteration=-2"], r"--checkpoint_iteration must be at least 0 (0: the newest\)"),
+    (["--train", "--checkpoint_iteration=200"], r"--checkpoint_iteration is for test mode (it"
+                                                r" samples an older checkpoint of a run\); training"
+                                                r" resumes from the newest"),
     (["--max_to_keep=-1"], r"--max_to_keep must be at least 0 (0 keeps every checkpoint\), got"
                            r" -1\.$"),
 ])

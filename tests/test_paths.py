@@ -189,6 +189,11 @@ def test_test_mode_takes_an_original_runs_shapes_from_its_checkpoint(original_ru
         main_in_process(*common, "--gf_dim=8", log=lambda line: None)
     assert "was trained with --gf_dim 4 (these flags: --gf_dim 8). Drop those flags to sample" \
         " it" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main_in_process(*common, "--checkpoint_iteration=3", log=lambda line: None)
+    assert f"--checkpoint_iteration picks among the checkpoints of this program's runs; {source}" \
+        " is the original TF1 code's, whose newest (model.b8-3) test mode samples." \
+        in capsys.readouterr().err
 
 
 def test_training_continues_an_original_run_with_the_shapes_of_its_checkpoint(

@@ -164,12 +164,18 @@ def obeying_the_run(config, typed, log=print):
 
 def load_run(config, log=print):
     """Test mode's run, its generator restored from the latest intact checkpoint
-    (ours or the original's; no data set is needed); `config` is the one test
-    mode runs with (obeying_the_run's, for main.py's commands)."""
+    (ours or the original's; no data set is needed), or from the one of
+    --checkpoint_iteration; `config` is the one test mode runs with
+    (obeying_the_run's, for main.py's commands)."""
     paths, record, original = locate(config, log=log, shapes_as_given=True)
     memory.check_sampling_fits(systems.compose(record.model, record.loss, config).networks,
                                record.networks, config.batch_size)
     generator = build_generator(record, config)
+    if original and config.checkpoint_iteration:
+        raise ValueError(f"--checkpoint_iteration picks among the checkpoints of this program's"
+                         f" runs; {os.path.dirname(original)} is the original TF1 code's, whose"
+                         f" newest ({os.path.basename(original)}) test mode samples. Drop"
+                         " --checkpoint_iteration.")
     if original:
         tf1_checkpoint.load_into_models(original, generator)
         log(f" [*] Load SUCCESS: original TF1 checkpoint {original}")
@@ -183,7 +189,9 @@ def load_run(config, log=print):
     for attempt in range(3):
         # Test mode only reads (a training may hold the run): damaged checkpoints
         # are skipped, not set aside.
-        latest = checkpoints.newest_intact(paths.checkpoint_dir, log)
+        latest = (checkpoints.intact_at(paths.checkpoint_dir, config.checkpoint_iteration)
+                  if config.checkpoint_iteration else
+                  checkpoints.newest_intact(paths.checkpoint_dir, log))
         if latest is None:
             raise FileNotFoundError(f"{paths.checkpoint_dir} has no checkpoint; train first.")
         try:
@@ -195,6 +203,13 @@ def load_run(config, log=print):
                 raise
     checkpoints.check_finite(latest, {which: generator.variables}, log)
     log(f" [*] Load SUCCESS: {latest}")
+    if config.checkpoint_iteration:
+        # Apart from the newest checkpoint's outputs, as the raw G's below.
+        paths = dataclasses.replace(paths, sample_dir=os.path.join(
+            paths.sample_dir, f"iteration_{config.checkpoint_iteration}"))
+        log(f" [*] Sampling the checkpoint of iteration {config.checkpoint_iteration}, as asked"
+            f" (--checkpoint_iteration): its outputs go to {paths.sample_dir} (exports:"
+            f" *_iteration_{config.checkpoint_iteration}), apart from the newest's")
     if record.averaged and config.raw_generator:
         # Apart from the average's outputs, which would otherwise be overwritten.
         paths = dataclasses.replace(paths, sample_dir=os.path.join(paths.sample_dir,
@@ -230,9 +245,11 @@ def write_grid(config, sample, run):
 def export_sampler(config, run, log):
     """--export and --freeze, beside the checkpoint they were made from (each
     with a provenance.json saying which; a run's trained G apart from its
-    average: --raw_generator)."""
+    average, --raw_generator, and an older checkpoint's apart from the newest's,
+    --checkpoint_iteration)."""
     root = os.path.dirname(run.checkpoint)
-    apart = f"_{RAW_GENERATOR}" if run.record.averaged and config.raw_generator else ""
+    apart = (f"_iteration_{config.checkpoint_iteration}" if config.checkpoint_iteration else ""
+             ) + (f"_{RAW_GENERATOR}" if run.record.averaged and config.raw_generator else "")
     if config.export:
         directory = export.export_saved_model(
             run.generator, run.model_config,
