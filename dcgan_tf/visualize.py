@@ -9,9 +9,14 @@ fixed [0, 1).
 
   0  a grid of random samples                     test_<time>.png
   1  one grid per z dimension, that dimension swept   test_arange_<dim>.png
-  2  random z with one dimension swept, as GIFs   test_gif_<dim>.gif (random dims)
+  2  random z with one dimension swept, as GIFs   test_gif_<dim>.gif (random dims;
+                                                  test_gif_random_<dim>.gif under "all")
   3  a sweep of each dimension from z = 0, as GIFs    test_gif_<dim>.gif
   4  option 3 plus one GIF of all dimensions at once  test_gif_merged.gif
+
+Options 2, 3 and 4 write the original's names, the same ones: --visualize_option
+all (ours) gives option 2's GIFs names of their own and runs option 4 for 3,
+so that no option's files replace another's.
   class_grid            one row per label, the same z down each column
   label_interpolation   one-hot y moving smoothly 0 -> 1 -> ... -> 9 -> 0 at fixed z
 
@@ -108,7 +113,7 @@ class Visualizer:
 
     def __init__(self, sample, model_config, z_dist, batch_size, directory, seed=0, *,
                  walk_points=9, walk_interpolation="auto", arithmetic="", run_seed=None,
-                 source=None):
+                 source=None, random_sweeps_apart=False):
         self.sample = sample
         self.config = model_config
         self.z_dist = z_dist
@@ -122,6 +127,9 @@ class Visualizer:
         # The numbered samples of `arithmetic` stay the same for a run: its seed.
         self.run_seed = seed if run_seed is None else run_seed
         self.source = source  # where the pictures come from, written into each
+        # Option 2's GIFs under names option 4's do not take (--visualize_option all).
+        self.random_gif_name = "test_gif_random_{}.gif" if random_sweeps_apart else \
+            "test_gif_{}.gif"
 
     def _labels(self, count, label=None):
         if not self.config.conditional:
@@ -170,7 +178,7 @@ class Visualizer:
             z = self._sweep(np.repeat(point, self.batch_size, axis=0), dim)
             label = self.rng.integers(0, max(self.config.y_dim, 1))  # one digit per GIF
             samples = self._sample(z, self._labels(self.batch_size, label))
-            written.append(self._gif(samples, f"test_gif_{dim}.gif"))
+            written.append(self._gif(samples, self.random_gif_name.format(dim)))
         return written
 
     def _sweeps_from_zero(self):

@@ -124,6 +124,29 @@ def test_every_visualization_option_writes_what_it_says(runs, kind, option, tmp_
         assert seen_labels and all(labels.shape[1] == 10 for labels in seen_labels)
 
 
+def test_every_option_at_once_keeps_each_options_files(runs, tmp_path):
+    """--visualize_option all: options 2, 3 and 4 write the original's names, the
+    same ones, so option 2's GIFs were replaced by option 4's while the log
+    still counted them."""
+    config = config_lib.dataclasses.replace(runs["unconditional"], visualize=True,
+                                            visualize_option="all")
+    run = sample_command.load_run(config, log=lambda line: None)
+    run = config_lib.dataclasses.replace(run, paths=config_lib.dataclasses.replace(
+        run.paths, sample_dir=str(tmp_path)))
+    lines = []
+    sample_command.run_visualizations(config, lambda z, y: run.generator(z, y, training=False),
+                                      run, lines.append)
+    names = os.listdir(tmp_path)
+    random_sweeps = [name for name in names if name.startswith("test_gif_random_")]
+    assert f" [*] Visualization 2: {len(random_sweeps)} file{'s' * (len(random_sweeps) > 1)}" \
+        f" in {tmp_path}" in lines, lines
+    assert {f"test_gif_{dim}.gif" for dim in range(6)} | {"test_gif_merged.gif"} <= set(names)
+    assert f" [*] Visualization 4: 7 files in {tmp_path}" in lines
+    assert " [*] Visualization 3: option 4's sweeps from z = 0 (test_gif_<dim>.gif), below" \
+        in lines
+    assert random_sweeps  # option 2's own, beside option 4's
+
+
 def test_sweeps_honour_z_dist(tmp_path):
     np.testing.assert_allclose(visualize.sweep_values("uniform_unsigned", 3), [0, 0.5, 1])
     np.testing.assert_allclose(visualize.sweep_values("uniform_signed", 3), [-1, 0, 1])

@@ -300,21 +300,26 @@ def run_visualizations(config, sample, run, log):
     """--visualize: --visualize_option's visualizations (all: those that apply);
     guided_backprop reads D and real images (commands/experiments.py)."""
     model_config, directory = run.model_config, run.paths.sample_dir
+    every = config.visualize_option == "all"
     visualizer = visualize.Visualizer(
         sample, model_config, config.z_dist, config.batch_size, directory, config.seed or 0,
         walk_points=config.walk_points, walk_interpolation=config.walk_interpolation,
-        arithmetic=config.arithmetic, run_seed=run.recorded_seed(), source=run.source())
-    chosen = visualize.OPTIONS if config.visualize_option == "all" else [
-        config.visualize_option]
+        arithmetic=config.arithmetic, run_seed=run.recorded_seed(), source=run.source(),
+        random_sweeps_apart=every)
+    chosen = visualize.OPTIONS if every else [config.visualize_option]
     for option in chosen:
         if option in visualize.CONDITIONAL_OPTIONS and not model_config.conditional:
             continue
         if option in visualize.DISCRIMINATOR_OPTIONS:
             experiments.guided_backprop(config, run, log)
             continue
+        if every and option == "3":  # its GIFs are option 4's, under the same names
+            log(" [*] Visualization 3: option 4's sweeps from z = 0 (test_gif_<dim>.gif), below")
+            continue
         written = visualizer.run(option)
-        log(f" [*] Visualization {option}: {len(written)}"
-            f" file{'s' if len(written) != 1 else ''} in {directory}")
+        count = len(set(written))  # option 2 may sweep a dimension twice, as the original
+        log(f" [*] Visualization {option}: {count} file{'s' if count != 1 else ''} in"
+            f" {directory}")
         if option == "arithmetic" and not config.arithmetic:
             log(f" [*] Pick exemplars by number in {written[0]} and pass them, e.g."
                 " --arithmetic '3,17,42 - 5,9,11 + 8,21,30' (the paper's A - B + C, each"
