@@ -22,12 +22,26 @@ def idx_dataset_directory(config, log=print):
         raise data.DataError(
             f"{config.dataset} not found: {directory} lacks {', '.join(missing)}."
             f" Run `{how}`, or put the IDX files (plain or .gz) there.")
+    blocking = _file_in_the_way(directory)  # of the download: named, not a traceback
+    if blocking:
+        raise data.DataError(
+            f"{config.dataset} is looked for, and downloaded, in {directory}, and {blocking} is"
+            f" a file, not a folder. Pass --data_dir the folder that holds the data sets'"
+            f" folders ({config.dataset}/ in it).")
     log(f" [*] {config.dataset} not found in {directory}; downloading it (as `{how}`)")
     try:
         return download.download_idx(config.dataset, config_lib.expand_path(config.data_dir))
     except download.DownloadError as error:
         raise data.DataError(f"{config.dataset} not found in {directory}, and the"
                              f" download failed. {error}") from error
+
+
+def _file_in_the_way(directory):
+    """The file that stands where `directory` or a folder above it should be, or None."""
+    path = os.path.abspath(directory)
+    while not os.path.lexists(path) and os.path.dirname(path) != path:
+        path = os.path.dirname(path)
+    return None if os.path.isdir(path) else path
 
 
 def load_training_data(config, system, log=print):

@@ -106,6 +106,19 @@ def test_main_fetches_missing_mnist_and_trains(server, tmp_path, monkeypatch):
     assert int(trainer.iteration) == 5  # 80 images, batch 16
 
 
+def test_a_data_dir_that_is_a_file_is_named_before_anything_is_written(tmp_path, capsys):
+    """It stopped with NotADirectoryError's traceback from the download."""
+    (tmp_path / "data").write_text("not a folder")
+    config = config_lib.Config(dataset="mnist", input_height=28, output_height=28, train=True,
+                               data_dir=str(tmp_path / "data"), out_dir=str(tmp_path / "out"))
+    with pytest.raises(SystemExit):
+        app.run(config, log=lambda line: None)
+    assert f"mnist is looked for, and downloaded, in {tmp_path / 'data' / 'mnist'}, and" \
+        f" {tmp_path / 'data'} is a file, not a folder. Pass --data_dir the folder that holds" \
+        " the data sets' folders (mnist/ in it)." in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
 def test_download_cli_offline_message(refused_url, tmp_path, monkeypatch, capsys):
     import download as download_cli  # noqa: PLC0415 (the top-level script)
 
