@@ -33,7 +33,7 @@ def test(config, log=print):
     config, model_config, paths = run.config, run.model_config, run.paths
     sample.check_actions_apply(config, model_config)
     experiments.check_applies(config, run)
-    if config.evaluate:
+    if config.evaluate or config.compare_with:
         evaluate.check_can_score(config, log)
     original = compare.original_of(config, model_config) if config.compare_with else None
     sampler = tf.function(lambda z, y: run.generator(z, y, training=False))

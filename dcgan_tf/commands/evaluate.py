@@ -58,10 +58,15 @@ def _inception_network(config, log, required):
 
 
 def check_can_score(config, log):
-    """An image folder is scored on the Inception network: found (or fetched) before
-    test mode writes anything, so a missing one loses nothing; --inception's
-    file and --inception_stats read and checked then too (the statistics
-    first: a bad file is said before a download)."""
+    """What scoring reads, found (or fetched) before test mode writes anything,
+    so a missing one loses nothing: an MNIST-style data set's files, and for
+    an image folder the Inception network; --inception's file and
+    --inception_stats read and checked then too (the statistics first: a bad
+    file is said before a download)."""
+    if data.is_idx_dataset(config.dataset):
+        datasets.idx_dataset_directory(config, log)
+    if not config.evaluate:  # --compare_with scores MNIST-style runs only
+        return
     if config.inception_stats:
         inception.read_statistics(config_lib.expand_path(config.inception_stats))
     if config.inception or not data.is_idx_dataset(config.dataset):
