@@ -32,7 +32,7 @@ def test(config, log=print):
     run = sample.load_run(config, log)
     config, model_config, paths = run.config, run.model_config, run.paths
     sample.check_actions_apply(config, model_config)
-    experiments.check_applies(config, run)
+    experiments.check_applies(config, run, log)
     if config.evaluate or config.compare_with:
         evaluate.check_can_score(config, log)
     original = compare.original_of(config, model_config) if config.compare_with else None

@@ -44,6 +44,32 @@ def _file_in_the_way(directory):
     return None if os.path.isdir(path) else path
 
 
+def check_present(config, log=print):
+    """That the data set the config names is there (a missing MNIST-style one
+    fetched, when --download), without reading it: for test mode's actions
+    that read it after test mode has written its grid."""
+    if data.is_idx_dataset(config.dataset):
+        idx_dataset_directory(config, log)
+        return
+    directory = os.path.join(config_lib.expand_path(config.data_dir), config.dataset)
+    if not data.list_image_files(directory, config.input_fname_pattern)[0]:
+        raise _no_files_error(config, directory)
+
+
+def _no_files_error(config, directory):
+    hint = {"mnist": " (MNIST is --dataset mnist)",
+            "fashionmnist": " (Fashion-MNIST is --dataset fashion_mnist)",
+            "celeba": f" (`python download.py celebA --data_dir {config.data_dir}` fetches"
+                      " celebA)",
+            "lsun": f" (`python download.py lsun --data_dir {config.data_dir}` fetches LSUN"
+                    " bedrooms)"}.get(re.sub(r"[-_ ]", "", config.dataset.lower()), "")
+    return data.DataError(
+        f"No files match {os.path.join(directory, config.input_fname_pattern)!r}."
+        + (_what_the_folder_holds(directory, hint) or
+           f" Put images there, or point --data_dir/--dataset/--input_fname_pattern"
+           f" at them{hint}."))
+
+
 def load_training_data(config, system, log=print):
     """The data set named by the config, read as the run's system reads it (its
     `data`), checked before anything is written."""
@@ -69,18 +95,7 @@ def load_training_data(config, system, log=print):
             log(f" [!] {repeats} paths matching {config.input_fname_pattern!r} reach files"
                 " already listed (through symlinked folders): each image is used once.")
         if not files:
-            hint = {"mnist": " (MNIST is --dataset mnist)",
-                    "fashionmnist": " (Fashion-MNIST is --dataset fashion_mnist)",
-                    "celeba": f" (`python download.py celebA --data_dir {config.data_dir}`"
-                              " fetches celebA)",
-                    "lsun": f" (`python download.py lsun --data_dir {config.data_dir}` fetches"
-                            " LSUN bedrooms)"}.get(re.sub(r"[-_ ]", "", config.dataset.lower()),
-                                                   "")
-            raise data.DataError(
-                f"No files match {os.path.join(directory, config.input_fname_pattern)!r}."
-                + (_what_the_folder_holds(directory, hint) or
-                   f" Put images there, or point --data_dir/--dataset/--input_fname_pattern"
-                   f" at them{hint}."))
+            raise _no_files_error(config, directory)
         c_dim, failures = data.probe_image_folder(
             files, config.crop, config.input_height, config.input_width,
             needed=min(config.batch_size, config.train_examples_limit or len(files)))

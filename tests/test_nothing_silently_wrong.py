@@ -736,18 +736,21 @@ def test_a_bad_reference_is_found_before_anything_is_written(main_in_process, tm
         assert files_under(tmp_path / "out") == before
 
 
-def test_scoring_without_its_mnist_files_is_refused_before_anything_is_written(
+def test_actions_without_their_mnist_files_are_refused_before_anything_is_written(
         main_in_process, digits, tmp_path, capsys):
-    """--evaluate (and --compare_with, which scores) read the data set's files
-    after test mode had written its grid."""
+    """--evaluate (and --compare_with, which scores), --nearest_neighbours and
+    D's visualization read the data set's files after test mode had written
+    its grid."""
     common = [*digits, "--input_height=28", "--output_height=28", "--batch_size=8", *TINY]
     run_main(main_in_process, *common, "--train", "--epoch=1")
     shutil.rmtree(tmp_path / "data" / "mnist")
     before = files_under(tmp_path / "out")
-    err = refused(main_in_process, capsys, *common, "--evaluate", "--metrics_samples=8",
-                  "--nodownload")
-    assert f"mnist not found: {tmp_path / 'data' / 'mnist'} lacks train-images-idx3-ubyte" in err
-    assert files_under(tmp_path / "out") == before
+    for action in (["--evaluate", "--metrics_samples=8"], ["--nearest_neighbours=4"],
+                   ["--visualize", "--visualize_option=guided_backprop"]):
+        err = refused(main_in_process, capsys, *common, *action, "--nodownload")
+        assert f"mnist not found: {tmp_path / 'data' / 'mnist'} lacks train-images-idx3-ubyte" \
+            in err, (action, err)
+        assert files_under(tmp_path / "out") == before
 
 
 def test_a_classifier_is_not_trained_for_a_cache_that_cannot_keep_it(tmp_path):

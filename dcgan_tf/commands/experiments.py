@@ -51,9 +51,10 @@ def _probe_folder(config, name):
     return os.path.join(config_lib.expand_path(config.data_dir), name)
 
 
-def check_applies(config, run):
+def check_applies(config, run, log=print):
     """Refusals that depend on the run's model, or that a look at the data set
-    finds, or that ask for more memory than there is, before anything is written."""
+    finds (a missing MNIST-style one fetched), or that ask for more memory than
+    there is, before anything is written."""
     if config.nearest_neighbours:
         shape = run.model_config.image_shape
         memory.check_fits(
@@ -62,6 +63,7 @@ def check_applies(config, run):
             " distances)", "pass fewer samples (a few thousand tell as much).")
     if config.nearest_neighbours or config.visualizes("guided_backprop"):
         runs.largest_train_size(run.paths, run.record)  # which images it trained on
+        datasets.check_present(config, log)
     if config.linear_probe:
         probe_lib.parse_labels_per_class(config.probe_labels)
         name = probe_dataset(config)
@@ -71,7 +73,9 @@ def check_applies(config, run):
                 " image folder without labels: pass --probe_dataset mnist (or"
                 " fashion_mnist, or a folder under --data_dir holding train/<class>/ and"
                 " test/<class>/ images).")
-        if not data.is_idx_dataset(name) and not all(
+        if data.is_idx_dataset(name):
+            datasets.check_present(dataclasses.replace(config, dataset=name), log)
+        elif not all(
                 os.path.isdir(os.path.join(_probe_folder(config, name), split))
                 for split in ("train", "test")):
             raise data.DataError(
