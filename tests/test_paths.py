@@ -206,7 +206,7 @@ def test_training_continues_an_original_run_with_the_shapes_of_its_checkpoint(
     fakes.make_image_folder(str(tmp_path / "data" / "faces"), count=16, size=(36, 36))
     common = ["--dataset=faces", "--input_fname_pattern=*.png", "--input_height=32", "--crop",
               f"--data_dir={tmp_path / 'data'}", f"--checkpoint_dir={folder}", "--batch_size=8",
-              "--train", "--epoch=2"]
+              f"--sample_dir={tmp_path / 'samples'}", "--train", "--epoch=2"]
     for typed, words in ((["--gf_dim=8"], "was trained with --gf_dim 4 (these flags: --gf_dim"
                                           " 8). Drop those flags to continue it"),
                          (["--dataset=mnist", "--nocrop"], "was trained on an image folder, and"
