@@ -173,13 +173,25 @@ def _every_replicas(strategy, value):
     return [int(v) for v in _ALL_GATHER[strategy](tf.constant(int(value), tf.int64)).numpy()]
 
 
-def check_batch_divides(strategy, batch_size):
+def check_batch_splits(strategy, batch_size, min_rows, model):
+    """That --batch_size splits evenly over the replicas, each share at least the
+    `min_rows` the networks of `model` train on (networks.Kind.min_rows)."""
     replicas = strategy.num_replicas_in_sync
     if batch_size % replicas:
         raise ValueError(
             f"--batch_size {batch_size} is the global batch, split over {replicas} replicas, and"
             f" does not divide by {replicas}: pass a multiple of {replicas}"
             f" (e.g. {batch_size - batch_size % replicas or replicas}).")
+    rows = batch_size // replicas
+    if rows < min_rows:
+        images = f"{rows} image{'s' if rows > 1 else ''}"
+        raise ValueError(
+            f"--batch_size {batch_size} "
+            + (f"gives each of the {replicas} replicas {images}" if replicas > 1
+               else f"is a batch of {images}")
+            + f", and --model {model}'s batch norms train on at least {min_rows} (one image's"
+            " variance is 0/0, which makes their running variance NaN; PyTorch refuses a batch"
+            f" of one): pass --batch_size {min_rows * replicas} or more.")
 
 
 def run_on_rows(strategy, replica_fn, *tensors):

@@ -7,11 +7,12 @@ import dataclasses
 import io
 import json
 import os
-import shutil
 import re
+import shutil
 import subprocess
 import sys
 import tarfile
+import types
 
 import numpy as np
 import pytest
@@ -26,6 +27,7 @@ from dcgan_tf import checkpoints
 from dcgan_tf import config as config_lib
 from dcgan_tf import data
 from dcgan_tf import datasets
+from dcgan_tf import distribute
 from dcgan_tf import files
 from dcgan_tf import inception
 from dcgan_tf import metrics
@@ -94,6 +96,22 @@ def test_a_last_batch_of_one_is_left_out_and_said(main_in_process, digits, tmp_p
                  if name.startswith("generator/") and "moving_variance" in name]
     assert len(variances) == 3
     assert all(np.isfinite(reader.get_tensor(name)).all() for name in variances)
+
+
+def test_a_batch_of_one_per_replica_is_refused_for_the_family_before_anything_is_written(
+        main_in_process, digits, tmp_path, capsys):
+    """--batch_size 1 trained 4 iterations of NaN moving variances before the
+    state check stopped it; the last-batch rule above had not seen it."""
+    err = refused(main_in_process, capsys, *digits, "--model=gan", "--train", "--epoch=1",
+                  "--batch_size=1")
+    assert "--batch_size 1 is a batch of 1 image, and --model gan's batch norms train on at least" \
+        " 2 (one image's variance is 0/0," in err and "pass --batch_size 2 or more." in err, err
+    assert not (tmp_path / "out").exists()
+    two_replicas = types.SimpleNamespace(num_replicas_in_sync=2)
+    with pytest.raises(ValueError, match="--batch_size 2 gives each of the 2 replicas 1 image,"
+                                         " and --model wgan's batch norms train on at least 2"):
+        distribute.check_batch_splits(two_replicas, 2, 2, "wgan")
+    distribute.check_batch_splits(two_replicas, 2, 1, "dcgan")  # carpedm20's: TF1's biased one
 
 
 @pytest.mark.parametrize("examples,batch,replicas,kept", [

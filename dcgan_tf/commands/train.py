@@ -171,7 +171,8 @@ def run(config, log=print):
     if threads:
         log(f" [*] CPU: {threads} thread{'s' if threads > 1 else ''} per op")
     strategy = distribute.make_strategy(config.strategy, config.logical_cpus)
-    distribute.check_batch_divides(strategy, config.batch_size)
+    distribute.check_batch_splits(strategy, config.batch_size,
+                                  networks.KINDS[system.networks].min_rows, config.model)
     if original:
         _check_can_continue_original(system, config)
     # One training per run: the chief locks the run folder before anything is

@@ -51,6 +51,9 @@ class Kind:
     # Ops small enough (matmuls of a batch's rows by at most 1,024) that one CPU
     # thread per op trains faster (distribute.set_op_threads).
     small_ops: bool = False
+    # The rows a replica's batch needs: PyTorch's batch norm takes the unbiased
+    # variance, 0/0 on one row (a NaN running variance; PyTorch refuses it).
+    min_rows: int = 1
 
 
 def _family(kind, conditional):
@@ -65,7 +68,7 @@ def _family(kind, conditional):
     return Kind(config=pytorch_gan.FamilyModelConfig, config_of=config_of,
                 check_images=lambda options, labelled: pytorch_gan.check_images(
                     options, convolutional=kind.endswith("conv")),
-                make=make, small_ops=kind.endswith("mlp"))
+                make=make, small_ops=kind.endswith("mlp"), min_rows=2)
 
 
 KINDS = {
