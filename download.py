@@ -15,7 +15,8 @@ def main(argv=None):
     parser.add_argument("datasets", nargs="+", choices=download.DATASETS,
                         help="data sets to download")
     parser.add_argument("--data_dir", default="./data", help="where data sets go [./data]")
-    parser.add_argument("--category", default="bedroom", help="LSUN scene category [bedroom]")
+    parser.add_argument("--category", default="bedroom", choices=download.LSUN_CATEGORIES,
+                        help="LSUN scene category [bedroom]")
     args = parser.parse_args(argv)
     try:
         for dataset in args.datasets:

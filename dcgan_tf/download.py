@@ -46,6 +46,9 @@ CELEBA_URLS = [
 ]
 # The original's LSUN: one scene category's LMDB (no checksums are published).
 LSUN_URL = "http://dl.yf.io/lsun/scenes/{category}_{split}_lmdb.zip"
+# The scene categories LSUN publishes (its download.py's list).
+LSUN_CATEGORIES = ("bedroom", "bridge", "church_outdoor", "classroom", "conference_room",
+                   "dining_room", "kitchen", "living_room", "restaurant", "tower")
 DATASETS = ("mnist", "fashion_mnist", "celebA", "lsun")
 CHUNK_BYTES = 1 << 16
 TIMEOUT_SECONDS = 30

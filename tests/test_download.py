@@ -129,6 +129,17 @@ def test_download_cli_offline_message(refused_url, tmp_path, monkeypatch, capsys
     assert "Download it by hand" in err and str(tmp_path / "mnist") in err
 
 
+def test_an_lsun_category_it_does_not_publish_is_refused_before_a_download(tmp_path, capsys):
+    """It was tried online and failed as a network error."""
+    import download as download_cli  # noqa: PLC0415 (the top-level script)
+
+    with pytest.raises(SystemExit):
+        download_cli.main(["lsun", "--category", "bedrooms", "--data_dir", str(tmp_path / "d")])
+    assert "argument --category: invalid choice: 'bedrooms' (choose from 'bedroom', 'bridge'," \
+        in capsys.readouterr().err
+    assert not (tmp_path / "d").exists()
+
+
 def test_celeba_zip_is_verified_and_extracted(server, tmp_path):
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
