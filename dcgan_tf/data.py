@@ -145,6 +145,8 @@ class IdxData:
     images: np.ndarray  # [N, H, W, 1] uint8
     labels: np.ndarray  # [N] uint8
     y_dim: int = IDX_CLASSES
+    # Every epoch walks one order: --train_size's share is the same images each time.
+    draws_anew_each_epoch = False
 
     @property
     def num_examples(self):
@@ -225,6 +227,7 @@ class ScriptIdxData(IdxData):
     `images` [N, S, S, 1] uint8 come already resized."""
 
     seed: int = 0
+    draws_anew_each_epoch = True  # a new shuffle, and --train_size's share of it
 
     def _to_model_inputs(self, images, labels):
         # ToTensor (/ 255), then Normalize(0.5, 0.5), in float32 as torchvision does.
@@ -424,6 +427,7 @@ class ImageFolderData:
     seed: int
     warn: object = None  # called with one line per skipped file; default: stderr
     folder: str = None  # the data set's folder: the files' paths under it name them
+    draws_anew_each_epoch = True  # as the original reshuffles a folder every epoch
 
     y_dim = 0
 

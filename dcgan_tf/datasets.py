@@ -176,3 +176,13 @@ def _what_the_folder_holds(directory, hint):
 def examples_per_epoch(config, training_data):
     return min(training_data.num_examples,
                config.train_examples_limit or training_data.num_examples)
+
+
+def distinct_images(config, training_data):
+    """The images a run trains on over its epochs: --train_size's first ones
+    where every epoch walks one order (carpedm20's MNIST-style data), every
+    image where each epoch draws its share anew (image folders, as the
+    original reshuffles them, and the family's data sets)."""
+    if training_data.draws_anew_each_epoch:
+        return training_data.num_examples
+    return examples_per_epoch(config, training_data)

@@ -364,6 +364,23 @@ def test_a_small_data_set_without_diffaugment_is_told_what_to_watch_and_add(main
     assert diffaugment.small_data_advice(diffaugment.SMALL_DATA_SET, ()) is None
 
 
+def test_train_size_of_a_data_set_drawn_anew_each_epoch_is_not_taken_for_a_small_one(
+        main_in_process, digits, tmp_path):
+    """The family's data (and an image folder) draw --train_size's share anew
+    each epoch, so the run trains on every image: the advice counted
+    --train_size's, and nothing said the share was not one set."""
+    lines = []
+    main_in_process("--dataset=mnist", f"--data_dir={tmp_path / 'data'}", "--model=gan",
+                    f"--out_dir={tmp_path / 'out'}", "--batch_size=8", "--seed=5", "--train",
+                    "--epoch=1", "--train_size=8", log=lines.append)
+    assert " [*] --train_size 8: each epoch trains on 8 images drawn anew from the 40, as the" \
+        " original does with an image folder, so over its epochs the run trains on all 40;" \
+        " --train_size keeps one set of images only for carpedm20's model on MNIST-style" \
+        " data. To train on 8 images, give a data set of those alone (a folder of them, or" \
+        " their IDX files in <another --data_dir>/mnist/)." in lines, lines
+    assert any(line.startswith(" [*] 40 training images (fewer than 10,000)") for line in lines)
+
+
 def test_stabilized_names_what_rescued_the_systems_it_does_not(main_in_process, digits):
     """Where --stabilized was measured not to stop the collapse (the
     Wasserstein losses on carpedm20's networks, the MLP gan), training names the

@@ -200,9 +200,17 @@ def _prepare_and_train(config, paths, record, system, original, strategy, log):
             " training would give, and --nearest_neighbours will count every image as"
             " trained on. To go on as it trained, pass the data set it read; to train on"
             " these from the start, pass --out_name for a new run.")
-    for advice in (diffaugment.small_data_advice(
-            datasets.examples_per_epoch(config, training_data), system.diffaugment),
-            systems.stabilized_advice(config)):
+    per_epoch = datasets.examples_per_epoch(config, training_data)
+    distinct = datasets.distinct_images(config, training_data)
+    if per_epoch < distinct:
+        log(f" [*] --train_size {per_epoch:,}: each epoch trains on {per_epoch:,} images drawn"
+            f" anew from the {distinct:,}, as the original does with an image folder, so over"
+            f" its epochs the run trains on all {distinct:,}; --train_size keeps one set of"
+            f" images only for carpedm20's model on MNIST-style data. To train on"
+            f" {per_epoch:,} images, give a data set of those alone (a folder of them, or"
+            f" their IDX files in <another --data_dir>/{config.dataset}/).")
+    for advice in (diffaugment.small_data_advice(distinct, system.diffaugment),
+                   systems.stabilized_advice(config)):
         if advice:
             log(advice)
     model_config = model_config_for(config, system, training_data)
