@@ -8,6 +8,7 @@ import re
 from dcgan_tf import config as config_lib
 from dcgan_tf import data
 from dcgan_tf import download
+from dcgan_tf import files
 
 
 def idx_dataset_directory(config, log=print):
@@ -22,7 +23,7 @@ def idx_dataset_directory(config, log=print):
         raise data.DataError(
             f"{config.dataset} not found: {directory} lacks {', '.join(missing)}."
             f" Run `{how}`, or put the IDX files (plain or .gz) there.")
-    blocking = _file_in_the_way(directory)  # of the download: named, not a traceback
+    blocking = files.file_in_the_way(directory)  # of the download: named, not a traceback
     if blocking:
         raise data.DataError(
             f"{config.dataset} is looked for, and downloaded, in {directory}, and {blocking} is"
@@ -34,14 +35,6 @@ def idx_dataset_directory(config, log=print):
     except download.DownloadError as error:
         raise data.DataError(f"{config.dataset} not found in {directory}, and the"
                              f" download failed. {error}") from error
-
-
-def _file_in_the_way(directory):
-    """The file that stands where `directory` or a folder above it should be, or None."""
-    path = os.path.abspath(directory)
-    while not os.path.lexists(path) and os.path.dirname(path) != path:
-        path = os.path.dirname(path)
-    return None if os.path.isdir(path) else path
 
 
 def check_present(config, log=print):

@@ -28,15 +28,28 @@ def check_can_make_folder(directory, flag, writable=True):
     (a file in its place or above it) or, if `writable`, cannot be written into
     (no permission): asked before a long computation whose result goes there.
     Makes nothing."""
-    path = os.path.abspath(directory)
-    while not os.path.lexists(path) and os.path.dirname(path) != path:
-        path = os.path.dirname(path)
-    if not os.path.isdir(path):
-        raise OutputWriteError(f"{flag} {directory} cannot be a folder: {path} is a file."
+    blocking = file_in_the_way(directory)
+    if blocking:
+        raise OutputWriteError(f"{flag} {directory} cannot be a folder: {blocking} is a file."
                                f" Pass another {flag}.")
+    path = _nearest_existing(directory)
     if writable and not os.access(path, os.W_OK | os.X_OK):
         raise OutputWriteError(f"{flag} {directory} cannot be written into: {path} is not"
                                f" writable. Pass another {flag}.")
+
+
+def _nearest_existing(directory):
+    path = os.path.abspath(directory)
+    while not os.path.lexists(path) and os.path.dirname(path) != path:
+        path = os.path.dirname(path)
+    return path
+
+
+def file_in_the_way(directory):
+    """The file that stands where `directory` or a folder above it should be, or
+    None."""
+    path = _nearest_existing(directory)
+    return None if os.path.isdir(path) else path
 
 
 def _partial_name(path, suffix):

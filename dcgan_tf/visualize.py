@@ -13,10 +13,6 @@ fixed [0, 1).
                                                   test_gif_random_<dim>.gif under "all")
   3  a sweep of each dimension from z = 0, as GIFs    test_gif_<dim>.gif
   4  option 3 plus one GIF of all dimensions at once  test_gif_merged.gif
-
-Options 2, 3 and 4 write the original's names, the same ones: --visualize_option
-all (ours) gives option 2's GIFs names of their own and runs option 4 for 3,
-so that no option's files replace another's.
   class_grid            one row per label, the same z down each column
   label_interpolation   one-hot y moving smoothly 0 -> 1 -> ... -> 9 -> 0 at fixed z
 
@@ -27,6 +23,10 @@ and the DCGAN paper's (experiments/):
                         concepts' means, A - B + C and its neighbours    arithmetic.png
   guided_backprop       what D's last conv features see in real images
                         (needs D and the data: commands/experiments.py)  guided_backprop.png
+
+Options 2, 3 and 4 write the original's names, the same ones: --visualize_option
+all (ours) gives option 2's GIFs names of their own and runs option 4 for 3,
+so that no option's files replace another's.
 """
 
 import os

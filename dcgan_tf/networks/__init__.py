@@ -52,7 +52,8 @@ class Kind:
     # thread per op trains faster (distribute.set_op_threads).
     small_ops: bool = False
     # The rows a replica's batch needs: PyTorch's batch norm takes the unbiased
-    # variance, 0/0 on one row (a NaN running variance; PyTorch refuses it).
+    # variance, 0/0 on one row (a NaN running variance; PyTorch refuses it). The
+    # family's last, smaller batch keeps to it too (data.MIN_ROWS_PER_REPLICA).
     min_rows: int = 1
 
 
