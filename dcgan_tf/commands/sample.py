@@ -203,23 +203,29 @@ def load_run(config, log=print):
                 raise
     checkpoints.check_finite(latest, {which: generator.variables}, log)
     log(f" [*] Load SUCCESS: {latest}")
+    apart = outputs_apart(config, record)
+    if apart:
+        paths = dataclasses.replace(paths, sample_dir=os.path.join(paths.sample_dir, *apart))
     if config.checkpoint_iteration:
-        # Apart from the newest checkpoint's outputs, as the raw G's below.
-        paths = dataclasses.replace(paths, sample_dir=os.path.join(
-            paths.sample_dir, f"iteration_{config.checkpoint_iteration}"))
         log(f" [*] Sampling the checkpoint of iteration {config.checkpoint_iteration}, as asked"
             f" (--checkpoint_iteration): its outputs go to {paths.sample_dir} (exports:"
-            f" *_iteration_{config.checkpoint_iteration}), apart from the newest's")
+            f" *_iteration_{config.checkpoint_iteration}*), apart from the newest's")
     if record.averaged and config.raw_generator:
-        # Apart from the average's outputs, which would otherwise be overwritten.
-        paths = dataclasses.replace(paths, sample_dir=os.path.join(paths.sample_dir,
-                                                                   RAW_GENERATOR))
         log(f" [*] Sampling the trained G, as asked (--raw_generator): its outputs go to"
             f" {paths.sample_dir} (exports: *_{RAW_GENERATOR}), apart from the average's")
     elif record.averaged:
         log(f" [*] Sampling G's average (--ema_decay {record.stabilizers['ema_decay']:g});"
             " --raw_generator samples the trained G")
     return TrainedRun(generator, record, paths, latest, config)
+
+
+def outputs_apart(config, record):
+    """The subfolders of the samples folder (and, joined, the exports' suffix)
+    that keep what test mode samples apart from the outputs it would otherwise
+    overwrite: an older checkpoint's from the newest's (--checkpoint_iteration),
+    the trained G's from its average's (--raw_generator)."""
+    parts = [f"iteration_{config.checkpoint_iteration}"] if config.checkpoint_iteration else []
+    return parts + ([RAW_GENERATOR] if record.averaged and config.raw_generator else [])
 
 
 def test_batch(config, model_config):
@@ -248,8 +254,7 @@ def export_sampler(config, run, log):
     average, --raw_generator, and an older checkpoint's apart from the newest's,
     --checkpoint_iteration)."""
     root = os.path.dirname(run.checkpoint)
-    apart = (f"_iteration_{config.checkpoint_iteration}" if config.checkpoint_iteration else ""
-             ) + (f"_{RAW_GENERATOR}" if run.record.averaged and config.raw_generator else "")
+    apart = "".join(f"_{part}" for part in outputs_apart(config, run.record))
     if config.export:
         directory = export.export_saved_model(
             run.generator, run.model_config,
