@@ -120,6 +120,9 @@ class Config:
     checkpoint_iteration: int = 0
 
     def __post_init__(self):
+        # A folder's name as a shell completes it ("faces/") names the folder.
+        if len(self.dataset) > 1 and self.dataset.endswith(os.sep):
+            object.__setattr__(self, "dataset", self.dataset.rstrip(os.sep) or os.sep)
         # The original's "None means the same as height" defaults.
         if self.input_width is None:
             object.__setattr__(self, "input_width", self.input_height)
@@ -228,6 +231,10 @@ class Config:
                              f" {', '.join(latent.Z_DISTRIBUTIONS)}.")
         if not self.dataset:
             raise ValueError("--dataset is empty; name a folder under --data_dir, or mnist.")
+        if self.dataset in (".", ".."):
+            raise ValueError(f"--dataset={self.dataset} names no folder under --data_dir; pass"
+                             " --data_dir the folder that holds the data set, and --dataset its"
+                             " name.")
         if os.sep in self.dataset.strip(os.sep):
             parent, name = os.path.split(os.path.normpath(self.dataset))
             raise ValueError(f"--dataset={self.dataset} is a path; --dataset names a folder under"
@@ -238,7 +245,10 @@ class Config:
         systems.check_config(self)
         distribute.check_config(self)
         if os.sep in self.run_name() or self.run_name() in (".", ".."):
-            raise ValueError(f"--out_name={self.out_name!r} must be a plain folder name.")
+            if self.out_name:
+                raise ValueError(f"--out_name={self.out_name!r} must be a plain folder name.")
+            raise ValueError(f"--dataset={self.dataset!r} names no folder under --data_dir (the"
+                             f" run would be named {self.run_name()!r}); pass a folder's name.")
         return self
 
     def _validate_stabilizers(self):

@@ -812,12 +812,21 @@ def test_compare_with_says_what_the_folder_holds_instead_of_an_original_run(tmp_
     (["--train", "--checkpoint_iteration=200"], r"--checkpoint_iteration is for test mode (it"
                                                 r" samples an older checkpoint of a run\); training"
                                                 r" resumes from the newest"),
+    (["--dataset=/"], "--dataset='/' names no folder under --data_dir (the run would be named"),
+    (["--dataset=.."], "--dataset=.. names no folder under --data_dir; pass --data_dir the"),
     (["--max_to_keep=-1"], r"--max_to_keep must be at least 0 (0 keeps every checkpoint\), got"
                            r" -1\.$"),
 ])
 def test_flags_that_would_be_ignored_or_poison_a_run_are_refused(parsed_flags, argv, words):
     with pytest.raises(ValueError, match=words.replace("(", r"\(")):
         parsed_flags("--dataset=mnist", *argv).validate()
+
+
+def test_a_data_set_named_as_a_shell_completes_it_names_its_folder(parsed_flags):
+    """--dataset faces/ (a shell's completion) was refused as "--out_name=''
+    must be a plain folder name"."""
+    config = parsed_flags("--dataset=faces/").validate()
+    assert config.dataset == "faces" and config.run_name().startswith("faces_x108.")
 
 
 def test_figures_of_fewer_images_than_usual_say_they_move_with_the_count(tmp_path):
