@@ -142,6 +142,11 @@ def test_compare_with_an_original_run_from_a_run_under_out_dir(original_run, tmp
     assert (samples / "compare_samples.png").exists()
     assert f" [!] Losses of ours alone, no original losses found (no logs/ folder); --compare_logs" \
         f" names the original run's logs/ folder: {samples / 'compare_losses.png'}" in lines, lines
+    # An image folder's runs are not scored here: said, with how to score each.
+    assert " [*] No metrics of both: --compare_with scores conditional MNIST-style runs (the" \
+        " digit classifier's figures); score each run of an image folder with --evaluate (ours:" \
+        " this command's flags; the original's: --checkpoint_dir ~/old_tf1_run --evaluate)." \
+        in lines, lines
 
 
 def test_compare_logs_without_the_originals_losses_are_refused_before_anything_is_written(

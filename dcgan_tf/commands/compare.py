@@ -120,3 +120,8 @@ def compare_with_original(config, sample, run, original_run, log):
         for line in evaluate.format_metrics(results).splitlines():
             log(line)
         log(f" [*] Metrics of both: {path}")
+    else:  # the Inception network's figures are one --evaluate per run
+        log(" [*] No metrics of both: --compare_with scores conditional MNIST-style runs (the"
+            " digit classifier's figures); score each run of an image folder with --evaluate"
+            f" (ours: this command's flags; the original's: --checkpoint_dir {config.compare_with}"
+            " --evaluate).")
