@@ -191,33 +191,31 @@ class GAN:
         if self.schedule.n_critic > 1:
             g_turn = tf.equal(tf.math.floormod(tf.cast(batch_index, tf.int64),
                                                self.schedule.n_critic), 0)
-        if self.schedule.share_fake:
-            result = self._carpedm20_iteration(real, y, draws.z, g_turn)
-        elif self.schedule.first == "generator":
+        if self.schedule.first == "generator":
             result = self._generator_first(real, y, draws.z, fake_labels, g_turn)
         else:
-            result = self._critic_first(real, y, draws.z, fake_labels, draws.alpha, g_turn)
+            result = self._discriminator_first(real, y, draws.z, fake_labels, draws.alpha, g_turn)
         if self.system.original_loss_eval:
             result.update(self._on_rows(self._original_losses, real, y, draws.z))
         return result
 
-    def _carpedm20_iteration(self, real, y, z, g_turn):
-        """D, then G twice on the same z, the first G update sharing D's G(z)."""
-        iteration = lambda: self._on_rows(self._shared_iteration, real, y, z)  # noqa: E731
-        if g_turn is None:
-            return iteration()
-
-        def with_g_turn():
-            result = iteration()
+    def _discriminator_first(self, real, y, z, fake_labels, alpha, g_turn):
+        """D's update (clipped with WGAN's schedule), then G's turn on the same z;
+        in iterations without G's turn, D's alone on a detached G(z)."""
+        def iteration():
+            result = self._on_rows(self._shared_iteration, real, y, z, fake_labels, alpha)
             self.last_g_loss.assign(result["g_loss"])
             return result
 
+        if g_turn is None:
+            return iteration()
+
         def d_alone():
-            fake = self._on_rows(self._generator_pass, z, y)["G"]
-            result = self._on_rows(self._discriminator_update, real, y, fake, y)
+            fake = self._on_rows(self._generator_pass, z, fake_labels)["G"]
+            result = self._on_rows(self._critic_update, real, y, fake, fake_labels, alpha)
             return {**result, "g_loss": tf.identity(self.last_g_loss), "G": fake}
 
-        return tf.cond(g_turn, with_g_turn, d_alone)
+        return tf.cond(g_turn, iteration, d_alone)
 
     def _generator_first(self, real, y, z, fake_labels, g_turn):
         """G's update, then D's on that same G(z), detached."""
@@ -232,21 +230,6 @@ class GAN:
         result = self._on_rows(self._discriminator_update, real, y, tf.stop_gradient(fake),
                                fake_labels)
         return {**result, "g_loss": g_loss, "G": fake}
-
-    def _critic_first(self, real, y, z, fake_labels, alpha, g_turn):
-        """D's update on a detached G(z) (clipped with WGAN's schedule), then G's
-        turn on a new G(z) of the same z."""
-        fake = self._on_rows(self._generator_pass, z, fake_labels)["G"]
-        result = self._on_rows(self._discriminator_update, real, y, fake, fake_labels, alpha)
-        if self.schedule.clip_value is not None:
-            distribute.update_each_copy(
-                [(variable, (self.schedule.clip_value,)) for variable in self.d_optimizer.var_list],
-                optim.clip_variable, self.strategy)
-        if g_turn is None:
-            fake = self._generator_turn(z, fake_labels)
-        else:
-            fake = tf.cond(g_turn, lambda: self._generator_turn(z, fake_labels), lambda: fake)
-        return {**result, "g_loss": tf.identity(self.last_g_loss), "G": fake}
 
     def _generator_turn(self, z, fake_labels):
         """G's updates on the same z; G's images of the last; its loss kept."""
@@ -359,27 +342,38 @@ class GAN:
         fake = tf.stop_gradient(self.generator(z, fake_labels, training=True))
         return {"G": tf.cast(fake, tf.float32)}
 
-    def _shared_iteration(self, real, y, z):
-        """carpedm20's D, G, G with one G forward pass fewer than the original: D's
-        update and G's first evaluate G(z) with the same weights (D's update does
-        not touch G), so G's first update reuses D's G(z), recorded on its tape,
-        and moves G's batch-norm averages a second time with the same
-        statistics, as the original's recomputation does. Same values, same order
-        of updates: tests/test_equivalence_original.py."""
-        real, z, y = self._compute(real, z, y)
+    def _critic_update(self, real, y, fake, fake_labels, alpha=None):
+        """D's update, then WGAN's clipping of D's weights (its schedule's)."""
+        result = self._discriminator_update(real, y, fake, fake_labels, alpha)
+        if self.schedule.clip_value is not None:
+            distribute.update_each_copy(
+                [(variable, (self.schedule.clip_value,)) for variable in self.d_optimizer.var_list],
+                optim.clip_variable, self.strategy)
+        return result
+
+    def _shared_iteration(self, real, y, z, fake_labels, alpha=None):
+        """D's update, then G's turn, with one G forward pass fewer than the
+        original and the scripts: D's update and G's first evaluate G(z) with the
+        same weights (D's update does not touch G), so G's first update reuses
+        D's G(z), recorded on its tape, and moves G's batch-norm averages a
+        second time with the same statistics, as their recomputation does. Same
+        values, same order of updates: tests/test_equivalence_original.py,
+        tests/test_family_golden.py."""
+        real, y, z, fake_labels = self._compute(real, y, z, fake_labels)
         with tf.GradientTape() as tape:
-            fake = self.generator(z, y, training=True)
+            fake = self.generator(z, fake_labels, training=True)
             with tape.stop_recording():
-                d_result = self._discriminator_update(real, y, fake, y)
+                d_result = self._critic_update(real, y, fake, fake_labels, alpha)
                 for batch_norm in networks.batch_norms(self.generator):
                     batch_norm.repeat_last_update()
-            g_loss = self.objective.generator(self._d(self._seen(fake), y), y)
+            g_loss = self.objective.generator(self._d(self._seen(fake), fake_labels),
+                                              fake_labels)
         self._apply_to_generator(tape, g_loss)
         g_result = {"g_loss": g_loss, "G": tf.cast(fake, tf.float32)}
-        # The original runs g_optim twice "to make sure that d_loss does not go
-        # to zero (different from paper)".
+        # carpedm20 runs g_optim twice "to make sure that d_loss does not go to
+        # zero (different from paper)".
         for _ in range(self.schedule.generator_updates - 1):
-            g_result = self._generator_update(z, y)
+            g_result = self._generator_update(z, fake_labels)
         return {**d_result, "g_loss": g_result["g_loss"], "G": g_result["G"]}
 
     def _original_losses(self, real, y, z):

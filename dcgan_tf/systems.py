@@ -25,7 +25,10 @@ from dcgan_tf.stabilizers import diffaugment
 class Schedule:
     """What one iteration does, in order.
 
-    first: "discriminator": D's update, then G's turn (carpedm20; wgan, wgan_gp);
+    first: "discriminator": D's update, then G's turn on the same z (carpedm20;
+      wgan, wgan_gp), G's first update reusing D's G(z) (the same weights and z
+      give the same values; G's batch norms move twice, as the original's and
+      the scripts' two passes move them);
       "generator": G's turn first, then D's update on that same G(z), detached
       (gan, cgan, acgan, lsgan).
     generator_updates: G's updates in its turn, on the same z (carpedm20 runs two
@@ -34,16 +37,12 @@ class Schedule:
       multiple of it (Goodfellow et al.'s k steps of D per step of G; the WGAN
       scripts test `i % n_critic == 0`); D updates every iteration.
     clip_value: after each D update, D's weights are clipped to [-c, c] (WGAN).
-    share_fake: D's update and G's first update share one G(z) pass (carpedm20:
-      D first; the same weights and z give the same values; G's batch norms
-      move twice, as the original's two passes move them).
     """
 
     first: str = "discriminator"
     generator_updates: int = 1
     n_critic: int = 1
     clip_value: float = None
-    share_fake: bool = False
 
     def __post_init__(self):
         if self.first not in ("discriminator", "generator"):
@@ -52,9 +51,6 @@ class Schedule:
         if self.generator_updates < 1 or self.n_critic < 1:
             raise ValueError(f"A schedule needs at least one G update a turn and n_critic >= 1,"
                              f" got {self.generator_updates} and {self.n_critic}.")
-        if self.share_fake and self.first != "discriminator":
-            raise ValueError("share_fake shares D's G(z) with G's first update, which only"
-                             " follows D's update: it needs first='discriminator'.")
         if self.clip_value is not None and not self.clip_value > 0:
             raise ValueError(f"A clip value must be positive, got {self.clip_value}.")
 
@@ -201,7 +197,7 @@ SYSTEMS = {
         "dcgan", "carpedm20's DCGAN: its networks, sigmoid cross-entropy on logits, D then G"
         " twice on the same z, TF1's Adam", networks="carpedm20",
         objective=_plain(objectives.cross_entropy_on_logits),
-        schedule=Schedule(first="discriminator", generator_updates=2, share_fake=True),
+        schedule=Schedule(first="discriminator", generator_updates=2),
         optimizer="adam", adam="tf1_adam", loss_schedule=None, labels="from_data",
         fake_labels="real", sample_labels="first_batch", data="original", histograms=True,
         flags=CARPEDM20_FLAGS,
@@ -250,7 +246,7 @@ SYSTEMS = {
 MODELS = tuple(SYSTEMS)
 
 # The critic's schedule of the WGAN papers' algorithms and scripts: D first, G's
-# turn every n_critic-th batch, on a new G(z) of the same z.
+# turn every n_critic-th batch, on the same z.
 _CRITIC = Schedule(first="discriminator", n_critic=5)
 
 LOSSES = {

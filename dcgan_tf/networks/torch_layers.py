@@ -151,14 +151,24 @@ class BatchNorm(tf.Module):
         else:
             mean, variance = tf.nn.moments(x32, axes)
             count = tf.cast(tf.reduce_prod(tf.shape(x32)[:-1]), x32.dtype)
-        unbiased = variance * count / (count - 1.0)
-        self.moving_mean.assign((1.0 - BATCH_NORM_MOMENTUM) * self.moving_mean
-                                + BATCH_NORM_MOMENTUM * tf.stop_gradient(mean))
-        self.moving_variance.assign((1.0 - BATCH_NORM_MOMENTUM) * self.moving_variance
-                                    + BATCH_NORM_MOMENTUM * tf.stop_gradient(unbiased))
-        self.num_batches_tracked.assign_add(1)
+        self._update_running_averages(tf.stop_gradient(mean),
+                                      tf.stop_gradient(variance * count / (count - 1.0)))
         return tf.cast(tf.nn.batch_normalization(x32, mean, variance, self.beta, self.gamma,
                                                  self.eps), x.dtype)
+
+    def repeat_last_update(self):
+        """Moves the running averages again with the last training-mode call's batch
+        statistics, and counts it: what a second identical forward pass would do,
+        without it."""
+        self._update_running_averages(*self._last_statistics)
+
+    def _update_running_averages(self, batch_mean, batch_unbiased_variance):
+        self._last_statistics = (batch_mean, batch_unbiased_variance)
+        self.moving_mean.assign((1.0 - BATCH_NORM_MOMENTUM) * self.moving_mean
+                                + BATCH_NORM_MOMENTUM * batch_mean)
+        self.moving_variance.assign((1.0 - BATCH_NORM_MOMENTUM) * self.moving_variance
+                                    + BATCH_NORM_MOMENTUM * batch_unbiased_variance)
+        self.num_batches_tracked.assign_add(1)
 
     def torch_state(self):
         name = self.torch_name
