@@ -31,6 +31,7 @@ from dcgan_tf import files
 from dcgan_tf import images
 from dcgan_tf import interrupts
 from dcgan_tf import networks
+from dcgan_tf import startup
 
 
 class NonFiniteLossError(RuntimeError):
@@ -129,8 +130,19 @@ class LoggedSteps:
         self._one = tf.function(self._iteration, autograph=False)
         self._several = tf.function(self._iterations, autograph=False)
         self._traced = {}
+        self._prepared = set()
 
     def __call__(self, reals, ys=None):
+        """The stack's iterations. A way of calling's first call traces the step and
+        has Grappler optimize it: what that writes to stderr and says nothing is
+        wrong (startup.GRAPH_OPTIMIZER_NOTICES) is held back, unless absl's
+        --verbosity asks for TensorFlow's lines."""
+        way = (reals.shape[0] == 1, tuple(reals.shape[1:]))
+        with startup.held_graph_optimizer_notices(way not in self._prepared):
+            self._prepared.add(way)
+            return self._call(reals, ys)
+
+    def _call(self, reals, ys):
         if reals.shape[0] == 1:
             result = self._one(reals[0], None if ys is None else ys[0])
             return {name: value[None] for name, value in result.items() if value.shape.rank == 0}

@@ -22,6 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from dcgan_tf import optim
+from dcgan_tf import startup
 
 C_TIMES_N = (0.01, 0.1, 1.0, 10.0, 100.0)
 FOLDS = 5
@@ -176,11 +177,14 @@ def train_supervised(network, images, labels, test_images, test_labels, *, learn
 
     rng = np.random.default_rng(seed)
     best, best_weights, since_best, steps, epoch = -1.0, None, 0, 0, 0
+    traced = set()  # batch sizes whose step was traced and optimized
     for epoch in range(1, epochs + 1):
         order = rng.permutation(train)
         for start in range(0, len(order), batch_size):
             rows = np.sort(order[start:start + batch_size])
-            step(tf.constant(images[rows]), tf.constant(labels[rows]))
+            with startup.held_graph_optimizer_notices(len(rows) not in traced):
+                step(tf.constant(images[rows]), tf.constant(labels[rows]))
+            traced.add(len(rows))
             steps += 1
         score = accuracy(images[validation], labels[validation])
         if score > best:
