@@ -219,6 +219,16 @@ def run_on_rows(strategy, replica_fn, *tensors):
             for name, value in per_replica.items()}
 
 
+def replica_index():
+    """The replica whose function is being traced (0 outside a strategy's run).
+    MirroredStrategy traces each replica's function in turn, interleaved at
+    every cross-replica sync, so what a layer keeps in Python between two of
+    its calls is kept per replica under this key."""
+    replica = tf.distribute.get_replica_context()
+    index = None if replica is None else tf.get_static_value(replica.replica_id_in_sync_group)
+    return 0 if index is None else int(index)
+
+
 def global_batch_moments(x, axes, replica):
     """(mean, biased variance, count) of `x` over `axes` and over every replica's
     rows, for batch norm over the global batch (--sync_bn): the mean, then the

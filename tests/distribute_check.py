@@ -8,7 +8,7 @@ starts): trains on 2 logical CPU devices and writes what the tests compare.
         sync_bn: one iteration on one device, and the same iteration (same initial
         weights, batch and z) on 2 replicas with --sync_bn; for each variable,
         the largest difference from the single-device result;
-        family, dcgan_losses: see their docstrings.
+        family, dcgan_losses, own_statistics: see their docstrings.
     python tests/distribute_check.py worker OUT.npz MAIN_PY_FLAGS...
         main.py's training with those flags (--strategy multi_worker: TF_CONFIG
         names this worker), then every variable of this worker, by name.
@@ -192,6 +192,36 @@ def dcgan_losses(strategy):
     return results
 
 
+def own_statistics(strategy):
+    """Each kind of batch norm on 2 replicas, each on rows of its own: a
+    training-mode call, a cross-replica sum (as D's update holds between G's
+    pass and the repeat), then repeat_last_update (the shared G(z) pass's
+    second move). Each replica's running means, and the rows' means per
+    replica."""
+    from dcgan_tf.networks import tf1_layers  # noqa: PLC0415
+    from dcgan_tf.networks import torch_layers  # noqa: PLC0415
+
+    rows = np.arange(16, dtype=np.float32).reshape(4, 4)  # two rows per replica
+    result = {"row_means": [rows[:2].mean(0).tolist(), rows[2:].mean(0).tolist()]}
+    kinds = {"torch": lambda: torch_layers.BatchNorm(4, 1e-5, "bn", "bn"),
+             "tf1": lambda: tf1_layers.BatchNorm(4, "bn")}
+    for kind, make_norm in kinds.items():
+        with strategy.scope():
+            norm = make_norm()
+
+        def twice(x, norm=norm):
+            norm(x, training=True)
+            total = tf.distribute.get_replica_context().all_reduce("sum", tf.reduce_sum(x))
+            norm.repeat_last_update()
+            return {"total": total}
+
+        tf.function(lambda x, twice=twice: distribute.run_on_rows(strategy, twice, x))(
+            tf.constant(rows))
+        result[kind] = [v.numpy().tolist()
+                        for v in strategy.experimental_local_results(norm.moving_mean)]
+    return result
+
+
 def worker(out, *argv):
     import main  # noqa: PLC0415 (defines main.py's flags)
     from dcgan_tf import config as config_lib  # noqa: PLC0415
@@ -213,7 +243,7 @@ if __name__ == "__main__":
     else:  # all the checks, in one process (each start costs seconds)
         distribute.split_cpu(2)
         checks = {"replicas": replicas, "sync_bn": sync_bn, "family": family,
-                  "dcgan_losses": dcgan_losses}
+                  "dcgan_losses": dcgan_losses, "own_statistics": own_statistics}
         checks = {name: checks[name] for name in sys.argv[3:] or checks}
         strategy = distribute.make_strategy("mirrored")  # one per process: they share collectives
         with open(out, "w") as f:

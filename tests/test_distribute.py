@@ -56,7 +56,8 @@ def run_checks(directory, *names):
 def checks(tmp_path_factory):
     if _has_gpu():
         pytest.skip("the checks split the CPU into 2 logical devices")
-    return run_checks(tmp_path_factory.mktemp("checks"), "replicas", "sync_bn", "family")
+    return run_checks(tmp_path_factory.mktemp("checks"), "replicas", "sync_bn", "family",
+                      "own_statistics")
 
 
 @CHECKS
@@ -291,6 +292,21 @@ def test_family_mirrored_computes_the_single_device_iterations(checks):
             if "running_var" not in name or label == "gan_sync_bn":
                 assert gap <= bound, (label, name, gap)
     assert result["gan_sync_bn"]["gaps"]["G/model.11.weight"] < LEARNING_RATE / 50
+
+
+@CHECKS
+@cpu_only
+def test_each_replicas_batch_norm_moves_twice_by_its_own_rows(checks):
+    """The shared G(z) pass of D-first schedules moves G's batch norms a second
+    time with the last call's statistics: on 2 replicas, each replica's own
+    (their functions are traced in turn, interleaved at every cross-replica
+    sync, as D's update is one). From 0, two moves by momentum 0.1 are 0.19 of
+    the rows' mean, for PyTorch's and TF1's batch norms alike; a few float32
+    operations on numbers below 16 round to well within 1e-6 of it."""
+    result = checks["own_statistics"]
+    expected = 0.19 * np.array(result["row_means"])
+    for kind in ("torch", "tf1"):
+        np.testing.assert_allclose(result[kind], expected, rtol=1e-6, err_msg=kind)
 
 
 @cpu_only

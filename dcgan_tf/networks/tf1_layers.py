@@ -125,6 +125,7 @@ class BatchNorm(tf.Module):
     def __init__(self, num_features, name):
         super().__init__(name=name)
         self.synchronized = False
+        self._last_statistics = {}  # of the last training-mode call, per replica
         with self.name_scope:
             self.gamma = tf.Variable(tf.ones([num_features]), name="gamma")
             self.beta = tf.Variable(tf.zeros([num_features]), name="beta")
@@ -166,12 +167,12 @@ class BatchNorm(tf.Module):
     def repeat_last_update(self):
         """Moves the moving averages again with the last training-mode call's batch
         statistics: what a second identical forward pass would do, without it."""
-        self._update_moving_averages(*self._last_statistics)
+        self._update_moving_averages(*self._last_statistics[distribute.replica_index()])
 
     def _update_moving_averages(self, batch_mean, batch_variance):
         # moving -= (moving - batch) * (1 - decay): TF1's assign_moving_average
         # without zero debiasing, the same ops in the same order.
-        self._last_statistics = (batch_mean, batch_variance)
+        self._last_statistics[distribute.replica_index()] = (batch_mean, batch_variance)
         decay_complement = 1.0 - BATCH_NORM_MOMENTUM
         self.moving_mean.assign_sub((self.moving_mean - batch_mean) * decay_complement)
         self.moving_variance.assign_sub(

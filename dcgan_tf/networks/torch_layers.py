@@ -124,6 +124,7 @@ class BatchNorm(tf.Module):
         self.torch_name = torch_name
         self.eps = float(eps)
         self.synchronized = False
+        self._last_statistics = {}  # of the last training-mode call, per replica
         with self.name_scope:
             self.gamma = tf.Variable(tf.ones([num_features]), name="gamma")
             self.beta = tf.Variable(tf.zeros([num_features]), name="beta")
@@ -160,10 +161,10 @@ class BatchNorm(tf.Module):
         """Moves the running averages again with the last training-mode call's batch
         statistics, and counts it: what a second identical forward pass would do,
         without it."""
-        self._update_running_averages(*self._last_statistics)
+        self._update_running_averages(*self._last_statistics[distribute.replica_index()])
 
     def _update_running_averages(self, batch_mean, batch_unbiased_variance):
-        self._last_statistics = (batch_mean, batch_unbiased_variance)
+        self._last_statistics[distribute.replica_index()] = (batch_mean, batch_unbiased_variance)
         self.moving_mean.assign((1.0 - BATCH_NORM_MOMENTUM) * self.moving_mean
                                 + BATCH_NORM_MOMENTUM * batch_mean)
         self.moving_variance.assign((1.0 - BATCH_NORM_MOMENTUM) * self.moving_variance
