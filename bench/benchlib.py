@@ -137,6 +137,15 @@ def ms_per_iteration(seconds):
     return 1000 * statistics.mean(step for step in seconds if step <= 20 * typical)
 
 
+def training_ms_per_iteration(output, skip=5):
+    """`ms_per_iteration` of a main.py training log, its first `skip` iterations
+    left out, or with several iterations per call its whole first call's (their
+    times share the call's, tracing included)."""
+    per_call = re.search(r"(\d+) iterations per call", output)
+    return ms_per_iteration(iteration_seconds(output)[max(skip, int(per_call.group(1))
+                                                          if per_call else 0):])
+
+
 def export_image_folder(dataset, data_dir, target):
     """The data set's training digits as PNG files (once), for the unconditional model."""
     from PIL import Image  # noqa: PLC0415

@@ -15,13 +15,12 @@ Nothing is written: the figures are printed.
 
 import argparse
 import os
-import re
 import statistics
 import subprocess
 import sys
 import tempfile
 
-from benchlib import SHARED_DATA, iteration_seconds, machine, ms_per_iteration
+from benchlib import SHARED_DATA, machine, training_ms_per_iteration
 
 SKIP = 5
 
@@ -35,9 +34,7 @@ def run(checkout, flags):
             cwd=checkout, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     if done.returncode:
         raise RuntimeError(f"main.py in {checkout} failed:\n{done.stdout[-3000:]}")
-    per_call = re.search(r"(\d+) iterations per call", done.stdout)
-    skip = max(SKIP, int(per_call.group(1)) if per_call else 0)
-    return ms_per_iteration(iteration_seconds(done.stdout)[skip:])
+    return training_ms_per_iteration(done.stdout, SKIP)
 
 
 def main(argv=None):

@@ -24,14 +24,13 @@ import datetime
 import json
 import os
 import platform
-import re
 import statistics
 import subprocess
 import sys
 import tempfile
 
-from benchlib import (REPO, SHARED_DATA, iteration_seconds, machine, main_py, ms_per_iteration,
-                      write_between_markers)
+from benchlib import (REPO, SHARED_DATA, machine, main_py, ms_per_iteration,
+                      training_ms_per_iteration, write_between_markers)
 
 MODELS = ("gan", "cgan", "acgan", "wgan", "wgan_gp", "lsgan")
 # Iterations per run: about 10 s per run on a 2-core machine (the MLPs' first 50,
@@ -63,11 +62,7 @@ def ours(model, iterations, flags, tmp):
     output = main_py("--dataset", "mnist", "--model", model, "--train", "--epoch", "1",
                      "--train_size", str(64 * iterations), "--data_dir", SHARED_DATA,
                      "--out_dir", out, *flags)
-    # Several iterations per call share the call's time (the log interpolates):
-    # the first call's, tracing included, are all left out.
-    per_call = re.search(r"(\d+) iterations per call", output)
-    return ms_per_iteration(iteration_seconds(output)[max(SKIP, int(per_call.group(1))
-                                                          if per_call else 0):])
+    return training_ms_per_iteration(output, SKIP)
 
 
 def theirs(model, iterations, python, pytorch_gan, tmp):
