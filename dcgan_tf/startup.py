@@ -39,10 +39,11 @@ START_UP_NOTICES = (
 # says nothing is wrong with the run: Grappler's remapper gives up on a graph
 # where a bias add feeds both a LeakyReLU and LeakyReLU's gradient ("remapper
 # failed: INVALID_ARGUMENT: Mutation::Apply error: fanout '.../LeakyReluGrad'
-# exist for missing node '.../BiasAdd'", at a trace, not every time; the
-# family's conv nets: acgan, lsgan). A TensorFlow bug: the pass leaves that
-# graph as it was, and the run goes on with the numbers the tests pin
-# (bench/RESULTS.md, "Where the time went").
+# exist for missing node '.../BiasAdd'", once per process, at the first such
+# trace: the family's conv nets, acgan and lsgan, and --linear_probe's
+# supervised copy of their D). A TensorFlow bug: the pass leaves that graph as
+# it was, and the run goes on with the numbers the tests pin (bench/RESULTS.md,
+# "Where the time went").
 GRAPH_OPTIMIZER_NOTICES = ("remapper failed: INVALID_ARGUMENT: Mutation::Apply error: fanout",)
 
 # Whether dcgan-tf turns oneDNN on where the CPU has AVX2 and no AVX-512, where
