@@ -51,8 +51,8 @@ class Schedule:
         if self.generator_updates < 1 or self.n_critic < 1:
             raise ValueError(f"A schedule needs at least one G update a turn and n_critic >= 1,"
                              f" got {self.generator_updates} and {self.n_critic}.")
-        if self.clip_value is not None and not self.clip_value > 0:
-            raise ValueError(f"A clip value must be positive, got {self.clip_value}.")
+        if self.clip_value is not None and not 0 < self.clip_value < math.inf:
+            raise ValueError(f"A clip value must be positive and finite, got {self.clip_value}.")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -466,8 +466,11 @@ def _ls_abc_rule(config):
 
 def _positive(name, why):
     def rule(config):
-        if not getattr(config, name) > 0:
-            raise ValueError(f"--{name} must be positive ({why}), got {getattr(config, name)}.")
+        value = getattr(config, name)
+        if not value > 0:
+            raise ValueError(f"--{name} must be positive ({why}), got {value}.")
+        if not math.isfinite(value):
+            raise ValueError(f"--{name} must be a finite number ({why}), got {value}.")
     return rule
 
 
@@ -486,9 +489,9 @@ RULES = {
     "beta2": _rule(lambda c: 0 <= c.beta2 < 1, "--beta2 must be in [0, 1), got {c.beta2}."),
     "clip_value": _positive("clip_value", "the critic's weights are clipped to [-c, c] after"
                                           " each update"),
-    "lambda_gp": _rule(lambda c: c.lambda_gp >= 0,
-                       "--lambda_gp must be at least 0 (the gradient penalty's weight; 0 turns"
-                       " it off), got {c.lambda_gp}."),
+    "lambda_gp": _rule(lambda c: 0 <= c.lambda_gp < math.inf,
+                       "--lambda_gp must be at least 0 and finite (the gradient penalty's"
+                       " weight; 0 turns it off), got {c.lambda_gp}."),
     "ls_abc": _ls_abc_rule,
     "divergence": _rule(lambda c: c.divergence in objectives.DIVERGENCES,
                         "Unknown --divergence={c.divergence!r}; use one of "

@@ -26,7 +26,14 @@ TINY = ["--z_dim=4", "--gf_dim=2", "--df_dim=2", "--gfc_dim=8", "--dfc_dim=8"]
      "--clip_value must be positive (the critic's weights are clipped to [-c, c] after each"
      " update), got -1.0."),
     (MNIST + ["--loss", "wgan_gp", "--lambda_gp", "-10"],
-     "--lambda_gp must be at least 0 (the gradient penalty's weight; 0 turns it off), got -10.0."),
+     "--lambda_gp must be at least 0 and finite (the gradient penalty's weight; 0 turns it"
+     " off), got -10.0."),
+    # inf clips nothing, and weighs the penalty into NaN.
+    (MNIST + ["--loss", "wgan", "--clip_value", "inf"],
+     "--clip_value must be a finite number (the critic's weights are clipped to [-c, c] after"
+     " each update), got inf."),
+    (["--dataset", "mnist", "--model", "wgan_gp", "--lambda_gp", "inf"],
+     "--lambda_gp must be at least 0 and finite"),
     (MNIST + ["--loss", "wgan", "--n_critic", "0"],
      "--n_critic must be at least 1 (G's turn comes every n_critic-th batch; 1: every batch),"
      " got 0."),
