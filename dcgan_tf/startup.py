@@ -133,15 +133,15 @@ def held_native_stderr(enabled=True, stream=None, notices=START_UP_NOTICES):
                     print(line, file=stream)
 
 
-def held_graph_optimizer_notices(enabled=True):
+def held_graph_optimizer_notices():
     """held_native_stderr around a call that traces a training function and has
-    Grappler optimize it: its GRAPH_OPTIMIZER_NOTICES held back, every other
-    line passed on, unless absl's --verbosity asks for TensorFlow's lines (INFO
-    or more)."""
+    Grappler optimize it (its first): its GRAPH_OPTIMIZER_NOTICES held back,
+    every other line passed on, unless absl's --verbosity asks for TensorFlow's
+    lines (INFO or more)."""
     from absl import logging as absl_logging  # noqa: PLC0415  (not TensorFlow)
 
     quiet = absl_logging.get_verbosity() < absl_logging.INFO
-    return held_native_stderr(enabled=enabled and quiet, notices=GRAPH_OPTIMIZER_NOTICES)
+    return held_native_stderr(enabled=quiet, notices=GRAPH_OPTIMIZER_NOTICES)
 
 
 def describe_devices(tf):

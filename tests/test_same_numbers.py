@@ -64,7 +64,10 @@ CASES = [pytest.param(name, marks=() if name in IN_CI else pytest.mark.slow)
 def test_the_numbers_are_the_ones_recorded(recorded, root, name):
     mine, every_cpu = recorded
     exact = None if mine is None else mine["cases"].get(name)
-    any_cpu = next(snapshot for snapshot in every_cpu if name in snapshot["cases"])
+    any_cpu = next((snapshot for snapshot in every_cpu if name in snapshot["cases"]), None)
+    if any_cpu is None:
+        pytest.fail(f"{name}: no snapshot holds this case; record it: python"
+                    f" tests/same_numbers.py record tests/data/same_numbers {name}")
     ours = same_numbers.record(name, str(root))
     expected = exact or any_cpu["cases"][name]
     assert ours["checkpoint"] == expected["checkpoint"]

@@ -182,9 +182,12 @@ def train_supervised(network, images, labels, test_images, test_labels, *, learn
         order = rng.permutation(train)
         for start in range(0, len(order), batch_size):
             rows = np.sort(order[start:start + batch_size])
-            with startup.held_graph_optimizer_notices(len(rows) not in traced):
+            if len(rows) in traced:
                 step(tf.constant(images[rows]), tf.constant(labels[rows]))
-            traced.add(len(rows))
+            else:
+                traced.add(len(rows))
+                with startup.held_graph_optimizer_notices():
+                    step(tf.constant(images[rows]), tf.constant(labels[rows]))
             steps += 1
         score = accuracy(images[validation], labels[validation])
         if score > best:
