@@ -222,6 +222,47 @@ def own_statistics(strategy):
     return result
 
 
+def stabilizers(strategy):
+    """The family's gan (G has batch norms) on 2 replicas with --sync_bn and every
+    stabilizer, each away from its default (as helpers.ALL_STABILIZERS): three
+    iterations, R1 at the first and third (--r1_every 2). For every mirrored
+    variable a checkpoint holds, the largest difference between its copies;
+    what each part did."""
+    from dcgan_tf.networks import pytorch_gan  # noqa: PLC0415
+
+    config = pytorch_gan.FamilyModelConfig("gan", 28, 1, spectral_norm=True)
+    gan = make.gan(config, "gan", batch_size=BATCH, seed=1, strategy=strategy, sync_bn=True,
+                   spectral_norm=True, ema_decay=0.9, ema_start=1,
+                   diffaugment="color,translation,cutout", r1_gamma=1.0, r1_every=2,
+                   d_learning_rate=4e-4, g_learning_rate=1e-4, g_updates=1)
+    u_before = [norm.u.numpy() for norm in gan.spectral_norms]
+    results = [gan.train_step(batch(step)[0] * 2 - 1) for step in range(3)]
+    copies = {}
+    for name, variable in _variables(gan.checkpoint_objects()):
+        if hasattr(variable, "values"):
+            values = [v.numpy() for v in variable.values]
+            copies[name] = max(float(np.abs(v - values[0]).max()) for v in values)
+    return {"replicas": gan.replicas, "copy_differences": copies,
+            "losses": [[float(r["d_loss"]), float(r["g_loss"])] for r in results],
+            "r1_penalties": [float(r["r1_penalty"]) for r in results],
+            "u_moved": [float(np.abs(norm.u.numpy() - u).max())
+                        for norm, u in zip(gan.spectral_norms, u_before)],
+            "spectral_norms": len(gan.spectral_norms), "ema_updates": int(gan.ema.updates.numpy())}
+
+
+def _variables(objects):
+    """Every variable of a checkpoint's objects: (a name unique among them, the
+    variable)."""
+    seen, found = set(), []
+    for attribute, value in objects.items():
+        for index, variable in enumerate(getattr(value, "variables", None) or (
+                [value] if isinstance(value, tf.Variable) else [])):
+            if id(variable) not in seen:
+                seen.add(id(variable))
+                found.append((f"{attribute}/{index}/{variable.name}", variable))
+    return found
+
+
 def worker(out, *argv):
     import main  # noqa: PLC0415 (defines main.py's flags)
     from dcgan_tf import config as config_lib  # noqa: PLC0415
@@ -243,7 +284,8 @@ if __name__ == "__main__":
     else:  # all the checks, in one process (each start costs seconds)
         distribute.split_cpu(2)
         checks = {"replicas": replicas, "sync_bn": sync_bn, "family": family,
-                  "dcgan_losses": dcgan_losses, "own_statistics": own_statistics}
+                  "dcgan_losses": dcgan_losses, "own_statistics": own_statistics,
+                  "stabilizers": stabilizers}
         checks = {name: checks[name] for name in sys.argv[3:] or checks}
         strategy = distribute.make_strategy("mirrored")  # one per process: they share collectives
         with open(out, "w") as f:

@@ -57,7 +57,7 @@ def checks(tmp_path_factory):
     if _has_gpu():
         pytest.skip("the checks split the CPU into 2 logical devices")
     return run_checks(tmp_path_factory.mktemp("checks"), "replicas", "sync_bn", "family",
-                      "own_statistics")
+                      "own_statistics", "stabilizers")
 
 
 @CHECKS
@@ -309,6 +309,31 @@ def test_each_replicas_batch_norm_moves_twice_by_its_own_rows(checks):
         np.testing.assert_allclose(result[kind], expected, rtol=1e-6, err_msg=kind)
 
 
+@CHECKS
+@cpu_only
+def test_every_part_keeps_the_replicas_copies_identical(checks):
+    """The family's gan on 2 replicas with --sync_bn and every stabilizer, three
+    iterations: every mirrored variable a checkpoint holds (the networks, both
+    optimizers, spectral norm's u and v, G's average and its count) has one
+    value on both replicas, while each part did its work there."""
+    result = checks["stabilizers"]
+    assert result["replicas"] == 2 and np.all(np.isfinite(result["losses"]))
+    copies = result["copy_differences"]
+    kinds = {name.split("/")[0] for name in copies}
+    assert {"generator", "discriminator", "d_optimizer", "g_optimizer", "ema_generator",
+            "ema"} <= kinds and any("spectral_norm/u" in name for name in copies)
+    assert max(copies.values()) == 0.0, {n: d for n, d in copies.items() if d}
+    r1 = result["r1_penalties"]  # --r1_every 2: R1 at iterations 1 and 3
+    assert r1[0] > 0 and r1[1] == 0 and r1[2] > 0
+    # Each layer's u moved, except the last one's: 1 output, so u is +-1 throughout.
+    assert result["spectral_norms"] == 3 and min(result["u_moved"][:2]) > 1e-3
+    assert result["ema_updates"] == 3
+
+
+# Every part mirrored in CI: the replicas' copies above, and through main.py
+# (train, resume, sample the average) on one device in test_stabilizers.py and
+# carpedm20's networks mirrored above; -m slow runs them all at once.
+@pytest.mark.slow
 @cpu_only
 def test_main_trains_resumes_and_samples_a_family_model_mirrored_with_every_part(
         tmp_path, main_in_process):
