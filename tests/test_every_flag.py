@@ -5,8 +5,6 @@ the flag and the fix (issue 19's list, each case as a user hit it)."""
 
 import os
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -14,6 +12,7 @@ import tensorflow as tf
 
 import fakes
 from conftest import cpu_only
+from helpers import main_py
 from dcgan_tf import curves
 from tf1_reference_model import TF1ReferenceDCGAN
 
@@ -226,17 +225,23 @@ def test_continuing_an_original_run_into_other_networks_is_refused_before_writin
 def test_the_mlp_models_train_one_thread_per_op_unless_told(data_dir, tmp_path):
     """The threads per op are set before TensorFlow starts, so in main.py's own
     process: one for the family's MLPs (their small ops run faster one per
-    core at a time: bench/RESULTS.md), or what --intra_op_threads says."""
-    main_py = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "main.py")
+    core at a time: bench/RESULTS.md), or what --intra_op_threads says. Each
+    start is stopped once it has said so (before it trains)."""
     for extra, expected in (([], " [*] CPU: 1 thread per op"),
                             (["--intra_op_threads=2"], " [*] CPU: 2 threads per op")):
-        done = subprocess.run(
-            [sys.executable, main_py, "--dataset=mnist", "--model=gan", "--train", "--epoch=1",
-             "--batch_size=8", "--seed=0", f"--data_dir={data_dir}", f"--out_dir={tmp_path}",
-             f"--out_name=run{len(extra)}", *extra],
-            capture_output=True, text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
-        assert done.returncode == 0, done.stderr[-2000:]
-        assert expected in done.stdout.splitlines(), done.stdout[-2000:]
+        process = main_py("--dataset=mnist", "--model=gan", "--train", "--epoch=1",
+                          "--batch_size=8", "--seed=0", f"--data_dir={data_dir}",
+                          f"--out_dir={tmp_path}", f"--out_name=run{len(extra)}", *extra)
+        said = []
+        try:
+            for line in process.stdout:
+                said.append(line.rstrip("\n"))
+                if line.startswith(" [*] CPU:"):
+                    break
+        finally:
+            process.kill()
+            _, err = process.communicate(timeout=60)
+        assert said and said[-1] == expected, (said, err[-2000:])
 
 
 def test_threads_asked_after_tensorflow_started_are_refused_before_anything_is_written(
