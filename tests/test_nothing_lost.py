@@ -41,6 +41,34 @@ def train_in_process(main_in_process, tmp_path, *extra):
     return lines
 
 
+# Runs trained once per worker and put back before each test that asks: the
+# same folder, since a run records the paths it was trained with.
+_TRAINED = {}
+# The tests that share them run on one worker (each run is trained once).
+SHARES_A_RUN = pytest.mark.xdist_group("trained_runs")
+
+
+@pytest.fixture
+def trained(main_in_process, tmp_path_factory):
+    """trained(*extra) -> a folder where the tiny MNIST run of mnist_flags(folder,
+    *extra) has trained, exactly as that training left it (trained once per
+    worker, restored for each test: the cases that damage it share one run)."""
+
+    def get(*extra):
+        if extra not in _TRAINED:
+            folder = tmp_path_factory.mktemp("trained")
+            train_in_process(main_in_process, folder, *extra)
+            pristine = tmp_path_factory.mktemp("pristine") / "copy"
+            shutil.copytree(folder, pristine, symlinks=True)
+            _TRAINED[extra] = folder, pristine
+        folder, pristine = _TRAINED[extra]
+        shutil.rmtree(folder)
+        shutil.copytree(pristine, folder, symlinks=True)
+        return folder
+
+    return get
+
+
 def in_test_mode(main_in_process, tmp_path, *extra):
     """Test mode on the run mnist_flags trains: its flags without --train."""
     argv = [a for a in mnist_flags(tmp_path, *extra) if a != "--train"]
@@ -143,11 +171,11 @@ def damage_flipped(path):
         f.write(bytes([byte[0] ^ 0xFF]))
 
 
+@SHARES_A_RUN
 @pytest.mark.parametrize("damage", [damage_truncated, damage_flipped, os.remove],
                          ids=["truncated", "byte-flipped", "missing"])
-def test_a_damaged_newest_checkpoint_is_skipped_then_set_aside(tmp_path, main_in_process, damage):
-    train_in_process(main_in_process, tmp_path, "--epoch=1", "--train_size=80",
-                     "--ckpt_freq=5", "--max_to_keep=2")
+def test_a_damaged_newest_checkpoint_is_skipped_then_set_aside(trained, main_in_process, damage):
+    tmp_path = trained("--epoch=1", "--train_size=80", "--ckpt_freq=5", "--max_to_keep=2")
     folder = run_dir(tmp_path) / "checkpoints"
     newest = checkpoints.latest_checkpoint(str(folder))
     assert newest.endswith("-10")  # 80 digits // 8; 5 kept too
@@ -379,9 +407,10 @@ def test_generate_streams_what_it_held_in_memory(tmp_path):
     assert sorted(np.bincount(labels)) == [2000] * 9 + [2001]
 
 
-def test_generate_refuses_what_the_disk_cannot_hold_and_shows_progress(tmp_path, main_in_process,
+@SHARES_A_RUN
+def test_generate_refuses_what_the_disk_cannot_hold_and_shows_progress(trained, main_in_process,
                                                                        capsys):
-    train_in_process(main_in_process, tmp_path, "--epoch=1")
+    tmp_path = trained("--epoch=1")
     with pytest.raises(SystemExit) as exited:
         in_test_mode(main_in_process, tmp_path, "--generate=50000000")
     err = capsys.readouterr().err
@@ -394,8 +423,9 @@ def test_generate_refuses_what_the_disk_cannot_hold_and_shows_progress(tmp_path,
     assert len(os.listdir(run_dir(tmp_path) / "samples" / "generated_300")) == 300
 
 
-def test_sigterm_while_writing_pngs_keeps_nothing_half_written(tmp_path, main_in_process):
-    train_in_process(main_in_process, tmp_path, "--epoch=1")
+@SHARES_A_RUN
+def test_sigterm_while_writing_pngs_keeps_nothing_half_written(trained):
+    tmp_path = trained("--epoch=1")
     samples = run_dir(tmp_path) / "samples"
     argv = [a for a in mnist_flags(tmp_path) if a != "--train"]
     process = main_py(*argv, "--generate=200000", "--generate_png")
@@ -454,6 +484,7 @@ def test_a_damaged_classifier_cache_is_set_aside_and_rebuilt(tmp_path):
     assert lines[0] == f" [*] Classifier from the cache: {path}"
 
 
+@SHARES_A_RUN
 @pytest.mark.parametrize("name,content,message", [
     ("FLAGS.json", b"\xff\xfe garbage", "is damaged ('utf-8' codec can't decode"),
     ("FLAGS.json", b"[1, 2]", "is damaged (a JSON list; it should hold the flags the run was"
@@ -461,8 +492,8 @@ def test_a_damaged_classifier_cache_is_set_aside_and_rebuilt(tmp_path):
     ("model.json", b"{not json", "is damaged (Expecting property name"),
     ("model.json", None, "holds checkpoints but no model.json"),
 ])
-def test_damaged_files_of_ours_are_named(tmp_path, main_in_process, capsys, name, content, message):
-    train_in_process(main_in_process, tmp_path, "--epoch=1")
+def test_damaged_files_of_ours_are_named(trained, main_in_process, capsys, name, content, message):
+    tmp_path = trained("--epoch=1")
     path = run_dir(tmp_path) / ("checkpoints" if name == "model.json" else "") / name
     if content is None:
         path.unlink()
