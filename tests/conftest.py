@@ -18,6 +18,7 @@ startup.choose_onednn()  # the kernels main.py would run on, before TensorFlow s
 
 import contextlib  # noqa: E402
 import http.server  # noqa: E402
+import shutil  # noqa: E402
 import socket  # noqa: E402
 import threading  # noqa: E402
 
@@ -89,6 +90,35 @@ def main_in_process():
 
     yield run
     main.FLAGS.unparse_flags()
+
+
+# Runs trained once per worker, each under its key: (the folder, a copy of it
+# as its training left it).
+_SHARED_TRAININGS = {}
+# Tests sharing a training carry this: one worker runs them (one training).
+SHARES_A_TRAINING = pytest.mark.xdist_group("shared_trainings")
+
+
+@pytest.fixture
+def shared_training(tmp_path_factory):
+    """shared_training(key, train) -> a folder where train(folder) trained a run
+    (once per worker, for the first test to ask), put back exactly as that
+    training left it before each test, at the same path: a run records the
+    paths it trained with. For the cases that damage or only read one run."""
+
+    def get(key, train):
+        if key not in _SHARED_TRAININGS:
+            folder = tmp_path_factory.mktemp("shared_training")
+            train(folder)
+            pristine = tmp_path_factory.mktemp("pristine") / "copy"
+            shutil.copytree(folder, pristine, symlinks=True)
+            _SHARED_TRAININGS[key] = folder, pristine
+        folder, pristine = _SHARED_TRAININGS[key]
+        shutil.rmtree(folder)
+        shutil.copytree(pristine, folder, symlinks=True)
+        return folder
+
+    return get
 
 
 class Handler(http.server.BaseHTTPRequestHandler):

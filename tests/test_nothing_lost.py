@@ -19,7 +19,7 @@ import tensorflow as tf
 from PIL import Image
 
 import fakes
-from conftest import _main_module
+from conftest import SHARES_A_TRAINING, _main_module
 from dcgan_tf import checkpoints
 from dcgan_tf import data
 from dcgan_tf import files
@@ -41,32 +41,13 @@ def train_in_process(main_in_process, tmp_path, *extra):
     return lines
 
 
-# Runs trained once per worker and put back before each test that asks: the
-# same folder, since a run records the paths it was trained with.
-_TRAINED = {}
-# The tests that share them run on one worker (each run is trained once).
-SHARES_A_RUN = pytest.mark.xdist_group("trained_runs")
-
-
 @pytest.fixture
-def trained(main_in_process, tmp_path_factory):
+def trained(shared_training, main_in_process):
     """trained(*extra) -> a folder where the tiny MNIST run of mnist_flags(folder,
-    *extra) has trained, exactly as that training left it (trained once per
-    worker, restored for each test: the cases that damage it share one run)."""
-
-    def get(*extra):
-        if extra not in _TRAINED:
-            folder = tmp_path_factory.mktemp("trained")
-            train_in_process(main_in_process, folder, *extra)
-            pristine = tmp_path_factory.mktemp("pristine") / "copy"
-            shutil.copytree(folder, pristine, symlinks=True)
-            _TRAINED[extra] = folder, pristine
-        folder, pristine = _TRAINED[extra]
-        shutil.rmtree(folder)
-        shutil.copytree(pristine, folder, symlinks=True)
-        return folder
-
-    return get
+    *extra) has trained, exactly as that training left it (conftest's
+    shared_training: the cases that damage it share one training)."""
+    return lambda *extra: shared_training(("mnist_flags", *extra), lambda folder: (
+        train_in_process(main_in_process, folder, *extra)))
 
 
 def in_test_mode(main_in_process, tmp_path, *extra):
@@ -171,7 +152,7 @@ def damage_flipped(path):
         f.write(bytes([byte[0] ^ 0xFF]))
 
 
-@SHARES_A_RUN
+@SHARES_A_TRAINING
 @pytest.mark.parametrize("damage", [damage_truncated, damage_flipped, os.remove],
                          ids=["truncated", "byte-flipped", "missing"])
 def test_a_damaged_newest_checkpoint_is_skipped_then_set_aside(trained, main_in_process, damage):
@@ -407,7 +388,7 @@ def test_generate_streams_what_it_held_in_memory(tmp_path):
     assert sorted(np.bincount(labels)) == [2000] * 9 + [2001]
 
 
-@SHARES_A_RUN
+@SHARES_A_TRAINING
 def test_generate_refuses_what_the_disk_cannot_hold_and_shows_progress(trained, main_in_process,
                                                                        capsys):
     tmp_path = trained("--epoch=1")
@@ -423,7 +404,7 @@ def test_generate_refuses_what_the_disk_cannot_hold_and_shows_progress(trained, 
     assert len(os.listdir(run_dir(tmp_path) / "samples" / "generated_300")) == 300
 
 
-@SHARES_A_RUN
+@SHARES_A_TRAINING
 def test_sigterm_while_writing_pngs_keeps_nothing_half_written(trained):
     tmp_path = trained("--epoch=1")
     samples = run_dir(tmp_path) / "samples"
@@ -484,7 +465,7 @@ def test_a_damaged_classifier_cache_is_set_aside_and_rebuilt(tmp_path):
     assert lines[0] == f" [*] Classifier from the cache: {path}"
 
 
-@SHARES_A_RUN
+@SHARES_A_TRAINING
 @pytest.mark.parametrize("name,content,message", [
     ("FLAGS.json", b"\xff\xfe garbage", "is damaged ('utf-8' codec can't decode"),
     ("FLAGS.json", b"[1, 2]", "is damaged (a JSON list; it should hold the flags the run was"

@@ -21,7 +21,7 @@ from PIL import Image
 
 import fakes
 import make
-from conftest import REPO_DIR
+from conftest import REPO_DIR, SHARES_A_TRAINING
 from helpers import SMALLEST_FLAGS, small_inception_graph
 from dcgan_tf import checkpoints
 from dcgan_tf import config as config_lib
@@ -66,10 +66,32 @@ def refused(main_in_process, capsys, *argv):
 
 @pytest.fixture
 def digits(tmp_path):
-    """A small MNIST in tmp_path/data: 17 training digits, 8 test digits."""
-    fakes.make_mnist(str(tmp_path / "data" / "mnist"), n_train=17, n_test=8)
-    return ["--dataset=mnist", f"--data_dir={tmp_path / 'data'}",
-            f"--out_dir={tmp_path / 'out'}", "--seed=3"]
+    return digits_in(tmp_path)
+
+
+def digits_in(folder):
+    """A small MNIST in folder/data: 17 training digits, 8 test digits; the flags
+    that train on it into folder/out."""
+    fakes.make_mnist(str(folder / "data" / "mnist"), n_train=17, n_test=8)
+    return ["--dataset=mnist", f"--data_dir={folder / 'data'}", f"--out_dir={folder / 'out'}",
+            "--seed=3"]
+
+
+GAN_RUN = ("--model=gan", "--train", "--epoch=1", "--batch_size=8", "--out_name=r")
+
+
+@pytest.fixture
+def gan_run(shared_training, main_in_process):
+    """() -> (a folder whose out/r holds the family's gan trained an epoch on
+    digits_in(folder) with GAN_RUN, as that training left it; those digits'
+    flags). The cases that only read it or damage it share one training."""
+
+    def get():
+        folder = shared_training("gan_run", lambda where: run_main(
+            main_in_process, *digits_in(where), *GAN_RUN))
+        return folder, digits_in(folder)
+
+    return get
 
 
 def files_under(folder):
@@ -236,11 +258,10 @@ def test_a_state_that_turns_nan_with_finite_losses_is_never_saved(digits, tmp_pa
         "model.b8-2.index"]
 
 
-def test_test_mode_refuses_a_checkpoint_that_holds_nan(main_in_process, digits, tmp_path,
-                                                       capsys):
+@SHARES_A_TRAINING
+def test_test_mode_refuses_a_checkpoint_that_holds_nan(gan_run, main_in_process, capsys):
     """A checkpoint an older version wrote with NaN in G makes no grid or .npz."""
-    run_main(main_in_process, *digits, "--model=gan", "--train", "--epoch=1", "--batch_size=8",
-             "--out_name=r")
+    tmp_path, digits = gan_run()
     prefix = str(tmp_path / "out" / "r" / "checkpoints" / "model.b8-2")
     gan = make.gan(runs.run_record.read(str(tmp_path / "out" / "r" / "checkpoints" /
                                              "model.json")).networks, "gan", batch_size=8)
@@ -283,14 +304,14 @@ def test_a_bad_archive_never_replaces_the_cached_network(tmp_path, monkeypatch):
 
 # 5 and 8. Resume with another --dataset or --batch_size ----------------------------
 
+@SHARES_A_TRAINING
 @pytest.mark.parametrize("change,recorded,given", [
     (["--dataset=fashion_mnist"], "--dataset mnist", "--dataset fashion_mnist"),
     (["--batch_size=4"], "--batch_size 8", "--batch_size 4"),
 ])
 def test_resuming_with_a_flag_the_run_contradicts_is_refused_writing_nothing(
-        main_in_process, digits, tmp_path, capsys, change, recorded, given):
-    run_main(main_in_process, *digits, "--model=gan", "--train", "--epoch=1", "--batch_size=8",
-             "--out_name=r")
+        gan_run, main_in_process, capsys, change, recorded, given):
+    tmp_path, digits = gan_run()
     run = tmp_path / "out" / "r"
     before = {name: (run / name).read_bytes() for name in files_under(run)}
     argv = [a for a in digits if not a.startswith(change[0].split("=")[0])]
@@ -302,12 +323,12 @@ def test_resuming_with_a_flag_the_run_contradicts_is_refused_writing_nothing(
     assert {name: (run / name).read_bytes() for name in files_under(run)} == before
 
 
-def test_training_flags_without_train_are_said_to_train_nothing(main_in_process, digits):
+@SHARES_A_TRAINING
+def test_training_flags_without_train_are_said_to_train_nothing(gan_run, main_in_process):
     """A training command with --train left out sampled the run and exited 0,
     --epoch 3 and --learning_rate unread, with no word: a user took it for a
     longer training."""
-    run_main(main_in_process, *digits, "--model=gan", "--train", "--epoch=1", "--batch_size=8",
-             "--out_name=r")
+    _, digits = gan_run()
     lines = run_main(main_in_process, *digits, "--model=gan", "--epoch=3",
                      "--learning_rate=0.001", "--noG_img_sum", "--mixed_precision",
                      "--intra_op_threads=2", "--out_name=r")
@@ -344,13 +365,13 @@ def test_resume_takes_what_was_not_given_from_the_record(main_in_process, digits
     assert (last["ls_abc"], last["train_size"]) == ("-1,1,0", 16)
 
 
-def test_a_resumed_run_keeps_its_seed_and_test_mode_draws_with_its_own(main_in_process, digits,
-                                                                       tmp_path, capsys):
+@SHARES_A_TRAINING
+def test_a_resumed_run_keeps_its_seed_and_test_mode_draws_with_its_own(gan_run, main_in_process,
+                                                                       capsys):
     """The seed made the run's initial weights (the linear probe rebuilds them
     from the record) and orders its data: a resume with another one was
     trained on, and the record took the new seed as the run's."""
-    run_main(main_in_process, *digits, "--model=gan", "--train", "--epoch=1", "--batch_size=8",
-             "--out_name=r")
+    tmp_path, digits = gan_run()
     other = [flag for flag in digits if not flag.startswith("--seed")] + ["--seed=4"]
     err = refused(main_in_process, capsys, *other, "--train", "--epoch=2", "--out_name=r")
     assert "was trained with --seed 3 (these flags: --seed 4). Drop --seed 4 to resume it" in err
@@ -596,15 +617,15 @@ def test_a_start_whose_data_no_start_writes_is_named_as_damaged(tmp_path):
 
 # 9 and 10. Tracebacks and misleading messages ------------------------------------------
 
+@SHARES_A_TRAINING
 @pytest.mark.parametrize("field,value,words", [
     ("z_dim", "100", "\"z_dim\": \"100\", which should be a whole number"),
     ("z_dim", 100.5, "\"z_dim\": 100.5, which should be a whole number"),
     ("image_size", -28, "image_size must be at least 1, got -28"),
 ])
-def test_a_model_json_no_run_can_have_names_the_file(main_in_process, digits, tmp_path, capsys,
-                                                     field, value, words):
-    run_main(main_in_process, *digits, "--model=gan", "--train", "--epoch=1", "--batch_size=8",
-             "--out_name=r")
+def test_a_model_json_no_run_can_have_names_the_file(gan_run, main_in_process, capsys, field,
+                                                     value, words):
+    tmp_path, digits = gan_run()
     path = tmp_path / "out" / "r" / "checkpoints" / "model.json"
     record = json.loads(path.read_text())
     record["networks"][field] = value
@@ -640,10 +661,10 @@ def test_networks_that_cannot_fit_are_refused_with_their_size(main_in_process, d
     assert not (tmp_path / "out").exists()
 
 
-def test_a_walk_that_cannot_fit_is_refused_before_anything_is_written(main_in_process, digits,
-                                                                       tmp_path, capsys):
-    run_main(main_in_process, *digits, "--model=gan", "--train", "--epoch=1", "--batch_size=8",
-             "--out_name=r")
+@SHARES_A_TRAINING
+def test_a_walk_that_cannot_fit_is_refused_before_anything_is_written(gan_run, main_in_process,
+                                                                      capsys):
+    tmp_path, digits = gan_run()
     before = files_under(tmp_path / "out")
     err = refused(main_in_process, capsys, *digits, "--out_name=r", "--visualize",
                   "--visualize_option=walk", "--walk_points=1000000")
@@ -706,9 +727,9 @@ def test_two_writers_of_one_file_never_replace_each_other(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["generated_3000.npz"]  # no lock left behind
 
 
-def test_outputs_record_the_run_and_iteration_that_made_them(main_in_process, digits, tmp_path):
-    run_main(main_in_process, *digits, "--model=gan", "--train", "--epoch=1", "--batch_size=8",
-             "--out_name=r")
+@SHARES_A_TRAINING
+def test_outputs_record_the_run_and_iteration_that_made_them(gan_run, main_in_process):
+    tmp_path, digits = gan_run()
     run_main(main_in_process, *digits, "--out_name=r", "--export", "--generate=8", "--seed=5")
     run = tmp_path / "out" / "r"
     # The seed the run trained with (3) apart from test mode's draws' (5): one
