@@ -102,10 +102,15 @@ def test_acgan_trains_resumes_and_samples_with_mixed_precision(main_in_process, 
                 if v.dtype in sixteen_bit]
 
 
-def test_lsgan_trains_resumes_and_samples_with_xla(main_in_process, data_dir, tmp_path):
+# CI: the gan's MLP (several iterations per call, compiled in 10 s); -m slow:
+# lsgan's conv networks (20 s). Convolutions under XLA are CI's in
+# test_training.py's test_xla_iteration_computes_the_same_update.
+@pytest.mark.parametrize("model", ["gan", pytest.param("lsgan", marks=pytest.mark.slow)])
+def test_a_family_model_trains_resumes_and_samples_with_xla(main_in_process, data_dir, tmp_path,
+                                                            model):
+    size = ["--output_height=16"] if model == "lsgan" else []
     (gan, _), _ = train_resume_and_sample(main_in_process, data_dir, tmp_path, "--dataset",
-                                          "mnist", "--model", "lsgan", "--output_height=16",
-                                          "--xla")
+                                          "mnist", "--model", model, *size, "--xla")
     assert gan.train_step._jit_compile  # noqa: SLF001 (the compiled function main.py trains)
 
 
