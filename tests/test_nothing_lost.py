@@ -60,29 +60,54 @@ def in_test_mode(main_in_process, tmp_path, *extra):
 
 # 1. One training per run.
 
-def test_a_second_training_of_a_run_is_refused_while_test_mode_works(tmp_path, main_in_process,
-                                                                      capsys):
-    """The same command twice (the second in this process: the lock is on the
-    run's folder, whoever asks): the second refuses at once, naming the holder;
-    test mode still works on the run; once the holder is SIGKILLed, the next
-    start takes its lock over with a message and resumes."""
-    first = main_py(*mnist_flags(tmp_path, "--epoch=50", "--ckpt_freq=2"))
-    wait_for_iteration(first, 4)
-    second = []
-    with pytest.raises(SystemExit) as exited:
-        main_in_process(*mnist_flags(tmp_path, "--epoch=50", "--ckpt_freq=2"),
-                        log=second.append)
-    err = capsys.readouterr().err
-    assert exited.value.code == 1, err
-    assert f"is being trained by process {first.pid} on " in err
-    assert f"kill {first.pid}" in err and "Traceback" not in err
-    assert not any("Epoch:" in line for line in second)  # it trained nothing
-    lines = in_test_mode(main_in_process, tmp_path, "--generate=3")  # reads while it trains
-    assert any("Generated 3 images" in line for line in lines)
-    first.kill()
-    first.wait(timeout=60)
-    lines = train_in_process(main_in_process, tmp_path, "--epoch=1")
-    assert any(f"Took over the lock of process {first.pid} on " in line
+def test_one_training_per_run_whoever_starts_it_and_the_lock_outlives_a_killed_holder(
+        tmp_path, main_in_process, capsys):
+    """Two unseeded starts at once would draw two seeds into one folder: one
+    trains, the other refuses, and FLAGS.json records the seed that trained.
+    While it trains, the same command in this process (the lock is on the
+    run's folder, whoever asks) refuses at once, naming the holder, and test
+    mode still works on the run. Once the holder is SIGKILLed, the next start
+    takes its lock over with a message and resumes. (A short run could end
+    before a start slowed by a busy machine reached the lock, which would then
+    resume it instead of meeting it: the run is long, and killed.)"""
+    def unseeded(*extra):
+        return [a for a in mnist_flags(tmp_path, "--ckpt_freq=2", *extra) if a != "--seed=1"]
+
+    flags = unseeded("--epoch=50")
+    processes = [main_py(*flags), main_py(*flags)]
+    try:
+        deadline = time.time() + 300
+        while all(p.poll() is None for p in processes) and time.time() < deadline:
+            time.sleep(0.1)
+        assert any(p.poll() is not None for p in processes), "neither start ended in 300 s"
+        refusing = next(p for p in processes if p.poll() is not None)
+        holder = next(p for p in processes if p is not refusing)
+        _, refused = refusing.communicate(timeout=60)
+        assert refusing.returncode == 1 and "is being trained by process" in refused, refused
+        wait_for_iteration(holder, 4)
+        second = []
+        with pytest.raises(SystemExit) as exited:
+            main_in_process(*flags, log=second.append)
+        err = capsys.readouterr().err
+        assert exited.value.code == 1, err
+        assert f"is being trained by process {holder.pid} on " in err
+        assert f"kill {holder.pid}" in err and "Traceback" not in err
+        assert not any("Epoch:" in line for line in second)  # it trained nothing
+        lines = []  # test mode reads the run while it trains
+        main_in_process(*[a for a in flags if a != "--train"], "--generate=3", log=lines.append)
+        assert any("Generated 3 images" in line for line in lines)
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+                process.communicate(timeout=60)
+    recorded = json.loads((run_dir(tmp_path) / "FLAGS.json").read_text())["seed"]
+    history = [json.loads(line) for line in
+               (run_dir(tmp_path) / "flags_history.jsonl").read_text().splitlines()]
+    assert [entry["flags"]["seed"] for entry in history] == [recorded]
+    lines = []
+    main_in_process(*unseeded("--epoch=1"), log=lines.append)
+    assert any(f"Took over the lock of process {holder.pid} on " in line
                and "no longer running" in line for line in lines), lines
     assert any("resuming after iteration" in line for line in lines)
 
@@ -104,37 +129,6 @@ def test_the_same_command_after_a_finished_run_rewrites_none_of_it(tmp_path, mai
     assert {path: path.stat().st_mtime_ns for path in kept} == kept
     assert {path.name for path in run_dir(tmp_path).rglob("*") if path.is_file()} - {
         path.name for path in kept} == RECORDS_OF_A_START
-
-
-def test_two_unseeded_starts_at_once_train_one_run(tmp_path):
-    """Two unseeded starts would draw two seeds into one folder: one trains,
-    the other refuses, and FLAGS.json records the seed that trained. The one
-    that trains is stopped (SIGTERM) only once the other has refused: a short
-    run could otherwise end before a start slowed by a busy machine reached the
-    lock, which would then resume it instead of meeting it."""
-    flags = [a for a in mnist_flags(tmp_path, "--epoch=50") if a != "--seed=1"]
-    processes = [main_py(*flags), main_py(*flags)]
-    try:
-        deadline = time.time() + 300
-        while all(p.poll() is None for p in processes) and time.time() < deadline:
-            time.sleep(0.1)
-        assert any(p.poll() is not None for p in processes), "neither start ended in 300 s"
-        refusing = next(p for p in processes if p.poll() is not None)
-        training = next(p for p in processes if p is not refusing)
-        _, refused = refusing.communicate(timeout=60)
-        assert refusing.returncode == 1 and "is being trained by process" in refused, refused
-        wait_for_iteration(training, 1)  # (SIGTERM is honoured once training is under way)
-        training.send_signal(signal.SIGTERM)
-        _, err = training.communicate(timeout=120)
-    finally:
-        for process in processes:
-            if process.poll() is None:
-                process.kill()
-    assert training.returncode == 128 + signal.SIGTERM and "SIGTERM received: saved" in err, err
-    recorded = json.loads((run_dir(tmp_path) / "FLAGS.json").read_text())["seed"]
-    history = [json.loads(line) for line in
-               (run_dir(tmp_path) / "flags_history.jsonl").read_text().splitlines()]
-    assert [entry["flags"]["seed"] for entry in history] == [recorded]
 
 
 # 2. Checkpoints that survive damage.
