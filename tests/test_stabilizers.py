@@ -422,7 +422,8 @@ def test_the_family_trains_with_the_parts_it_can_take(main_in_process, digits, m
     assert not checkpoints.non_finite({"state": gan.discriminator.variables})
 
 
-# Every part trained mirrored, resumed and served: tests/test_distribute.py.
+# Every part on 2 replicas: tests/test_distribute.py (the replicas' copies in
+# CI; through main.py, resumed and served, with -m slow).
 
 
 @cpu_only
