@@ -122,7 +122,13 @@ def test_gan_trains_and_samples_from_the_prior_it_is_given(parsed_flags, main_in
     assert parsed_flags(*argv).validate().run_name() == "mnist_gan.s28.z100.b64.uniform_signed"
     assert parsed_flags("--dataset", "mnist", "--model", "gan").validate().run_name() == \
         "mnist_gan.s28.z100.b64"
-    (gan, _), _ = train_resume_and_sample(main_in_process, data_dir, tmp_path, *argv)
+    # An epoch, then test mode (what a resume takes from the record, --z_dist
+    # among it: test_nothing_silently_wrong's test_resume_takes_what_was_not_given).
+    gan, _ = run(main_in_process, data_dir, tmp_path, *argv, "--train", "--epoch=1")
+    run(main_in_process, data_dir, tmp_path, *argv, "--generate=5")
+    with np.load(tmp_path / "mnist_gan.s28.z100.b8.uniform_signed" / "samples"
+                 / "generated_5.npz") as arrays:
+        assert np.all(np.isfinite(arrays["images"]))
     z = gan.draw(8).z.numpy()  # the training iteration's draws (train_step takes them here)
     for values in (z, gan.sample_z.numpy()):
         assert values.min() >= -1 and values.max() <= 1 and values.max() - values.min() > 1.5
@@ -131,8 +137,8 @@ def test_gan_trains_and_samples_from_the_prior_it_is_given(parsed_flags, main_in
 
 def test_a_critic_loss_writes_g_images_to_tensorboard(main_in_process, data_dir, tmp_path):
     """--loss wgan --G_img_sum: the critic's schedule returns G's images too."""
-    train_resume_and_sample(main_in_process, data_dir, tmp_path, *MNIST, *TINY, "--loss", "wgan",
-                            "--G_img_sum")
+    run(main_in_process, data_dir, tmp_path, *MNIST, *TINY, "--loss", "wgan", "--G_img_sum",
+        "--train", "--epoch=2")
     run_dir = tmp_path / "mnist_x28.z4.uniform_signed.y28.b8.wgan"
     images = []
     for name in os.listdir(run_dir / "logs"):
