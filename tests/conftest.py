@@ -1,4 +1,5 @@
-"""Shared test setup: quiet TensorFlow, and where ../shared lives."""
+"""Shared test setup: quiet TensorFlow, where ../shared lives, main.py in this
+process, runs trained once for several tests, a local HTTP server."""
 
 import os
 import sys

@@ -8,7 +8,7 @@ starts): trains on 2 logical CPU devices and writes what the tests compare.
         sync_bn: one iteration on one device, and the same iteration (same initial
         weights, batch and z) on 2 replicas with --sync_bn; for each variable,
         the largest difference from the single-device result;
-        family, dcgan_losses, own_statistics: see their docstrings.
+        family, dcgan_losses, own_statistics, stabilizers: see their docstrings.
     python tests/distribute_check.py worker OUT.npz MAIN_PY_FLAGS...
         main.py's training with those flags (--strategy multi_worker: TF_CONFIG
         names this worker), then every variable of this worker, by name.
