@@ -404,13 +404,18 @@ def test_sigterm_while_writing_pngs_keeps_nothing_half_written(trained):
     samples = run_dir(tmp_path) / "samples"
     argv = [a for a in mnist_flags(tmp_path) if a != "--train"]
     process = main_py(*argv, "--generate=200000", "--generate_png")
-    deadline = time.time() + 120
-    while not any(p.name.startswith(".generated_200000.partial") and p.is_dir()
-                  and len(os.listdir(p)) > 100 for p in samples.iterdir()):
-        assert time.time() < deadline and process.poll() is None
-        time.sleep(0.2)
-    process.send_signal(signal.SIGTERM)
-    _, err = process.communicate(timeout=120)
+    try:  # (the run is shared: a failure must not leave it written into)
+        deadline = time.time() + 120
+        while not any(p.name.startswith(".generated_200000.partial") and p.is_dir()
+                      and len(os.listdir(p)) > 100 for p in samples.iterdir()):
+            assert time.time() < deadline and process.poll() is None
+            time.sleep(0.2)
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate(timeout=60)
     assert process.returncode == 128 + signal.SIGTERM, err
     assert "SIGTERM received: stopped writing 200000 generated images; nothing half-written" \
            " was kept" in err and "Traceback" not in err
