@@ -102,8 +102,9 @@ def test_acgan_trains_resumes_and_samples_with_mixed_precision(main_in_process, 
                 if v.dtype in sixteen_bit]
 
 
-# CI: the gan's MLP (several iterations per call, compiled in 10 s); -m slow:
-# lsgan's conv networks (20 s). Convolutions under XLA are CI's in
+# CI: the gan's MLP (several iterations per call); -m slow: lsgan's conv
+# networks, whose compiles take this test twice as long (2026-12-06, the
+# AVX-512 EPYC: 10 s against 20 s). Convolutions under XLA are CI's in
 # test_training.py's test_xla_iteration_computes_the_same_update.
 @pytest.mark.parametrize("model", ["gan", pytest.param("lsgan", marks=pytest.mark.slow)])
 def test_a_family_model_trains_resumes_and_samples_with_xla(main_in_process, data_dir, tmp_path,
