@@ -7,6 +7,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from dcgan_tf import data
 from dcgan_tf import files
 
 LOSS_TAGS = ("d_loss", "g_loss")
@@ -32,7 +33,7 @@ def read_scalars(log_dir, tags=LOSS_TAGS):
 
 
 def _events_of(path):
-    records = iter(tf.data.TFRecordDataset(path))
+    records = iter(data.untuned(tf.data.TFRecordDataset(path)))  # its end waits for no tuner
     while True:
         try:
             record = next(records)

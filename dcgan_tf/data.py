@@ -50,6 +50,18 @@ class DataError(ValueError):
     """The data set is missing or unusable; the message says how to fix it."""
 
 
+def untuned(dataset):
+    """`dataset` without tf.data's autotuner. Deleting a tuned iterator waits
+    for the tuner's thread to leave its loop (TensorFlow 2.21), and a run
+    makes a new iterator each epoch: epochs' ends stalled, at random, for 0 to
+    30 s (the faithful DCGAN's 80 s epochs; bench/RESULTS.md, "An epoch's
+    end"). Untuned, AUTOTUNE keeps TensorFlow's starting values: parallel maps
+    on as many threads as the CPU has cores, a prefetch of about a batch."""
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return dataset.with_options(options)
+
+
 def is_idx_dataset(dataset):
     return dataset in IDX_DATASETS
 
@@ -168,9 +180,9 @@ class IdxData:
         start = start_batch * batch_size
         dataset = tf.data.Dataset.from_tensor_slices(
             (self.images[start:num_examples], self.labels[start:num_examples]))
-        return (dataset.batch(batch_size, drop_remainder=True)
-                .map(self._to_model_inputs, num_parallel_calls=tf.data.AUTOTUNE)
-                .prefetch(tf.data.AUTOTUNE))
+        return untuned(dataset.batch(batch_size, drop_remainder=True)
+                       .map(self._to_model_inputs, num_parallel_calls=tf.data.AUTOTUNE)
+                       .prefetch(tf.data.AUTOTUNE))
 
     def first_batch(self, batch_size):
         """The first `batch_size` examples: the original's sample_inputs/labels."""
@@ -285,9 +297,9 @@ class ScriptIdxData(IdxData):
                 + self.last_batch_size(num_examples, batch_size, replicas))
         order = self.epoch_order(epoch, num_examples)[start_batch * batch_size:used]
         dataset = tf.data.Dataset.from_tensor_slices((self.images[order], self.labels[order]))
-        return (dataset.batch(batch_size)
-                .map(self._to_model_inputs, num_parallel_calls=tf.data.AUTOTUNE)
-                .prefetch(tf.data.AUTOTUNE))
+        return untuned(dataset.batch(batch_size)
+                       .map(self._to_model_inputs, num_parallel_calls=tf.data.AUTOTUNE)
+                       .prefetch(tf.data.AUTOTUNE))
 
 
 # ----------------------------------------------------------------------------- image folders
@@ -533,15 +545,15 @@ class ImageFolderData:
         again to find where that is)."""
         # As bytes: a file name need not be UTF-8 (a tf.string holds any bytes).
         files = [os.fsencode(path) for path in self.epoch_files(epoch, num_examples)]
-        return (tf.data.Dataset.from_tensor_slices(files)
-                .map(lambda path: tf.numpy_function(self._load_or_skip, [path],
-                                                    (tf.uint8, tf.bool), stateful=False),
-                     num_parallel_calls=tf.data.AUTOTUNE)
-                .filter(lambda image, ok: ok)
-                .skip(start_batch * batch_size)
-                .map(self._to_model_range, num_parallel_calls=tf.data.AUTOTUNE)
-                .batch(batch_size, drop_remainder=True)
-                .prefetch(tf.data.AUTOTUNE))
+        return untuned(tf.data.Dataset.from_tensor_slices(files)
+                       .map(lambda path: tf.numpy_function(self._load_or_skip, [path],
+                                                           (tf.uint8, tf.bool), stateful=False),
+                            num_parallel_calls=tf.data.AUTOTUNE)
+                       .filter(lambda image, ok: ok)
+                       .skip(start_batch * batch_size)
+                       .map(self._to_model_range, num_parallel_calls=tf.data.AUTOTUNE)
+                       .batch(batch_size, drop_remainder=True)
+                       .prefetch(tf.data.AUTOTUNE))
 
     def first_batch(self, batch_size):
         images = [self.load(path) for path in self.files[:batch_size]]

@@ -250,3 +250,18 @@ def test_what_a_data_set_holds_is_told_by_its_examples_not_its_place(tmp_path):
     os.rename(tmp_path / "moved" / "img_004.png", tmp_path / "moved" / "img_005.png")
     renamed = folder(tmp_path / "moved", folder=str(tmp_path / "moved")).contents
     assert renamed["examples"] == 5 and renamed != first
+
+
+def test_no_pipeline_waits_for_tf_datas_tuner_at_an_epochs_end(tmp_path):
+    """Deleting an autotuned iterator waited for the tuner's thread: each
+    epoch's end (a new iterator each epoch) stalled for up to seconds, at
+    random (bench/RESULTS.md, "An epoch's end"). The stall is measured there;
+    here, that no epoch's pipeline is tuned, and each still delivers."""
+    images, labels = data.load_idx_dataset(fakes.make_mnist(str(tmp_path / "m"), 20, 4))
+    fakes.make_image_folder(str(tmp_path / "f"), count=4, size=(20, 20))
+    pipelines = {"idx": (data.IdxData(images, labels).epoch_dataset(0, 24, 8), 3),
+                 "scripts'": (data.ScriptIdxData(images, labels).epoch_dataset(0, 24, 8), 3),
+                 "folder": (folder(tmp_path / "f").epoch_dataset(0, 4, 2), 2)}
+    for name, (pipeline, batches) in pipelines.items():
+        assert pipeline.options().autotune.enabled is False, name
+        assert len(list(pipeline)) == batches, name
