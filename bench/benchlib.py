@@ -126,6 +126,17 @@ def iteration_seconds(output):
             if i2 > i1 and t2 >= t1]
 
 
+def epoch_end_stalls(output):
+    """Seconds each epoch's end added to a main.py training log, beyond an
+    iteration: between an epoch's last line and the next epoch's first, less
+    the median step (the last epoch's end has no next line to show it)."""
+    lines = [(int(m.group(1)), int(m.group(2)), float(m.group(3))) for m in re.finditer(
+        r"^\[\s*(\d+) Epoch:\[\s*(\d+)/.*time: ([\d.]+),", output, re.MULTILINE)]
+    typical = statistics.median(iteration_seconds(output))
+    return [t2 - t1 - typical for (i1, e1, t1), (i2, e2, t2) in zip(lines, lines[1:])
+            if e2 == e1 + 1 and i2 == i1 + 1]
+
+
 def ms_per_iteration(seconds):
     """The mean of `iteration_seconds` (of one or several runs), in ms, leaving
     out pauses over 20 times the median (the first trace, a checkpoint, a
