@@ -132,7 +132,10 @@ def epoch_end_stalls(output):
     the median step (the last epoch's end has no next line to show it)."""
     lines = [(int(m.group(1)), int(m.group(2)), float(m.group(3))) for m in re.finditer(
         r"^\[\s*(\d+) Epoch:\[\s*(\d+)/.*time: ([\d.]+),", output, re.MULTILINE)]
-    typical = statistics.median(iteration_seconds(output))
+    seconds = iteration_seconds(output)
+    if not seconds:
+        return []
+    typical = statistics.median(seconds)
     return [t2 - t1 - typical for (i1, e1, t1), (i2, e2, t2) in zip(lines, lines[1:])
             if e2 == e1 + 1 and i2 == i1 + 1]
 
