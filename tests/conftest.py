@@ -156,7 +156,10 @@ def server():
     """An HTTP server on 127.0.0.1 serving its `routes` (Handler)."""
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     httpd.routes, httpd.requests, httpd.dropped = {}, [], {}
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    # serve_forever polls for shutdown() every poll_interval (0.5 s by default:
+    # half a second of every test's teardown).
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.01},
+                              daemon=True)
     thread.start()
     httpd.url = f"http://127.0.0.1:{httpd.server_address[1]}"
     yield httpd
