@@ -22,10 +22,12 @@ README's figures are then a commit of their own (bench/RESULTS.md, "Fast on
 every CPU", says what else changes with them).
 
 --stand_in runs oneDNN's AVX2 kernels on a CPU with AVX-512
-(ONEDNN_MAX_CPU_ISA=AVX2): a rehearsal, not the decision. It leaves out the
-bfloat16 tests (oneDNN capped at AVX2 has no bfloat16 kernels, and TensorFlow
-hands it them where the CPU has AVX512F: the process aborts), the snapshot (the
-fingerprint cannot tell the capped kernels apart) and the same-numbers tests.
+(ONEDNN_MAX_CPU_ISA=AVX2): a rehearsal, not the decision. It leaves out what
+runs bfloat16 (oneDNN capped at AVX2 has no bfloat16 kernels, and TensorFlow
+hands it them where the CPU has AVX512F: the process dies) - the bfloat16
+tests, and speed.py, which times a bfloat16 matmul first - and the snapshot
+(the fingerprint cannot tell the capped kernels apart) with the same-numbers
+tests.
 """
 
 import argparse
@@ -121,7 +123,7 @@ def main(argv=None):
         parser.error("this CPU has AVX-512, where TensorFlow turns oneDNN on itself; pass"
                      " --stand_in to rehearse with oneDNN's AVX2 kernels")
     if args.stand_in:
-        steps = [s for s in steps if s not in ("bfloat16", "same_numbers")]
+        steps = [s for s in steps if s not in ("bfloat16", "same_numbers", "speed")]
     if "vs_pytorch" in steps and not args.pytorch_gan:
         parser.error("vs_pytorch needs --pytorch_gan (a checkout of PyTorch-GAN), or leave it"
                      " out of --steps")
