@@ -32,6 +32,7 @@ tests.
 
 import argparse
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -75,7 +76,7 @@ def key_lines(step, output):
     """What the summary keeps of a run's output."""
     lines = output.splitlines()
     if step in ("faithfulness", "bfloat16", "suite"):
-        return [line for line in lines if " passed" in line or " failed" in line
+        return [line for line in lines if re.match(r"=* ?\d+ (passed|failed|errors?)\b", line)
                 or line.startswith(("FAILED", "ERROR"))][-12:]
     if step == "same_numbers":
         return lines[-1:]
