@@ -44,6 +44,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
 from dcgan_tf import startup  # noqa: E402
+from vs_pytorch import checkout_commit  # noqa: E402
 
 PRECISION_TESTS = "bfloat16 or mixed_precision or low_precision or test_precision"
 STEPS = ("faithfulness", "bfloat16", "same_numbers", "speed", "vs_pytorch", "suite")
@@ -140,7 +141,8 @@ def main(argv=None):
     summary = [f"# oneDNN on a CPU with AVX2 only{stand_in}", "",
                f"{startup.cpu_model()}, {os.cpu_count()} cores, extensions:"
                f" {', '.join(sorted(f for f in flags if f.startswith(('avx', 'fma', 'amx'))))};"
-               f" {time.strftime('%Y-%m-%d %H:%M')}; code at {commit()}", ""]
+               f" {time.strftime('%Y-%m-%d %H:%M')};"
+               f" code at {(checkout_commit(REPO) or 'an unversioned copy')[:7]}", ""]
     checks_passed = True
     for step in steps:
         if not checks_passed and step != "suite":
@@ -154,12 +156,6 @@ def main(argv=None):
     with open(os.path.join(args.out, "summary.md"), "w") as f:
         f.write("\n".join(summary) + "\n")
     print(os.path.join(args.out, "summary.md"))
-
-
-def commit():
-    done = subprocess.run(["git", "-C", REPO, "log", "-1", "--format=%h"], capture_output=True,
-                          text=True, check=False)
-    return done.stdout.strip() or "an unversioned copy"
 
 
 if __name__ == "__main__":
