@@ -15,7 +15,7 @@ In order, each step's output in OUT/<step>.log, and OUT/summary.md at the end:
   speed         bench/speed.py --models mnist, oneDNN off, then on (it runs the
                 original TF1 loop in its own process, on the same kernels);
   vs_pytorch    bench/vs_pytorch.py, off, then on (--no_write);
-  suite         the whole suite, oneDNN on, timed.
+  suite         the whole suite, oneDNN on, timed (its log lists the slowest tests).
 A failed check (faithfulness, bfloat16) leaves out the snapshot and the
 benchmarks (there would be nothing to switch on) and times the suite with
 TensorFlow's default instead: what the README's test command runs while the
@@ -73,7 +73,8 @@ def commands(step, args, checks_passed=True):
                  [python, "bench/vs_pytorch.py", "--pytorch_gan", args.pytorch_gan,
                   "--no_write", *rounds]) for name, setting in (("off", "0"), ("on", "1"))]
     left_out = ["-k", f"not ({PRECISION_TESTS} or same_numbers)"] if args.stand_in else []
-    return [("", "1" if checks_passed else None, [*pytest, *left_out])]
+    # The slowest tests in its log: what to cut first if the suite is over its 10 min.
+    return [("", "1" if checks_passed else None, [*pytest, "--durations=60", *left_out])]
 
 
 def key_lines(step, output):
