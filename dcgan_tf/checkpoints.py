@@ -84,6 +84,16 @@ def files_of(prefix):
                   + glob.glob(glob.escape(prefix) + ".data-?????-of-?????"))
 
 
+def gone(prefix):
+    """Whether a checkpoint's files are no longer all there: its index, or one of
+    its data shards, is missing (a training dropped it, keeping its newest
+    --max_to_keep)."""
+    shards = glob.glob(glob.escape(prefix) + ".data-?????-of-?????")
+    if not os.path.exists(prefix + ".index") or not shards:
+        return True
+    return len(shards) < int(shards[0].rsplit("-of-", 1)[1])
+
+
 def damage(prefix):
     """Why the checkpoint at `prefix` does not read back whole, or None: every
     tensor is read (the bundle's checksums are checked on each read)."""

@@ -21,11 +21,13 @@ from PIL import Image
 import fakes
 from conftest import SHARES_A_TRAINING, _main_module
 from dcgan_tf import checkpoints
+from dcgan_tf import config as config_lib
 from dcgan_tf import data
 from dcgan_tf import files
 from dcgan_tf import generation
 from dcgan_tf import interrupts
 from dcgan_tf import metrics
+from dcgan_tf.commands import sample as sample_command
 from helpers import main_py, mnist_flags, wait_for_iteration
 
 RUN = "mnist_x28.z4.uniform_signed.y28.b8"  # the run mnist_flags trains
@@ -171,6 +173,49 @@ def test_a_damaged_newest_checkpoint_is_skipped_then_set_aside(trained, main_in_
     if damage is not os.remove:
         assert os.path.exists(data_file + ".damaged")
     assert [int(line[1:9]) for line in lines if " Epoch:" in line][0] == 6
+
+
+@SHARES_A_TRAINING
+def test_test_mode_reads_on_when_a_training_drops_the_checkpoint_it_chose(trained, monkeypatch):
+    """A training keeps its newest --max_to_keep, so the checkpoint test mode
+    chose can go while it reads it: its data file first, then its index.
+    Test mode then reads the newer one, and D and where the epochs stood from
+    that same checkpoint, at once. (It once stopped with a traceback: the
+    error of a data file gone after its index was read is not NotFound; and D
+    was read only when an action needed it, after --evaluate's minutes.)"""
+    tmp_path = trained("--epoch=1", "--train_size=80", "--ckpt_freq=5", "--max_to_keep=2")
+    folder = str(run_dir(tmp_path) / "checkpoints")
+    older, newer = (os.path.join(folder, f"model.b8-{iteration}") for iteration in (5, 10))
+    newest_intact = checkpoints.newest_intact
+    chosen = []
+
+    def dropped_while_read(directory, warn, set_aside_damaged=False):
+        if not chosen:  # test mode chooses the older one; the training drops its data,
+            chosen.append(older)
+            for path in glob.glob(older + ".data-*"):
+                os.remove(path)
+            return older
+        os.remove(older + ".index")  # then its index
+        chosen.append(newest_intact(directory, warn, set_aside_damaged))
+        return chosen[-1]
+
+    monkeypatch.setattr(checkpoints, "newest_intact", dropped_while_read)
+    config = config_lib.Config(  # the run mnist_flags trained; the probe reads D
+        dataset="mnist", input_height=28, output_height=28, batch_size=8, seed=1,
+        data_dir=str(tmp_path / "data"), out_dir=str(tmp_path / "out"), linear_probe=True,
+        z_dim=4, gf_dim=2, df_dim=2, gfc_dim=8, dfc_dim=8)
+    lines = []
+    run = sample_command.load_run(config, log=lines.append)
+    assert chosen == [older, newer] and run.checkpoint == newer
+    assert f" [*] Load SUCCESS: {newer}" in lines
+    assert run.epoch_position == checkpoints.epoch_position(newer) == (1, 0)
+    monkeypatch.undo()
+    again = sample_command.load_run(config, log=lambda line: None)  # newer, read directly
+    for mine, direct in ((run.generator, again.generator),
+                         (run.discriminator, again.discriminator)):
+        assert len(mine.variables) == len(direct.variables) > 0
+        for a, b in zip(mine.variables, direct.variables):
+            np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.name)
 
 
 def test_max_to_keep_0_keeps_every_checkpoint_and_test_mode_samples_the_one_asked(

@@ -482,9 +482,10 @@ def test_the_initial_discriminator_is_the_one_training_started_from(tmp_path):
                                batch_size=20, epoch=1, data_dir=str(tmp_path / "data"),
                                out_dir=str(tmp_path / "out"), seed=7, **TINY)
     app.run(config_lib.dataclasses.replace(config, train=True), log=lambda line: None)
-    run = sample_command.load_run(config_lib.dataclasses.replace(config, seed=None),
-                                  log=lambda line: None)
-    trained = experiments.trained_discriminator(run, config)
+    run = sample_command.load_run(  # an action that reads D has it restored
+        config_lib.dataclasses.replace(config, seed=None, linear_probe=True),
+        log=lambda line: None)
+    trained = run.discriminator
     initial = experiments.initial_discriminator(run, config_lib.dataclasses.replace(
         config, seed=None), log=lambda line: None)
     # A run whose seed is not recorded (an original TF1 run): the seed of the

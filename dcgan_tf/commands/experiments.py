@@ -11,7 +11,6 @@ import numpy as np
 import tensorflow as tf
 import tqdm
 
-from dcgan_tf import checkpoints
 from dcgan_tf import config as config_lib
 from dcgan_tf import data
 from dcgan_tf import datasets
@@ -23,7 +22,6 @@ from dcgan_tf import metrics
 from dcgan_tf import networks
 from dcgan_tf import runs
 from dcgan_tf import systems
-from dcgan_tf import tf1_checkpoint
 from dcgan_tf.experiments import features as features_lib
 from dcgan_tf.experiments import guided_backprop as guided_lib
 from dcgan_tf.experiments import linear_probe as probe_lib
@@ -93,18 +91,10 @@ def check_applies(config, run, log=print):
 
 # ------------------------------------------------------------------ D
 
-def trained_discriminator(run, config):
-    """The run's D, restored from the checkpoint the generator came from."""
-    system = systems.compose(run.system_name, run.record.loss, config)
-    _, discriminator = networks.build(system.networks, run.model_config, 0,
-                                      raw_scores=system.raw_scores,
-                                      critic_norm=system.critic_norm)
-    if tf1_checkpoint.is_tf1_checkpoint(run.checkpoint):
-        tf1_checkpoint.load_into_models(run.checkpoint, None, discriminator)
-    else:
-        tf.train.Checkpoint(discriminator=discriminator).restore(run.checkpoint) \
-            .expect_partial().assert_existing_objects_matched()
-    return discriminator
+def reads_trained_discriminator(config):
+    """Whether an action asked for reads the run's trained D (test mode then
+    restores it with G, from the same checkpoint: sample.load_run)."""
+    return bool(config.linear_probe or config.visualizes("guided_backprop"))
 
 
 def initial_discriminator(run, config, log):
@@ -153,7 +143,7 @@ def linear_probe(config, run, log):
     test_inputs = real_images.to_model_input(splits.test_images, run.model_config)
     log(f" [*] Linear probe on {name}: {len(used)} labelled training images, "
         f"{len(test_inputs)} test images, {len(splits.classes)} classes")
-    trained = trained_discriminator(run, config)
+    trained = run.discriminator
     sources = {
         "raw pixels": lambda x: x.reshape(len(x), -1),
         "D, initial weights": lambda x, d=initial_discriminator(run, config, log):
@@ -249,7 +239,7 @@ def _run_images(config, run, log, unseen_wanted):
     config = dataclasses.replace(config, model=run.system_name, seed=run.recorded_seed())
     training_data = datasets.load_training_data(config, system, log)
     total = training_data.num_examples
-    position = checkpoints.epoch_position(run.checkpoint)
+    position = run.epoch_position
     unknown = ("an original TF1 checkpoint does not say which it trained on" if position is None
                else "the run does not record the seed that ordered its epochs"
                if run.recorded_seed() is None
@@ -320,7 +310,7 @@ def guided_backprop(config, run, log):
     shown = metrics.to_unit_range(inputs, run.model_config.output_range)
     y = (np.eye(run.model_config.y_dim, dtype=np.float32)[labels]
          if discriminator_reads_labels(run) else None)
-    trained = trained_discriminator(run, config)
+    trained = run.discriminator
     layer = guided_lib.last_convolutional_layer(_layer_shapes(trained, run.model_config))
     rows, captions = [], []
     for name, discriminator in (("trained", trained),

@@ -30,13 +30,17 @@ class TrainedRun:
     """What test mode restored: the generator, the run's record (how it was
     trained: run_record), where the run lives, the checkpoint the generator
     came from, and the config test mode runs with (the flags given, the
-    record's values for the rest)."""
+    record's values for the rest); and, read from the same checkpoint at the
+    same time, D where an action reads it (else None) and where the run's
+    epochs stood (checkpoints.epoch_position; None for an original's)."""
 
     generator: object
     record: object
     paths: object
     checkpoint: str
     config: object
+    discriminator: object = None
+    epoch_position: tuple = None
 
     @property
     def model_config(self):
@@ -95,12 +99,12 @@ def samples_average(record, config):
     return record.averaged and not config.raw_generator
 
 
-def build_generator(record, config):
-    """The generator a run's record describes (test mode needs no D; its weights
-    come from the checkpoint)."""
+def build_networks(record, config):
+    """The generator and the discriminator a run's record describes (their
+    weights come from the checkpoint)."""
     system = systems.compose(record.model, record.loss, config)
     return networks.build(system.networks, record.networks, record.seed or 0,
-                          raw_scores=system.raw_scores, critic_norm=system.critic_norm)[0]
+                          raw_scores=system.raw_scores, critic_norm=system.critic_norm)
 
 
 def _original_record(config, original, typed=frozenset()):
@@ -166,26 +170,36 @@ def load_run(config, log=print):
     """Test mode's run, its generator restored from the latest intact checkpoint
     (ours or the original's; no data set is needed), or from the one of
     --checkpoint_iteration; `config` is the one test mode runs with
-    (obeying_the_run's, for main.py's commands)."""
+    (obeying_the_run's, for main.py's commands). D too, where an action asked
+    for reads it (experiments.reads_trained_discriminator).
+
+    Everything test mode reads of the checkpoint is read here, at once: a
+    training that holds the run keeps only its newest --max_to_keep, so a
+    checkpoint read minutes later (after --evaluate, say) may be gone."""
     paths, record, original = locate(config, log=log, shapes_as_given=True)
     memory.check_sampling_fits(systems.compose(record.model, record.loss, config).networks,
                                record.networks, config.batch_size)
-    generator = build_generator(record, config)
+    generator, discriminator = build_networks(record, config)
+    if not experiments.reads_trained_discriminator(config):
+        discriminator = None
     if original and config.checkpoint_iteration:
         raise ValueError(f"--checkpoint_iteration picks among the checkpoints of this program's"
                          f" runs; {os.path.dirname(original)} is the original TF1 code's, whose"
                          f" newest ({os.path.basename(original)}) test mode samples. Drop"
                          " --checkpoint_iteration.")
     if original:
-        tf1_checkpoint.load_into_models(original, generator)
+        tf1_checkpoint.load_into_models(original, generator, discriminator)
         log(f" [*] Load SUCCESS: original TF1 checkpoint {original}")
-        return TrainedRun(generator, record, paths, original, config)
+        return TrainedRun(generator, record, paths, original, config, discriminator)
     if config.raw_generator and not record.averaged:
         raise ValueError(f"--raw_generator samples a run's trained G instead of its average,"
                          f" and the run in {paths.run_dir} keeps no average (it trained without"
                          " --ema_decay): its G is the trained one. Drop --raw_generator.")
     # A run that keeps an average of G is sampled through it (README).
     which = "ema_generator" if samples_average(record, config) else "generator"
+    objects = {which: generator}
+    if discriminator is not None:
+        objects["discriminator"] = discriminator
     for attempt in range(3):
         # Test mode only reads (a training may hold the run): damaged checkpoints
         # are skipped, not set aside.
@@ -195,13 +209,18 @@ def load_run(config, log=print):
         if latest is None:
             raise FileNotFoundError(f"{paths.checkpoint_dir} has no checkpoint; train first.")
         try:
-            tf.train.Checkpoint(**{which: generator}).restore(latest).expect_partial() \
+            tf.train.Checkpoint(**objects).restore(latest).expect_partial() \
                 .assert_existing_objects_matched()
+            position = checkpoints.epoch_position(latest)
             break
-        except tf.errors.NotFoundError:  # a training dropped it meanwhile: a newer one is there
-            if attempt == 2:
+        except tf.errors.OpError:
+            # A training dropped it meanwhile (a file it had, gone: NotFound, or an
+            # unknown error where the index was read before its data went): a
+            # newer one is there. Any other error is the checkpoint's own.
+            if attempt == 2 or not checkpoints.gone(latest):
                 raise
-    checkpoints.check_finite(latest, {which: generator.variables}, log)
+    checkpoints.check_finite(latest, {name: each.variables for name, each in objects.items()},
+                             log)
     log(f" [*] Load SUCCESS: {latest}")
     apart = outputs_apart(config, record)
     if apart:
@@ -216,7 +235,7 @@ def load_run(config, log=print):
     elif record.averaged:
         log(f" [*] Sampling G's average (--ema_decay {record.stabilizers['ema_decay']:g});"
             " --raw_generator samples the trained G")
-    return TrainedRun(generator, record, paths, latest, config)
+    return TrainedRun(generator, record, paths, latest, config, discriminator, position)
 
 
 def outputs_apart(config, record):
