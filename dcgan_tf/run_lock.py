@@ -38,6 +38,20 @@ def _described(holder):
             f" {holder.get('started')}: {holder.get('command')}")
 
 
+def training_now(run_dir):
+    """Who trains the run in `run_dir` now, described, or None: a process of this
+    host that its lock file names and that still runs (read only, no lock
+    taken: test mode's question; a holder on another host is not known)."""
+    holder = _holder_of(os.path.join(run_dir, LOCK_NAME))
+    if not holder or holder.get("host") != socket.gethostname():
+        return None
+    try:
+        os.kill(int(holder.get("pid")), 0)
+    except (OSError, TypeError, ValueError):
+        return None
+    return _described(holder)
+
+
 @contextlib.contextmanager
 def held(run_dir, log=print):
     """Holds the lock of the run in `run_dir` (created if need be) while the

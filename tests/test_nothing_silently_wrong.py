@@ -32,6 +32,7 @@ from dcgan_tf import files
 from dcgan_tf import inception
 from dcgan_tf import metrics
 from dcgan_tf import networks
+from dcgan_tf import run_lock
 from dcgan_tf import run_record
 from dcgan_tf import runs
 from dcgan_tf import systems
@@ -231,6 +232,26 @@ def test_a_run_that_saved_no_checkpoint_starts_anew_with_the_flags_typed(main_in
     for record in (run / "FLAGS.json", run / "checkpoints" / "model.json"):
         values = json.loads(record.read_text())
         assert values.get("settings", values)["learning_rate"] == 5e-05, record
+
+
+def test_test_mode_on_a_run_training_before_its_first_checkpoint_names_the_training(
+        main_in_process, digits, tmp_path, capsys):
+    """Test mode during a training's first --ckpt_freq iterations once said "train
+    first" of a run being trained; it names the training now. The run here is a
+    start that stopped before its first checkpoint; this process holds its lock
+    as a training does."""
+    refused(main_in_process, capsys, *digits, "--model=wgan", "--train", "--batch_size=8",
+            "--epoch=1", "--learning_rate=1e30", "--out_name=n")  # diverged: nothing saved
+    sampling = (*digits, "--model=wgan", "--batch_size=8", "--out_name=n", "--generate=2")
+    run = tmp_path / "out" / "n"
+    with run_lock.held(str(run), log=lambda line: None):
+        err = refused(main_in_process, capsys, *sampling)
+    assert f"{run / 'checkpoints'} has no checkpoint yet: the run is being trained, and its" \
+        " training saves one every --ckpt_freq iterations" in err, err
+    assert f"Training it: process {os.getpid()} on " in err
+    # Nobody training it: a start that saved nothing.
+    err = refused(main_in_process, capsys, *sampling)
+    assert f"{run / 'checkpoints'} has no checkpoint; train first." in err, err
 
 
 def test_a_state_that_turns_nan_with_finite_losses_is_never_saved(digits, tmp_path):

@@ -16,6 +16,7 @@ from dcgan_tf import images
 from dcgan_tf import latent
 from dcgan_tf import memory
 from dcgan_tf import networks
+from dcgan_tf import run_lock
 from dcgan_tf import run_record
 from dcgan_tf import runs
 from dcgan_tf import systems
@@ -207,7 +208,12 @@ def load_run(config, log=print):
                   if config.checkpoint_iteration else
                   checkpoints.newest_intact(paths.checkpoint_dir, log))
         if latest is None:
-            raise FileNotFoundError(f"{paths.checkpoint_dir} has no checkpoint; train first.")
+            trainer = run_lock.training_now(paths.run_dir)
+            raise FileNotFoundError(
+                f"{paths.checkpoint_dir} has no checkpoint yet: the run is being trained, and its"
+                " training saves one every --ckpt_freq iterations (and when it stops); sample"
+                f" it then. Training it: {trainer}." if trainer else
+                f"{paths.checkpoint_dir} has no checkpoint; train first.")
         try:
             tf.train.Checkpoint(**objects).restore(latest).expect_partial() \
                 .assert_existing_objects_matched()
