@@ -369,6 +369,6 @@ def write_generated(config, sample, run, log):
         "free disk space, pass a smaller --generate, or another --sample_dir / --out_dir.")
     generation.write(sample, model_config, config.generate, config.z_dist, config.batch_size,
                      config.seed or 0, npz, png_dir, provenance=run.provenance())
-    log(f" [*] Generated {config.generate} images: {npz}")
+    log(f" [*] Generated {config.generate} image{'s' if config.generate != 1 else ''}: {npz}")
     if png_dir:
         log(f" [*] ... and as PNG files in {png_dir}")
