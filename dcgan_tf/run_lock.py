@@ -43,10 +43,12 @@ def training_now(run_dir):
     host that its lock file names and that still runs (read only, no lock
     taken: test mode's question; a holder on another host is not known)."""
     holder = _holder_of(os.path.join(run_dir, LOCK_NAME))
-    if not holder or holder.get("host") != socket.gethostname():
+    if not isinstance(holder, dict) or holder.get("host") != socket.gethostname():
         return None
     try:
         os.kill(int(holder.get("pid")), 0)
+    except PermissionError:
+        pass  # running, as another user
     except (OSError, TypeError, ValueError):
         return None
     return _described(holder)
