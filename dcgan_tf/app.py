@@ -69,8 +69,10 @@ def obeying_the_run(config, typed, log=print):
 
 def run(config, log=print, typed=None):
     """Runs train or test mode; failures the user can fix end the process with
-    their message and status 1 (no traceback); a SIGINT / SIGTERM during
-    training ends it with 128 + the signal's number, after a checkpoint.
+    their message and status 1 (no traceback); a SIGINT / SIGTERM ends it with
+    128 + the signal's number: during training after a checkpoint, in test mode
+    at once, the files it was writing removed (a scheduler's SIGTERM once
+    killed test mode without a word, leaving them).
     `typed`: the flags typed on the command line (main.py's), which a run that
     exists leaves as they are while its record gives the others; None: a
     Config made in code, taken as it is."""
@@ -78,7 +80,10 @@ def run(config, log=print, typed=None):
     try:
         if typed is not None:
             config = obeying_the_run(config, frozenset(typed), log)
-        return train.run(config, log) if config.train else test(config, log)
+        if config.train:
+            return train.run(config, log)
+        with interrupts.raised("test mode"):
+            return test(config, log)
     except interrupts.Interrupted as interrupted:
         print(f" [*] {interrupted}", file=sys.stderr)
         raise SystemExit(128 + interrupted.signum) from interrupted

@@ -467,6 +467,41 @@ def test_sigterm_while_writing_pngs_keeps_nothing_half_written(trained):
     assert not [p.name for p in samples.iterdir() if "generated" in p.name]
 
 
+@SHARES_A_TRAINING
+def test_sigterm_in_test_mode_stops_it_keeping_what_it_wrote_complete(trained, main_in_process,
+                                                                     monkeypatch, capsys):
+    """A scheduler's SIGTERM (as Ctrl-C) in test mode: exit 143 with a message,
+    what was written before it complete, nothing after it. It once killed test
+    mode without a word (Python's default for SIGTERM), leaving whatever it was
+    writing as temporary files."""
+    tmp_path = trained("--epoch=1")
+    samples = run_dir(tmp_path) / "samples"
+    write_grid = sample_command.write_grid
+
+    def then_sigterm(*args):
+        path = write_grid(*args)
+        os.kill(os.getpid(), signal.SIGTERM)  # arrives once the grid is written
+        return path
+
+    monkeypatch.setattr(sample_command, "write_grid", then_sigterm)
+    # Where test mode left SIGTERM to Python's default, it would end this
+    # process: a handler of the test's keeps it.
+    left_to_the_test = []
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: left_to_the_test.append(1))
+    try:
+        with pytest.raises(SystemExit) as exited:
+            in_test_mode(main_in_process, tmp_path, "--generate=3")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    err = capsys.readouterr().err
+    assert exited.value.code == 128 + signal.SIGTERM and not left_to_the_test, err
+    assert "SIGTERM received: stopped test mode; nothing half-written was kept" in err
+    grid, = samples.glob("test_*.png")
+    with Image.open(grid) as image:
+        image.verify()  # complete
+    assert not [p.name for p in samples.iterdir() if "generated" in p.name or "partial" in p.name]
+
+
 # 7.-10. Files that stop a run: an image bomb, a symlink loop, a damaged cache,
 # damaged files of ours.
 
