@@ -281,8 +281,9 @@ def main(argv):
     try:
         dcgan_app.run(config, typed=typed)
     except KeyboardInterrupt:
-        # Training turns Ctrl-C into a saved checkpoint itself; this is any other
-        # moment (start-up, test mode): files already written are complete.
+        # Training turns Ctrl-C into a saved checkpoint, test mode into a stop
+        # that removes what it was writing (app.run); this is any other moment
+        # (reading the run's record): files already written are complete.
         print(" [*] Interrupted (Ctrl-C): stopped; files written before are complete.",
               file=sys.stderr)
         raise SystemExit(130) from None
