@@ -88,8 +88,9 @@ def gone(prefix):
     """Whether a checkpoint's files are no longer all there: its index, or one of
     its data shards, is missing (a training dropped it, keeping its newest
     --max_to_keep)."""
-    shards = glob.glob(glob.escape(prefix) + ".data-?????-of-?????")
-    if not os.path.exists(prefix + ".index") or not shards:
+    there = files_of(prefix)
+    shards = [path for path in there if path != prefix + ".index"]
+    if len(shards) == len(there) or not shards:
         return True
     return len(shards) < int(shards[0].rsplit("-of-", 1)[1])
 
