@@ -5,7 +5,9 @@ downloads today, so mirrors come first), resumed from its partial `.part` file
 when a transfer drops and the server honours Range requests, checked against
 its published MD5 where one exists, and renamed into place only when complete.
 Archives are extracted into a temporary folder that is renamed into place
-last: nothing half-written ever looks complete.
+last: nothing half-written ever looks complete. Two processes fetching the
+same thing at once (two trainings started together on a missing MNIST) take
+turns: the second waits, saying so, and finds the first's file.
 """
 
 import hashlib
@@ -15,6 +17,8 @@ import sys
 import urllib.error
 import urllib.request
 import zipfile
+
+from dcgan_tf import files
 
 # Published MD5s of the standard gzipped IDX files.
 MNIST_FILES = {
@@ -108,16 +112,34 @@ class _ProgressBar:
             self.stream.write("\n")
 
 
+def in_turn(path, stream):
+    """Holds `path` while this process fetches or extracts it; another process
+    doing the same waits for it (files.in_turn), saying so on `stream`."""
+    def say_waiting(holder):
+        stream.write(f" [*] {holder} is fetching {path}; waiting for it to finish\n")
+        stream.flush()
+
+    return files.in_turn(path, say_waiting)
+
+
 def download_file(name, urls, directory, md5=None, stream=sys.stderr, attempts_per_url=2,
                   manual_hint=""):
     """Puts `name` into `directory` from the first URL that delivers it whole
     (and with the right MD5, when one is given); returns its path. A file
     already there and correct is kept."""
     path = os.path.join(directory, name)
+    if os.path.exists(path) and (md5 is None or md5_of(path) == md5):
+        return path  # kept, with no lock taken (the folder may be read-only)
+    os.makedirs(directory, exist_ok=True)
+    with in_turn(path, stream):
+        return _download_file(path, urls, md5, stream, attempts_per_url, manual_hint)
+
+
+def _download_file(path, urls, md5, stream, attempts_per_url, manual_hint):
+    directory, name = os.path.split(path)
     there = md5_of(path) if os.path.exists(path) and md5 is not None else None
     if os.path.exists(path) and there in (None, md5):
         return path
-    os.makedirs(directory, exist_ok=True)
     part_path = path + ".part"
     errors = []
     for url in urls:
@@ -196,10 +218,14 @@ def download_celeba(data_dir, stream=sys.stderr, urls=None, md5=CELEBA_MD5):
     if os.path.isdir(target):
         stream.write(f"Found {target} - skip\n")
         return target
-    zip_path = download_file(CELEBA_ZIP, urls or CELEBA_URLS, data_dir, md5, stream,
-                             manual_hint=" from the CelebA site (Align&Cropped Images)")
-    _extract_zip_into(zip_path, target)
-    os.remove(zip_path)
+    os.makedirs(data_dir, exist_ok=True)
+    with in_turn(target, stream):
+        if os.path.isdir(target):  # another process made it meanwhile
+            return target
+        zip_path = download_file(CELEBA_ZIP, urls or CELEBA_URLS, data_dir, md5, stream,
+                                 manual_hint=" from the CelebA site (Align&Cropped Images)")
+        _extract_zip_into(zip_path, target)
+        os.remove(zip_path)
     return target
 
 
@@ -235,12 +261,17 @@ def download_lsun(data_dir, category="bedroom", split="train", stream=sys.stderr
         stream.write(f"Found {target} - skip\n")
         return target
     name = f"{category}_{split}_lmdb.zip"
-    zip_path = download_file(name, [url or LSUN_URL.format(category=category, split=split)],
-                             directory, None, stream, manual_hint=" from the LSUN site")
-    lmdb_dir = _extract_zip_into(zip_path, os.path.join(directory, f"{category}_{split}_lmdb"))
-    export_lmdb_images(lmdb_dir, target)
-    shutil.rmtree(lmdb_dir)
-    os.remove(zip_path)
+    os.makedirs(directory, exist_ok=True)
+    with in_turn(target, stream):
+        if os.path.isdir(target):  # another process made it meanwhile
+            return target
+        zip_path = download_file(name, [url or LSUN_URL.format(category=category, split=split)],
+                                 directory, None, stream, manual_hint=" from the LSUN site")
+        lmdb_dir = _extract_zip_into(zip_path,
+                                     os.path.join(directory, f"{category}_{split}_lmdb"))
+        export_lmdb_images(lmdb_dir, target)
+        shutil.rmtree(lmdb_dir)
+        os.remove(zip_path)
     return target
 
 

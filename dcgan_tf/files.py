@@ -9,6 +9,7 @@ import fcntl
 import json
 import os
 import shutil
+import threading
 import time
 
 
@@ -83,29 +84,42 @@ class BeingWrittenError(OutputWriteError):
     """Another process is writing the same file right now."""
 
 
+_HELD = threading.local()  # the lock files each thread holds
+
+
 @contextlib.contextmanager
-def only_writer(path):
-    """Holds `path` for one writer (an flock on a `.<name>.writing` file beside
-    it, removed after): a second process writing the same file at once is
-    refused, naming the first, instead of one silently replacing the other."""
-    head, tail = os.path.split(path)
+def in_turn(path, on_busy):
+    """Holds `path` for this thread while it makes it (an flock on a
+    `.<name>.writing` file beside it, naming the holder, removed after; held
+    again by the same thread, it is already held). Where another process or
+    thread holds it, `on_busy(holder)` raises, or returns once it has said so
+    and this waits for the other (a download, which then finds the file made:
+    fetching it together would have mixed their bytes)."""
+    head, tail = os.path.split(os.path.abspath(path))
     lock_path = os.path.join(head, f".{tail}.writing")
+    held = _HELD.__dict__.setdefault("paths", set())
+    if lock_path in held:
+        yield
+        return
+    said = False
     while True:
         handle = open(lock_path, "a+")  # noqa: SIM115 (held for the block)
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "another process"
-            handle.close()
-            raise BeingWrittenError(
-                f"{path} is being written by {holder} right now; one would replace the"
-                " other's. Wait for it to finish, or write elsewhere (another --sample_dir /"
-                " --out_dir).") from None
-        try:  # the lock file may have been removed by a writer that just finished
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.seek(0)
+                if not said:
+                    on_busy(handle.read().strip() or "another process")
+                    said = True
+                fcntl.flock(handle, fcntl.LOCK_EX)
+            # the lock file may have been removed by a holder that just finished
             same = os.path.samestat(os.fstat(handle.fileno()), os.stat(lock_path))
         except FileNotFoundError:
             same = False
+        except BaseException:
+            handle.close()
+            raise
         if same:
             break
         handle.close()
@@ -114,10 +128,27 @@ def only_writer(path):
         handle.truncate()
         handle.write(f"process {os.getpid()}")
         handle.flush()
+        held.add(lock_path)
         yield
     finally:
+        held.discard(lock_path)
         remove(lock_path)
         handle.close()
+
+
+@contextlib.contextmanager
+def only_writer(path):
+    """Holds `path` for one writer (an flock on a `.<name>.writing` file beside
+    it, removed after): a second process writing the same file at once is
+    refused, naming the first, instead of one silently replacing the other."""
+    def refuse(holder):
+        raise BeingWrittenError(
+            f"{path} is being written by {holder} right now; one would replace the"
+            " other's. Wait for it to finish, or write elsewhere (another --sample_dir /"
+            " --out_dir).")
+
+    with in_turn(path, refuse):
+        yield
 
 
 @contextlib.contextmanager

@@ -108,15 +108,21 @@ def locate(path="", cache_dir=DEFAULT_DIR, allow_download=True, log=print, sourc
     if not allow_download:
         raise InceptionUnavailableError(f"The FID Inception network is not in {cache_dir}"
                                         " (--nodownload). " + _hand_fetch(cache_dir))
-    log(f" [*] The FID Inception network is not in {cache_dir}: fetching {ARCHIVE}")
-    try:
-        archive = download.download_file(ARCHIVE, list(sources), cache_dir, stream=sys.stderr,
-                                         manual_hint=f" from {SOURCES[1]}")
-    except download.DownloadError as error:
-        raise InceptionUnavailableError(f"{error}\nIs this machine offline? "
-                                        + _hand_fetch(cache_dir)) from error
-    graph = _graph_from_archive(archive, cached)
-    os.remove(archive)
+    os.makedirs(cache_dir, exist_ok=True)
+    with files.in_turn(os.path.join(cache_dir, ARCHIVE), lambda holder: log(
+            f" [*] {holder} is fetching the FID Inception network into {cache_dir}; waiting"
+            " for it to finish")):
+        if os.path.isfile(cached):  # another process (a second --evaluate) fetched it
+            return cached
+        log(f" [*] The FID Inception network is not in {cache_dir}: fetching {ARCHIVE}")
+        try:
+            archive = download.download_file(ARCHIVE, list(sources), cache_dir,
+                                             stream=sys.stderr, manual_hint=f" from {SOURCES[1]}")
+        except download.DownloadError as error:
+            raise InceptionUnavailableError(f"{error}\nIs this machine offline? "
+                                            + _hand_fetch(cache_dir)) from error
+        graph = _graph_from_archive(archive, cached)
+        os.remove(archive)
     return graph
 
 

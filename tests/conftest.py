@@ -125,7 +125,8 @@ def shared_training(tmp_path_factory):
 class Handler(http.server.BaseHTTPRequestHandler):
     """Serves `self.server.routes[path] = (behaviour, bytes)`: 'ok' (honours
     Range), 'drop_once' (the first full request is cut off halfway), 'corrupt'
-    (other bytes than promised)."""
+    (other bytes than promised), 'gated' (the first full request sends half, sets
+    `half_sent` and waits for `gate` to send the rest)."""
 
     def do_GET(self):  # noqa: N802 (http.server's name)
         behaviour, body = self.server.routes.get(self.path, ("missing", b""))
@@ -145,6 +146,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.wfile.flush()
             self.connection.shutdown(socket.SHUT_RDWR)
             return
+        if behaviour == "gated" and not start and not self.server.half_sent.is_set():
+            self.wfile.write(body[:len(body) // 2])
+            self.wfile.flush()
+            self.server.half_sent.set()
+            self.server.gate.wait(60)
+            start = len(body) // 2
         self.wfile.write(body[start:])
 
     def log_message(self, *args):
@@ -156,6 +163,7 @@ def server():
     """An HTTP server on 127.0.0.1 serving its `routes` (Handler)."""
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     httpd.routes, httpd.requests, httpd.dropped = {}, [], {}
+    httpd.half_sent, httpd.gate = threading.Event(), threading.Event()
     # serve_forever polls for shutdown() every poll_interval (0.5 s by default:
     # half a second of every test's teardown).
     thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.01},
@@ -163,6 +171,7 @@ def server():
     thread.start()
     httpd.url = f"http://127.0.0.1:{httpd.server_address[1]}"
     yield httpd
+    httpd.gate.set()
     httpd.shutdown()
     httpd.server_close()
 

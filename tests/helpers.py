@@ -3,8 +3,10 @@ flags most runs take, and small stand-ins (an Inception-shaped graph, Adam's
 travel bound). Fixtures live in conftest.py."""
 
 import os
+import io
 import subprocess
 import sys
+import threading
 import time
 
 import numpy as np
@@ -97,3 +99,32 @@ def small_inception_graph(path):
     with open(path, "wb") as f:
         f.write(graph.as_graph_def().SerializeToString())
     return path
+
+
+def fetched_twice_at_once(fetch, server, patience=5):
+    """Runs `fetch(stream)` in two threads as two processes started together
+    would: the second starts while the server holds the first's transfer half
+    sent (a 'gated' route), and the transfer goes on once the second says it
+    waits for the first, or after `patience` seconds. Returns each thread's
+    result (or the exception it raised) and what it wrote to its stream."""
+    outcomes = [None, None]
+    streams = [io.StringIO(), io.StringIO()]
+
+    def run(which):
+        try:
+            outcomes[which] = fetch(streams[which])
+        except Exception as error:  # noqa: BLE001 (the test compares it)
+            outcomes[which] = error
+
+    threads = [threading.Thread(target=run, args=(which,)) for which in (0, 1)]
+    threads[0].start()
+    assert server.half_sent.wait(60)
+    threads[1].start()
+    deadline = time.monotonic() + patience
+    while "waiting for it to finish" not in streams[1].getvalue() and (
+            time.monotonic() < deadline):
+        time.sleep(0.01)
+    server.gate.set()
+    for thread in threads:
+        thread.join(120)
+    return outcomes, [stream.getvalue() for stream in streams]

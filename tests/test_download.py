@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import fakes
+from helpers import fetched_twice_at_once
 from dcgan_tf import app
 from dcgan_tf import config as config_lib
 from dcgan_tf import data
@@ -91,6 +92,41 @@ def serve_fake_mnist(server, tmp_path, monkeypatch):
         checksums[name] = md5(body)
     monkeypatch.setitem(download.IDX_FILES, "mnist", checksums)
     monkeypatch.setitem(download.IDX_SOURCES, "mnist", [server.url + "/mnist/"])
+
+
+def test_two_processes_fetching_one_file_take_turns(server, tmp_path):
+    """Two trainings started together on a missing MNIST fetch the same files
+    into one folder. Writing one .part file together mixed their bytes: one
+    failed the MD5 ("corrupt; discarded"), the other's .part vanished under it
+    (a traceback). The second now waits for the first and keeps its file."""
+    server.routes["/file.gz"] = ("gated", BODY)
+    target = tmp_path / "file.gz"
+    outcomes, said = fetched_twice_at_once(
+        lambda stream: download.download_file("file.gz", [server.url + "/file.gz"],
+                                              str(tmp_path), md5(BODY), stream=stream), server)
+    assert outcomes == [str(target), str(target)]
+    assert f" [*] process {os.getpid()} is fetching {target}; waiting for it to finish" in said[1]
+    assert target.read_bytes() == BODY
+    assert server.requests == [("/file.gz", None)]  # the second took the first's file
+    assert os.listdir(tmp_path) == ["file.gz"]  # no .part, no lock left
+
+
+def test_two_processes_fetching_celeba_take_turns(server, tmp_path):
+    """The same for an archive: the second waits for the first to fetch and
+    extract it, then finds the folder (extracting it again at once would have
+    removed the first's staging folder under it)."""
+    body = io.BytesIO()
+    with zipfile.ZipFile(body, "w") as archive:
+        archive.writestr("img_align_celeba/000001.jpg", b"jpeg")
+    server.routes["/c.zip"] = ("gated", body.getvalue())
+    outcomes, said = fetched_twice_at_once(
+        lambda stream: download.download_celeba(str(tmp_path), stream=stream,
+                                                 urls=[server.url + "/c.zip"],
+                                                 md5=md5(body.getvalue())), server)
+    assert outcomes == [str(tmp_path / "celebA")] * 2
+    assert "waiting for it to finish" in said[1]
+    assert os.listdir(tmp_path / "celebA") == ["000001.jpg"]
+    assert os.listdir(tmp_path) == ["celebA"] and len(server.requests) == 1
 
 
 def test_main_fetches_missing_mnist_and_trains(server, tmp_path, monkeypatch):

@@ -15,7 +15,7 @@ from scipy import linalg
 
 import fakes
 from conftest import MNIST_DIR, require_shared
-from helpers import small_inception_graph
+from helpers import fetched_twice_at_once, small_inception_graph
 from dcgan_tf import app
 from dcgan_tf import config as config_lib
 from dcgan_tf import data
@@ -220,6 +220,22 @@ def _archive_of(graph_path):
     with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
         tar.add(graph_path, arcname=inception.GRAPH)
     return buffer.getvalue()
+
+
+def test_two_evaluations_fetching_the_network_at_once_take_turns(tmp_path, server):
+    """Two --evaluate runs started together on an empty cache: the second waits
+    for the first's fetch and extraction, then reads its graph (fetching into
+    one .part together failed one of them)."""
+    body = _archive_of(small_inception_graph(str(tmp_path / "made.pb")))
+    server.routes["/" + inception.ARCHIVE] = ("gated", body)
+    cache = str(tmp_path / "cache")
+    outcomes, said = fetched_twice_at_once(
+        lambda stream: inception.locate("", cache, True, log=stream.write,
+                                        sources=[f"{server.url}/{inception.ARCHIVE}"]), server)
+    assert outcomes == [os.path.join(cache, inception.GRAPH)] * 2
+    assert (f" [*] process {os.getpid()} is fetching the FID Inception network into {cache};"
+            " waiting for it to finish") in said[1]
+    assert sorted(os.listdir(cache)) == [inception.GRAPH] and len(server.requests) == 1
 
 
 def test_the_network_is_fetched_into_the_cache_once_and_offline_says_what_to_fetch(
