@@ -79,8 +79,6 @@ def load_or_train_classifier(dataset_dir, cache_dir=DEFAULT_CACHE_DIR, epochs=15
     """The classifier of the data set in `dataset_dir`, trained once on its real
     training split and cached; returns (model, real test accuracy). A cache
     folder that cannot take it is refused before the minutes of training."""
-    import keras  # noqa: PLC0415
-
     train_x, train_y = load_split(dataset_dir, "train")
     test_x, test_y = load_split(dataset_dir, "test")
     if max_train:
@@ -88,37 +86,62 @@ def load_or_train_classifier(dataset_dir, cache_dir=DEFAULT_CACHE_DIR, epochs=15
     key = _fingerprint(train_y, test_y, version=CLASSIFIER_VERSION, epochs=epochs, width=width,
                        count=len(train_x), seed=seed)
     path = os.path.join(cache_dir, f"classifier_{key}.weights.h5")
-    model = build_classifier(width)
-    if os.path.exists(path):
-        try:
-            model.load_weights(path)
-            log(f" [*] Classifier from the cache: {path}")
-        except Exception as error:  # noqa: BLE001 (h5py and Keras raise many kinds)
-            os.replace(path, path + ".damaged")
-            log(f" [!] The classifier cache {path} is damaged ({type(error).__name__}: "
-                f"{str(error).splitlines()[0] if str(error) else ''}): set aside as"
-                f" {path}.damaged; training the classifier again.")
-            model = build_classifier(width)
-    if not os.path.exists(path):
+    model = _cached_classifier(path, width, log)
+    if model is None:
         files.check_can_make_folder(cache_dir, "--classifier_cache")
-        log(f" [*] Training the metrics' classifier on {len(train_x)} real images ({epochs}"
-            f" epochs; once: it is cached in {cache_dir})")
-        keras.utils.set_random_seed(seed)
-        trainer = keras.Model(model.input, model.output[0])
-        # Decayed to zero over the run: at a constant rate the classifier stayed
-        # near 99% on its own training digits (about 97% on the 1s) and so misjudged
-        # good samples; decayed, 99.87% there and 99.34% on the test split.
-        steps = epochs * -(-len(train_x) // 128)
-        learning_rate = keras.optimizers.schedules.CosineDecay(1e-3, steps)
-        trainer.compile(optimizer=keras.optimizers.Adam(learning_rate),
-                        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-        trainer.fit(train_x.astype(np.float32) / 255.0, train_y.astype(np.int64), batch_size=128,
-                    epochs=epochs, verbose=0, callbacks=[_epoch_progress(epochs, log)])
-        with files.written_whole(path, suffix=".weights.h5") as partial:
-            model.save_weights(partial)
-        log(f" [*] Trained the classifier on {len(train_x)} real images; cached in {path}")
+        os.makedirs(cache_dir, exist_ok=True)
+        # Two --evaluate runs started together: the second waits for the first's
+        # classifier rather than train its own beside it for minutes.
+        with files.in_turn(path, lambda holder: log(
+                f" [*] {holder} is training the metrics' classifier into {path}; waiting for"
+                " it to finish")):
+            model = _cached_classifier(path, width, log)
+            if model is None:
+                model = _trained_classifier(path, train_x, train_y, epochs, width, seed, log)
     probabilities, _ = classify(model, test_x.astype(np.float32) / 255.0)
     return model, float(np.mean(probabilities.argmax(1) == test_y))
+
+
+def _cached_classifier(path, width, log):
+    """The classifier cached at `path`, or None: none there, or a damaged one
+    (set aside as *.damaged, and said)."""
+    if not os.path.exists(path):
+        return None
+    model = build_classifier(width)
+    try:
+        model.load_weights(path)
+    except Exception as error:  # noqa: BLE001 (h5py and Keras raise many kinds)
+        os.replace(path, path + ".damaged")
+        log(f" [!] The classifier cache {path} is damaged ({type(error).__name__}: "
+            f"{str(error).splitlines()[0] if str(error) else ''}): set aside as"
+            f" {path}.damaged; training the classifier again.")
+        return None
+    log(f" [*] Classifier from the cache: {path}")
+    return model
+
+
+def _trained_classifier(path, train_x, train_y, epochs, width, seed, log):
+    """The classifier trained on the real training split, then cached at `path`."""
+    import keras  # noqa: PLC0415
+
+    log(f" [*] Training the metrics' classifier on {len(train_x)} real images ({epochs}"
+        f" epochs; once: it is cached in {os.path.dirname(path)})")
+    model = build_classifier(width)
+    keras.utils.set_random_seed(seed)
+    trainer = keras.Model(model.input, model.output[0])
+    # Decayed to zero over the run: at a constant rate the classifier stayed
+    # near 99% on its own training digits (about 97% on the 1s) and so misjudged
+    # good samples; decayed, 99.87% there and 99.34% on the test split.
+    steps = epochs * -(-len(train_x) // 128)
+    learning_rate = keras.optimizers.schedules.CosineDecay(1e-3, steps)
+    trainer.compile(optimizer=keras.optimizers.Adam(learning_rate),
+                    loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    trainer.fit(train_x.astype(np.float32) / 255.0, train_y.astype(np.int64), batch_size=128,
+                epochs=epochs, verbose=0, callbacks=[_epoch_progress(epochs, log)])
+    with files.written_whole(path, suffix=".weights.h5") as partial:
+        model.save_weights(partial)
+    log(f" [*] Trained the classifier on {len(train_x)} real images; cached in {path}")
+    return model
 
 
 def _epoch_progress(epochs, log):

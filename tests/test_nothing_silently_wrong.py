@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import threading
 import types
 
 import numpy as np
@@ -720,6 +721,47 @@ def test_training_the_classifier_says_each_epoch_and_the_time_left(tmp_path):
     assert [line.split(":")[0] for line in lines[1:3]] == [" [*] Classifier epoch 1/2",
                                                           " [*] Classifier epoch 2/2"]
     assert "s left" in lines[1]
+
+
+def test_two_evaluations_training_the_classifier_at_once_take_turns(tmp_path):
+    """Two --evaluate runs started together on an empty classifier cache each
+    trained the classifier for minutes, and the later one to finish could fail
+    writing it (the first was writing the same file). The second now waits for
+    the first's, then reads it from the cache."""
+    fakes.make_mnist(str(tmp_path / "mnist"), n_train=64, n_test=32)
+    first_trains, second_waits = threading.Event(), threading.Event()
+    lines = [[], []]
+
+    def first_log(line):
+        lines[0].append(line)
+        if "Training the metrics' classifier" in line:
+            first_trains.set()
+            second_waits.wait(10)
+
+    def second_log(line):
+        lines[1].append(line)
+        if "waiting for it to finish" in line:
+            second_waits.set()
+
+    accuracies = [None, None]
+
+    def evaluate(which, log):
+        accuracies[which] = metrics.load_or_train_classifier(
+            str(tmp_path / "mnist"), str(tmp_path / "cache"), epochs=2, log=log)[1]
+
+    first = threading.Thread(target=evaluate, args=(0, first_log))
+    first.start()
+    assert first_trains.wait(60)
+    second = threading.Thread(target=evaluate, args=(1, second_log))
+    second.start()
+    first.join(120)
+    second.join(120)
+    cached = tmp_path / "cache" / os.listdir(tmp_path / "cache")[0]
+    assert lines[1] == [f" [*] process {os.getpid()} is training the metrics' classifier into"
+                        f" {cached}; waiting for it to finish",
+                        f" [*] Classifier from the cache: {cached}"]
+    assert accuracies[0] == accuracies[1] is not None
+    assert len(os.listdir(tmp_path / "cache")) == 1  # the weights, no lock left
 
 
 # 12. Where an output came from ------------------------------------------------------------
