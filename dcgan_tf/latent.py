@@ -7,11 +7,24 @@ Z_DISTRIBUTIONS = ("uniform_signed", "uniform_unsigned", "normal01")
 
 def sample_latent(rng, z_dist, batch_size, z_dim):
     """Draws z [batch_size, z_dim] from `rng` (a tf.random.Generator)."""
-    shape = tf.stack([batch_size, z_dim])
+    return _drawn(rng.uniform, rng.normal, z_dist, tf.stack([batch_size, z_dim]))
+
+
+def stateless_latent(seed, z_dist, batch_size, z_dim):
+    """Draws z [batch_size, z_dim] as a function of the int64 `seed` alone: for
+    graphs that hold no random state (an exported sampler)."""
+    seeds = tf.stack([tf.cast(seed, tf.int64), tf.constant(0, tf.int64)])
+    return _drawn(
+        lambda shape, low, high: tf.random.stateless_uniform(shape, seeds, low, high),
+        lambda shape, mean, stddev: tf.random.stateless_normal(shape, seeds, mean, stddev),
+        z_dist, tf.stack([batch_size, z_dim]))
+
+
+def _drawn(uniform, normal, z_dist, shape):
     if z_dist == "uniform_signed":
-        return rng.uniform(shape, -1.0, 1.0)
+        return uniform(shape, -1.0, 1.0)
     if z_dist == "uniform_unsigned":
-        return rng.uniform(shape, 0.0, 1.0)
+        return uniform(shape, 0.0, 1.0)
     if z_dist == "normal01":
-        return rng.normal(shape, 0.0, 1.0)
+        return normal(shape, 0.0, 1.0)
     raise ValueError(f"Unknown z_dist {z_dist!r}; use one of {', '.join(Z_DISTRIBUTIONS)}.")

@@ -136,12 +136,20 @@ def test_every_model_trains_resumes_samples_exports_and_generates(tiny_mnist, mo
         assert -1.0 <= arrays["images"].min() and arrays["images"].max() <= 1.0
         if config.conditional:
             assert sorted(np.bincount(arrays["labels"], minlength=10)) == [1] * 8 + [2] * 2
-    served = tf.saved_model.load(str(run / "checkpoints" / "export_b8")).signatures[
-        "serving_default"]
+    signatures = tf.saved_model.load(str(run / "checkpoints" / "export_b8")).signatures
     feeds = {"z": tf.random.normal([3, 100])}
     if config.conditional:
         feeds["y"] = tf.one_hot([0, 1, 2], 10)
-    assert served(**feeds)["images"].shape == (3, size, size, 1)
+    assert signatures["serving_default"](**feeds)["images"].shape == (3, size, size, 1)
+    # `sample` draws z from the run's prior (the family's: N(0, 1)), and labels in turn.
+    drawn = signatures["sample"](count=tf.constant(12), seed=tf.constant(7, tf.int64))
+    np.testing.assert_array_equal(drawn["z"], tf.random.stateless_normal([12, 100], [7, 0]))
+    feeds = {"z": drawn["z"]}
+    if config.conditional:
+        np.testing.assert_array_equal(drawn["y"], tf.one_hot(np.arange(12) % 10, 10))
+        feeds["y"] = drawn["y"]
+    np.testing.assert_array_equal(drawn["images"],
+                                  signatures["serving_default"](**feeds)["images"])
 
 
 def test_resuming_a_run_with_another_model_is_refused(tiny_mnist, capsys):

@@ -116,6 +116,12 @@ def test_export_and_freeze_from_an_original_checkpoint_folder(reference, tmp_pat
     feeds = {"z": tf.constant(z)} if y is None else {"z": tf.constant(z), "y": tf.constant(y)}
     served = loaded.signatures["serving_default"](**feeds)["images"].numpy()
     np.testing.assert_allclose(served, expected, atol=1e-6)
+    # `sample` draws z from the original's prior (uniform on [-1, 1]: --z_dist's default).
+    drawn = loaded.signatures["sample"](count=tf.constant(8), seed=tf.constant(3, tf.int64))
+    np.testing.assert_array_equal(drawn["z"], tf.random.stateless_uniform([8, 6], [3, 0], -1, 1))
+    labels = drawn["y"].numpy() if "y" in drawn else None
+    np.testing.assert_allclose(drawn["images"], reference.sample(drawn["z"].numpy(), labels),
+                               atol=1e-6)
     assert os.listdir(tmp_path / "samples" / "from_elsewhere") == ["test_00000003.png"]
 
     frozen = os.path.join(folder, "frozen_b8", "model.b8-000003_frz.pb")

@@ -282,12 +282,12 @@ def export_sampler(config, run, log):
     apart = "".join(f"_{part}" for part in outputs_apart(config, run.record))
     if config.export:
         directory = export.export_saved_model(
-            run.generator, run.model_config,
+            run.generator, run.model_config, config.z_dist,
             os.path.join(root, f"export_b{config.batch_size}{apart}"), run.provenance())
         log(f" [*] SavedModel of the sampler: {directory}")
     if config.freeze:
         path = export.export_frozen_graph(
-            run.generator, run.model_config,
+            run.generator, run.model_config, config.z_dist,
             os.path.join(root, f"frozen_b{config.batch_size}{apart}",
                          f"model.b{config.batch_size}-{run.iteration:06d}_frz.pb"),
             run.provenance())
