@@ -230,9 +230,12 @@ def train(gan, training_data, config, paths, log=print, on_start=None):
             on_start()
         if int(gan.epoch) >= config.epoch:  # as the original, whose epoch loop runs no turn
             if chief:
-                log(f" [*] The run has trained its {config.epoch} epoch"
-                    f"{'s' if config.epoch != 1 else ''} already (iteration {int(gan.iteration)}):"
-                    " nothing to train. A larger --epoch trains on from here.")
+                done = int(gan.epoch)
+                trained = (f"its {done} epoch{'s' if done != 1 else ''} already" if
+                           done == config.epoch else f"{done} epochs already, more than --epoch"
+                           f" {config.epoch}")
+                log(f" [*] The run has trained {trained} (iteration {int(gan.iteration)}):"
+                    f" nothing to train. An --epoch above {done} trains on from here.")
             return gan
         num_examples = min(training_data.num_examples,
                            config.train_examples_limit or training_data.num_examples)

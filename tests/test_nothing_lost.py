@@ -126,8 +126,8 @@ def test_the_same_command_after_a_finished_run_rewrites_none_of_it(tmp_path, mai
             if path.is_file() and path.name not in RECORDS_OF_A_START}
     assert any(path.name == "training_curves.png" for path in kept)
     lines = train_in_process(main_in_process, tmp_path, "--epoch=1", "--train_size=16")
-    assert " [*] The run has trained its 1 epoch already (iteration 2): nothing to train. A" \
-           " larger --epoch trains on from here." in lines
+    assert " [*] The run has trained its 1 epoch already (iteration 2): nothing to train. An" \
+           " --epoch above 1 trains on from here." in lines
     assert {path: path.stat().st_mtime_ns for path in kept} == kept
     assert {path.name for path in run_dir(tmp_path).rglob("*") if path.is_file()} - {
         path.name for path in kept} == RECORDS_OF_A_START

@@ -164,7 +164,7 @@ def test_smoke_train_writes_samples_checkpoints_and_resumes(tmp_path):
     again, lines = train_once(tmp_path, config, source)  # its one epoch is done
     assert int(again.iteration) == 20
     assert " [*] The run has trained its 1 epoch already (iteration 20): nothing to train." \
-           " A larger --epoch trains on from here." in lines
+           " An --epoch above 1 trains on from here." in lines
     assert not [line for line in lines if " Epoch:" in line or "[Sample]" in line]
     assert {path: os.stat(path).st_mtime_ns for path in written} == written
     assert len(glob.glob(os.path.join(paths.log_dir, "*"))) == 1  # no second event file
@@ -173,6 +173,9 @@ def test_smoke_train_writes_samples_checkpoints_and_resumes(tmp_path):
     log = [line for line in lines if line.startswith("[") and "Epoch" in line]
     assert log[0].startswith("[      21 Epoch:[ 1/ 2] [   0/  20]")
     assert int(resumed.iteration) == 40 and int(resumed.epoch) == 2
+    _, lines = train_once(tmp_path, config, source)  # --epoch 1 again, on a run of two
+    assert " [*] The run has trained 2 epochs already, more than --epoch 1 (iteration 40):" \
+           " nothing to train. An --epoch above 2 trains on from here." in lines
 
 
 def test_resume_mid_epoch_continues_at_the_saved_batch(tmp_path):
