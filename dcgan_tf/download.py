@@ -10,6 +10,7 @@ same thing at once (two trainings started together on a missing MNIST) take
 turns: the second waits, saying so, and finds the first's file.
 """
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -112,6 +113,28 @@ class _ProgressBar:
             self.stream.write("\n")
 
 
+@contextlib.contextmanager
+def folder_for(directory):
+    """Makes `directory` (and the folders above it that are missing) for the
+    block, and removes those it made again where the block fails and leaves
+    them empty: a download that failed (offline) leaves no empty data/mnist/."""
+    made = []
+    path = os.path.abspath(directory)
+    while not os.path.lexists(path) and os.path.dirname(path) != path:
+        made.append(path)
+        path = os.path.dirname(path)
+    os.makedirs(directory, exist_ok=True)
+    try:
+        yield directory
+    except BaseException:
+        for path in made:  # the deepest first; one holding anything stays, with those above
+            try:
+                os.rmdir(path)
+            except OSError:
+                break
+        raise
+
+
 def in_turn(path, stream):
     """Holds `path` while this process fetches or extracts it; another process
     doing the same waits for it (files.in_turn), saying so on `stream`."""
@@ -130,8 +153,7 @@ def download_file(name, urls, directory, md5=None, stream=sys.stderr, attempts_p
     path = os.path.join(directory, name)
     if os.path.exists(path) and (md5 is None or md5_of(path) == md5):
         return path  # kept, with no lock taken (the folder may be read-only)
-    os.makedirs(directory, exist_ok=True)
-    with in_turn(path, stream):
+    with folder_for(directory), in_turn(path, stream):
         return _download_file(path, urls, md5, stream, attempts_per_url, manual_hint)
 
 
@@ -218,8 +240,7 @@ def download_celeba(data_dir, stream=sys.stderr, urls=None, md5=CELEBA_MD5):
     if os.path.isdir(target):
         stream.write(f"Found {target} - skip\n")
         return target
-    os.makedirs(data_dir, exist_ok=True)
-    with in_turn(target, stream):
+    with folder_for(data_dir), in_turn(target, stream):
         if os.path.isdir(target):  # another process made it meanwhile
             return target
         zip_path = download_file(CELEBA_ZIP, urls or CELEBA_URLS, data_dir, md5, stream,
@@ -261,8 +282,7 @@ def download_lsun(data_dir, category="bedroom", split="train", stream=sys.stderr
         stream.write(f"Found {target} - skip\n")
         return target
     name = f"{category}_{split}_lmdb.zip"
-    os.makedirs(directory, exist_ok=True)
-    with in_turn(target, stream):
+    with folder_for(directory), in_turn(target, stream):
         if os.path.isdir(target):  # another process made it meanwhile
             return target
         zip_path = download_file(name, [url or LSUN_URL.format(category=category, split=split)],

@@ -108,10 +108,12 @@ def locate(path="", cache_dir=DEFAULT_DIR, allow_download=True, log=print, sourc
     if not allow_download:
         raise InceptionUnavailableError(f"The FID Inception network is not in {cache_dir}"
                                         " (--nodownload). " + _hand_fetch(cache_dir))
-    os.makedirs(cache_dir, exist_ok=True)
-    with files.in_turn(os.path.join(cache_dir, ARCHIVE), lambda holder: log(
-            f" [*] {holder} is fetching the FID Inception network into {cache_dir}; waiting"
-            " for it to finish")):
+    def say_waiting(holder):
+        log(f" [*] {holder} is fetching the FID Inception network into {cache_dir}; waiting"
+            " for it to finish")
+
+    archive_path = os.path.join(cache_dir, ARCHIVE)
+    with download.folder_for(cache_dir), files.in_turn(archive_path, say_waiting):
         if os.path.isfile(cached):  # another process (a second --evaluate) fetched it
             return cached
         log(f" [*] The FID Inception network is not in {cache_dir}: fetching {ARCHIVE}")

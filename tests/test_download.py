@@ -163,6 +163,21 @@ def test_download_cli_offline_message(refused_url, tmp_path, monkeypatch, capsys
     err = capsys.readouterr().err
     assert "Could not download train-images-idx3-ubyte.gz" in err
     assert "Download it by hand" in err and str(tmp_path / "mnist") in err
+    assert os.listdir(tmp_path) == []  # no empty mnist/ made for nothing
+
+
+def test_a_failed_download_leaves_no_folder_it_made(refused_url, tmp_path):
+    """Offline, main.py's download of MNIST into ./data/mnist once left both
+    folders behind, empty."""
+    (tmp_path / "cache").mkdir()
+    for data_dir, target in ((tmp_path / "data", lambda d: download.download_idx(
+            "mnist", str(d), io.StringIO(), sources=[refused_url])),
+                             (tmp_path / "cache" / "celeba", lambda d: download.download_celeba(
+                                 str(d), io.StringIO(), urls=[refused_url + "c.zip"]))):
+        with pytest.raises(download.DownloadError):
+            target(data_dir)
+        assert not data_dir.exists()
+    assert (tmp_path / "cache").is_dir()  # a folder that was there stays
 
 
 def test_an_lsun_category_it_does_not_publish_is_refused_before_a_download(tmp_path, capsys):
