@@ -13,6 +13,7 @@ import time
 
 from dcgan_tf import checkpoints
 from dcgan_tf import config as config_lib
+from dcgan_tf import data
 from dcgan_tf import files
 from dcgan_tf import run_record
 from dcgan_tf import tf1_checkpoint
@@ -129,9 +130,10 @@ def starts(paths):
                     raise TypeError(f"it starts at {entry['start_iteration']!r}")
                 if entry["flags"]["train_size"] is not None:  # null: every image
                     float(entry["flags"]["train_size"])
-                data = entry.get("data", {"examples": 0, "sha256": ""})
-                if not (isinstance(data["examples"], int) and isinstance(data["sha256"], str)):
-                    raise TypeError(f"its data is {data!r}")
+                contents = entry.get("data", {"examples": 0, "sha256": ""})
+                if not (isinstance(contents["examples"], int)
+                        and isinstance(contents["sha256"], str)):
+                    raise TypeError(f"its data is {contents!r}")
             except (ValueError, KeyError, TypeError) as error:
                 raise run_record.damaged(
                     history, f"line {number} is not a start's flags: {error!r}",
@@ -181,6 +183,30 @@ def data_changed(paths, contents, last_start_only=False):
             f" {held} (flags_history.jsonl)")
 
 
+def reading_where_it_trained(config, typed, paths):
+    """`config` reading its data set where the run's last start trained on it
+    (flags_history.jsonl), where no --data_dir is typed and the data set is
+    there: a run trained with --data_dir ../datasets resumes, and test mode
+    scores or probes it, on the same images without the flag (the default,
+    ./data, held another copy, or none: an error, or a download)."""
+    trained = starts_that_trained(paths)
+    if "data_dir" in typed or not trained:
+        return config
+    last = trained[-1]
+    as_typed = config_lib.expand_path(last["flags"]["data_dir"])
+    folder = last.get("data_dir", os.path.abspath(as_typed))  # older lines: from here
+    if os.path.abspath(config_lib.expand_path(config.data_dir)) == folder:
+        return config
+    dataset_folder = (data.idx_dataset_dir(folder, config.dataset)
+                      if data.is_idx_dataset(config.dataset)
+                      else os.path.join(folder, config.dataset))
+    if not os.path.isdir(dataset_folder):
+        return config  # moved or gone: the flags' folder, whose errors name it
+    # As typed where that still names it (FLAGS.json then sees no change).
+    kept = last["flags"]["data_dir"] if os.path.abspath(as_typed) == folder else folder
+    return dataclasses.replace(config, data_dir=kept)
+
+
 def with_run_seed(config, paths):
     """The seed a run was started with, or a new one."""
     if config.seed is not None:
@@ -215,7 +241,8 @@ def record_flags(config, paths, log, data_contents=None):
     else:
         files.write_text(paths.flags_json, config.to_json())
     entry = {"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "start_iteration": start,
-             "changed_from_FLAGS.json": changed, "flags": flags}
+             "changed_from_FLAGS.json": changed, "flags": flags,
+             "data_dir": os.path.abspath(config_lib.expand_path(config.data_dir))}
     if data_contents is not None:
         entry["data"] = data_contents
     files.append_line(os.path.join(paths.run_dir, "flags_history.jsonl"),

@@ -422,7 +422,15 @@ def test_how_an_image_folder_was_read_is_obeyed_by_resume_and_test_mode(main_in_
     assert any("resuming after iteration 2" in line for line in lines), lines
     history = [json.loads(line) for line in (run / "flags_history.jsonl").read_text().splitlines()]
     assert history[1]["changed_from_FLAGS.json"] == {"epoch": [1, 2]}
-    lines = run_main(main_in_process, *common, "--nearest_neighbours=8")
+    # Without --data_dir (./data holds no faces/), where the run trained: it read
+    # ./data/faces/ and stopped ("No files match"), or found other images there.
+    elsewhere = [flag for flag in common if not flag.startswith("--data_dir")]
+    lines = run_main(main_in_process, *elsewhere, "--train", "--epoch=3")
+    assert any("resuming after iteration 4" in line for line in lines), lines
+    history = [json.loads(line) for line in (run / "flags_history.jsonl").read_text().splitlines()]
+    assert [entry["data_dir"] for entry in history] == [str(tmp_path / "data")] * 3
+    assert "data_dir" not in history[2]["changed_from_FLAGS.json"]
+    lines = run_main(main_in_process, *elsewhere, "--nearest_neighbours=8")
     assert any("Nearest neighbours written" in line for line in lines), lines
     for typed, said in ((["--nocrop"], "--crop (these flags: --nocrop)"),
                         (["--input_height=24"], "--input_height 20 (these flags: --input_height")):

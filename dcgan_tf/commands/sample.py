@@ -162,6 +162,7 @@ def obeying_the_run(config, typed, log=print):
             name: getattr(record.networks, name) for name in run_record.CARPEDM20_SHAPE_FLAGS
             if name not in typed}).validate()
     config = run_record.obeyed(config, typed, record, paths.run_dir, resuming=False, log=log)
+    config = runs.reading_where_it_trained(config, typed, paths)
     if paths.run_dir == runs.RunPaths.for_run(config, os.path.basename(paths.run_dir)).run_dir:
         config = dataclasses.replace(config, out_name=os.path.basename(paths.run_dir))
     return config.validate()

@@ -133,8 +133,8 @@ def obeying_the_run(config, typed, log=print):
             log(f" [*] {paths.run_dir} holds no checkpoint (its last start saved none):"
                 " these flags start it anew, not its record's.")
         return config
-    return run_record.obeyed(config, typed, record, paths.run_dir, resuming=True,
-                             log=log).validate()
+    config = run_record.obeyed(config, typed, record, paths.run_dir, resuming=True, log=log)
+    return runs.reading_where_it_trained(config, typed, paths).validate()
 
 
 def _with_original_shapes(config, typed, original, log):
