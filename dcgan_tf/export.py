@@ -4,7 +4,9 @@
 Both hold the generator in inference mode (batch norm on its moving averages)
 and take z (and one-hot y for conditional models) for any batch size; `images`
 come out in the generator's own range: [0, 1] for sigmoid (conditional)
-models, [-1, 1] for tanh ones. Loading either needs TensorFlow only.
+models, [-1, 1] for tanh ones. The SavedModel also draws z itself, from the
+run's prior (its `sample` signature), which a user feeding z must otherwise
+know. Loading either needs TensorFlow only.
 """
 
 import json
