@@ -39,11 +39,13 @@ STABILIZERS_OFF = dict(ema_decay=0.0, ema_start=1000, diffaugment="", r1_gamma=0
 # How a run trains that a resumed run may change on purpose (a flag typed wins,
 # and the log says so), and takes from the record where no flag is typed: the
 # optimizers' settings, the schedule's counts, the objective's parameters, the
-# images an epoch draws from (train_size: null for all of them).
+# images an epoch draws from (train_size: null for all of them), and how often
+# it samples and saves and how many checkpoints it keeps (a resume that took
+# the default --max_to_keep 1 deleted every older checkpoint a run kept).
 SETTINGS = {"learning_rate": float, "beta1": float, "beta2": float, "d_learning_rate": float,
             "g_learning_rate": float, "g_updates": int, "n_critic": int, "clip_value": float,
             "lambda_gp": float, "ls_abc": str, "divergence": str, "original_loss_eval": bool,
-            "train_size": float}
+            "train_size": float, "sample_freq": int, "ckpt_freq": int, "max_to_keep": int}
 
 
 def _settings_of(config):

@@ -133,6 +133,27 @@ def test_the_same_command_after_a_finished_run_rewrites_none_of_it(tmp_path, mai
         path.name for path in kept} == RECORDS_OF_A_START
 
 
+def test_a_resume_without_the_cadence_flags_keeps_the_checkpoints_the_run_kept(
+        tmp_path, main_in_process):
+    """A run trained with --max_to_keep 0 (every checkpoint, for
+    --checkpoint_iteration) and resumed without it took the default, 1, and its
+    first save deleted every older checkpoint; its cadences went back to the
+    defaults too. They are the run's settings now, taken where none is typed."""
+    train_in_process(main_in_process, tmp_path, "--epoch=1", "--train_size=24",
+                     "--max_to_keep=0", "--ckpt_freq=1", "--sample_freq=2")
+    lines = train_in_process(main_in_process, tmp_path, "--epoch=2", "--train_size=24")
+    assert not [line for line in lines if "max_to_keep" in line or "_freq" in line], lines
+    run = run_dir(tmp_path)
+    assert sorted(int(path.name[len("model.b8-"):-len(".index")])
+                  for path in (run / "checkpoints").glob("*.index")) == [1, 2, 3, 4, 5, 6]
+    assert sorted(path.name for path in (run / "samples").glob("train_*.png")) == [
+        f"train_{i:08d}.png" for i in (2, 3, 4, 6)]  # every 2nd, and each epoch's last
+    lines = train_in_process(main_in_process, tmp_path, "--epoch=3", "--train_size=24",
+                             "--max_to_keep=2")  # typed: it wins, and is said
+    assert any("--max_to_keep 0 -> 2" in line for line in lines), lines
+    assert len(list((run / "checkpoints").glob("*.index"))) == 2
+
+
 # 2. Checkpoints that survive damage.
 
 def damage_truncated(path):
