@@ -477,6 +477,14 @@ def obeyed(config, typed, record, run_dir, *, resuming, log):
     if "model" in recorded or "loss" in recorded:
         config = config_lib.with_defaults(
             dataclasses.replace(config, model=record.model, loss=record.loss), typed)
+    unlike_defaults = [as_typed(name, value) for name, value in recorded.items()
+                       if name in SETTINGS and value != getattr(config, name)]
+    if resuming and unlike_defaults:
+        # A quick look's --train_size 3200, resumed by the full command, went on
+        # training on 3,200 images with no word of it.
+        log(" [*] Resuming with the run's own " + ", ".join(sorted(unlike_defaults))
+            + " (its record, model.json), not the defaults: type a flag to change one, or"
+            " pass --out_name to start another run.")
     config = dataclasses.replace(config, **recorded)
     if record.assumed:
         log(f" [*] The run in {run_dir} predates its record in model.json, and no FLAGS.json"

@@ -142,7 +142,10 @@ def test_a_resume_without_the_cadence_flags_keeps_the_checkpoints_the_run_kept(
     train_in_process(main_in_process, tmp_path, "--epoch=1", "--train_size=24",
                      "--max_to_keep=0", "--ckpt_freq=1", "--sample_freq=2")
     lines = train_in_process(main_in_process, tmp_path, "--epoch=2", "--train_size=24")
-    assert not [line for line in lines if "max_to_keep" in line or "_freq" in line], lines
+    assert [line for line in lines if "max_to_keep" in line or "_freq" in line] == [
+        " [*] Resuming with the run's own --ckpt_freq 1, --max_to_keep 0, --sample_freq 2 (its"
+        " record, model.json), not the defaults: type a flag to change one, or pass --out_name"
+        " to start another run."]
     run = run_dir(tmp_path)
     assert sorted(int(path.name[len("model.b8-"):-len(".index")])
                   for path in (run / "checkpoints").glob("*.index")) == [1, 2, 3, 4, 5, 6]

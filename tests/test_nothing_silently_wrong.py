@@ -372,6 +372,9 @@ def test_resume_takes_what_was_not_given_from_the_record(main_in_process, digits
     lines = run_main(main_in_process, *digits, "--train", "--epoch=2", "--out_name=r")
     assert any("resuming after iteration 2" in line for line in lines), lines
     assert any("--epoch 1 -> 2" in line and "ls_abc" not in line for line in lines), lines
+    assert " [*] Resuming with the run's own --ls_abc -1,1,0, --train_size 16 (its record," \
+           " model.json), not the defaults: type a flag to change one, or pass --out_name to" \
+           " start another run." in lines
     history = [json.loads(line)["flags"] for line in
                (tmp_path / "out" / "r" / "flags_history.jsonl").read_text().splitlines()]
     assert [(h["model"], h["batch_size"], h["z_dist"], h["loss"], h["ls_abc"], h["train_size"])
