@@ -97,12 +97,15 @@ def in_turn(path, on_busy):
     fetching it together would have mixed their bytes)."""
     head, tail = os.path.split(os.path.abspath(path))
     lock_path = os.path.join(head, f".{tail}.writing")
-    held = _HELD.__dict__.setdefault("paths", set())
+    if not hasattr(_HELD, "paths"):
+        _HELD.paths = set()
+    held = _HELD.paths
     if lock_path in held:
         yield
         return
     said = False
     while True:
+        os.makedirs(head, exist_ok=True)  # a holder whose download failed may have removed it
         handle = open(lock_path, "a+")  # noqa: SIM115 (held for the block)
         try:
             try:
