@@ -133,30 +133,6 @@ def test_the_same_command_after_a_finished_run_rewrites_none_of_it(tmp_path, mai
         path.name for path in kept} == RECORDS_OF_A_START
 
 
-def test_a_resume_without_the_cadence_flags_keeps_the_checkpoints_the_run_kept(
-        tmp_path, main_in_process):
-    """A run trained with --max_to_keep 0 (every checkpoint, for
-    --checkpoint_iteration) and resumed without it took the default, 1, and its
-    first save deleted every older checkpoint; its cadences went back to the
-    defaults too. They are the run's settings now, taken where none is typed."""
-    train_in_process(main_in_process, tmp_path, "--epoch=1", "--train_size=24",
-                     "--max_to_keep=0", "--ckpt_freq=1", "--sample_freq=2")
-    lines = train_in_process(main_in_process, tmp_path, "--epoch=2", "--train_size=24")
-    assert [line for line in lines if "max_to_keep" in line or "_freq" in line] == [
-        " [*] Resuming with the run's own --ckpt_freq 1, --max_to_keep 0, --sample_freq 2 (its"
-        " record, model.json), not the defaults: type a flag to change one, or pass --out_name"
-        " to start another run."]
-    run = run_dir(tmp_path)
-    assert sorted(int(path.name[len("model.b8-"):-len(".index")])
-                  for path in (run / "checkpoints").glob("*.index")) == [1, 2, 3, 4, 5, 6]
-    assert sorted(path.name for path in (run / "samples").glob("train_*.png")) == [
-        f"train_{i:08d}.png" for i in (2, 3, 4, 6)]  # every 2nd, and each epoch's last
-    lines = train_in_process(main_in_process, tmp_path, "--epoch=3", "--train_size=24",
-                             "--max_to_keep=2")  # typed: it wins, and is said
-    assert any("--max_to_keep 0 -> 2" in line for line in lines), lines
-    assert len(list((run / "checkpoints").glob("*.index"))) == 2
-
-
 # 2. Checkpoints that survive damage.
 
 def damage_truncated(path):
@@ -197,6 +173,24 @@ def test_a_damaged_newest_checkpoint_is_skipped_then_set_aside(trained, main_in_
     if damage is not os.remove:
         assert os.path.exists(data_file + ".damaged")
     assert [int(line[1:9]) for line in lines if " Epoch:" in line][0] == 6
+
+
+@SHARES_A_TRAINING
+def test_a_resume_without_the_cadence_flags_keeps_the_checkpoints_the_run_kept(
+        trained, main_in_process):
+    """A run that keeps several checkpoints (--max_to_keep 0 keeps every one,
+    for --checkpoint_iteration) resumed without the flag took the default, 1,
+    and its first save deleted every older checkpoint; its cadences went back to
+    the defaults too. They are the run's settings now, taken where none is typed
+    and said (a typed one wins: test_robustness's resume with other flags)."""
+    tmp_path = trained("--epoch=1", "--train_size=80", "--ckpt_freq=5", "--max_to_keep=2")
+    lines = train_in_process(main_in_process, tmp_path, "--epoch=2", "--train_size=80")
+    assert [line for line in lines if "max_to_keep" in line or "_freq" in line] == [
+        " [*] Resuming with the run's own --ckpt_freq 5, --max_to_keep 2 (its record,"
+        " model.json), not the defaults: type a flag to change one, or pass --out_name to"
+        " start another run."]
+    assert sorted(path.name for path in (run_dir(tmp_path) / "checkpoints").glob("*.index")) == [
+        "model.b8-15.index", "model.b8-20.index"]  # every 5th, the newest 2 kept
 
 
 @SHARES_A_TRAINING
