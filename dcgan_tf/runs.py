@@ -134,6 +134,9 @@ def starts(paths):
                 if not (isinstance(contents["examples"], int)
                         and isinstance(contents["sha256"], str)):
                     raise TypeError(f"its data is {contents!r}")
+                for folder in (entry.get("data_dir", ""), entry["flags"].get("data_dir", "")):
+                    if not isinstance(folder, str):
+                        raise TypeError(f"its data folder is {folder!r}")
             except (ValueError, KeyError, TypeError) as error:
                 raise run_record.damaged(
                     history, f"line {number} is not a start's flags: {error!r}",
@@ -193,9 +196,10 @@ def reading_where_it_trained(config, typed, paths):
     if "data_dir" in typed or not trained:
         return config
     last = trained[-1]
-    as_typed = config_lib.expand_path(last["flags"]["data_dir"])
+    as_typed = config_lib.expand_path(last["flags"].get("data_dir", ""))
     folder = last.get("data_dir", os.path.abspath(as_typed))  # older lines: from here
-    if os.path.abspath(config_lib.expand_path(config.data_dir)) == folder:
+    unknown = not as_typed and "data_dir" not in last
+    if unknown or os.path.abspath(config_lib.expand_path(config.data_dir)) == folder:
         return config
     dataset_folder = (data.idx_dataset_dir(folder, config.dataset)
                       if data.is_idx_dataset(config.dataset)
@@ -203,7 +207,8 @@ def reading_where_it_trained(config, typed, paths):
     if not os.path.isdir(dataset_folder):
         return config  # moved or gone: the flags' folder, whose errors name it
     # As typed where that still names it (FLAGS.json then sees no change).
-    kept = last["flags"]["data_dir"] if os.path.abspath(as_typed) == folder else folder
+    kept = (last["flags"]["data_dir"] if as_typed and os.path.abspath(as_typed) == folder
+            else folder)
     return dataclasses.replace(config, data_dir=kept)
 
 

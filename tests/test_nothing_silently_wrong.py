@@ -646,6 +646,10 @@ def test_a_start_whose_data_no_start_writes_is_named_as_damaged(tmp_path):
                        match="flags_history.jsonl is damaged .line 1 is not a start's flags: "
                              "TypeError..its data is"):
         runs.starts(paths)
+    entry = {"start_iteration": 0, "flags": {"train_size": None}, "data_dir": 5}
+    (tmp_path / "flags_history.jsonl").write_text(json.dumps(entry) + "\n")
+    with pytest.raises(run_record.DamagedRunFileError, match="its data folder is 5"):
+        runs.starts(paths)
 
 
 # 9 and 10. Tracebacks and misleading messages ------------------------------------------
