@@ -89,7 +89,6 @@ def load_or_train_classifier(dataset_dir, cache_dir=DEFAULT_CACHE_DIR, epochs=15
     model = _cached_classifier(path, width, log)
     if model is None:
         files.check_can_make_folder(cache_dir, "--classifier_cache")
-        os.makedirs(cache_dir, exist_ok=True)
         # Two --evaluate runs started together: the second waits for the first's
         # classifier rather than train its own beside it for minutes.
         with files.in_turn(path, lambda holder: log(
