@@ -24,9 +24,6 @@ try:
         import tensorflow as tf
 
         DEVICES = startup.describe_devices(tf)
-        # Where a CPU trains slower under TensorFlow's default than it could: how.
-        ONEDNN_ADVICE = None if tf.config.list_physical_devices("GPU") else (
-            startup.onednn_advice(startup.cpu_flags(), startup.onednn_on(), os.environ))
         from absl import app
         from absl import flags
         from absl import logging as absl_logging
@@ -276,8 +273,6 @@ def main(argv):
         print(f"[!] {error}\n    (python main.py --helpshort lists the flags)", file=sys.stderr)
         raise SystemExit(1) from error
     print(f" [*] Devices: {DEVICES}")
-    if ONEDNN_ADVICE:
-        print(f" [*] {ONEDNN_ADVICE}")
     try:
         dcgan_app.run(config, typed=typed)
     except KeyboardInterrupt:

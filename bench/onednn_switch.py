@@ -1,7 +1,7 @@
-"""Whether to turn oneDNN on by default on a CPU with AVX2 and no AVX-512
-(startup.ONEDNN_ON_AVX2_ONLY_CPUS): issue 33's checklist for that CPU, in one
-command, run from a copy of the repository (it takes 45 to 60 minutes, and the
-suite it runs reads the copy's code):
+"""Whether oneDNN should be the default on a CPU with AVX2 and no AVX-512
+(startup.ONEDNN_ON_AVX2_ONLY_CPUS, on since 2026-12-07): issue 33's checklist
+for that CPU, in one command, run from a copy of the repository (it took 62
+minutes on a 2-core AVX2 EPYC, and the suite it runs reads the copy's code):
 
     python bench/onednn_switch.py --pytorch_gan /path/to/PyTorch-GAN --out /tmp/onednn
 
@@ -18,10 +18,10 @@ In order, each step's output in OUT/<step>.log, and OUT/summary.md at the end:
   suite         the whole suite, oneDNN on, timed (its log lists the slowest tests).
 A failed check (faithfulness, bfloat16) leaves out the snapshot and the
 benchmarks (there would be nothing to switch on) and times the suite with
-TensorFlow's default instead: what the README's test command runs while the
-switch stays off (issue 32 asks for its time on this CPU). The switch itself,
-the snapshot's file and the README's figures are then a commit of their own
-(bench/RESULTS.md, "Fast on every CPU", says what else changes with them).
+the copy's own choice instead (what the README's test command runs there;
+issue 32 asks for its time on this CPU). The switch, the snapshot's file and
+the README's figures are then a commit of their own (bench/RESULTS.md, "Fast
+on every CPU", says what changed with them).
 
 --stand_in runs oneDNN's AVX2 kernels on a CPU with AVX-512
 (ONEDNN_MAX_CPU_ISA=AVX2): a rehearsal, not the decision. It leaves out what
@@ -52,7 +52,7 @@ CHECKS = ("faithfulness", "bfloat16")
 
 
 def commands(step, args, checks_passed=True):
-    """The (label, oneDNN setting or None for TensorFlow's default, argv) runs of
+    """The (label, oneDNN setting or None for the copy's own choice, argv) runs of
     one step."""
     python = sys.executable
     rounds = ["--rounds", str(args.rounds)] if args.rounds else []
@@ -153,7 +153,7 @@ def main(argv=None):
         if step in CHECKS and not passed:
             checks_passed = False
             summary += [f"{step} failed: the snapshot and the benchmarks were left out; the"
-                        " suite, if asked for, ran with TensorFlow's default.", ""]
+                        " suite, if asked for, ran with the copy's own choice.", ""]
     with open(os.path.join(args.out, "summary.md"), "w") as f:
         f.write("\n".join(summary) + "\n")
     print(os.path.join(args.out, "summary.md"))

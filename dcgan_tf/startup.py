@@ -47,12 +47,11 @@ START_UP_NOTICES = (
 GRAPH_OPTIMIZER_NOTICES = ("remapper failed: INVALID_ARGUMENT: Mutation::Apply error: fanout",)
 
 # Whether dcgan-tf turns oneDNN on where the CPU has AVX2 and no AVX-512, where
-# TensorFlow leaves it off. It pays there (the DCGAN 435 -> 290 ms per iteration
-# on an AVX2-only EPYC), but it changes the kernels' rounding, so it waits until
-# that CPU's same-numbers file is recorded with it and the golden runs, the
-# original-graph tests and the bfloat16 tests pass on such a CPU itself (so far
-# only on a stand-in: bench/RESULTS.md, "Fast on every CPU"). Then: True.
-ONEDNN_ON_AVX2_ONLY_CPUS = False
+# TensorFlow leaves it off. Measured on an AVX2-only AMD EPYC (2026-12-07): the
+# DCGAN 615 -> 425 ms per iteration, and the golden runs, the original-graph
+# tests and the bfloat16 tests pass with it at their tolerances; that CPU's
+# same-numbers file was recorded with it (bench/RESULTS.md, "Fast on every CPU").
+ONEDNN_ON_AVX2_ONLY_CPUS = True
 ONEDNN_AVX2_DEFAULT = "dcgan-tf's default for CPUs with AVX2 and no AVX-512"
 _onednn_chosen_here = None  # why, where choose_onednn set TF_ENABLE_ONEDNN_OPTS
 
@@ -153,20 +152,6 @@ def describe_devices(tf):
         return f"{len(gpus)} GPU{'s' if len(gpus) > 1 else ''}: {', '.join(names)}"
     threads = tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count()
     return f"CPU ({threads} threads, {onednn_state()})"
-
-
-def onednn_advice(flags, enabled, environ):
-    """A line for a user whose CPU trains faster with oneDNN than TensorFlow's
-    default lets it (AVX2, no AVX-512), where neither they nor dcgan-tf chose;
-    else None."""
-    if enabled is not False or "TF_ENABLE_ONEDNN_OPTS" in environ:
-        return None
-    if "avx2" not in flags or "avx512f" in flags:
-        return None
-    return ("oneDNN is off, TensorFlow's default on CPUs without AVX-512: with"
-            " TF_ENABLE_ONEDNN_OPTS=1 before `python main.py` the DCGAN trained 1.5x as fast"
-            " on an AVX2-only AMD EPYC (435 -> 290 ms per iteration; the same results up to"
-            " rounding: docs/devices.md)")
 
 
 def onednn_on():

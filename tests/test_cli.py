@@ -280,20 +280,6 @@ def test_choosing_onednn_sets_what_tensorflow_reads_and_the_start_up_line_says_w
     assert users == {"TF_ENABLE_ONEDNN_OPTS": "0"}
 
 
-def test_a_cpu_that_trains_faster_with_onednn_is_told_how():
-    """While oneDNN is not dcgan-tf's default on AVX2-only CPUs, a user there
-    is told what it bought (bench/RESULTS.md) and how to turn it on; nobody who
-    chose, and no CPU where it is on or not measured, is told anything."""
-    advice = startup.onednn_advice(AVX2_ONLY, False, {})
-    assert "TF_ENABLE_ONEDNN_OPTS=1" in advice and "435 -> 290 ms" in advice
-    for users in ("0", "1"):
-        assert startup.onednn_advice(AVX2_ONLY, False, {"TF_ENABLE_ONEDNN_OPTS": users}) is None
-    assert startup.onednn_advice(AVX2_ONLY, True, {}) is None
-    assert startup.onednn_advice(AVX2_ONLY, None, {}) is None  # a TensorFlow that cannot say
-    assert startup.onednn_advice(AVX512, False, {}) is None  # not measured there with it off
-    assert startup.onednn_advice({"sse2", "avx"}, False, {}) is None
-
-
 def test_cpu_flags_and_model_are_read_from_linux(tmp_path):
     cpuinfo = tmp_path / "cpuinfo"
     cpuinfo.write_text("processor\t: 0\nmodel name\t: AMD EPYC 7B13\n"
