@@ -90,16 +90,26 @@ def train_resume_and_sample(main_in_process, data_dir, out_dir, *argv):
 
 
 @cpu_only
-def test_acgan_trains_resumes_and_samples_with_mixed_precision(main_in_process, data_dir,
-                                                               tmp_path):
+def test_acgan_trains_resumes_and_samples_with_mixed_precision_under_another_loss(
+        main_in_process, data_dir, tmp_path):
+    """acgan's one train-resume-sample in CI (its CLI case is -m slow):
+    bfloat16 steps on float32 variables, and --loss hinge: raw validity
+    scores, the class head kept (its accuracy logged), the loss in model.json
+    for test mode to rebuild the same networks. One test for both: a start of
+    this conv net under bfloat16 costs 10-20 s on a CPU without native bfloat16."""
     (gan, _), (lines, _) = train_resume_and_sample(
         main_in_process, data_dir, tmp_path, "--dataset", "mnist", "--model", "acgan",
-        "--output_height=16", "--mixed_precision")
+        "--output_height=16", "--mixed_precision", "--loss", "hinge")
     assert " [*] Mixed precision: the steps compute in bfloat16" in lines
     assert gan.compute_dtype == tf.bfloat16
     sixteen_bit = (tf.bfloat16, tf.float16)  # variables and statistics stay float32
     assert not [v.name for v in gan.generator.variables + gan.discriminator.variables
                 if v.dtype in sixteen_bit]
+    steps = [line for line in lines if " Epoch:" in line]
+    assert steps and all(", acc: " in line for line in steps)
+    assert gan.discriminator.raw_validity
+    run = tmp_path / "mnist_acgan.s16.z100.b8.hinge"
+    assert '"loss": "hinge"' in (run / "checkpoints" / "model.json").read_text()
 
 
 # CI: the gan's MLP (several iterations per call); -m slow: lsgan's conv

@@ -104,8 +104,8 @@ FAMILY = [model for model in systems.SYSTEMS if model != "dcgan"]
 # runs). Without labels, in CI elsewhere: the gan trains, resumes and generates
 # under --xla (test_every_flag.py), and carpedm20's unconditional DCGAN exports
 # and serves without y (test_paths.py). acgan's conv networks and class head
-# train, resume and sample in CI under --mixed_precision (test_every_flag.py)
-# and under another loss (below).
+# train, resume and sample in CI under --mixed_precision and --loss hinge, one
+# test (test_every_flag.py).
 IN_CI = ("cgan",)
 
 
@@ -176,21 +176,3 @@ def test_a_loss_on_a_family_model_names_its_run(tiny_mnist):
     values = family_flags(tiny_mnist, "cgan", loss="fgan", divergence="js", epoch=1, train=True)
     config = make.config(**values)
     assert config.run_name() == "mnist_cgan.s32.z100.b8.fgan_js"
-
-
-def test_acgan_trains_under_another_loss_and_keeps_it_in_test_mode(tiny_mnist):
-    """--model acgan --loss hinge: raw validity scores, the class head kept (its
-    accuracy logged); test mode rebuilds the same networks from model.json."""
-    values = family_flags(tiny_mnist, "acgan", loss="hinge")
-    config = make.config(**values, epoch=1, train=True)
-    assert config.run_name() == "mnist_acgan.s32.z100.b8.hinge"
-    lines = []
-    trainer = app.run(config, log=lines.append)
-    steps = [line for line in lines if " Epoch:" in line]
-    assert len(steps) == 3 and all(", acc: " in line for line in steps)
-    assert trainer.discriminator.raw_validity
-    run = tiny_mnist / "out" / config.run_name()
-    assert '"loss": "hinge"' in (run / "checkpoints" / "model.json").read_text()
-    make.run(**values, generate=10, log=lambda line: None)
-    with np.load(run / "samples" / "generated_10.npz") as arrays:
-        assert arrays["images"].shape == (10, 32, 32, 1)
