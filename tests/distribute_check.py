@@ -8,15 +8,22 @@ starts): trains on 2 logical CPU devices and writes what the tests compare.
         sync_bn: one iteration on one device, and the same iteration (same initial
         weights, batch and z) on 2 replicas with --sync_bn; for each variable,
         the largest difference from the single-device result;
-        family, dcgan_losses, own_statistics, stabilizers: see their docstrings.
+        family, dcgan_losses, own_statistics, stabilizers, uneven_batch: see their
+        docstrings; and always "imports": whether importing main.py (and the
+        modules it imports) started TensorFlow's runtime.
     python tests/distribute_check.py worker OUT.npz MAIN_PY_FLAGS...
         main.py's training with those flags (--strategy multi_worker: TF_CONFIG
-        names this worker), then every variable of this worker, by name.
+        names this worker), then, once it ends or a SIGTERM stops it, every
+        variable of this worker, by name.
 """
 
+import contextlib
+import io
 import json
 import os
+import signal
 import sys
+import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path[:0] = [os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
@@ -25,8 +32,12 @@ sys.path[:0] = [os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+import fakes  # noqa: E402
+import main  # noqa: E402 (defines main.py's flags)
 import make  # noqa: E402
 
+from dcgan_tf import app  # noqa: E402
+from dcgan_tf import config as config_lib  # noqa: E402
 from dcgan_tf import distribute  # noqa: E402
 from dcgan_tf import gan as gan_lib  # noqa: E402
 from dcgan_tf.networks import carpedm20  # noqa: E402
@@ -263,15 +274,58 @@ def _variables(objects):
     return found
 
 
+def uneven_batch(strategy):
+    """main.py's command line (in this process) training on 2 replicas with a
+    --batch_size of 15: its exit status, what it wrote to stderr, and whether
+    it made its output folder. Run last: it makes a strategy of its own."""
+    del strategy  # train.run makes its own, over the same 2 logical devices
+    with tempfile.TemporaryDirectory() as folder:
+        fakes.make_mnist(os.path.join(folder, "data", "mnist"), n_train=70, n_test=10)
+        main.FLAGS(["main.py", "--dataset", "mnist", "--input_height=28", "--output_height=28",
+                    "--batch_size=15", "--z_dim=8", "--gf_dim=4", "--df_dim=4", "--gfc_dim=16",
+                    "--dfc_dim=16", "--train", "--epoch=1", "--strategy=mirrored",
+                    "--logical_cpus=2", f"--data_dir={os.path.join(folder, 'data')}",
+                    f"--out_dir={os.path.join(folder, 'runs')}"])
+        values, typed = main.command_line()
+        stderr = io.StringIO()
+        status = 0
+        with contextlib.redirect_stderr(stderr):
+            try:
+                app.run(config_lib.of_command_line(values, typed), log=lambda line: None,
+                        typed=typed)
+            except SystemExit as exited:
+                status = exited.code
+        main.FLAGS.unparse_flags()
+        return {"status": status, "stderr": stderr.getvalue(),
+                "wrote": os.path.exists(os.path.join(folder, "runs"))}
+
+
 def worker(out, *argv):
-    import main  # noqa: PLC0415 (defines main.py's flags)
-    from dcgan_tf import config as config_lib  # noqa: PLC0415
+    """main.py's command line in this process (app.run: its log, messages and
+    exit statuses); then, once it has trained all its epochs or been stopped by
+    a SIGTERM, every variable of this worker's GAN."""
     from dcgan_tf.commands import train  # noqa: PLC0415
 
+    made = []
+    make_gan = train.make_gan
+
+    def making(*args, **kwargs):  # the GAN train.run trains, to read once it ends
+        made.append(make_gan(*args, **kwargs))
+        return made[-1]
+
+    train.make_gan = making
     main.FLAGS(["main.py", *argv])
     values, typed = main.command_line()
-    config = train.obeying_the_run(config_lib.of_command_line(values, typed), typed)
-    gan = train.run(config)
+    try:
+        app.run(config_lib.of_command_line(values, typed), typed=typed)
+    except SystemExit as exited:
+        if exited.code == 128 + signal.SIGTERM:
+            _dump(made[-1], out)  # (every worker stops here: the reads below are collective)
+        raise
+    _dump(made[-1], out)
+
+
+def _dump(gan, out):
     # Batch-norm moving averages read as a checkpoint stores them: their mean
     # over all replicas (a collective, so every worker reads them in one order).
     np.savez(out, **{name: v.numpy() for name, v in state(gan).items()})
@@ -282,11 +336,18 @@ if __name__ == "__main__":
     if mode == "worker":
         worker(out, *sys.argv[3:])
     else:  # all the checks, in one process (each start costs seconds)
+        from tensorflow.python.eager import context  # noqa: PLC0415
+        imports = {"tensorflow_started": context.context()._context_handle is not None}  # noqa: SLF001
+        if imports["tensorflow_started"]:  # no logical devices now: that alone is reported
+            with open(out, "w") as f:
+                json.dump({"imports": imports}, f)
+            raise SystemExit(0)
         distribute.split_cpu(2)
         checks = {"replicas": replicas, "sync_bn": sync_bn, "family": family,
                   "dcgan_losses": dcgan_losses, "own_statistics": own_statistics,
-                  "stabilizers": stabilizers}
+                  "stabilizers": stabilizers, "uneven_batch": uneven_batch}
         checks = {name: checks[name] for name in sys.argv[3:] or checks}
         strategy = distribute.make_strategy("mirrored")  # one per process: they share collectives
         with open(out, "w") as f:
-            json.dump({name: check(strategy) for name, check in checks.items()}, f, indent=1)
+            json.dump({"imports": imports,
+                       **{name: check(strategy) for name, check in checks.items()}}, f, indent=1)

@@ -17,6 +17,7 @@ import tensorflow as tf
 import fakes
 from conftest import REPO_DIR, _has_gpu, cpu_only
 from helpers import ALL_STABILIZERS, TINY_FLAGS, largest_travel, main_py_done
+from dcgan_tf import checkpoints
 
 CHECK = os.path.join(REPO_DIR, "tests", "distribute_check.py")
 ENV = dict(os.environ, PYTHONPATH=REPO_DIR, TF_CPP_MIN_LOG_LEVEL="2")
@@ -57,7 +58,7 @@ def checks(tmp_path_factory):
     if _has_gpu():
         pytest.skip("the checks split the CPU into 2 logical devices")
     return run_checks(tmp_path_factory.mktemp("checks"), "replicas", "sync_bn", "family",
-                      "own_statistics", "stabilizers")
+                      "own_statistics", "stabilizers", "uneven_batch")
 
 
 @CHECKS
@@ -120,16 +121,24 @@ def test_main_trains_mirrored_over_logical_cpus(tmp_path, main_in_process):
     assert np.load(run / "samples" / "generated_20.npz")["images"].shape == (20, 28, 28, 1)
 
 
+@CHECKS
 @cpu_only
-def test_a_batch_that_does_not_split_over_the_replicas_is_a_clear_error(tmp_path):
-    """Found once the strategy knows its replicas (3 logical CPUs, batch 16),
-    before anything is written."""
-    fakes.make_mnist(str(tmp_path / "data" / "mnist"), n_train=70, n_test=10)
-    done = main_py_done(*mnist_flags(tmp_path, "--epoch=1", "--out_dir=runs",
-                                     "--strategy=mirrored", "--logical_cpus=3"), cwd=tmp_path)
-    assert done.returncode != 0
-    assert "does not divide by 3: pass a multiple of 3" in done.stderr, done.stderr[-2000:]
-    assert not (tmp_path / "runs").exists()
+def test_a_batch_that_does_not_split_over_the_replicas_is_a_clear_error(checks):
+    """main.py's command line, --batch_size 15 on 2 logical CPUs: found once the
+    strategy knows its replicas, before anything is written."""
+    result = checks["uneven_batch"]
+    assert result["status"] == 1
+    assert "does not divide by 2: pass a multiple of 2 (e.g. 14)" in result["stderr"], result
+    assert not result["wrote"]
+
+
+@CHECKS
+@cpu_only
+def test_importing_main_runs_no_tensorflow_op(checks):
+    """A multi-worker strategy and logical devices must be set up before
+    TensorFlow's runtime starts: no module main.py (or the checks) imports may
+    run an op when imported. The checks' process imports them all, then asks."""
+    assert checks["imports"] == {"tensorflow_started": False}
 
 
 @pytest.mark.parametrize("flags, message", [
@@ -158,25 +167,36 @@ def free_ports(count):
     return ports
 
 
-def run_cluster(tmp_path, out_dirs, *extra):
-    """Two multi_worker processes on 127.0.0.1; each dumps its variables."""
+def start_cluster(tmp_path, out_dirs, *extra):
+    """Two multi_worker processes on 127.0.0.1, main.py's command line in each
+    (tests/distribute_check.py worker: each dumps its variables at its end)."""
     ports = free_ports(2)
     workers = []
     for index, out_dir in enumerate(out_dirs):
         tf_config = {"cluster": {"worker": [f"127.0.0.1:{p}" for p in ports]},
                      "task": {"type": "worker", "index": index}}
         workers.append(subprocess.Popen(
-            [sys.executable, CHECK, "worker", str(tmp_path / f"worker{index}.npz"),
+            [sys.executable, "-u", CHECK, "worker", str(tmp_path / f"worker{index}.npz"),
              *mnist_flags(tmp_path, "--strategy=multi_worker", f"--out_dir={out_dir}", *extra)],
             cwd=tmp_path, env=dict(ENV, TF_CONFIG=json.dumps(tf_config)),
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    return workers
+
+
+def finish_cluster(workers, timeout=300):
+    """Each worker's (exit status, stdout, stderr); a hung cluster fails the test
+    instead of blocking CI."""
     try:
-        outputs = [worker.communicate(timeout=300) for worker in workers]
+        outputs = [worker.communicate(timeout=timeout) for worker in workers]
         return [(worker.returncode, *output) for worker, output in zip(workers, outputs)]
     finally:
-        for worker in workers:  # a hung cluster fails the test instead of blocking CI
+        for worker in workers:
             if worker.poll() is None:
                 worker.kill()
+
+
+def run_cluster(tmp_path, out_dirs, *extra):
+    return finish_cluster(start_cluster(tmp_path, out_dirs, *extra))
 
 
 def dumped(tmp_path, index):
@@ -211,11 +231,8 @@ def first_cluster_run(tmp_path):
     return run
 
 
-def test_two_multi_worker_processes_end_identical_and_only_the_chief_writes(tmp_path):
-    first_cluster_run(tmp_path)
-
-
-# CI runs a cluster twice: above, and with a signal below.
+# CI runs one cluster (below, stopped by a signal); -m slow also one that ends
+# its epoch, then resumes.
 @pytest.mark.slow
 def test_multi_worker_resumes_from_the_shared_run_folder_and_refuses_a_split_one(tmp_path):
     """The same command with a run folder both workers see resumes it; a worker
@@ -239,35 +256,47 @@ def test_multi_worker_resumes_from_the_shared_run_folder_and_refuses_a_split_one
     assert (run / "checkpoints" / "model.b16-10.index").exists()
 
 
-def test_a_signal_to_one_worker_stops_the_cluster_after_a_checkpoint(tmp_path):
+def test_a_cluster_trains_as_one_and_a_signal_to_one_worker_stops_it_after_a_checkpoint(
+        tmp_path):
+    """Two multi_worker processes: the same iterations and weights on both, one
+    run folder (the chief's; the worker's --out_dir stays empty). A SIGTERM to
+    the worker, not the chief, stops both after a checkpoint of the last
+    iteration logged."""
     fakes.make_mnist(str(tmp_path / "data" / "mnist"), n_train=70, n_test=10)
-    ports = free_ports(2)
-    workers = []
-    for index in range(2):
-        tf_config = {"cluster": {"worker": [f"127.0.0.1:{p}" for p in ports]},
-                     "task": {"type": "worker", "index": index}}
-        workers.append(subprocess.Popen(
-            [sys.executable, "-u", os.path.join(REPO_DIR, "main.py"),
-             *mnist_flags(tmp_path, "--strategy=multi_worker", "--out_dir=shared",
-                          "--epoch=1000", "--sample_freq=1000", "--ckpt_freq=1000")],
-            cwd=tmp_path, env=dict(ENV, TF_CONFIG=json.dumps(tf_config)),
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    workers = start_cluster(tmp_path, ["shared", "worker_out"], "--epoch=1000", "--ckpt_freq=1000")
+    before_the_signal = []
     try:
         for line in workers[1].stdout:  # worker 1 (not the chief) is training
-            if "Epoch:[ 0/1000] [   2/   5]" in line:
+            before_the_signal.append(line)
+            if "Epoch:[ 0/1000] [   4/   5]" in line:
                 break
         workers[1].send_signal(signal.SIGTERM)
-        outputs = [worker.communicate(timeout=120) for worker in workers]
     finally:
-        for worker in workers:
-            if worker.poll() is None:
-                worker.kill()
-    assert [worker.returncode for worker in workers] == [128 + signal.SIGTERM] * 2, outputs
-    chief_log = outputs[0][0]  # (stdout, stderr)
-    iteration = max(int(line[1:9]) for line in chief_log.splitlines() if "Epoch:" in line)
-    assert "SIGTERM received: saved" in outputs[0][1] + outputs[0][0]
+        outputs = finish_cluster(workers, timeout=120)
+    outputs[1] = (outputs[1][0], "".join(before_the_signal) + outputs[1][1], outputs[1][2])
+    assert [returncode for returncode, _, _ in outputs] == [128 + signal.SIGTERM] * 2, outputs
+    chief, worker = dumped(tmp_path, 0), dumped(tmp_path, 1)
+    assert len(chief) == 92 and chief.keys() == worker.keys()
+    for name in chief:
+        np.testing.assert_array_equal(chief[name], worker[name], err_msg=name)
+    # The same iterations and losses, logged by both; the chief saved the last.
+    log_lines = [[line.split("time:")[0] + line.split("time:")[1].split(",", 1)[1]
+                  for line in stdout.splitlines() if "Epoch:" in line]
+                 for _, stdout, _ in outputs]
+    assert log_lines[0] == log_lines[1]
+    iteration = len(log_lines[0])
+    assert iteration >= 5 and [int(line[1:9]) for line in log_lines[0]] == list(
+        range(1, iteration + 1))
+    assert "SIGTERM received: saved" in outputs[0][2] and f"after iteration {iteration};" \
+        in outputs[0][2], outputs[0][2][-2000:]
     run = tmp_path / "shared" / "mnist_x28.z8.uniform_signed.y28.b16"
-    assert (run / "checkpoints" / f"model.b16-{iteration}.index").exists()
+    assert checkpoints.latest_checkpoint(str(run / "checkpoints")).endswith(
+        f"model.b16-{iteration}")
+    assert sorted(p.name for p in (run / "samples").iterdir()) == [
+        f"train_{i:08d}.png" for i in range(2, iteration + 1, 2)]  # --sample_freq 2
+    assert list((run / "logs").iterdir()) and (run / "FLAGS.json").exists()
+    assert not (tmp_path / "worker_out").exists()
+    assert "worker 1: training with the chief" in outputs[1][1]
 
 
 @CHECKS

@@ -70,9 +70,9 @@ def test_a_folder_of_bad_cases_trains_and_names_each_skipped_file(tmp_path, caps
 # SIGINT takes the same path as SIGTERM (one handler). CI runs SIGTERM with
 # several iterations per call (the signal waits for the call's end: the
 # checkpoint must still be of the last iteration logged); -m slow one per call
-# and SIGINT. (CI's test_a_signal_to_one_worker_stops_the_cluster_after_a_checkpoint
-# SIGTERMs carpedm20's DCGAN at one iteration per call, and checks its exit, its
-# message and that the checkpoint is of the last iteration logged.)
+# and SIGINT. (CI's test_distribute.py cluster test SIGTERMs carpedm20's DCGAN
+# at one iteration per call, and checks its exit, its message and that the
+# checkpoint is of the last iteration logged.)
 @pytest.mark.parametrize("signum,per_call", [
     pytest.param(signal.SIGTERM, 1, marks=pytest.mark.slow), (signal.SIGTERM, 4),
     pytest.param(signal.SIGINT, 1, marks=pytest.mark.slow)])
