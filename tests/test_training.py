@@ -36,6 +36,59 @@ def values(variables):
     return [v.numpy().copy() for v in variables]
 
 
+def _family_run(tmp_path, model, steps_per_call):
+    """A family model trained two epochs of 44 digits (five batches of 8 and one
+    of 4 each), sampling every 10 iterations and saving every 9: with 4 per
+    call, calls are cut by a grid, by a checkpoint and by the smaller batch.
+    Returns (its log lines without their times, its folder)."""
+    data_dir = tmp_path / "data"
+    if not data_dir.exists():
+        fakes.make_mnist(str(data_dir / "mnist"), n_train=44, n_test=8, seed=7)
+    lines = []
+    name = f"{model}_{steps_per_call}"
+    make.run(log=lines.append, dataset="mnist", model=model, data_dir=str(data_dir),
+             out_dir=str(tmp_path / "out"), out_name=name, batch_size=8, epoch=2, seed=0,
+             sample_freq=10, ckpt_freq=9, max_to_keep=5, train=True,
+             steps_per_call=steps_per_call)
+    logged = [line.split(" time: ")[0] + line.split(" time: ")[1].split(",", 1)[1]
+              for line in lines if " Epoch:" in line]
+    return logged, tmp_path / "out" / name
+
+
+def _saved(run):
+    """Every checkpoint's numbers, every grid's bytes, every scalar summary."""
+    folder = run / "checkpoints"
+    prefixes = sorted(str(folder / f[:-len(".index")]) for f in os.listdir(folder)
+                      if f.endswith(".index"))
+    grids = {f: (run / "samples" / f).read_bytes() for f in sorted(os.listdir(run / "samples"))
+             if f.startswith("train_")}
+    return ({os.path.basename(p): same_numbers.checkpoint_numbers(p) for p in prefixes}, grids,
+            same_numbers.event_scalars(str(run / "logs")))
+
+
+# First in the file, the longest here: as the suite's last tests, one worker
+# would run them alone while the other waits.
+# The family's MLPs, one per schedule (carpedm20's networks run one per call):
+# G-first with and without labels, the clipped RMSprop critic, the penalty. CI
+# runs one of each schedule, with the most inputs per iteration: cgan's labels,
+# wgan_gp's penalty draws; -m slow the others.
+@pytest.mark.parametrize("model", [pytest.param("gan", marks=pytest.mark.slow), "cgan",
+                                   pytest.param("wgan", marks=pytest.mark.slow), "wgan_gp"])
+def test_several_iterations_per_call_log_save_and_sample_as_one_per_call(tmp_path, model):
+    """Same log lines, checkpoints (where and what), grids and summaries, bit
+    for bit: the loop runs the same ops on the same inputs in the same order,
+    and the numbers are compared on the same CPU, so rounding cannot differ."""
+    one_logged, one_run = _family_run(tmp_path, model, 1)
+    assert len(one_logged) == 12
+    several_logged, several_run = _family_run(tmp_path, model, 4)
+    assert several_logged == one_logged
+    one, several = _saved(one_run), _saved(several_run)
+    assert list(several[0]) == list(one[0]) == ["model.b8-12", "model.b8-9"]
+    assert several == one
+    # Summaries at the original's tags, not under the loop's name scope.
+    assert "d_loss" in several[2] and len(several[2]["d_loss"]) == 12
+
+
 @pytest.mark.parametrize("conditional", [True, False])
 def test_one_iteration_updates_everything_and_reports_finite_losses(conditional):
     gan = tiny_gan(conditional)
@@ -255,54 +308,3 @@ def test_original_loss_eval_changes_only_the_moving_averages(tmp_path):
             assert not np.array_equal(a.numpy(), b.numpy()), a.name
         else:
             np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.name)
-
-
-def _family_run(tmp_path, model, steps_per_call):
-    """A family model trained two epochs of 44 digits (five batches of 8 and one
-    of 4 each), sampling every 10 iterations and saving every 9: with 4 per
-    call, calls are cut by a grid, by a checkpoint and by the smaller batch.
-    Returns (its log lines without their times, its folder)."""
-    data_dir = tmp_path / "data"
-    if not data_dir.exists():
-        fakes.make_mnist(str(data_dir / "mnist"), n_train=44, n_test=8, seed=7)
-    lines = []
-    name = f"{model}_{steps_per_call}"
-    make.run(log=lines.append, dataset="mnist", model=model, data_dir=str(data_dir),
-             out_dir=str(tmp_path / "out"), out_name=name, batch_size=8, epoch=2, seed=0,
-             sample_freq=10, ckpt_freq=9, max_to_keep=5, train=True,
-             steps_per_call=steps_per_call)
-    logged = [line.split(" time: ")[0] + line.split(" time: ")[1].split(",", 1)[1]
-              for line in lines if " Epoch:" in line]
-    return logged, tmp_path / "out" / name
-
-
-def _saved(run):
-    """Every checkpoint's numbers, every grid's bytes, every scalar summary."""
-    folder = run / "checkpoints"
-    prefixes = sorted(str(folder / f[:-len(".index")]) for f in os.listdir(folder)
-                      if f.endswith(".index"))
-    grids = {f: (run / "samples" / f).read_bytes() for f in sorted(os.listdir(run / "samples"))
-             if f.startswith("train_")}
-    return ({os.path.basename(p): same_numbers.checkpoint_numbers(p) for p in prefixes}, grids,
-            same_numbers.event_scalars(str(run / "logs")))
-
-
-# The family's MLPs, one per schedule (carpedm20's networks run one per call):
-# G-first with and without labels, the clipped RMSprop critic, the penalty. CI
-# runs one of each schedule, with the most inputs per iteration: cgan's labels,
-# wgan_gp's penalty draws; -m slow the others.
-@pytest.mark.parametrize("model", [pytest.param("gan", marks=pytest.mark.slow), "cgan",
-                                   pytest.param("wgan", marks=pytest.mark.slow), "wgan_gp"])
-def test_several_iterations_per_call_log_save_and_sample_as_one_per_call(tmp_path, model):
-    """Same log lines, checkpoints (where and what), grids and summaries, bit
-    for bit: the loop runs the same ops on the same inputs in the same order,
-    and the numbers are compared on the same CPU, so rounding cannot differ."""
-    one_logged, one_run = _family_run(tmp_path, model, 1)
-    assert len(one_logged) == 12
-    several_logged, several_run = _family_run(tmp_path, model, 4)
-    assert several_logged == one_logged
-    one, several = _saved(one_run), _saved(several_run)
-    assert list(several[0]) == list(one[0]) == ["model.b8-12", "model.b8-9"]
-    assert several == one
-    # Summaries at the original's tags, not under the loop's name scope.
-    assert "d_loss" in several[2] and len(several[2]["d_loss"]) == 12
