@@ -8,8 +8,8 @@ starts): trains on 2 logical CPU devices and writes what the tests compare.
         sync_bn: one iteration on one device, and the same iteration (same initial
         weights, batch and z) on 2 replicas with --sync_bn; for each variable,
         the largest difference from the single-device result;
-        family, dcgan_losses, own_statistics, stabilizers, uneven_batch: see their
-        docstrings; and always "imports": whether importing main.py (and the
+        family, family_conv, dcgan_losses, own_statistics, stabilizers,
+        uneven_batch: see their docstrings; and always "imports": whether importing main.py (and the
         modules it imports) started TensorFlow's runtime.
     python tests/distribute_check.py worker OUT.npz MAIN_PY_FLAGS...
         main.py's training with those flags (--strategy multi_worker: TF_CONFIG
@@ -114,17 +114,25 @@ def family_state(gan):
 
 
 def family(strategy):
-    """For each of acgan (G first, conv, batch norm, two heads), wgan (critic first,
-    clipping, RMSprop) and wgan_gp (the penalty): two iterations on one device,
-    and the same on 2 replicas, on a batch whose two halves are equal, so that
-    each replica's batch norm sees what the single device sees. And gan (its G
-    has batch norms) on a batch of 8 different rows, on 2 replicas with --sync_bn
-    ("gan_sync_bn")."""
+    """For each of wgan (critic first, clipping, RMSprop) and wgan_gp (the
+    penalty): two iterations on one device, and the same on 2 replicas, on a
+    batch whose two halves are equal, so that each replica's batch norm sees
+    what the single device sees. And gan (G first; its G has batch norms) on a
+    batch of 8 different rows, on 2 replicas with --sync_bn ("gan_sync_bn")."""
+    return _family_cases(strategy, (("wgan", "wgan", 8, True, False),
+                                    ("wgan_gp", "wgan_gp", 8, True, False),
+                                    ("gan_sync_bn", "gan", 8, False, True)))
+
+
+def family_conv(strategy):
+    """As `family`, for acgan (G first, conv networks, batch norms, two heads)."""
+    return _family_cases(strategy, (("acgan", "acgan", 16, True, False),))
+
+
+def _family_cases(strategy, cases):
     from dcgan_tf.networks import pytorch_gan  # noqa: PLC0415
 
     results = {}
-    cases = (("acgan", "acgan", 16, True, False), ("wgan", "wgan", 8, True, False),
-             ("wgan_gp", "wgan_gp", 8, True, False), ("gan_sync_bn", "gan", 8, False, True))
     for label, model, size, halves, sync_bn in cases:
         config = pytorch_gan.FamilyModelConfig(model, size, 1, 4,
                                                10 if model == "acgan" else 0)
@@ -344,7 +352,7 @@ if __name__ == "__main__":
             raise SystemExit(0)
         distribute.split_cpu(2)
         checks = {"replicas": replicas, "sync_bn": sync_bn, "family": family,
-                  "dcgan_losses": dcgan_losses, "own_statistics": own_statistics,
+                  "family_conv": family_conv, "dcgan_losses": dcgan_losses, "own_statistics": own_statistics,
                   "stabilizers": stabilizers, "uneven_batch": uneven_batch}
         checks = {name: checks[name] for name in sys.argv[3:] or checks}
         strategy = distribute.make_strategy("mirrored")  # one per process: they share collectives

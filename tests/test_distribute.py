@@ -299,18 +299,7 @@ def test_a_cluster_trains_as_one_and_a_signal_to_one_worker_stops_it_after_a_che
     assert "worker 1: training with the chief" in outputs[1][1]
 
 
-@CHECKS
-@cpu_only
-def test_family_mirrored_computes_the_single_device_iterations(checks):
-    """acgan, wgan and wgan_gp on 2 replicas against one device, two iterations on
-    a batch whose halves are equal (so each replica's batch norm sees the single
-    device's statistics): replicas stay identical, and every weight, Adam or
-    RMSprop slot and running mean agrees with one device to float rounding in
-    the bulk; running variances differ by design (Bessel's n - 1 of 4 rows, not 8).
-    gan with --sync_bn on a batch of 8 different rows: the single device's
-    iterations, running variances included (each replica normalizing its own 4
-    rows moves G's weights by a full step away: measured 8e-4)."""
-    result = checks["family"]
+def assert_family_mirrored_as_on_one_device(result):
     for label, figures in result.items():
         assert figures["replicas"] == 2
         assert max(figures["copy_differences"].values()) == 0.0, label
@@ -320,7 +309,35 @@ def test_family_mirrored_computes_the_single_device_iterations(checks):
         for name, gap in figures["gaps"].items():
             if "running_var" not in name or label == "gan_sync_bn":
                 assert gap <= bound, (label, name, gap)
+
+
+@CHECKS
+@cpu_only
+def test_family_mirrored_computes_the_single_device_iterations(checks):
+    """wgan and wgan_gp on 2 replicas against one device, two iterations on a
+    batch whose halves are equal (so each replica's batch norm sees the single
+    device's statistics): replicas stay identical, and every weight, Adam or
+    RMSprop slot and running mean agrees with one device to float rounding in
+    the bulk; running variances differ by design (Bessel's n - 1 of 4 rows, not 8).
+    gan with --sync_bn on a batch of 8 different rows: the single device's
+    iterations, running variances included (each replica normalizing its own 4
+    rows moves G's weights by a full step away: measured 8e-4)."""
+    result = checks["family"]
+    assert sorted(result) == ["gan_sync_bn", "wgan", "wgan_gp"]
+    assert_family_mirrored_as_on_one_device(result)
     assert result["gan_sync_bn"]["gaps"]["G/model.11.weight"] < LEARNING_RATE / 50
+
+
+# CI: the family's MLPs above (G first and critic first, batch norms, RMSprop,
+# the penalty) and carpedm20's conv networks mirrored (the checks above); -m
+# slow: acgan's conv networks and two heads too.
+@pytest.mark.slow
+@cpu_only
+def test_family_conv_nets_mirrored_compute_the_single_device_iterations(tmp_path):
+    """acgan, as the test above: G first, conv networks, batch norms, two heads."""
+    result = run_checks(tmp_path, "family_conv")["family_conv"]
+    assert list(result) == ["acgan"]
+    assert_family_mirrored_as_on_one_device(result)
 
 
 @CHECKS
