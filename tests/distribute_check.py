@@ -9,8 +9,9 @@ starts): trains on 2 logical CPU devices and writes what the tests compare.
         weights, batch and z) on 2 replicas with --sync_bn; for each variable,
         the largest difference from the single-device result;
         family, family_conv, dcgan_losses, own_statistics, stabilizers,
-        uneven_batch: see their docstrings; and always "imports": whether importing main.py (and the
-        modules it imports) started TensorFlow's runtime.
+        uneven_batch: see their docstrings; and always "imports": whether
+        importing main.py (and the modules it imports) started TensorFlow's
+        runtime.
     python tests/distribute_check.py worker OUT.npz MAIN_PY_FLAGS...
         main.py's training with those flags (--strategy multi_worker: TF_CONFIG
         names this worker), then, once it ends or a SIGTERM stops it, every
@@ -327,8 +328,8 @@ def worker(out, *argv):
     try:
         app.run(config_lib.of_command_line(values, typed), typed=typed)
     except SystemExit as exited:
-        if exited.code == 128 + signal.SIGTERM:
-            _dump(made[-1], out)  # (every worker stops here: the reads below are collective)
+        if exited.code == 128 + signal.SIGTERM:  # every worker stops after one iteration,
+            _dump(made[-1], out)  # so each reaches the dump's collective reads
         raise
     _dump(made[-1], out)
 
@@ -345,15 +346,17 @@ if __name__ == "__main__":
         worker(out, *sys.argv[3:])
     else:  # all the checks, in one process (each start costs seconds)
         from tensorflow.python.eager import context  # noqa: PLC0415
-        imports = {"tensorflow_started": context.context()._context_handle is not None}  # noqa: SLF001
+        started = context.context()._context_handle is not None  # noqa: SLF001
+        imports = {"tensorflow_started": started}
         if imports["tensorflow_started"]:  # no logical devices now: that alone is reported
             with open(out, "w") as f:
                 json.dump({"imports": imports}, f)
             raise SystemExit(0)
         distribute.split_cpu(2)
         checks = {"replicas": replicas, "sync_bn": sync_bn, "family": family,
-                  "family_conv": family_conv, "dcgan_losses": dcgan_losses, "own_statistics": own_statistics,
-                  "stabilizers": stabilizers, "uneven_batch": uneven_batch}
+                  "family_conv": family_conv, "dcgan_losses": dcgan_losses,
+                  "own_statistics": own_statistics, "stabilizers": stabilizers,
+                  "uneven_batch": uneven_batch}
         checks = {name: checks[name] for name in sys.argv[3:] or checks}
         strategy = distribute.make_strategy("mirrored")  # one per process: they share collectives
         with open(out, "w") as f:
