@@ -103,14 +103,16 @@ def test_sigterm_and_sigint_save_a_checkpoint_then_exit(tmp_path, signum, per_ca
 
 
 # CI kills once; -m slow three times, at other moments.
-@pytest.mark.parametrize("kill_points", [(3,), pytest.param((2, 5, 9), marks=pytest.mark.slow)])
-def test_sigkill_at_any_moment_leaves_a_loadable_checkpoint(tmp_path, kill_points,
+@pytest.mark.parametrize("kill_points,epochs", [
+    ((3,), 1), pytest.param((2, 5, 9), 2, marks=pytest.mark.slow)])
+def test_sigkill_at_any_moment_leaves_a_loadable_checkpoint(tmp_path, kill_points, epochs,
                                                             main_in_process):
     """Saving every iteration, so that kills land in the middle of checkpoint
     writes too; every restart must load the last complete checkpoint (the last
-    one, never killed, in this process)."""
-    flags = mnist_flags(tmp_path, "--epoch=2", "--train_size=80", "--ckpt_freq=1",
-                        "--max_to_keep=2")  # past the last kill, 11 iterations to go
+    one, never killed, in this process). Epochs of 10 iterations: past the
+    last kill, 7 or 11 to go."""
+    flags = mnist_flags(tmp_path, f"--epoch={epochs}", "--train_size=80", "--ckpt_freq=1",
+                        "--max_to_keep=2")
     run = tmp_path / "out" / "mnist_x28.z4.uniform_signed.y28.b8" / "checkpoints"
     rng = np.random.default_rng(0)
     started_at, saved_at = [], []
@@ -134,7 +136,7 @@ def test_sigkill_at_any_moment_leaves_a_loadable_checkpoint(tmp_path, kill_point
     for kill_at, saved, start in zip(kill_points, saved_at, started_at[1:]):
         assert saved >= kill_at - 1
         assert start == saved + 1
-    assert " [*] Training done: 20 iterations" in out  # 2 epochs of 80 // 8
+    assert f" [*] Training done: {10 * epochs} iterations" in out  # epochs of 80 // 8
 
 
 def test_a_failed_checkpoint_write_keeps_the_last_one(tmp_path, monkeypatch):
