@@ -125,7 +125,8 @@ class Replayer:
     weights the script's). The GAN is built and traced once: each replay first
     puts back every variable its checkpoint holds as they were before the
     first, the state a new GAN starts from (a state left out would make the
-    test below, two replays of one order, differ)."""
+    recorded order's second replay in test_no_row_order_rescues_a_port_error
+    differ from its first)."""
 
     def __init__(self, name, model=None, loss=""):
         self.record, self.inputs, _ = golden(name)
