@@ -258,7 +258,7 @@ def stabilizers(strategy):
     u_before = [norm.u.numpy() for norm in gan.spectral_norms]
     results = [gan.train_step(batch(step)[0] * 2 - 1) for step in range(3)]
     copies = {}
-    for name, variable in _variables(gan.checkpoint_objects()):
+    for name, variable in make.checkpoint_variables(gan):
         if hasattr(variable, "values"):
             values = [v.numpy() for v in variable.values]
             copies[name] = max(float(np.abs(v - values[0]).max()) for v in values)
@@ -268,19 +268,6 @@ def stabilizers(strategy):
             "u_moved": [float(np.abs(norm.u.numpy() - u).max())
                         for norm, u in zip(gan.spectral_norms, u_before)],
             "spectral_norms": len(gan.spectral_norms), "ema_updates": int(gan.ema.updates.numpy())}
-
-
-def _variables(objects):
-    """Every variable of a checkpoint's objects: (a name unique among them, the
-    variable)."""
-    seen, found = set(), []
-    for attribute, value in objects.items():
-        for index, variable in enumerate(getattr(value, "variables", None) or (
-                [value] if isinstance(value, tf.Variable) else [])):
-            if id(variable) not in seen:
-                seen.add(id(variable))
-                found.append((f"{attribute}/{index}/{variable.name}", variable))
-    return found
 
 
 def uneven_batch(strategy):

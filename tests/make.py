@@ -3,6 +3,8 @@ flags given are the flags typed (the --model's and --loss's defaults fill the
 others: config.of_command_line), a system from systems.compose, and
 commands.train.make_gan."""
 
+import tensorflow as tf
+
 from dcgan_tf import app
 from dcgan_tf import config as config_lib
 from dcgan_tf import systems
@@ -40,3 +42,17 @@ def without_dropout(gan):
         if isinstance(layer, torch_layers.Dropout):
             layer.enabled = False
     return gan
+
+
+def checkpoint_variables(gan):
+    """Every variable a GAN's checkpoint holds, each once: (a name unique among
+    them, the variable); a random generator by its state."""
+    seen, found = set(), []
+    for attribute, value in gan.checkpoint_objects().items():
+        if isinstance(value, tf.random.Generator):
+            value = value.state
+        for index, variable in enumerate(getattr(value, "variables", None) or [value]):
+            if id(variable) not in seen:
+                seen.add(id(variable))
+                found.append((f"{attribute}/{index}/{variable.name}", variable))
+    return found

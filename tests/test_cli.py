@@ -15,7 +15,7 @@ import tensorflow as tf
 from absl import flags
 
 import fakes
-from conftest import REPO_DIR, cpu_only
+from conftest import REPO_DIR, _main_module, cpu_only
 from helpers import TINY_FLAGS, main_py_done
 from dcgan_tf import app
 from dcgan_tf import config as config_lib
@@ -315,8 +315,7 @@ def test_a_family_conv_net_trains_without_tensorflows_remapper_failure_line(tmp_
 def test_a_flag_error_is_its_message_and_where_help_is(capsys):
     """main.py's main(), in this process: exit status 1, two lines on stderr,
     nothing on stdout (not even the devices line: nothing has started)."""
-    import main  # noqa: PLC0415 (defines the flags once per process)
-
+    main = _main_module()
     main.FLAGS(["main.py", "--batch_size", "0"])
     try:
         with pytest.raises(SystemExit) as exited:

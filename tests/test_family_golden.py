@@ -133,7 +133,8 @@ class Replayer:
         self.gan = gan_for(name, self.record, model, loss)
         torch_layers.load_torch_state(self.gan.generator, state(self.inputs, "init/G/"))
         torch_layers.load_torch_state(self.gan.discriminator, state(self.inputs, "init/D/"))
-        self.start = [(variable, variable.numpy()) for variable in _variables(self.gan)]
+        self.start = [(variable, variable.numpy())
+                      for _, variable in make.checkpoint_variables(self.gan)]
 
     def __call__(self, row_order=None):
         """Returns (our losses in backward() order, our final state as {'G/<key>':
@@ -180,17 +181,6 @@ class Replayer:
         ours.update({f"D/{k}": v
                      for k, v in torch_layers.to_torch_state(gan.discriminator).items()})
         return np.array(losses), ours
-
-
-def _variables(gan):
-    """Every variable of a GAN's checkpoint objects, each once."""
-    found = {}
-    for value in gan.checkpoint_objects().values():
-        if isinstance(value, tf.random.Generator):
-            value = value.state
-        for variable in getattr(value, "variables", None) or [value]:
-            found[id(variable)] = variable
-    return list(found.values())
 
 
 def losses_match(losses, expected):
