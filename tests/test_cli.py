@@ -16,8 +16,9 @@ from absl import flags
 
 import fakes
 from conftest import REPO_DIR, _main_module, cpu_only
-from helpers import TINY_FLAGS, main_py_done
+from helpers import TINY_FLAGS, main_py, main_py_done
 from dcgan_tf import app
+from dcgan_tf import checkpoints
 from dcgan_tf import config as config_lib
 from dcgan_tf import startup
 from dcgan_tf import systems
@@ -183,7 +184,7 @@ def test_test_mode_without_a_trained_run_says_to_train(tmp_path, capsys):
 def test_main_trains_then_test_mode_finds_the_run_without_data(tmp_path, main_in_process,
                                                                monkeypatch):
     """main.py's command line in this process (a training in a process of its
-    own, exit 0, is test_robustness.py's same-seed test)."""
+    own, exit 0: trained_in_its_own_process below)."""
     fakes.make_mnist(str(tmp_path / "data" / "mnist"), n_train=70, n_test=10)
     monkeypatch.chdir(tmp_path)  # main.py's default folders, here
     common = ["--dataset", "mnist", "--input_height=28", "--output_height=28",
@@ -205,27 +206,45 @@ def test_main_trains_then_test_mode_finds_the_run_without_data(tmp_path, main_in
     assert (tmp_path / "samples" / run / "test_00000005.png").exists()
 
 
+# main.py in a process of its own, as a user starts it (one start serves these
+# tests: a start costs 8 s of TensorFlow's import on the AVX2 EPYC): lsgan's
+# conv nets, whose training step makes Grappler's remapper give up with an
+# "E0000 ... remapper failed" line once per process (a TensorFlow bug,
+# startup.GRAPH_OPTIMIZER_NOTICES) that read as a failure of the run.
+OWN_PROCESS = pytest.mark.xdist_group("trained_in_its_own_process")
+
+
+def lsgan_flags(data_dir, seed, name):
+    return ["--dataset", "mnist", "--model", "lsgan", "--output_height=16", "--batch_size=8",
+            "--train", "--epoch=1", f"--data_dir={data_dir}", f"--seed={seed}",
+            f"--out_name={name}"]
+
+
 @pytest.fixture(scope="module")
-def test_mode_without_a_run(tmp_path_factory):
-    """main.py's test mode where there is no run: its whole output."""
-    return main_py_done("--dataset", "mnist", "--input_height=28", "--output_height=28",
-                        cwd=tmp_path_factory.mktemp("empty"))
+def trained_in_its_own_process(tmp_path_factory):
+    """main.py training 2 iterations of lsgan in a process of its own: its
+    whole output, and the folder it ran in."""
+    folder = tmp_path_factory.mktemp("own_process")
+    fakes.make_mnist(str(folder / "data" / "mnist"), n_train=16, n_test=8)
+    done = main_py_done(*lsgan_flags(folder / "data", 5, "first"), cwd=folder)
+    return done, folder
 
 
-@pytest.mark.xdist_group("test_mode_without_a_run")
-def test_start_up_shows_where_it_computes_and_no_runtime_notices(test_mode_without_a_run):
-    done = test_mode_without_a_run
-    assert done.returncode == 1
-    assert done.stdout.splitlines()[0].startswith(" [*] Devices: ")
-    for notice in ("cuInit", "cudart_stub", "absl::InitializeLog", "oneDNN"):
-        assert notice not in done.stderr, done.stderr
-    assert done.stderr.strip().startswith("[!] No trained run for --dataset=mnist")
+@OWN_PROCESS
+def test_a_training_in_its_own_process_exits_0_and_says_nothing_on_stderr(
+        trained_in_its_own_process):
+    """No remapper line (main.py holds it back; absl's --verbosity shows it), and
+    none of TensorFlow's start-up notices."""
+    done, _ = trained_in_its_own_process
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "[       2 Epoch:[ 0/ 1] [   1/   2]" in done.stdout
+    assert done.stderr == ""
 
 
-@pytest.mark.xdist_group("test_mode_without_a_run")
+@OWN_PROCESS
 @cpu_only
-def test_start_up_names_the_cpu(test_mode_without_a_run):
-    done = test_mode_without_a_run
+def test_start_up_shows_where_it_computes_naming_the_cpu(trained_in_its_own_process):
+    done, _ = trained_in_its_own_process
     threads = tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count()
     mkl = __import__("tensorflow.python.util._pywrap_util_port", fromlist=["IsMklEnabled"])
     state = "on" if mkl.IsMklEnabled() else "off"  # this process started as main.py did
@@ -235,18 +254,58 @@ def test_start_up_names_the_cpu(test_mode_without_a_run):
                                   f" {why})\n")
 
 
+@OWN_PROCESS
+def test_the_same_seed_gives_identical_checkpoints(trained_in_its_own_process, main_in_process,
+                                                  monkeypatch):
+    """The same command in this process writes the checkpoint the process of its
+    own wrote, bit for bit; another seed, another."""
+    _, folder = trained_in_its_own_process
+    monkeypatch.chdir(folder)  # main.py's default folders, there
+    runs = {"first": checkpoint_values(folder / "checkpoints" / "first")}
+    for name, seed in (("second", 5), ("other", 6)):
+        main_in_process(*lsgan_flags(folder / "data", seed, name), log=lambda line: None)
+        runs[name] = checkpoint_values(folder / "checkpoints" / name)
+    assert runs["first"].keys() == runs["second"].keys()
+    for key in runs["first"]:
+        np.testing.assert_array_equal(runs["first"][key], runs["second"][key], err_msg=key)
+    differing = [k for k in runs["first"] if k.startswith("generator")
+                 and not np.array_equal(runs["first"][k], runs["other"][k])]
+    assert differing  # and another seed gives another run
+
+
+def checkpoint_values(folder):
+    reader = tf.train.load_checkpoint(checkpoints.latest_checkpoint(str(folder)))
+    return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()
+            if name != "_CHECKPOINTABLE_OBJECT_GRAPH"}
+
+
 @cpu_only
-def test_start_up_says_a_users_onednn_setting_is_obeyed(tmp_path, monkeypatch):
-    """TensorFlow reads TF_ENABLE_ONEDNN_OPTS as it is imported; the line says
-    what TensorFlow then runs with, asked of it. The setting asked is the one
-    this CPU would not otherwise run with (this process started as main.py
-    does), so the line can only be right if the setting was obeyed."""
+def test_start_up_says_what_was_set_before_tensorflow_started(tmp_path, monkeypatch):
+    """TensorFlow reads TF_ENABLE_ONEDNN_OPTS as it is imported; the first line
+    says what TensorFlow then runs with, asked of it. The setting asked is the
+    one this CPU would not otherwise run with (this process started as main.py
+    does), so the line can only be right if the setting was obeyed. The threads
+    per op are set before TensorFlow starts too: one for the family's MLPs
+    (their small ops run faster one per core at a time: bench/RESULTS.md), said
+    (the start is stopped once it has said so; --intra_op_threads' answers are
+    test_every_flag.py's)."""
     mkl = __import__("tensorflow.python.util._pywrap_util_port", fromlist=["IsMklEnabled"])
     setting, state = ("0", "off") if mkl.IsMklEnabled() else ("1", "on")
     monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", setting)
-    done = main_py_done("--dataset", "mnist", "--input_height=28", "--output_height=28",
-                        cwd=tmp_path)
-    assert f", oneDNN {state}: TF_ENABLE_ONEDNN_OPTS={setting})" in done.stdout.splitlines()[0]
+    fakes.make_mnist(str(tmp_path / "data" / "mnist"), n_train=16, n_test=8)
+    process = main_py("--dataset=mnist", "--model=gan", "--train", "--epoch=1", "--batch_size=8",
+                      "--seed=0", f"--data_dir={tmp_path / 'data'}", cwd=tmp_path)
+    said = []
+    try:
+        for line in process.stdout:
+            said.append(line.rstrip("\n"))
+            if line.startswith(" [*] CPU:"):
+                break
+    finally:
+        process.kill()
+        _, err = process.communicate(timeout=60)
+    assert said and f", oneDNN {state}: TF_ENABLE_ONEDNN_OPTS={setting})" in said[0], (said, err)
+    assert said[-1] == " [*] CPU: 1 thread per op", (said, err[-2000:])
 
 
 AVX2_ONLY = {"sse2", "avx", "avx2", "fma"}
@@ -297,19 +356,6 @@ def test_held_stderr_passes_real_errors_and_holds_start_up_notices():
         os.write(2, b"I0000 cudart_stub.cc:31] Could not find cuda drivers on your machine\n")
         os.write(2, b"E0000 some_kernel.cc:9] a real failure\n")
     assert seen.getvalue() == "E0000 some_kernel.cc:9] a real failure\n"
-
-
-def test_a_family_conv_net_trains_without_tensorflows_remapper_failure_line(tmp_path):
-    """lsgan's training step makes Grappler's remapper give up (a TensorFlow bug,
-    startup.GRAPH_OPTIMIZER_NOTICES) with an "E0000 ... remapper failed" line,
-    once per process, that read as a failure of the run; main.py holds it back
-    (absl's --verbosity shows it)."""
-    fakes.make_mnist(str(tmp_path / "data" / "mnist"), n_train=16, n_test=8)
-    done = main_py_done("--dataset", "mnist", "--model", "lsgan", "--batch_size=8",
-                        "--train", "--epoch=1", f"--data_dir={tmp_path / 'data'}", cwd=tmp_path)
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert "[       2 Epoch:[ 0/ 1] [   1/   2]" in done.stdout
-    assert done.stderr == ""
 
 
 def test_a_flag_error_is_its_message_and_where_help_is(capsys):

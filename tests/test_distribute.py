@@ -314,29 +314,32 @@ def assert_family_mirrored_as_on_one_device(result):
 @CHECKS
 @cpu_only
 def test_family_mirrored_computes_the_single_device_iterations(checks):
-    """wgan and wgan_gp on 2 replicas against one device, two iterations on a
-    batch whose halves are equal (so each replica's batch norm sees the single
-    device's statistics): replicas stay identical, and every weight, Adam or
-    RMSprop slot and running mean agrees with one device to float rounding in
-    the bulk; running variances differ by design (Bessel's n - 1 of 4 rows, not 8).
-    gan with --sync_bn on a batch of 8 different rows: the single device's
-    iterations, running variances included (each replica normalizing its own 4
-    rows moves G's weights by a full step away: measured 8e-4)."""
+    """wgan_gp on 2 replicas against one device, two iterations on a batch whose
+    halves are equal (so each replica's batch norm sees the single device's
+    statistics): replicas stay identical, and every weight, Adam slot and
+    running mean agrees with one device to float rounding in the bulk; running
+    variances differ by design (Bessel's n - 1 of 4 rows, not 8). gan with
+    --sync_bn on a batch of 8 different rows: the single device's iterations,
+    running variances included (each replica normalizing its own 4 rows moves
+    G's weights by a full step away: measured 8e-4)."""
     result = checks["family"]
-    assert sorted(result) == ["gan_sync_bn", "wgan", "wgan_gp"]
+    assert sorted(result) == ["gan_sync_bn", "wgan_gp"]
     assert_family_mirrored_as_on_one_device(result)
     assert result["gan_sync_bn"]["gaps"]["G/model.11.weight"] < LEARNING_RATE / 50
 
 
-# CI: the family's MLPs above (G first and critic first, batch norms, RMSprop,
-# the penalty) and carpedm20's conv networks mirrored (the checks above); -m
-# slow: acgan's conv networks and two heads too.
+# CI: the family's MLPs above (G first and critic first, batch norms, Adam, the
+# penalty) and carpedm20's conv networks mirrored (the checks above); -m slow:
+# wgan's RMSprop and clipping (each copy updated as Adam's are), and acgan's
+# conv networks and two heads too.
 @pytest.mark.slow
 @cpu_only
-def test_family_conv_nets_mirrored_compute_the_single_device_iterations(tmp_path):
-    """acgan, as the test above: G first, conv networks, batch norms, two heads."""
-    result = run_checks(tmp_path, "family_conv")["family_conv"]
-    assert list(result) == ["acgan"]
+@pytest.mark.parametrize("check,label", [("family_rmsprop", "wgan"), ("family_conv", "acgan")])
+def test_more_family_models_mirrored_compute_the_single_device_iterations(tmp_path, check, label):
+    """wgan (critic first, clipping, RMSprop) and acgan (G first, conv networks,
+    batch norms, two heads), as the test above."""
+    result = run_checks(tmp_path, check)[check]
+    assert list(result) == [label]
     assert_family_mirrored_as_on_one_device(result)
 
 
@@ -389,7 +392,7 @@ def test_main_trains_resumes_and_samples_a_family_model_mirrored_with_every_part
     resumed one, then test mode on one device samples the average. G's turn
     comes every batch (--n_critic 1), so D's update is traced once, not in
     both branches of G's-turn cond (seconds per trace here); those branches
-    run on 2 replicas in distribute_check's family check (wgan, wgan_gp)."""
+    run on 2 replicas in distribute_check's family checks (wgan_gp; -m slow wgan)."""
     fakes.make_mnist(str(tmp_path / "data" / "mnist"), n_train=16, n_test=8)
     common = ["--dataset", "mnist", "--model", "wgan_gp", "--batch_size=8", "--seed=1",
               f"--data_dir={tmp_path / 'data'}", "--out_dir=runs"]
@@ -413,7 +416,7 @@ def test_main_trains_resumes_and_samples_a_family_model_mirrored_with_every_part
         assert arrays["images"].shape == (5, 28, 28, 1)
 
 
-# The critic's schedule runs mirrored in CI with the family's wgan and wgan_gp
+# The critic's schedule runs mirrored in CI with the family's wgan_gp
 # (the same GAN step): -m slow runs it on carpedm20's networks too.
 @pytest.mark.slow
 @cpu_only

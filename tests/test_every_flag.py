@@ -12,7 +12,6 @@ import tensorflow as tf
 
 import fakes
 from conftest import cpu_only
-from helpers import main_py
 from dcgan_tf import curves
 from dcgan_tf import distribute
 from tf1_reference_model import TF1ReferenceDCGAN
@@ -245,26 +244,13 @@ def test_continuing_an_original_run_into_other_networks_is_refused_before_writin
     shutil.rmtree(folder)
 
 
-def test_the_mlp_models_train_one_thread_per_op_unless_told(data_dir, tmp_path, monkeypatch):
-    """The threads per op are set before TensorFlow starts, so in main.py's own
-    process: one for the family's MLPs (their small ops run faster one per
-    core at a time: bench/RESULTS.md), said at the start (stopped once it has
-    said so). What --intra_op_threads asks instead, and TensorFlow's own
-    choice for other networks, are set_op_threads' answers, asked here as in a
-    process where TensorFlow has not started (its thread count's getter and
-    setter stand in for TensorFlow's)."""
-    process = main_py("--dataset=mnist", "--model=gan", "--train", "--epoch=1", "--batch_size=8",
-                      "--seed=0", f"--data_dir={data_dir}", f"--out_dir={tmp_path}")
-    said = []
-    try:
-        for line in process.stdout:
-            said.append(line.rstrip("\n"))
-            if line.startswith(" [*] CPU:"):
-                break
-    finally:
-        process.kill()
-        _, err = process.communicate(timeout=60)
-    assert said and said[-1] == " [*] CPU: 1 thread per op", (said, err[-2000:])
+def test_the_mlp_models_train_one_thread_per_op_unless_told(monkeypatch):
+    """The threads per op are set before TensorFlow starts: one for the family's
+    MLPs (main.py in a process of its own says so: test_cli.py's start-up
+    test). What --intra_op_threads asks instead, and TensorFlow's own choice for
+    other networks, are set_op_threads' answers, asked here as in a process
+    where TensorFlow has not started (its thread count's getter and setter
+    stand in for TensorFlow's)."""
     set_to = []
     monkeypatch.setattr(tf.config.threading, "get_intra_op_parallelism_threads", lambda: 0)
     monkeypatch.setattr(tf.config.threading, "set_intra_op_parallelism_threads", set_to.append)
