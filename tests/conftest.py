@@ -122,6 +122,40 @@ def shared_training(tmp_path_factory):
     return get
 
 
+@pytest.fixture(scope="session")
+def classifier_weights(tmp_path_factory, worker_id):
+    """The weights file of one metrics classifier, trained on a small fake MNIST
+    once for the whole run: both workers ask for it in one folder, and the
+    second waits for the first's (load_or_train_classifier takes turns)."""
+    import fakes  # noqa: PLC0415
+    from dcgan_tf import metrics  # noqa: PLC0415
+
+    root = tmp_path_factory.getbasetemp()
+    shared = root if worker_id == "master" else root.parent  # xdist's workers share it
+    digits = tmp_path_factory.mktemp("classifier_digits") / "mnist"
+    fakes.make_mnist(str(digits), n_train=100, n_test=20, seed=0)
+    metrics.load_or_train_classifier(str(digits), str(shared / "classifier_cache"),
+                                     log=lambda line: None)
+    weights, = (shared / "classifier_cache").glob("classifier_*.weights.h5")
+    return weights
+
+
+@pytest.fixture
+def classifier_without_training(monkeypatch, classifier_weights):
+    """Where a test needs the metrics' classifier (its features, its verdicts) and
+    not its training (seconds of Keras fit: the tests of the training are
+    test_visualize_and_metrics.py's and test_nothing_silently_wrong.py's): the
+    training, wherever a command would train it, copies `classifier_weights`
+    into the cache instead. Its figures are then another data set's classifier's."""
+    from dcgan_tf import metrics  # noqa: PLC0415
+
+    def copied(path, train_x, train_y, epochs, width, seed, log):
+        shutil.copyfile(classifier_weights, path)
+        return metrics._cached_classifier(path, width, log)  # noqa: SLF001
+
+    monkeypatch.setattr(metrics, "_trained_classifier", copied)
+
+
 class Handler(http.server.BaseHTTPRequestHandler):
     """Serves `self.server.routes[path] = (behaviour, bytes)`: 'ok' (honours
     Range), 'drop_once' (the first full request is cut off halfway), 'corrupt'

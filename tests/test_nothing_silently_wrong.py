@@ -528,8 +528,8 @@ def test_nearest_neighbours_of_a_young_generator_on_noise_give_no_verdict(main_i
     assert report["source"]["iteration"] == 4
 
 
-def test_nearest_neighbours_look_among_the_images_the_run_trained_on(main_in_process, tmp_path,
-                                                                     monkeypatch, capsys):
+def test_nearest_neighbours_look_among_the_images_the_run_trained_on(
+        main_in_process, tmp_path, monkeypatch, capsys, classifier_without_training):
     """A run on 40 of 110 digits (--train_size 40) had its samples' nearest
     "training images" looked for among all 110, and its JSON said it trained
     on every real image; now the 40 its batches took, the 70 others unseen."""

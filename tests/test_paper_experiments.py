@@ -416,7 +416,7 @@ def test_main_draws_walks_arithmetic_and_guided_backprop(trained):
     assert any("layer 3" in line for line in lines)  # the last of the four conv layers
 
 
-def test_main_reports_nearest_neighbours_and_a_verdict(trained):
+def test_main_reports_nearest_neighbours_and_a_verdict(trained, classifier_without_training):
     _, samples = _run(trained["conditional"], nearest_neighbours=100)
     report = json.load(open(os.path.join(samples, "nearest_neighbours.json")))
     assert report["samples"] == 100 and set(report["spaces"]) == {"pixels",

@@ -165,7 +165,7 @@ def test_sweeps_honour_z_dist(tmp_path):
     np.testing.assert_allclose(seen[3][:, 2], np.linspace(0, 1, 4), rtol=1e-6)
 
 
-def test_main_visualize_generate_and_evaluate(runs):
+def test_main_visualize_generate_and_evaluate(runs, classifier_without_training):
     config = config_lib.dataclasses.replace(
         runs["conditional"], visualize=True, visualize_option="class_grid", generate=25,
         generate_png=True, evaluate=True, metrics_samples=50)
