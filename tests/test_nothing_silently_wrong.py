@@ -548,10 +548,10 @@ def test_nearest_neighbours_look_among_the_images_the_run_trained_on(
     flags = ["--dataset=mnist", f"--data_dir={tmp_path / 'data'}", f"--out_dir={tmp_path / 'out'}",
              "--input_height=28", "--output_height=28", "--batch_size=8", "--seed=1",
              "--out_name=r", *TINY]
+    cache = f"--classifier_cache={tmp_path / 'cache'}"  # (never the user's own)
     run_main(main_in_process, *flags, "--train", "--epoch=1", "--train_size=40")
     capsys.readouterr()
-    lines = run_main(main_in_process, *flags, "--nearest_neighbours=20",
-                     f"--classifier_cache={tmp_path / 'cache'}")
+    lines = run_main(main_in_process, *flags, "--nearest_neighbours=20", cache)
     progress = capsys.readouterr().err  # a bar per space over the images trained on
     for space in ("pixels", "classifier_features"):
         assert re.search(f"nearest neighbours in {space}: 100%.* 40/40 ", progress), progress
@@ -567,7 +567,7 @@ def test_nearest_neighbours_look_among_the_images_the_run_trained_on(
         assert all(0 <= i < 40 for row in space["first_samples_neighbours"] for i in row)
     # Resumed on 48 an epoch: the most any start drew (flags_history.jsonl).
     run_main(main_in_process, *flags, "--train", "--epoch=2", "--train_size=48")
-    lines = run_main(main_in_process, *flags, "--nearest_neighbours=20")
+    lines = run_main(main_in_process, *flags, "--nearest_neighbours=20", cache)
     assert " [*] Training images: the 48 of 110 images its batches took; unseen real images:" \
         " the data set's 62 images its batches never took" in lines
     # The first search is kept beside the second (it was replaced).
@@ -577,7 +577,7 @@ def test_nearest_neighbours_look_among_the_images_the_run_trained_on(
     with open(tmp_path / "out" / "r" / "flags_history.jsonl", "a") as history:
         history.write("{\"flags\": \n")  # a start's line cut short
     samples = sorted(os.listdir(tmp_path / "out" / "r" / "samples"))
-    err = refused(main_in_process, capsys, *flags, "--nearest_neighbours=20")
+    err = refused(main_in_process, capsys, *flags, "--nearest_neighbours=20", cache)
     assert "flags_history.jsonl is damaged (line 3 is not a start's flags" in err, err
     assert sorted(os.listdir(tmp_path / "out" / "r" / "samples")) == samples
 
