@@ -18,21 +18,12 @@ from dcgan_tf import startup  # noqa: E402 (imports nothing from TensorFlow)
 startup.choose_onednn()  # the kernels main.py would run on, before TensorFlow starts
 
 import contextlib  # noqa: E402
-import gc  # noqa: E402
 import http.server  # noqa: E402
 import shutil  # noqa: E402
 import socket  # noqa: E402
 import threading  # noqa: E402
 
 import pytest  # noqa: E402
-
-# Python's cycle collector, every 50,000 allocations instead of 700 (and its
-# full passes over the 400,000 objects TensorFlow's modules leave, 0.4 s each,
-# almost never): the tests build and drop hundreds of graphs. Measured on the
-# AVX2 EPYC, test_stabilizers.py and test_training.py in one process, back to
-# back: 233 s instead of 280 s (user CPU 223 s instead of 268), peak memory
-# 1.72 GB instead of 1.45.
-gc.set_threshold(50_000, 10, 10)
 
 SHARED_DIR = os.path.join(os.path.dirname(REPO_DIR), "shared")
 REFERENCE_DIR = os.path.join(SHARED_DIR, "reference", "carpedm20-tf1")
