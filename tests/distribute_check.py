@@ -345,7 +345,8 @@ if __name__ == "__main__":
             raise SystemExit(0)
         distribute.split_cpu(2)
         checks = {"replicas": replicas, "sync_bn": sync_bn, "family": family,
-                  "family_rmsprop": family_rmsprop, "family_conv": family_conv, "dcgan_losses": dcgan_losses,
+                  "family_rmsprop": family_rmsprop, "family_conv": family_conv,
+                  "dcgan_losses": dcgan_losses,
                   "own_statistics": own_statistics, "stabilizers": stabilizers,
                   "uneven_batch": uneven_batch}
         checks = {name: checks[name] for name in sys.argv[3:] or checks}

@@ -72,6 +72,13 @@ def first_iteration(output):
     return int(next(line for line in output.splitlines() if " Epoch:" in line)[1:9])
 
 
+def checkpoint_values(prefix):
+    """Every value a checkpoint saved, by key (its object graph left out)."""
+    reader = tf.train.load_checkpoint(prefix)
+    return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()
+            if name != "_CHECKPOINTABLE_OBJECT_GRAPH"}
+
+
 def largest_travel(optimizer, updates, beta1, beta2):
     """How far `updates` steps of the optimizer from its start can move a weight,
     in learning rates (tests/adam_bounds.py)."""

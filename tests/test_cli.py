@@ -16,7 +16,7 @@ from absl import flags
 
 import fakes
 from conftest import REPO_DIR, _main_module, cpu_only
-from helpers import TINY_FLAGS, main_py, main_py_done
+from helpers import TINY_FLAGS, checkpoint_values, main_py, main_py_done
 from dcgan_tf import app
 from dcgan_tf import checkpoints
 from dcgan_tf import config as config_lib
@@ -261,22 +261,19 @@ def test_the_same_seed_gives_identical_checkpoints(trained_in_its_own_process, m
     own wrote, bit for bit; another seed, another."""
     _, folder = trained_in_its_own_process
     monkeypatch.chdir(folder)  # main.py's default folders, there
-    runs = {"first": checkpoint_values(folder / "checkpoints" / "first")}
+    def saved(name):
+        return checkpoint_values(checkpoints.latest_checkpoint(str(folder / "checkpoints" / name)))
+
+    runs = {"first": saved("first")}
     for name, seed in (("second", 5), ("other", 6)):
         main_in_process(*lsgan_flags(folder / "data", seed, name), log=lambda line: None)
-        runs[name] = checkpoint_values(folder / "checkpoints" / name)
+        runs[name] = saved(name)
     assert runs["first"].keys() == runs["second"].keys()
     for key in runs["first"]:
         np.testing.assert_array_equal(runs["first"][key], runs["second"][key], err_msg=key)
     differing = [k for k in runs["first"] if k.startswith("generator")
                  and not np.array_equal(runs["first"][k], runs["other"][k])]
     assert differing  # and another seed gives another run
-
-
-def checkpoint_values(folder):
-    reader = tf.train.load_checkpoint(checkpoints.latest_checkpoint(str(folder)))
-    return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()
-            if name != "_CHECKPOINTABLE_OBJECT_GRAPH"}
 
 
 @cpu_only

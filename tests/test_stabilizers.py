@@ -16,7 +16,7 @@ import tensorflow as tf
 import fakes
 import make
 from conftest import cpu_only
-from helpers import ALL_STABILIZERS, SMALLEST_FLAGS, TINY_MODEL
+from helpers import ALL_STABILIZERS, SMALLEST_FLAGS, TINY_MODEL, checkpoint_values
 from dcgan_tf import checkpoints
 from dcgan_tf import networks
 from dcgan_tf import objectives
@@ -278,12 +278,6 @@ def digits(tmp_path):
             *SMALLEST_FLAGS]
 
 
-def _numbers(prefix):
-    reader = tf.train.load_checkpoint(prefix)
-    return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()
-            if name != "_CHECKPOINTABLE_OBJECT_GRAPH"}
-
-
 def test_every_part_at_once_trains_resumes_exactly_and_samples_the_average(
         main_in_process, digits, tmp_path):
     """Two epochs straight, or one and then one more resumed: the same checkpoint
@@ -297,7 +291,7 @@ def test_every_part_at_once_trains_resumes_exactly_and_samples_the_average(
     main_in_process(*digits, "--train", "--epoch=2", "--out_name=resumed", log=lines.append)
     assert any("resuming after iteration 6" in line for line in lines), lines  # record obeyed
     out = tmp_path / "out"
-    straight, resumed = (_numbers(str(out / name / "checkpoints" / "model.b8-12"))
+    straight, resumed = (checkpoint_values(str(out / name / "checkpoints" / "model.b8-12"))
                          for name in ("straight", "resumed"))
     assert straight.keys() == resumed.keys()
     assert any("spectral_norm/u" in name for name in straight)
