@@ -346,9 +346,8 @@ if __name__ == "__main__":
         distribute.split_cpu(2)
         checks = {"replicas": replicas, "sync_bn": sync_bn, "family": family,
                   "family_rmsprop": family_rmsprop, "family_conv": family_conv,
-                  "dcgan_losses": dcgan_losses,
-                  "own_statistics": own_statistics, "stabilizers": stabilizers,
-                  "uneven_batch": uneven_batch}
+                  "dcgan_losses": dcgan_losses, "own_statistics": own_statistics,
+                  "stabilizers": stabilizers, "uneven_batch": uneven_batch}
         checks = {name: checks[name] for name in sys.argv[3:] or checks}
         strategy = distribute.make_strategy("mirrored")  # one per process: they share collectives
         with open(out, "w") as f:
