@@ -203,10 +203,23 @@ def write_summaries(writer, counter, result, value_range, with_images):
                 tf.summary.scalar(name, result[name])
         for name in SUMMARY_HISTOGRAMS:
             if name in result:
-                tf.summary.histogram(name, result[name])
+                _original_histogram(name, result[name])
         if with_images:
             lo, hi = value_range
             tf.summary.image("G", (result["G"] - lo) / (hi - lo), max_outputs=3)
+
+
+def _original_histogram(name, values):
+    """The original's histogram summary: TF1's HistogramSummary op, TensorBoard's
+    `histo` value with its exponential buckets, as carpedm20's event files hold
+    it. (TensorBoard's TF2 histogram builds its buckets from some ninety graph
+    ops: three of them took a third of the tiny DCGAN's trace, bench/RESULTS.md.)
+    An iteration whose values are not all finite writes none: the op refuses
+    them, and the loss check stops that run with its own message."""
+    tf.cond(tf.reduce_all(tf.math.is_finite(values)),
+            lambda: tf.summary.experimental.write_raw_pb(
+                tf.raw_ops.HistogramSummary(tag=name, values=values)),
+            lambda: tf.constant(False))
 
 
 def train(gan, training_data, config, paths, log=print, on_start=None):
