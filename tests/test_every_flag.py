@@ -9,6 +9,7 @@ import shutil
 import numpy as np
 import pytest
 import tensorflow as tf
+from tensorboard.backend.event_processing import event_accumulator
 
 import fakes
 from conftest import cpu_only
@@ -163,8 +164,6 @@ def test_a_critic_loss_writes_g_images_to_tensorboard(main_in_process, data_dir,
 def histograms(log_dir):
     """{tag: [(step, count, min, max)]} of the histograms TensorBoard reads from
     a run's log, with its own reader."""
-    from tensorboard.backend.event_processing import event_accumulator  # noqa: PLC0415
-
     reader = event_accumulator.EventAccumulator(str(log_dir), size_guidance={"histograms": 0})
     reader.Reload()
     return {tag: [(event.step, event.histogram_value.num, event.histogram_value.min,
