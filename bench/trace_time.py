@@ -1,0 +1,66 @@
+"""What a training start costs before its first iteration is done: the traced
+step's trace (Python building its graph) and its first call (Grappler, the
+kernels), for carpedm20's conditional MNIST DCGAN at the tests' tiny widths,
+batch 8 (a trace costs what its ops cost, whatever their widths). Every test
+that trains pays it once per start, as a user does once per run.
+
+    python bench/trace_time.py --starts 6
+
+Each start is a new GAN in this process, as a test's in-process runs are.
+"""
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path[:0] = [REPO, os.path.join(REPO, "tests"), os.path.dirname(os.path.abspath(__file__))]
+
+from dcgan_tf import startup  # noqa: E402
+
+startup.choose_onednn()  # the kernels main.py runs on
+
+import tensorflow as tf  # noqa: E402
+
+import benchlib  # noqa: E402
+import make  # noqa: E402
+from helpers import TINY_MODEL  # noqa: E402
+from dcgan_tf import training  # noqa: E402
+from dcgan_tf.networks import carpedm20  # noqa: E402
+
+
+def one_start(log_dir):
+    """(trace seconds, first call seconds, the step's top-level graph ops)."""
+    gan = make.gan(carpedm20.ModelConfig(28, 28, 1, y_dim=10, **TINY_MODEL), batch_size=8)
+    step = training.LoggedSteps(gan, tf.summary.create_file_writer(log_dir), (-1, 1), False)
+    real = tf.random.uniform([8, 28, 28, 1])
+    y = tf.one_hot(tf.range(8) % 10, 10)
+    started = time.perf_counter()
+    traced = step._one.get_concrete_function(real, y)  # noqa: SLF001 (the step main.py calls)
+    trace = time.perf_counter() - started
+    started = time.perf_counter()
+    for value in traced(real, y).values():
+        value.numpy()
+    return trace, time.perf_counter() - started, len(traced.graph.get_operations())
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--starts", type=int, default=6)
+    args = parser.parse_args(argv)
+    print(f"# {benchlib.machine()}")
+    with tempfile.TemporaryDirectory() as logs:
+        starts = [one_start(os.path.join(logs, str(i))) for i in range(args.starts)]
+    for trace, first, ops in starts:
+        print(f"trace {trace:.2f} s, first call {first:.2f} s ({ops} top-level ops)")
+    trace, first = (statistics.mean(column) for column in list(zip(*starts))[:2])
+    print(f"mean of {args.starts}: trace {trace:.2f} s, first call {first:.2f} s,"
+          f" both {trace + first:.2f} s")
+
+
+if __name__ == "__main__":
+    main()
