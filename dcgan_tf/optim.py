@@ -100,10 +100,14 @@ class OriginalAdam(tf.Module):
 
     def _apply(self, strategy, gradients, finite):
         update = strategy.extended.update
+        hyperparameters = {}  # one set of constants per dtype, not four per variable
         for var, m, v, grad in zip(self.var_list, self.first_moments, self.second_moments,
                                    gradients):
-            update(var, self._apply_one,
-                   args=(m, v, grad, self.beta1_power, self.beta2_power, finite), group=False)
+            if var.dtype not in hyperparameters:
+                hyperparameters[var.dtype] = [tf.constant(value, var.dtype) for value in (
+                    self.learning_rate, self.beta1, self.beta2, self.epsilon)]
+            update(var, self._apply_one, args=(m, v, grad, self.beta1_power, self.beta2_power,
+                                               hyperparameters[var.dtype], finite), group=False)
         # TF1's _finish: the powers move after every variable was updated (the
         # reads above come first: tf.function orders a variable's ops as written).
         for power, beta in ((self.beta1_power, self.beta1), (self.beta2_power, self.beta2)):
@@ -118,21 +122,20 @@ class OriginalAdam(tf.Module):
             return power.assign(power * beta)
         return power.assign(tf.where(finite, power * beta, power))
 
-    def _apply_one(self, var, m, v, grad, beta1_power, beta2_power, finite):
+    def _apply_one(self, var, m, v, grad, beta1_power, beta2_power, hyperparameters, finite):
         if finite is None:
-            return self._adam(var, m, v, grad, beta1_power, beta2_power)
-        return tf.cond(finite, lambda: self._adam(var, m, v, grad, beta1_power, beta2_power),
-                       tf.no_op)
+            return self._adam(var, m, v, grad, beta1_power, beta2_power, hyperparameters)
+        return tf.cond(finite, lambda: self._adam(var, m, v, grad, beta1_power, beta2_power,
+                                                  hyperparameters), tf.no_op)
 
-    def _adam(self, var, m, v, grad, beta1_power, beta2_power):
+    @staticmethod
+    def _adam(var, m, v, grad, beta1_power, beta2_power, hyperparameters):
+        learning_rate, beta1, beta2, epsilon = hyperparameters
         return tf.raw_ops.ResourceApplyAdam(
             var=var.handle, m=m.handle, v=v.handle,
             beta1_power=tf.convert_to_tensor(beta1_power),
             beta2_power=tf.convert_to_tensor(beta2_power),
-            lr=tf.constant(self.learning_rate, var.dtype),
-            beta1=tf.constant(self.beta1, var.dtype),
-            beta2=tf.constant(self.beta2, var.dtype),
-            epsilon=tf.constant(self.epsilon, var.dtype),
+            lr=learning_rate, beta1=beta1, beta2=beta2, epsilon=epsilon,
             grad=tf.cast(grad, var.dtype), use_locking=False, use_nesterov=False)
 
 
@@ -191,20 +194,27 @@ class TorchAdam(tf.Module):
         beta1, beta2 = tf.constant(self.beta1, tf.float64), tf.constant(self.beta2, tf.float64)
         step_size = tf.cast(self.learning_rate / (1.0 - tf.pow(beta1, t)), tf.float32)
         correction2_sqrt = tf.cast(tf.sqrt(1.0 - tf.pow(beta2, t)), tf.float32)
+        # The hyperparameters as the float32 constants each variable's update
+        # would make of them, made once per step (a trace costs per op).
+        constants = [tf.constant(value, tf.float32) for value in (
+            1.0 - self.beta1, self.beta2, 1.0 - self.beta2, self.epsilon)]
         distribute.update_each_copy(
-            [(var, (m, v, grad, step_size, correction2_sqrt, finite)) for var, m, v, grad in
+            [(var, (m, v, grad, step_size, correction2_sqrt, constants, finite))
+             for var, m, v, grad in
              zip(self.var_list, self.first_moments, self.second_moments, gradients)],
             self._adam)
         _finish_step(self, finite)
 
-    def _adam(self, var, m, v, grad, step_size, correction2_sqrt, finite):
-        new_m = m + (1.0 - self.beta1) * (grad - m)
-        new_v = v * self.beta2 + (1.0 - self.beta2) * grad * grad
+    @staticmethod
+    def _adam(var, m, v, grad, step_size, correction2_sqrt, constants, finite):
+        one_minus_beta1, beta2, one_minus_beta2, epsilon = constants
+        new_m = m + one_minus_beta1 * (grad - m)
+        new_v = v * beta2 + one_minus_beta2 * grad * grad
         if finite is not None:  # an overflowed float16 step: nothing moves
             new_m, new_v = _kept_unless(finite, new_m, m), _kept_unless(finite, new_v, v)
         m.assign(new_m)
         v.assign(new_v)
-        denominator = tf.sqrt(v) / correction2_sqrt + self.epsilon
+        denominator = tf.sqrt(v) / correction2_sqrt + epsilon
         return var.assign_sub(_kept_unless(finite, step_size * (m / denominator), 0.0))
 
 
