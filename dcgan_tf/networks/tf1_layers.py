@@ -34,8 +34,10 @@ def conv_cond_concat(x, y):
     Returns [B, H, W, C + Y]; the original multiplies `y` by a ones tensor, a
     broadcast gives the same values.
     """
-    x_shape = tf.shape(x)
-    y_map = tf.broadcast_to(y, tf.stack([x_shape[0], x_shape[1], x_shape[2], tf.shape(y)[-1]]))
+    shape = tf.TensorShape(x.shape)[:-1].concatenate(tf.TensorShape(y.shape)[-1:])
+    if not shape.is_fully_defined():  # a batch of any size: the shape as the graph runs
+        shape = tf.concat([tf.shape(x)[:-1], tf.shape(y)[-1:]], axis=0)
+    y_map = tf.broadcast_to(y, shape)
     return tf.concat([x, tf.cast(y_map, x.dtype)], axis=3)
 
 
