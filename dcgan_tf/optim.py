@@ -100,16 +100,19 @@ class OriginalAdam(tf.Module):
 
     def _apply(self, strategy, gradients, finite):
         update = strategy.extended.update
-        hyperparameters = {}  # one set of constants per dtype, not four per variable
+        # The powers read once and the hyperparameters made once for all the
+        # variables (a trace costs per op; TF1 reads the same values per variable).
+        powers = tf.convert_to_tensor(self.beta1_power), tf.convert_to_tensor(self.beta2_power)
+        hyperparameters = {}  # per dtype
         for var, m, v, grad in zip(self.var_list, self.first_moments, self.second_moments,
                                    gradients):
             if var.dtype not in hyperparameters:
                 hyperparameters[var.dtype] = [tf.constant(value, var.dtype) for value in (
                     self.learning_rate, self.beta1, self.beta2, self.epsilon)]
-            update(var, self._apply_one, args=(m, v, grad, self.beta1_power, self.beta2_power,
-                                               hyperparameters[var.dtype], finite), group=False)
+            update(var, self._apply_one, args=(m, v, grad, *powers, hyperparameters[var.dtype],
+                                               finite), group=False)
         # TF1's _finish: the powers move after every variable was updated (the
-        # reads above come first: tf.function orders a variable's ops as written).
+        # read above comes first: tf.function orders a variable's ops as written).
         for power, beta in ((self.beta1_power, self.beta1), (self.beta2_power, self.beta2)):
             update(power, self._advance_power, args=(beta, finite), group=False)
         if self.loss_scale is not None:
@@ -133,8 +136,7 @@ class OriginalAdam(tf.Module):
         learning_rate, beta1, beta2, epsilon = hyperparameters
         return tf.raw_ops.ResourceApplyAdam(
             var=var.handle, m=m.handle, v=v.handle,
-            beta1_power=tf.convert_to_tensor(beta1_power),
-            beta2_power=tf.convert_to_tensor(beta2_power),
+            beta1_power=beta1_power, beta2_power=beta2_power,
             lr=learning_rate, beta1=beta1, beta2=beta2, epsilon=epsilon,
             grad=tf.cast(grad, var.dtype), use_locking=False, use_nesterov=False)
 
