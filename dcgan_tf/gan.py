@@ -70,6 +70,7 @@ class GAN:
         if jit_compile and self.replicas > 1:
             raise ValueError(f"--xla compiles one device's iteration; it cannot run over the"
                              f" {self.replicas} replicas of --strategy. Drop --xla.")
+        self.jit_compile = jit_compile
         self.rng = tf.random.Generator.from_seed(seed)
         loss_scaling = self.compute_dtype == tf.float16
         with self.strategy.scope():

@@ -126,6 +126,11 @@ class LoggedSteps:
     def __init__(self, gan, writer, value_range, with_images):
         self._gan, self._writer = gan, writer
         self._value_range, self._with_images = value_range, with_images
+        # One iteration per call traces the step into its own graph (a call of
+        # the step's function would add a graph and a copy of its captures: a
+        # trace costs per op). Under --xla the step stays the XLA program it
+        # compiles, with the summaries outside it.
+        self._step = gan.train_step if gan.jit_compile else gan.train_step.python_function
         # Plain Python over Python values: nothing for autograph to convert.
         self._one = tf.function(self._iteration, autograph=False)
         self._several = tf.function(self._iterations, autograph=False)
@@ -162,7 +167,9 @@ class LoggedSteps:
                    self._several.experimental_get_tracing_count())
 
     def _iteration(self, real, y=None):
-        result = self._gan.train_step(real, y)  # summary ops stay outside any XLA program
+        return self._summarized(self._step(real, y))
+
+    def _summarized(self, result):
         write_summaries(self._writer, self._gan.iteration, result, self._value_range,
                         self._with_images)
         return result
@@ -176,8 +183,9 @@ class LoggedSteps:
         # graph is then optimized as when its whole result is an output.
         names = sorted(name for name, value in outputs.items() if value.shape.rank == 0)
 
-        def iteration(i, *gathered):
-            result = self._iteration(reals[i], None if ys is None else ys[i])
+        def iteration(i, *gathered):  # the step traced once, above, and called
+            result = self._summarized(self._gan.train_step(reals[i],
+                                                           None if ys is None else ys[i]))
             return (i + 1,) + tuple(array.write(i, result[name])
                                     for array, name in zip(gathered, names))
 
