@@ -1,10 +1,12 @@
 """What a training start costs before its first iteration is done: the traced
 step's trace (Python building its graph) and its first call (Grappler, the
 kernels), for carpedm20's conditional MNIST DCGAN at the tests' tiny widths,
-batch 8 (a trace costs what its ops cost, whatever their widths). Every test
-that trains pays it once per start, as a user does once per run.
+or a family model at 16 pixels, batch 8 (a trace costs what its ops cost,
+whatever their widths). Every test that trains pays it once per start, as a
+user does once per run.
 
     python bench/trace_time.py --starts 6
+    python bench/trace_time.py --starts 6 --model acgan
 
 Each start is a new GAN in this process, as a test's in-process runs are.
 """
@@ -31,15 +33,25 @@ import make  # noqa: E402
 from helpers import TINY_MODEL  # noqa: E402
 from dcgan_tf import training  # noqa: E402
 from dcgan_tf.networks import carpedm20  # noqa: E402
+from dcgan_tf.networks import pytorch_gan  # noqa: E402
+
+MODELS = ("dcgan", "gan", "cgan", "acgan", "wgan", "wgan_gp", "lsgan")
+LABELLED = ("cgan", "acgan")
 
 
-def one_start(log_dir):
+def one_start(log_dir, model="dcgan"):
     """(trace seconds, first call seconds, the graph ops of the step and of the
     functions it calls)."""
-    gan = make.gan(carpedm20.ModelConfig(28, 28, 1, y_dim=10, **TINY_MODEL), batch_size=8)
+    if model == "dcgan":
+        model_config = carpedm20.ModelConfig(28, 28, 1, y_dim=10, **TINY_MODEL)
+    else:  # the family's network at the tests' 16 pixels, its own widths
+        model_config = pytorch_gan.FamilyModelConfig(model, 16, 1,
+                                                     n_classes=10 if model in LABELLED else 0)
+    gan = make.gan(model_config, model, batch_size=8)
     step = training.LoggedSteps(gan, tf.summary.create_file_writer(log_dir), (-1, 1), False)
-    real = tf.random.uniform([8, 28, 28, 1])
-    y = tf.one_hot(tf.range(8) % 10, 10)
+    size = 28 if model == "dcgan" else 16
+    real = tf.random.uniform([8, size, size, 1])
+    y = tf.one_hot(tf.range(8) % 10, 10) if model_config.conditional else None
     started = time.perf_counter()
     traced = step._one.get_concrete_function(real, y)  # noqa: SLF001 (the step main.py calls)
     trace = time.perf_counter() - started
@@ -54,10 +66,12 @@ def one_start(log_dir):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--starts", type=int, default=6)
+    parser.add_argument("--model", default="dcgan", choices=MODELS,
+                        help="carpedm20's DCGAN (the default) or a family model (--model)")
     args = parser.parse_args(argv)
-    print(f"# {benchlib.machine()}")
+    print(f"# {benchlib.machine()}, --model {args.model}")
     with tempfile.TemporaryDirectory() as logs:
-        starts = [one_start(os.path.join(logs, str(i))) for i in range(args.starts)]
+        starts = [one_start(os.path.join(logs, str(i)), args.model) for i in range(args.starts)]
     for trace, first, ops in starts:
         print(f"trace {trace:.2f} s, first call {first:.2f} s ({ops} graph ops)")
     trace, first = (statistics.mean(column) for column in list(zip(*starts))[:2])
