@@ -89,7 +89,15 @@ def _watch_children():
     subprocess.Popen.__init__, subprocess.Popen._handle_exitstatus = init, exited
 
 
+def _counts(config):
+    """Where tests run: a worker of xdist, or a run without workers (not
+    xdist's controller, which would import TensorFlow for nothing)."""
+    return hasattr(config, "workerinput") or not getattr(config.option, "numprocesses", None)
+
+
 def pytest_sessionstart(session):
+    if not _counts(session.config):
+        return
     from tensorflow.python.eager.polymorphic_function import tracing_compilation  # noqa: PLC0415
 
     from dcgan_tf import app  # noqa: PLC0415
@@ -107,6 +115,8 @@ def pytest_runtest_logstart(nodeid, location):
 
 
 def pytest_sessionfinish(session):
+    if not _counts(session.config):
+        return
     folder = os.environ.get("SUITE_CENSUS_DIR", ".")
     with open(os.path.join(folder, f"suite_census_{os.getpid()}.json"), "w") as out:
         json.dump(_rows, out)
@@ -122,7 +132,7 @@ def summarize(paths):
     others = [seconds for seconds, flags in runs if not flags["train"]]
     children = sorted((child for row in rows.values() for child in row["children"]),
                       reverse=True)
-    print(f"{len(rows)} tests")
+    print(f"{len(rows)} tests with something counted")
     print(f"commands in the tests' processes: {len(trainings)} trainings, {sum(trainings):.0f} s;"
           f" {len(others)} other runs, {sum(others):.0f} s")
     print(f"tf.function traces (outermost): {sum(r['traces'] for r in rows.values())},"
