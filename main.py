@@ -21,7 +21,8 @@ try:
     # TensorFlow's start-up notices (no CUDA here, and so on) held back; any
     # other line it writes still shows. --verbosity shows everything.
     with startup.held_native_stderr(enabled=not startup.verbosity_asked(sys.argv)):
-        import tensorflow as tf
+        with startup.keras_extras_held_back():  # a third of TensorFlow's import
+            import tensorflow as tf
 
         DEVICES = startup.describe_devices(tf)
         from absl import app

@@ -55,6 +55,15 @@ ONEDNN_ON_AVX2_ONLY_CPUS = True
 ONEDNN_AVX2_DEFAULT = "dcgan-tf's default for CPUs with AVX2 and no AVX-512"
 _onednn_chosen_here = None  # why, where choose_onednn set TF_ENABLE_ONEDNN_OPTS
 
+# Packages Keras imports, where installed, as TensorFlow imports it, for
+# integrations dcgan-tf never uses: scikit-learn for its estimator wrappers,
+# IPython for its notebook file editor, matplotlib's pyplot for its image
+# gallery. Keras imports each in a try/except ImportError. Together they were a
+# third of `import tensorflow` (9.3 -> 6.0 s on the AVX2 EPYC, 2026-12-07,
+# bench/RESULTS.md); dcgan-tf imports scikit-learn and pyplot itself where it
+# uses them (the linear SVM and probe, the loss curves), then at their own cost.
+KERAS_EXTRAS = ("sklearn", "IPython", "matplotlib")
+
 
 def _cpuinfo_field(cpuinfo, name):
     """The first CPU's `name` field in Linux's cpuinfo, or None."""
@@ -100,6 +109,33 @@ def choose_onednn(environ=None):
     if choice:
         setting, _onednn_chosen_here = choice
         environ["TF_ENABLE_ONEDNN_OPTS"] = setting
+
+
+class _HeldBack:
+    """A finder, first on sys.meta_path, that says the packages `names` (and
+    their modules) are not installed."""
+
+    def __init__(self, names):
+        self.names = frozenset(names)
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname.partition(".")[0] in self.names:
+            raise ModuleNotFoundError(f"{fullname} is held back while TensorFlow imports",
+                                      name=fullname)
+        return None
+
+
+@contextlib.contextmanager
+def keras_extras_held_back(names=KERAS_EXTRAS):
+    """Runs the block (the first `import tensorflow`) as if the packages `names`
+    were not installed, unless one is imported already; afterwards they import
+    as usual. See KERAS_EXTRAS."""
+    finder = _HeldBack(name for name in names if name not in sys.modules)
+    sys.meta_path.insert(0, finder)
+    try:
+        yield
+    finally:
+        sys.meta_path.remove(finder)
 
 
 def verbosity_asked(argv):

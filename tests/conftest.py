@@ -39,7 +39,8 @@ def require_shared(path):
 
 
 def _has_gpu():
-    import tensorflow as tf  # noqa: PLC0415 (after TF_CPP_MIN_LOG_LEVEL above)
+    with startup.keras_extras_held_back():  # as main.py imports it
+        import tensorflow as tf  # noqa: PLC0415 (after TF_CPP_MIN_LOG_LEVEL above)
     return bool(tf.config.list_physical_devices("GPU"))
 
 

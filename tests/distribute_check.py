@@ -11,7 +11,7 @@ starts): trains on 2 logical CPU devices and writes what the tests compare.
         family, family_rmsprop, family_conv, dcgan_losses, own_statistics, stabilizers,
         uneven_batch: see their docstrings; and always "imports": whether
         importing main.py (and the modules it imports) started TensorFlow's
-        runtime.
+        runtime, and which of startup.KERAS_EXTRAS it imported.
     python tests/distribute_check.py worker OUT.npz MAIN_PY_FLAGS...
         main.py's training with those flags (--strategy multi_worker: TF_CONFIG
         names this worker), then, once it ends or a SIGTERM stops it, every
@@ -30,17 +30,18 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path[:0] = [os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                 os.path.dirname(os.path.abspath(__file__))]
 
+import main  # noqa: E402 (main.py's start: its flags, and TensorFlow imported as it does)
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import fakes  # noqa: E402
-import main  # noqa: E402 (defines main.py's flags)
 import make  # noqa: E402
 
 from dcgan_tf import app  # noqa: E402
 from dcgan_tf import config as config_lib  # noqa: E402
 from dcgan_tf import distribute  # noqa: E402
 from dcgan_tf import gan as gan_lib  # noqa: E402
+from dcgan_tf import startup  # noqa: E402
 from dcgan_tf.networks import carpedm20  # noqa: E402
 
 BATCH = 8
@@ -338,7 +339,8 @@ if __name__ == "__main__":
     else:  # all the checks, in one process (each start costs seconds)
         from tensorflow.python.eager import context  # noqa: PLC0415
         started = context.context()._context_handle is not None  # noqa: SLF001
-        imports = {"tensorflow_started": started}
+        imports = {"tensorflow_started": started,  # and what Keras imported that we never use
+                   "keras_extras": sorted(set(startup.KERAS_EXTRAS) & set(sys.modules))}
         if imports["tensorflow_started"]:  # no logical devices now: that alone is reported
             with open(out, "w") as f:
                 json.dump({"imports": imports}, f)

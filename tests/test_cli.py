@@ -1,5 +1,6 @@
 """main.py: the original's flags and defaults, bad input, and train -> test mode."""
 
+import importlib
 import io
 import json
 import math
@@ -336,6 +337,30 @@ def test_choosing_onednn_sets_what_tensorflow_reads_and_the_start_up_line_says_w
     users = {"TF_ENABLE_ONEDNN_OPTS": "0"}
     startup.choose_onednn(users)
     assert users == {"TF_ENABLE_ONEDNN_OPTS": "0"}
+
+
+def test_kerass_extras_are_not_installed_while_tensorflow_imports_then_import_as_usual(
+        tmp_path, monkeypatch):
+    """Keras imports each extra in a try/except ImportError: held back, a
+    package and its modules raise ModuleNotFoundError (which such code, and
+    code catching that narrower error, take for "not installed"); one already
+    imported is not held back; after the block every one imports."""
+    for package in ("extra_a", "extra_b"):
+        (tmp_path / package).mkdir()
+        (tmp_path / package / "__init__.py").write_text("")
+        (tmp_path / package / "part.py").write_text("VALUE = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for name in ("extra_a", "extra_a.part", "extra_b", "extra_b.part"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    importlib.import_module("extra_b")  # imported before: not held back
+
+    with startup.keras_extras_held_back(("extra_a", "extra_b")):
+        for name in ("extra_a", "extra_a.part"):
+            with pytest.raises(ModuleNotFoundError, match="held back while TensorFlow imports"):
+                importlib.import_module(name)
+        assert importlib.import_module("extra_b.part").VALUE == 1
+    assert "extra_a" not in sys.modules
+    assert importlib.import_module("extra_a.part").VALUE == 1
 
 
 def test_cpu_flags_and_model_are_read_from_linux(tmp_path):
