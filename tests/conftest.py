@@ -18,6 +18,8 @@ from dcgan_tf import startup  # noqa: E402 (imports nothing from TensorFlow)
 startup.choose_onednn()  # the kernels main.py would run on, before TensorFlow starts
 
 import contextlib  # noqa: E402
+import functools  # noqa: E402
+import importlib  # noqa: E402
 import http.server  # noqa: E402
 import shutil  # noqa: E402
 import socket  # noqa: E402
@@ -38,17 +40,35 @@ def require_shared(path):
     return path
 
 
+def pytest_configure(config):
+    """TensorFlow imported as main.py imports it (startup.keras_extras_held_back),
+    before a test module imports it; not in xdist's controller, which runs no
+    test: its start would delay the workers' by an import of TensorFlow."""
+    config.addinivalue_line("markers", "cpu_only: " + _CPU_ONLY)
+    if getattr(config.option, "numprocesses", None) and not hasattr(config, "workerinput"):
+        return
+    with startup.keras_extras_held_back():  # after TF_CPP_MIN_LOG_LEVEL above
+        importlib.import_module("tensorflow")
+
+
+@functools.cache
 def _has_gpu():
-    with startup.keras_extras_held_back():  # as main.py imports it
-        import tensorflow as tf  # noqa: PLC0415 (after TF_CPP_MIN_LOG_LEVEL above)
+    import tensorflow as tf  # noqa: PLC0415
+
     return bool(tf.config.list_physical_devices("GPU"))
 
 
 # Tests whose expectations hold on a machine without a GPU only: --mixed_precision
 # picks bfloat16 there (float16 on a GPU), and mirrored strategies split the CPU
-# into --logical_cpus devices (they take the GPUs where there are some).
-cpu_only = pytest.mark.skipif(_has_gpu(), reason="expects a machine without a GPU (CPU"
-                              " behaviour of --mixed_precision / --logical_cpus)")
+# into --logical_cpus devices (they take the GPUs where there are some). Asked
+# when such a test starts (pytest_runtest_setup), in the process that runs it.
+_CPU_ONLY = "expects a machine without a GPU (CPU behaviour of --mixed_precision / --logical_cpus)"
+cpu_only = pytest.mark.cpu_only
+
+
+def pytest_runtest_setup(item):
+    if item.get_closest_marker("cpu_only") and _has_gpu():
+        pytest.skip(_CPU_ONLY)
 
 
 def _main_module():
