@@ -96,6 +96,21 @@ def parsed_flags():
     main.FLAGS.unparse_flags()
 
 
+def _forget_earlier_traces():
+    """TensorFlow's history of recent traces, emptied as a new process has it.
+    tf.function warns when 5 of a function's last 10 calls traced, keyed on its
+    Python code: every run's step is a new tf.function of LoggedSteps._iteration,
+    so an earlier run's trace in this worker counted towards the next run's
+    warning, a line on stderr that a run in a process of its own never prints.
+    (A run counts its own traces and reports a retrace itself: training.py.)"""
+    from tensorflow.python.eager.polymorphic_function import (  # noqa: PLC0415
+        polymorphic_function)
+
+    detectors = polymorphic_function._frequent_tracing_detector_manager
+    with detectors._lock:
+        detectors._detectors.clear()
+
+
 @pytest.fixture
 def main_in_process():
     """run(*argv, log=print) -> what main.py does with that command line, in this
@@ -108,6 +123,7 @@ def main_in_process():
 
     def run(*argv, log=print):
         values, typed = _parse(main, argv)
+        _forget_earlier_traces()
         return app.run(config_lib.of_command_line(values, typed), log=log, typed=typed)
 
     yield run
