@@ -4,9 +4,12 @@
     python main.py --dataset celebA --input_height=108 --train --crop
 
 Flags are read here only: they become one frozen Config, validated before
-anything runs, and passed down.
+anything runs, and passed down. They are defined and parsed before TensorFlow
+is imported (main() imports it), so --help and a mistyped flag answer at once.
 """
 
+import dataclasses
+import importlib
 import logging
 import math
 import os
@@ -14,31 +17,14 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ log, warnings and up
 
+from absl import app  # absl and these two modules import nothing from TensorFlow
+from absl import flags
+from absl import logging as absl_logging
+
+from dcgan_tf import choices
 from dcgan_tf import startup
 
 startup.choose_onednn()  # the CPU kernels, before TensorFlow reads the choice
-try:
-    # TensorFlow's start-up notices (no CUDA here, and so on) held back; any
-    # other line it writes still shows. --verbosity shows everything.
-    with startup.held_native_stderr(enabled=not startup.verbosity_asked(sys.argv)):
-        with startup.keras_extras_held_back():  # a third of TensorFlow's import
-            import tensorflow as tf
-
-        DEVICES = startup.describe_devices(tf)
-        from absl import app
-        from absl import flags
-        from absl import logging as absl_logging
-
-        from dcgan_tf import app as dcgan_app
-        from dcgan_tf import config as config_lib
-        from dcgan_tf import latent
-        from dcgan_tf import objectives
-        from dcgan_tf import systems
-        from dcgan_tf import visualize
-        from dcgan_tf.experiments import latent_space
-except KeyboardInterrupt:
-    print(" [*] Interrupted while starting: nothing was written.", file=sys.stderr)
-    raise SystemExit(130) from None
 
 # The original's flags: same names, meanings and defaults, except where noted.
 flags.DEFINE_integer("epoch", 25, "Epoch to train [25]")
@@ -73,7 +59,7 @@ flags.DEFINE_integer("max_to_keep", 1, "maximum number of checkpoints to keep (0
 flags.DEFINE_integer("sample_freq", 200, "sample every this many iterations")
 flags.DEFINE_integer("ckpt_freq", 200, "save checkpoint every this many iterations")
 flags.DEFINE_integer("z_dim", 100, "dimensions of z")
-flags.DEFINE_enum("z_dist", "uniform_signed", list(latent.Z_DISTRIBUTIONS),
+flags.DEFINE_enum("z_dist", "uniform_signed", list(choices.Z_DISTRIBUTIONS),
                   "'normal01' or 'uniform_unsigned' or uniform_signed")
 flags.DEFINE_boolean("G_img_sum", False, "Save generator image summaries in log")
 # Ours.
@@ -106,7 +92,7 @@ flags.DEFINE_integer("steps_per_call", 0, "Training iterations run in one call o
 # Ours, the family: --model picks a system; each brings its script's defaults
 # (learning rate, betas, batch size, z_dim, epochs, image size, sample cadence),
 # and a flag given here wins. The scripts' own names where the original has none.
-flags.DEFINE_enum("model", "dcgan", list(systems.MODELS),
+flags.DEFINE_enum("model", "dcgan", list(choices.MODELS),
                   "dcgan (carpedm20's, the default) or a PyTorch-GAN system: gan, cgan, acgan,"
                   " wgan, wgan_gp, lsgan [dcgan]")
 flags.DEFINE_float("beta2", 0.999, "Adam's beta2 (the family's Adam systems) [0.999]")
@@ -118,12 +104,12 @@ flags.DEFINE_float("clip_value", 0.01, "wgan: D's weights clipped to [-c, c] aft
 flags.DEFINE_float("lambda_gp", 10.0, "wgan_gp: weight of the gradient penalty [10]")
 flags.DEFINE_integer("n_classes", 10, "cgan, acgan: number of classes [10]")
 # Ours, the objectives: any of them on the DCGAN's networks.
-flags.DEFINE_enum("loss", "", [""] + list(systems.LOSSES),
+flags.DEFINE_enum("loss", "", [""] + list(choices.LOSSES),
                   "The objective: minimax, nonsaturating, lsgan, wgan, wgan_gp, hinge, fgan"
                   " [empty: the model's own; dcgan's is nonsaturating, bit for bit]")
 flags.DEFINE_string("ls_abc", "0,1,1", "--loss lsgan: targets a (fake), b (real), c (G's)"
                     " [0,1,1; the paper's other choice: -1,1,0]")
-flags.DEFINE_enum("divergence", "kl", list(objectives.DIVERGENCES),
+flags.DEFINE_enum("divergence", "kl", list(choices.DIVERGENCES),
                   "--loss fgan: the f-divergence [kl]")
 # Ours, when a GAN collapses: stabilizers, parts of any --model and --loss.
 flags.DEFINE_boolean("stabilized", False, "The combination measured best on carpedm20's"
@@ -149,7 +135,7 @@ flags.DEFINE_float("g_learning_rate", None, "G's learning rate [--learning_rate]
 flags.DEFINE_integer("g_updates", None, "G's updates in each of its turns [the model's: dcgan"
                      " 2, the family 1]")
 # Ours, test mode.
-flags.DEFINE_enum("visualize_option", "1", list(visualize.OPTIONS) + ["all"],
+flags.DEFINE_enum("visualize_option", "1", list(choices.GENERATOR_VISUALIZATIONS + choices.DISCRIMINATOR_VISUALIZATIONS) + ["all"],
                   "Which of the original's visualizations --visualize runs (it hard-coded 1),"
                   " or class_grid / label_interpolation for conditional models, or the DCGAN"
                   " paper's walk / arithmetic / guided_backprop, or all [1]")
@@ -177,11 +163,11 @@ flags.DEFINE_string("compare_logs", "", "The original run's TensorBoard logs/ fo
 # Ours, test mode: the DCGAN paper's experiments on a trained run.
 flags.DEFINE_integer("walk_points", 9, "--visualize_option walk: the random points of z each"
                      " walk passes through [9, the paper's]")
-flags.DEFINE_enum("walk_interpolation", "auto", list(latent_space.INTERPOLATIONS),
+flags.DEFINE_enum("walk_interpolation", "auto", list(choices.WALK_INTERPOLATIONS),
                   "--visualize_option walk: linear, or spherical (normal priors only) [auto:"
                   " spherical for --z_dist normal01, else linear]")
 flags.DEFINE_string("arithmetic", "", "--visualize_option arithmetic: "
-                    + latent_space.ARITHMETIC_HELP + " [empty: only the numbered grid]")
+                    + choices.ARITHMETIC_HELP + " [empty: only the numbered grid]")
 flags.DEFINE_boolean("linear_probe", False, "The paper's classification with D's features: a"
                      " linear L2-SVM on each D layer max-pooled to 4x4, beside raw pixels, D's"
                      " initial weights and a supervised net of D's architecture [False]")
@@ -248,10 +234,31 @@ def grouped_help():
     return "\n".join(lines)
 
 
+def start_tensorflow():
+    """Imports TensorFlow and the library, once the flags are parsed: the
+    runtime's start-up notices (no CUDA here, and so on) held back, any other
+    line it writes shown (--verbosity shows everything), Keras's unused extras
+    left out; Ctrl-C meanwhile exits 130 saying nothing was written. Returns
+    where training computes (startup.describe_devices)."""
+    try:
+        with startup.held_native_stderr(enabled=not startup.verbosity_asked(sys.argv)):
+            with startup.keras_extras_held_back():  # a third of TensorFlow's import
+                import tensorflow as tf  # noqa: PLC0415
+
+            importlib.import_module("dcgan_tf.app")  # the library, its notices held too
+
+            return startup.describe_devices(tf)
+    except KeyboardInterrupt:
+        print(" [*] Interrupted while starting: nothing was written.", file=sys.stderr)
+        raise SystemExit(130) from None
+
+
 def command_line():
     """(every flag's value, the names of the flags typed): what was typed is
     known here only, and handed to the library as an argument."""
-    names = [field.name for field in config_lib.dataclasses.fields(config_lib.Config)]
+    from dcgan_tf import config as config_lib  # noqa: PLC0415 (imports TensorFlow)
+
+    names = [field.name for field in dataclasses.fields(config_lib.Config)]
     typed = frozenset(name for name in names if FLAGS[name].present)
     return {name: FLAGS[name].value for name in names}, typed
 
@@ -266,6 +273,10 @@ def main(argv):
         # TensorFlow logs both through absl and through its own Python logger.
         absl_logging.set_verbosity(absl_logging.WARNING)
         logging.getLogger("tensorflow").setLevel(logging.WARNING)
+    devices = start_tensorflow()
+    from dcgan_tf import app as dcgan_app  # noqa: PLC0415 (imported by start_tensorflow)
+    from dcgan_tf import config as config_lib  # noqa: PLC0415
+
     values, typed = command_line()
     try:
         config = config_lib.of_command_line(values, typed)
@@ -273,7 +284,7 @@ def main(argv):
         # The message names the fix; the usage text would bury it.
         print(f"[!] {error}\n    (python main.py --helpshort lists the flags)", file=sys.stderr)
         raise SystemExit(1) from error
-    print(f" [*] Devices: {DEVICES}")
+    print(f" [*] Devices: {devices}")
     try:
         dcgan_app.run(config, typed=typed)
     except KeyboardInterrupt:

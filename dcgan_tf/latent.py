@@ -2,7 +2,9 @@
 
 import tensorflow as tf
 
-Z_DISTRIBUTIONS = ("uniform_signed", "uniform_unsigned", "normal01")
+from dcgan_tf import choices
+
+Z_DISTRIBUTIONS = choices.Z_DISTRIBUTIONS
 
 
 def sample_latent(rng, z_dist, batch_size, z_dim):

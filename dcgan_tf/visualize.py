@@ -36,15 +36,15 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
+from dcgan_tf import choices
 from dcgan_tf import files
 from dcgan_tf import images
 from dcgan_tf import latent
 from dcgan_tf.experiments import latent_space
 
 # The options drawn from G alone (Visualizer), then those that read D too.
-GENERATOR_OPTIONS = ("0", "1", "2", "3", "4", "class_grid", "label_interpolation", "walk",
-                     "arithmetic")
-DISCRIMINATOR_OPTIONS = ("guided_backprop",)
+GENERATOR_OPTIONS = choices.GENERATOR_VISUALIZATIONS
+DISCRIMINATOR_OPTIONS = choices.DISCRIMINATOR_VISUALIZATIONS
 OPTIONS = GENERATOR_OPTIONS + DISCRIMINATOR_OPTIONS
 CONDITIONAL_OPTIONS = ("class_grid", "label_interpolation")  # they need labels
 # walk: this many walks (one per label for conditional models), each leg drawn

@@ -10,8 +10,9 @@ starts): trains on 2 logical CPU devices and writes what the tests compare.
         the largest difference from the single-device result;
         family, family_rmsprop, family_conv, dcgan_losses, own_statistics, stabilizers,
         uneven_batch: see their docstrings; and always "imports": whether
-        importing main.py (and the modules it imports) started TensorFlow's
-        runtime, and which of startup.KERAS_EXTRAS it imported.
+        main.py's start (its import, then its start_tensorflow: TensorFlow and
+        the library imported) started TensorFlow's runtime, and which of
+        startup.KERAS_EXTRAS it imported.
     python tests/distribute_check.py worker OUT.npz MAIN_PY_FLAGS...
         main.py's training with those flags (--strategy multi_worker: TF_CONFIG
         names this worker), then, once it ends or a SIGTERM stops it, every
@@ -30,7 +31,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path[:0] = [os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                 os.path.dirname(os.path.abspath(__file__))]
 
-import main  # noqa: E402 (main.py's start: its flags, and TensorFlow imported as it does)
+import main  # noqa: E402 (main.py's start: its flags, then TensorFlow imported as it does)
+
+main.start_tensorflow()
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 

@@ -21,8 +21,12 @@ from helpers import TINY_FLAGS, checkpoint_values, main_py, main_py_done
 from dcgan_tf import app
 from dcgan_tf import checkpoints
 from dcgan_tf import config as config_lib
+from dcgan_tf import latent
+from dcgan_tf import objectives
 from dcgan_tf import startup
 from dcgan_tf import systems
+from dcgan_tf import visualize
+from dcgan_tf.experiments import latent_space
 
 
 
@@ -395,6 +399,36 @@ def test_a_flag_error_is_its_message_and_where_help_is(capsys):
     assert err.splitlines() == ["[!] --batch_size must be at least 1, got 0.",
                                 "    (python main.py --helpshort lists the flags)"]
     assert out == ""
+
+
+@pytest.mark.parametrize("argv,exit_code,shown", [
+    (["--help"], 0, ("stdout", "The original's flags:\n  --epoch: Epoch to train [25]")),
+    (["--epochs=2"], 1, ("stderr", "Unknown command line flag 'epochs'. Did you mean: epoch ?")),
+    (["--model=dcgna"], 1, ("stderr", "flag --model=dcgna: value should be one of <dcgan|gan|")),
+])
+def test_help_and_a_mistyped_flag_answer_without_importing_tensorflow(argv, exit_code, shown):
+    """absl parses main.py's flags before main() imports TensorFlow (6-10 s of a
+    start on the slowest CPU met): -X importtime lists every module imported."""
+    done = subprocess.run([sys.executable, "-X", "importtime", os.path.join(REPO_DIR, "main.py"),
+                           *argv], capture_output=True, text=True, timeout=120, cwd=REPO_DIR)
+    assert done.returncode == exit_code
+    assert shown[1] in getattr(done, shown[0])
+    imported = [line.rsplit("|", 1)[1].strip() for line in done.stderr.splitlines()
+                if line.startswith("import time:") and "|" in line]
+    assert "absl.flags" in imported  # the listing is there
+    assert not [name for name in imported if name.split(".")[0] in ("tensorflow", "keras")]
+
+
+def test_the_flags_offer_each_registered_name_and_no_other():
+    """The flags take their choices from dcgan_tf.choices (no TensorFlow); the
+    modules that give those names meaning register the same ones, in order."""
+    main = _main_module()
+    assert main.FLAGS["model"].parser.enum_values == list(systems.SYSTEMS)
+    assert main.FLAGS["loss"].parser.enum_values == [""] + list(systems.LOSSES)
+    assert main.FLAGS["divergence"].parser.enum_values == list(objectives.DIVERGENCES)
+    assert main.FLAGS["z_dist"].parser.enum_values == list(latent.Z_DISTRIBUTIONS)
+    assert main.FLAGS["visualize_option"].parser.enum_values == list(visualize.OPTIONS) + ["all"]
+    assert main.FLAGS["walk_interpolation"].parser.enum_values == list(latent_space.INTERPOLATIONS)
 
 
 def test_ctrl_c_while_starting_exits_130_without_a_traceback(tmp_path):

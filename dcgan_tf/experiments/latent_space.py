@@ -16,7 +16,9 @@ import re
 
 import numpy as np
 
-INTERPOLATIONS = ("auto", "linear", "spherical")
+from dcgan_tf import choices
+
+INTERPOLATIONS = choices.WALK_INTERPOLATIONS
 # The paper's neighbours of an arithmetic result: z + U(-0.25, 0.25).
 NEIGHBOUR_SPREAD = 0.25
 
@@ -96,9 +98,7 @@ class Expression:
         return sorted({n for term in self.terms for n in term.exemplars})
 
 
-ARITHMETIC_HELP = ("concepts of exemplars from the numbered grid, joined by + and -, e.g."
-                   " '3,17,42 - 5,9,11 + 8,21,30'; conditional models decode the result with"
-                   " the label after '@' ('... @7'), or else the first exemplar's")
+ARITHMETIC_HELP = choices.ARITHMETIC_HELP
 
 
 def parse_arithmetic(text, pool_size):
