@@ -135,7 +135,7 @@ flags.DEFINE_float("g_learning_rate", None, "G's learning rate [--learning_rate]
 flags.DEFINE_integer("g_updates", None, "G's updates in each of its turns [the model's: dcgan"
                      " 2, the family 1]")
 # Ours, test mode.
-flags.DEFINE_enum("visualize_option", "1", list(choices.GENERATOR_VISUALIZATIONS + choices.DISCRIMINATOR_VISUALIZATIONS) + ["all"],
+flags.DEFINE_enum("visualize_option", "1", list(choices.VISUALIZATIONS) + ["all"],
                   "Which of the original's visualizations --visualize runs (it hard-coded 1),"
                   " or class_grid / label_interpolation for conditional models, or the DCGAN"
                   " paper's walk / arithmetic / guided_backprop, or all [1]")

@@ -1,6 +1,6 @@
 """The names main.py's flags choose among, importable without TensorFlow:
 main.py defines and parses its flags, and prints --help, before it imports
-TensorFlow (6-10 s on the slowest CPU met), so a typed flag's mistake or a
+TensorFlow (about 7 s on the slowest CPU met), so a typed flag's mistake or a
 look at the flags takes a second. The modules that give these names meaning
 take them from here (latent, visualize, experiments.latent_space) or hold a
 registry under the same names (systems.SYSTEMS, systems.LOSSES,
@@ -18,6 +18,7 @@ Z_DISTRIBUTIONS = ("uniform_signed", "uniform_unsigned", "normal01")
 GENERATOR_VISUALIZATIONS = ("0", "1", "2", "3", "4", "class_grid", "label_interpolation",
                             "walk", "arithmetic")
 DISCRIMINATOR_VISUALIZATIONS = ("guided_backprop",)
+VISUALIZATIONS = GENERATOR_VISUALIZATIONS + DISCRIMINATOR_VISUALIZATIONS
 # --walk_interpolation
 WALK_INTERPOLATIONS = ("auto", "linear", "spherical")
 # --arithmetic's form, in --help and in the error that refuses a malformed one.

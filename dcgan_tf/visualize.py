@@ -45,7 +45,7 @@ from dcgan_tf.experiments import latent_space
 # The options drawn from G alone (Visualizer), then those that read D too.
 GENERATOR_OPTIONS = choices.GENERATOR_VISUALIZATIONS
 DISCRIMINATOR_OPTIONS = choices.DISCRIMINATOR_VISUALIZATIONS
-OPTIONS = GENERATOR_OPTIONS + DISCRIMINATOR_OPTIONS
+OPTIONS = choices.VISUALIZATIONS
 CONDITIONAL_OPTIONS = ("class_grid", "label_interpolation")  # they need labels
 # walk: this many walks (one per label for conditional models), each leg drawn
 # in WALK_PNG_STEPS steps in the picture and WALK_GIF_STEPS frames in the GIF.

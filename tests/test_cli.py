@@ -29,9 +29,6 @@ from dcgan_tf import visualize
 from dcgan_tf.experiments import latent_space
 
 
-
-
-
 def test_defaults_are_the_originals(parsed_flags):
     config = parsed_flags()
     original = dict(epoch=25, learning_rate=0.0002, beta1=0.5, batch_size=64, input_height=108,
@@ -407,8 +404,8 @@ def test_a_flag_error_is_its_message_and_where_help_is(capsys):
     (["--model=dcgna"], 1, ("stderr", "flag --model=dcgna: value should be one of <dcgan|gan|")),
 ])
 def test_help_and_a_mistyped_flag_answer_without_importing_tensorflow(argv, exit_code, shown):
-    """absl parses main.py's flags before main() imports TensorFlow (6-10 s of a
-    start on the slowest CPU met): -X importtime lists every module imported."""
+    """absl parses main.py's flags before main() imports TensorFlow (about 7 s of
+    a start on the slowest CPU met): -X importtime lists every module imported."""
     done = subprocess.run([sys.executable, "-X", "importtime", os.path.join(REPO_DIR, "main.py"),
                            *argv], capture_output=True, text=True, timeout=120, cwd=REPO_DIR)
     assert done.returncode == exit_code
