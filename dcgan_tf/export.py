@@ -34,12 +34,12 @@ class ServingSampler(tf.Module):
             self.serve = tf.function(
                 lambda z, y: {"images": tf.identity(self.generator(z, y, training=False),
                                                     name="images")},
-                input_signature=[z_spec, y_spec])
+                input_signature=[z_spec, y_spec], autograph=False)
         else:
             self.serve = tf.function(
                 lambda z: {"images": tf.identity(self.generator(z, None, training=False),
                                                  name="images")},
-                input_signature=[z_spec])
+                input_signature=[z_spec], autograph=False)
 
         def sample(count, seed):
             z = latent.stateless_latent(seed, z_dist, count, model_config.z_dim)
@@ -49,7 +49,9 @@ class ServingSampler(tf.Module):
             y = tf.one_hot(tf.range(count) % model_config.y_dim, model_config.y_dim)
             return {"images": self.generator(z, y, training=False), "z": z, "y": y}
 
-        self.sample = tf.function(sample, input_signature=[
+        # Plain Python over Python values, as the sampler's others: nothing for
+        # autograph to convert.
+        self.sample = tf.function(sample, autograph=False, input_signature=[
             tf.TensorSpec([], tf.int32, name="count"), tf.TensorSpec([], tf.int64, name="seed")])
 
 

@@ -87,7 +87,8 @@ def compare_with_original(config, sample, run, original_run, log):
     original, original_config = original_run.checkpoint, original_run.model_config
     original_generator, _ = carpedm20.build_models(original_config)
     tf1_checkpoint.load_into_models(original, original_generator)
-    original_sample = tf.function(lambda z, y: original_generator(z, y, training=False))
+    original_sample = tf.function(lambda z, y: original_generator(z, y, training=False),
+                                  autograph=False)
     z, y = sample_command.test_batch(config, model_config)
     ours = images.merge(images.to_uint8(sample(z, y).numpy(), model_config.output_range),
                         *images.grid_shape(config.batch_size))
