@@ -37,7 +37,8 @@ def test(config, log=print):
         evaluate.check_can_score(config, log)
     original = compare.original_of(config, model_config) if config.compare_with else None
     # Plain Python over Python values: nothing for autograph to convert (its
-    # conversion of the networks was most of test mode's first trace, 1.1 s).
+    # conversion of the networks was most of test mode's first trace:
+    # bench/RESULTS.md, "The suite's time", 2026-12-08).
     sampler = tf.function(lambda z, y: run.generator(z, y, training=False), autograph=False)
     sample.export_sampler(config, run, log)
     path = sample.write_grid(config, sampler, run)
