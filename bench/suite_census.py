@@ -1,8 +1,10 @@
 """Where the suite's time goes, test by test: a pytest plugin that counts, in
 each test, the commands it runs in its own process (app.run: trainings and
-the rest, their seconds and main flags), the tf.function traces (count and
-seconds), the loss curves' plotting and the child processes it starts (their
-lifetimes), and writes one JSON file per worker; then a summary of them.
+the rest, their seconds and main flags, the networks' widths among them),
+the tf.function traces (count and seconds), the calls of traced functions
+(seconds: a function's first call has Grappler optimize its graph), the loss
+curves' plotting and the child processes it starts (their lifetimes), and
+writes one JSON file per worker; then a summary of them.
 
     PYTHONPATH=bench python -m pytest -p suite_census --durations=0   # writes suite_census_<pid>.json
     python bench/suite_census.py suite_census_*.json                  # the summary
@@ -18,14 +20,15 @@ import subprocess
 import sys
 import time
 
-_RUNS_FLAGS = ("train", "dataset", "model", "loss", "batch_size", "epoch", "output_height")
+_RUNS_FLAGS = ("train", "dataset", "model", "loss", "batch_size", "epoch", "output_height",
+               "z_dim", "gf_dim", "gfc_dim", "train_size", "steps_per_call")
 _test = {"id": None}
 _rows = {}
 
 
 def _row(test):
     return _rows.setdefault(test, {"runs": [], "plot_s": 0.0, "traces": 0, "trace_s": 0.0,
-                                   "children": []})
+                                   "calls_s": 0.0, "children": []})
 
 
 def _timed_app_run(run):
@@ -66,6 +69,16 @@ def _timed_traces(create):
     return timed
 
 
+def _timed_calls(call_function):
+    def timed(*args, **kwargs):
+        started = time.perf_counter()
+        try:
+            return call_function(*args, **kwargs)
+        finally:
+            _row(_test["id"])["calls_s"] += time.perf_counter() - started
+    return timed
+
+
 def _watch_children():
     start, ended = subprocess.Popen.__init__, subprocess.Popen._handle_exitstatus
 
@@ -98,6 +111,7 @@ def _counts(config):
 def pytest_sessionstart(session):
     if not _counts(session.config):
         return
+    from tensorflow.python.eager import context  # noqa: PLC0415
     from tensorflow.python.eager.polymorphic_function import tracing_compilation  # noqa: PLC0415
 
     from dcgan_tf import app  # noqa: PLC0415
@@ -107,6 +121,7 @@ def pytest_sessionstart(session):
     curves.plot_losses = _timed_plot(curves.plot_losses)
     tracing_compilation._create_concrete_function = _timed_traces(  # noqa: SLF001
         tracing_compilation._create_concrete_function)  # noqa: SLF001
+    context.Context.call_function = _timed_calls(context.Context.call_function)
     _watch_children()
 
 
@@ -137,6 +152,8 @@ def summarize(paths):
           f" {len(others)} other runs, {sum(others):.0f} s")
     print(f"tf.function traces (outermost): {sum(r['traces'] for r in rows.values())},"
           f" {sum(r['trace_s'] for r in rows.values()):.0f} s")
+    print(f"calls of traced functions (their first calls optimize):"
+          f" {sum(r.get('calls_s', 0.0) for r in rows.values()):.0f} s")
     print(f"loss curves plotted: {sum(r['plot_s'] for r in rows.values()):.0f} s")
     print(f"child processes: {len(children)}, {sum(seconds for seconds, _ in children):.0f} s"
           " of their lifetimes")
@@ -145,8 +162,9 @@ def summarize(paths):
     kinds = collections.defaultdict(list)
     for seconds, flags in runs:
         kinds[(bool(flags["train"]), flags["model"] or "dcgan", flags["dataset"],
-               flags["output_height"])].append(seconds)
-    print("the commands by kind (train, model, data set, output size): count, seconds, mean")
+               flags["output_height"], flags.get("gf_dim"))].append(seconds)
+    print("the commands by kind (train, model, data set, output size, --gf_dim): count,"
+          " seconds, mean")
     for kind, times in sorted(kinds.items(), key=lambda item: -sum(item[1]))[:15]:
         print(f"  {len(times):4d} {sum(times):7.1f} s {sum(times) / len(times):5.2f} s  {kind}")
 
