@@ -42,13 +42,14 @@ def _timed_app_run(run):
     return timed
 
 
-def _timed_plot(plot):
+def _timed_into(field, function):
+    """`function`, its seconds added to the test's `field`."""
     def timed(*args, **kwargs):
         started = time.perf_counter()
         try:
-            return plot(*args, **kwargs)
+            return function(*args, **kwargs)
         finally:
-            _row(_test["id"])["plot_s"] += time.perf_counter() - started
+            _row(_test["id"])[field] += time.perf_counter() - started
     return timed
 
 
@@ -66,16 +67,6 @@ def _timed_traces(create):
                 row = _row(_test["id"])
                 row["traces"] += 1
                 row["trace_s"] += time.perf_counter() - started
-    return timed
-
-
-def _timed_calls(call_function):
-    def timed(*args, **kwargs):
-        started = time.perf_counter()
-        try:
-            return call_function(*args, **kwargs)
-        finally:
-            _row(_test["id"])["calls_s"] += time.perf_counter() - started
     return timed
 
 
@@ -118,10 +109,10 @@ def pytest_sessionstart(session):
     from dcgan_tf import curves  # noqa: PLC0415
 
     app.run = _timed_app_run(app.run)
-    curves.plot_losses = _timed_plot(curves.plot_losses)
+    curves.plot_losses = _timed_into("plot_s", curves.plot_losses)
     tracing_compilation._create_concrete_function = _timed_traces(  # noqa: SLF001
         tracing_compilation._create_concrete_function)  # noqa: SLF001
-    context.Context.call_function = _timed_calls(context.Context.call_function)
+    context.Context.call_function = _timed_into("calls_s", context.Context.call_function)
     _watch_children()
 
 
